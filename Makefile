@@ -1,0 +1,39 @@
+# gaapd - the two commands a new user needs, and the few a developer does.
+#   make run    install build dependencies, build, run gaapd on conf/gaapd.yaml (foreground)
+#   make test   install build dependencies, build, run the whole suite (normal and ASan+UBSan builds)
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CONF       ?= conf/gaapd.yaml
+JOBS       ?= $(shell nproc)
+CTEST_ARGS ?= --output-on-failure -j$(JOBS)
+
+.PHONY: all deps build build-asan run test test-build test-asan clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build
+	exec $(BUILD)/gaapd -c $(CONF)
+
+test-build: build
+	cd $(BUILD) && ctest $(CTEST_ARGS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
+
+test: test-build test-asan
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

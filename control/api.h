@@ -1,0 +1,43 @@
+/* control/api.h - one API 3.0 call: protocol checks, authentication, rate limit, dispatch to the
+ * action, and the JSON envelope. Pure with respect to I/O: the server hands in a parsed request and
+ * sends back the body this returns.
+ * Ownership: ctl_api_new() borrows deps (ctl.h) for its lifetime; ctl_api_handle() returns a
+ *   malloc'd JSON text the caller frees. Threads: the control thread only.
+ */
+#ifndef GAAPD_CTL_API_H
+#define GAAPD_CTL_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "errors.h"
+#include "req.h"
+
+struct ctl_api;
+struct ctl_cred;
+
+/* What an action sees of its call. */
+struct ctl_call {
+	struct ctl_api *api;
+	const struct ctl_deps *deps;
+	const struct ctl_cred *cred;    /* who signed; NULL under auth: none */
+	json_t *params;                 /* the business parameters as a JSON object (borrowed) */
+	json_t *result;                 /* the action fills this object on success (owned by the call) */
+	char message[256];              /* a precise error message; "" = the code's default */
+};
+
+typedef enum ctl_err (*ctl_action_fn)(struct ctl_call *call);
+
+struct ctl_api *ctl_api_new(const struct ctl_deps *deps);
+void ctl_api_destroy(struct ctl_api *a);
+char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
+/* The envelope of an error answered before a request could be parsed (size limits). */
+char *ctl_api_error_body(enum ctl_err e, const char *message);
+
+/* Set call->message with printf formatting; returns e, for `return ctl_fail(call, E, ...)`. */
+enum ctl_err ctl_fail(struct ctl_call *call, enum ctl_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,31 @@
+/* control/ctl.h - the control API: Tencent Cloud API 3.0 over HTTP on the control address.
+ * Ownership: ctl_start() returns a running control front end that borrows everything in deps (they
+ *   must outlive it) and owns its listening socket, connections and rate-limit state; ctl_stop()
+ *   closes them all (NULL-safe). Threads: everything runs on the thread of `base` (the main loop),
+ *   so calls are decided one at a time; the listener table's lock guards the data plane's view.
+ */
+#ifndef GAAPD_CTL_H
+#define GAAPD_CTL_H
+
+#include <stddef.h>
+
+struct cfg;
+struct ctl;
+struct ctl_creds;
+struct event_base;
+struct lsn_table;
+struct st;
+
+struct ctl_deps {
+	const struct cfg *cfg;
+	const struct ctl_creds *creds;  /* NULL when cfg->auth is CFG_AUTH_NONE */
+	struct lsn_table *listeners;
+	struct st *store;
+};
+
+struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen);
+void ctl_stop(struct ctl *c);
+/* The port actually bound (the configured one, or the kernel's pick for port 0). */
+unsigned ctl_port(const struct ctl *c);
+
+#endif

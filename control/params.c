@@ -1,0 +1,148 @@
+/* control/params.c - see params.h. */
+#include "params.h"
+
+#include <errno.h>
+#include <string.h>
+
+int ctl_parse_uint(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (*s == '\0' || strlen(s) > 20)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* JSON integers top out at INT64_MAX in jansson; bigger uint64 values are refused as a type error
+ * rather than wrapped. */
+static int normalise_uint(json_t *params, const char *name, json_t *v)
+{
+	uint64_t u;
+	if (json_is_integer(v))
+		return json_integer_value(v) >= 0 ? 0 : -1;
+	if (!json_is_string(v) || ctl_parse_uint(json_string_value(v), &u) != 0 || u > INT64_MAX)
+		return -1;
+	return json_object_set_new(params, name, json_integer((json_int_t)u));
+}
+
+static int check_type(json_t *params, const struct ctl_param *p, json_t *v)
+{
+	switch (p->type) {
+	case CTL_P_STRING:
+		return json_is_string(v) ? 0 : -1;
+	case CTL_P_UINT:
+		return normalise_uint(params, p->name, v);
+	case CTL_P_STRING_ARRAY: {
+		size_t i;
+		json_t *item;
+		if (!json_is_array(v))
+			return -1;
+		json_array_foreach(v, i, item)
+			if (!json_is_string(item))
+				return -1;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static const struct ctl_param *find(const struct ctl_param *schema, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(schema[i].name, name) == 0)
+			return &schema[i];
+	return NULL;
+}
+
+enum ctl_err ctl_params_check(struct ctl_call *call, const struct ctl_param *schema, size_t n)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(call->params, key, v)
+		if (find(schema, n, key) == NULL)
+			return ctl_fail(call, CTL_E_UNKNOWN_PARAMETER,
+				"The parameter `%s` is not recognized.", key);
+	for (size_t i = 0; i < n; i++) {
+		v = json_object_get(call->params, schema[i].name);
+		if (v == NULL || json_is_null(v)) {
+			if (schema[i].required)
+				return ctl_fail(call, CTL_E_MISSING_PARAMETER,
+					"The request is missing a required parameter `%s`.", schema[i].name);
+			json_object_del(call->params, schema[i].name);
+			continue;
+		}
+		if (check_type(call->params, &schema[i], v) != 0)
+			return ctl_fail(call, CTL_E_INVALID_PARAMETER,
+				"Parameter `%s` type error.", schema[i].name);
+	}
+	return CTL_E_OK;
+}
+
+const char *ctl_param_str(const struct ctl_call *call, const char *name)
+{
+	return json_string_value(json_object_get(call->params, name));
+}
+
+int ctl_param_uint(const struct ctl_call *call, const char *name, uint64_t *out)
+{
+	json_t *v = json_object_get(call->params, name);
+	if (!json_is_integer(v))
+		return -1;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+#define LISTENER_NAME_MAX_CHARS 30
+
+/* Bytes of the UTF-8 sequence at s, or 0 when it is invalid: overlong forms, surrogates, beyond
+ * U+10FFFF, and the C0/C1 control characters are all refused. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	if (s[0] < 0x80)
+		return s[0] >= 0x20 && s[0] != 0x7f;
+	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+		s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xc2 && s[1] < 0xa0) ||               /* C1 controls */
+	    (s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/* Length in characters of valid UTF-8 without control characters, or -1. */
+static long utf8_chars(const unsigned char *s)
+{
+	long n = 0;
+	while (*s != '\0') {
+		size_t len = utf8_seq(s);
+		if (len == 0)
+			return -1;
+		s += len;
+		n++;
+	}
+	return n;
+}
+
+/* Console rules: 1-30 characters; letters (any script), digits, '-', '_', '.'. */
+int ctl_listener_name_valid(const char *name)
+{
+	long chars = utf8_chars((const unsigned char *)name);
+	if (chars < 1 || chars > LISTENER_NAME_MAX_CHARS)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p < 0x80 && !(*p >= '0' && *p <= '9') && !(*p >= 'a' && *p <= 'z') &&
+		    !(*p >= 'A' && *p <= 'Z') && *p != '-' && *p != '_' && *p != '.')
+			return 0;
+	return 1;
+}

@@ -1,0 +1,42 @@
+/* control/params.h - an action's parameters checked against its schema (spec 2.x types).
+ * Integer parameters arrive as JSON numbers or decimal strings (the published example sends
+ * "Port": "443"; GET values are always strings): the check rewrites them in place as JSON integers,
+ * so actions read one type. Threads: the control thread; params is the call's object.
+ */
+#ifndef GAAPD_CTL_PARAMS_H
+#define GAAPD_CTL_PARAMS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+enum ctl_ptype {
+	CTL_P_STRING,
+	CTL_P_UINT,                 /* uint64 */
+	CTL_P_STRING_ARRAY,
+};
+
+struct ctl_param {
+	const char *name;
+	enum ctl_ptype type;
+	int required;
+};
+
+/* UnknownParameter for a name not in the schema, MissingParameter for a required one absent (or
+ * null), InvalidParameter for a wrong type; CTL_E_OK and params normalised otherwise. */
+enum ctl_err ctl_params_check(struct ctl_call *call, const struct ctl_param *schema, size_t n);
+
+/* After a successful check: the value, or NULL / -1 when the optional parameter is absent. */
+const char *ctl_param_str(const struct ctl_call *call, const char *name);
+int ctl_param_uint(const struct ctl_call *call, const char *name, uint64_t *out);
+
+/* "123" -> 123. 0 or -1 (not decimal digits only, or above UINT64_MAX). */
+int ctl_parse_uint(const char *s, uint64_t *out);
+
+/* ListenerName: 1 to 30 characters of valid UTF-8; letters of any script, digits, '-', '_', '.'
+ * (the console's rule); no spaces or control characters. */
+int ctl_listener_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,348 @@
+/* control/server.c - the control listener: HTTP/1.1 on llhttp, one request at a time per
+ * connection, answered synchronously (api.c decides), keep-alive and pipelining in order.
+ * Every answer is 200 + Content-Type: application/json exactly (spec 1.4); a request too large or
+ * unparseable gets its JSON error and the connection closes.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api.h"
+#include "cfg.h"
+#include "log.h"
+
+#define CTL_MAX_HEAD 65536          /* request line + headers */
+#define CTL_MAX_HEADERS 100
+#define CTL_IDLE_TIMEOUT_S 60
+
+struct ctl_str {
+	char *p;
+	size_t len, cap;
+};
+
+struct ctl_conn {
+	TAILQ_ENTRY(ctl_conn) link;
+	struct ctl *ctl;
+	struct bufferevent *bev;
+	llhttp_t parser;
+	struct ctl_req req;
+	struct ctl_str url, field, value, body;
+	size_t head_bytes;
+	enum ctl_err reject;        /* set while parsing: answer this instead of dispatching */
+	int closing;                /* answer written; close once it is flushed */
+};
+
+struct ctl {
+	const struct ctl_deps *deps;
+	struct ctl_deps deps_copy;
+	struct ctl_api *api;
+	struct evconnlistener *lev;
+	unsigned port;
+	TAILQ_HEAD(, ctl_conn) conns;
+};
+
+static int str_add(struct ctl_str *s, const char *at, size_t len)
+{
+	if (s->len + len + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 256;
+		while (cap < s->len + len + 1)
+			cap *= 2;
+		char *p = realloc(s->p, cap);
+		if (p == NULL)
+			return -1;
+		s->p = p;
+		s->cap = cap;
+	}
+	memcpy(s->p + s->len, at, len);
+	s->len += len;
+	s->p[s->len] = '\0';
+	return 0;
+}
+
+static void str_free(struct ctl_str *s)
+{
+	free(s->p);
+	memset(s, 0, sizeof(*s));
+}
+
+static struct ctl_conn *conn_of(llhttp_t *p)
+{
+	return p->data;
+}
+
+/* Head bytes count against CTL_MAX_HEAD; past it the request is refused whole. */
+static int head_add(llhttp_t *p, struct ctl_str *s, const char *at, size_t len)
+{
+	struct ctl_conn *c = conn_of(p);
+	c->head_bytes += len;
+	if (c->head_bytes > CTL_MAX_HEAD) {
+		c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;
+		return HPE_USER;
+	}
+	return str_add(s, at, len) == 0 ? HPE_OK : HPE_USER;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add(p, &conn_of(p)->url, at, len);
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add(p, &conn_of(p)->field, at, len);
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t len)
+{
+	return head_add(p, &conn_of(p)->value, at, len);
+}
+
+static int on_value_complete(llhttp_t *p)
+{
+	struct ctl_conn *c = conn_of(p);
+	int rc = HPE_OK;
+	if (c->req.nheaders >= CTL_MAX_HEADERS) {
+		c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;
+		rc = HPE_USER;
+	} else if (ctl_req_add_header(&c->req, c->field.p ? c->field.p : "", c->field.len,
+	    c->value.p ? c->value.p : "", c->value.len) != 0) {
+		rc = HPE_USER;
+	}
+	c->field.len = c->value.len = 0;
+	return rc;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct ctl_conn *c = conn_of(p);
+	const char *method = llhttp_method_name((llhttp_method_t)p->method);
+	snprintf(c->req.method, sizeof(c->req.method), "%s", method);
+	ctl_req_set_target(&c->req, c->url.p ? c->url.p : strdup("/"));
+	memset(&c->url, 0, sizeof(c->url));     /* the request owns it now */
+	if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->ctl->deps->cfg->max_request_size) {
+		c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;
+		return HPE_USER;    /* answer now: reading a body we refuse only costs us */
+	}
+	const char *expect = ctl_req_header(&c->req, "Expect");
+	if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
+		evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+	return HPE_OK;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct ctl_conn *c = conn_of(p);
+	if (c->body.len + len > c->ctl->deps->cfg->max_request_size) {
+		c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;
+		return HPE_USER;
+	}
+	return str_add(&c->body, at, len) == 0 ? HPE_OK : HPE_USER;
+}
+
+static void respond(struct ctl_conn *c, char *json, int keep_alive)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t len = json != NULL ? strlen(json) : 0;
+	if (json == NULL) {
+		evbuffer_add_printf(out, "HTTP/1.1 500 Internal Server Error\r\n"
+			"Content-Length: 0\r\nConnection: close\r\n\r\n");
+		c->closing = 1;
+		return;
+	}
+	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Content-Length: %zu\r\n%s\r\n", len, keep_alive ? "" : "Connection: close\r\n");
+	evbuffer_add(out, json, len);
+	free(json);
+	if (!keep_alive)
+		c->closing = 1;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct ctl_conn *c = conn_of(p);
+	c->req.body = c->body.p;
+	c->req.body_len = c->body.len;
+	if (c->req.body == NULL && str_add(&c->body, "", 0) == 0)
+		c->req.body = c->body.p;
+	memset(&c->body, 0, sizeof(c->body));  /* the request owns it now */
+	respond(c, ctl_api_handle(c->ctl->api, &c->req, time(NULL)), llhttp_should_keep_alive(p));
+	ctl_req_reset(&c->req);
+	c->head_bytes = 0;
+	return c->closing ? HPE_PAUSED : HPE_OK;
+}
+
+static const llhttp_settings_t settings = {
+	.on_url = on_url,
+	.on_header_field = on_field,
+	.on_header_value = on_value,
+	.on_header_value_complete = on_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+static void conn_free(struct ctl_conn *c)
+{
+	TAILQ_REMOVE(&c->ctl->conns, c, link);
+	bufferevent_free(c->bev);
+	ctl_req_reset(&c->req);
+	str_free(&c->url);
+	str_free(&c->field);
+	str_free(&c->value);
+	str_free(&c->body);
+	free(c);
+}
+
+/* A request we cannot parse or will not read gets its JSON error, then the connection closes. */
+static void refuse(struct ctl_conn *c, enum llhttp_errno err)
+{
+	enum ctl_err e = c->reject != CTL_E_OK ? c->reject : CTL_E_INVALID_PARAMETER;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "%s", e == CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED ?
+		"The request exceeds the size limit of this endpoint." : "Malformed HTTP request.");
+	if (e != CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED)
+		LOG_DEBUG("ctl", "bad request: %s: %s", llhttp_errno_name(err),
+			llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "");
+	respond(c, ctl_api_error_body(e, msg), 0);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (!c->closing && evbuffer_get_length(in) > 0) {
+		size_t len = evbuffer_get_contiguous_space(in);
+		const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		enum llhttp_errno err = llhttp_execute(&c->parser, data, len);
+		size_t used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&c->parser) - data);
+		evbuffer_drain(in, used);
+		if (err == HPE_PAUSED)
+			break;      /* closing after an answer: what follows is not read */
+		if (err != HPE_OK) {
+			refuse(c, err);
+			break;
+		}
+	}
+	if (c->closing) {
+		bufferevent_disable(bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(c);
+	}
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *c = arg;
+	(void)bev;
+	if (c->closing)
+		conn_free(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_conn *c = arg;
+	(void)bev;
+	if (what & BEV_EVENT_EOF && !c->closing && llhttp_finish(&c->parser) != HPE_OK &&
+	    c->head_bytes > 0)
+		LOG_DEBUG("ctl", "client closed mid-request");
+	conn_free(c);
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	int salen, void *arg)
+{
+	struct ctl *ctl = arg;
+	struct ctl_conn *c = calloc(1, sizeof(*c));
+	const struct timeval idle = { CTL_IDLE_TIMEOUT_S, 0 };
+	(void)salen;
+	if (c == NULL || (c->bev = bufferevent_socket_new(evconnlistener_get_base(lev), fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	c->ctl = ctl;
+	memcpy(&c->req.peer, sa, (size_t)salen < sizeof(c->req.peer) ? (size_t)salen : sizeof(c->req.peer));
+	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+	c->parser.data = c;
+	TAILQ_INSERT_TAIL(&ctl->conns, c, link);
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	(void)lev;
+	(void)arg;
+	LOG_WARN("ctl", "accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static unsigned bound_port(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+		((struct sockaddr_in *)&ss)->sin_port);
+}
+
+struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen)
+{
+	const struct cfg_addr *a = &deps->cfg->control_listen;
+	struct ctl *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "control: out of memory");
+		return NULL;
+	}
+	c->deps_copy = *deps;
+	c->deps = &c->deps_copy;
+	TAILQ_INIT(&c->conns);
+	if ((c->api = ctl_api_new(c->deps)) == NULL) {
+		snprintf(err, errlen, "control: out of memory");
+		goto fail;
+	}
+	c->lev = evconnlistener_new_bind(base, accept_cb, c, LEV_OPT_CLOSE_ON_FREE |
+		LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 512, (const struct sockaddr *)&a->sa, (int)a->len);
+	if (c->lev == NULL) {
+		snprintf(err, errlen, "control.listen %s: %s", a->text, strerror(errno));
+		goto fail;
+	}
+	evconnlistener_set_error_cb(c->lev, accept_error_cb);
+	c->port = bound_port(evconnlistener_get_fd(c->lev));
+	return c;
+fail:
+	ctl_stop(c);
+	return NULL;
+}
+
+void ctl_stop(struct ctl *c)
+{
+	if (c == NULL)
+		return;
+	if (c->lev != NULL)
+		evconnlistener_free(c->lev);
+	while (!TAILQ_EMPTY(&c->conns))
+		conn_free(TAILQ_FIRST(&c->conns));
+	ctl_api_destroy(c->api);
+	free(c);
+}
+
+unsigned ctl_port(const struct ctl *c)
+{
+	return c->port;
+}

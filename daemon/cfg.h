@@ -1,0 +1,83 @@
+/* daemon/cfg.h - gaapd.yaml -> an immutable struct cfg (libyaml).
+ * Ownership: cfg_load_*() returns a cfg the caller owns; cfg_destroy() frees it and everything in it
+ *   (NULL-safe). Nothing inside is modified after load, so any thread may read a cfg it holds.
+ * Errors: every rejected file names "file:line:col: key: reason" in the caller's buffer.
+ * Paths: relative paths in the file are resolved against the file's directory at load time.
+ */
+#ifndef GAAPD_CFG_H
+#define GAAPD_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CFG_ID_MAX 64           /* longest proxy/group id, with the NUL */
+
+enum cfg_auth { CFG_AUTH_SIGNATURE, CFG_AUTH_NONE };
+
+struct cfg_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char text[64];              /* as an operator would write it: 127.0.0.1:8080, [::1]:80 */
+};
+
+struct cfg_proxy {
+	char id[CFG_ID_MAX];        /* link-xxxxxxxx */
+	char status[24];            /* RUNNING, CLOSED, ISOLATED, ... (spec 2.1) */
+	struct cfg_addr bind;       /* address its listeners bind; the port is unused (0) */
+	unsigned max_listeners;
+	struct cfg_addr *origins;   /* where its listeners forward, in configured order */
+	size_t norigins;
+	const char *group_id;       /* the group managing it, or NULL; points into cfg->groups */
+};
+
+struct cfg_group {
+	char id[CFG_ID_MAX];        /* lg-xxxxxxxx */
+	char status[24];
+	char (*proxies)[CFG_ID_MAX];
+	size_t nproxies;
+};
+
+/* Data-plane limits and timeouts; milliseconds and bytes. */
+struct cfg_http {
+	unsigned client_header_timeout_ms;
+	unsigned client_keepalive_timeout_ms;
+	unsigned origin_connect_timeout_ms;
+	unsigned origin_response_timeout_ms;
+	unsigned max_header_size;
+};
+
+struct cfg {
+	char *path;                 /* the file it was loaded from */
+	unsigned workers;           /* 0 in the file = one per CPU; resolved here to >= 1 */
+	char *state_dir;
+	int log_level;              /* enum log_level */
+
+	struct cfg_addr control_listen;
+	enum cfg_auth auth;
+	char *credentials_file;
+	unsigned rate_limit;        /* requests/second per action per SecretId */
+	size_t max_request_size;    /* control API body limit, bytes */
+	uint16_t *reserved_ports;   /* never listener ports (besides the control port) */
+	size_t nreserved_ports;
+
+	struct cfg_http http;
+
+	struct cfg_proxy *proxies;
+	size_t nproxies;
+	struct cfg_group *groups;
+	size_t ngroups;
+};
+
+int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen);
+/* Parse text as if it were the file `name` living in directory `dir` (tests). */
+int cfg_load_string(const char *text, const char *name, const char *dir,
+	struct cfg **out, char *err, size_t errlen);
+void cfg_destroy(struct cfg *c);
+
+const struct cfg_proxy *cfg_find_proxy(const struct cfg *c, const char *id);
+const struct cfg_group *cfg_find_group(const struct cfg *c, const char *id);
+/* The control port and the configured reserved ports. */
+int cfg_port_reserved(const struct cfg *c, unsigned port);
+
+#endif

@@ -1,0 +1,68 @@
+/* daemon/log.c - see log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static atomic_int log_level = LOG_LEVEL_INFO;
+static atomic_int log_fd = STDERR_FILENO;
+
+static const char *const level_names[] = {
+	[LOG_LEVEL_ERR] = "error", [LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
+};
+
+void log_set_level(enum log_level level)
+{
+	atomic_store(&log_level, (int)level);
+}
+
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+int log_level_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (level_names[i] != NULL && strcmp(level_names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int log_open(const char *path)
+{
+	int fd = STDERR_FILENO;
+	if (path != NULL && (fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return -1;
+	int old = atomic_exchange(&log_fd, fd);
+	if (old != STDERR_FILENO)
+		close(old);
+	return 0;
+}
+
+void log_close(void)
+{
+	(void)log_open(NULL);
+}
+
+void log_write(enum log_level level, const char *module, const char *fmt, ...)
+{
+	char line[2048];
+	int saved = errno;
+	int n = snprintf(line, sizeof(line), "<%d>%s %s: ", (int)level, level_names[level], module);
+	va_list ap;
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;      /* truncated: keep the newline */
+	line[n++] = '\n';
+	ssize_t w = write(atomic_load(&log_fd), line, (size_t)n);
+	(void)w;                                /* nowhere left to report a failed log write */
+	errno = saved;
+}

@@ -1,0 +1,211 @@
+/* daemon/main.c - gaapd's composition root: struct gaapd owns the configuration, the state store,
+ * the workers, the listener table and the control API, and tears them down in reverse order.
+ * Start-up order matters: the store is restored and every listener rebound before the control
+ * API accepts a call, so no call ever sees a half-restored node.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "creds.h"
+#include "ctl.h"
+#include "listener.h"
+#include "log.h"
+#include "store.h"
+#include "worker.h"
+
+#ifndef GAAPD_DEFAULT_CONF
+#define GAAPD_DEFAULT_CONF "/etc/gaapd/gaapd.yaml"
+#endif
+
+struct gaapd {
+	struct cfg *cfg;
+	struct ctl_creds *creds;
+	struct st *store;
+	struct wrk_pool *workers;
+	struct lsn_table *listeners;
+	struct event_base *base;
+	struct ctl *ctl;
+	struct event *sig_term, *sig_int;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: gaapd [-t] [-c FILE]\n"
+		"  -c FILE  configuration file (default " GAAPD_DEFAULT_CONF ")\n"
+		"  -t       check the configuration file and exit (0 valid, 1 not)\n"
+		"  -v       print the version and exit\n");
+}
+
+/* Listeners use one descriptor per worker; connections two each. Take what the hard limit allows. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			LOG_WARN("main", "setrlimit(NOFILE, %llu): %s", (unsigned long long)rl.rlim_max,
+				strerror(errno));
+	}
+}
+
+static int restore_one(const struct st_listener *rec, void *arg)
+{
+	struct gaapd *g = arg;
+	const struct cfg_proxy *p = cfg_find_proxy(g->cfg, rec->proxy_id);
+	int fd = p != NULL ? lsn_socket(&p->bind, rec->port) : -ENOENT;
+	struct lsn *l = lsn_table_reserve(g->listeners) == 0 ?
+		lsn_new(g->listeners, rec, fd >= 0 ? fd : -1, p, &g->cfg->http) : NULL;
+	if (l == NULL) {
+		LOG_ERR("main", "listener=%s: cannot restore: %s", rec->id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd < 0) {
+		snprintf(l->fault, sizeof(l->fault), "%s", p == NULL ? "its proxy is not configured" :
+			strerror(-fd));
+		LOG_ERR("main", "listener=%s proxy=%s port=%u: not serving: %s", rec->id, rec->proxy_id,
+			rec->port, l->fault);
+	}
+	lsn_table_add(g->listeners, l);
+	return 0;
+}
+
+static int restore(struct gaapd *g)
+{
+	char err[512] = "";
+	lsn_table_lock(g->listeners);
+	int rc = st_load(g->store, restore_one, g, err, sizeof(err));
+	size_t n = lsn_table_count(g->listeners);
+	lsn_table_unlock(g->listeners);
+	if (rc != 0) {
+		LOG_ERR("main", "restoring listeners: %s", err[0] ? err : "failed");
+		return -1;
+	}
+	LOG_INFO("main", "restored listeners=%zu", n);
+	return 0;
+}
+
+static int open_credentials(struct gaapd *g)
+{
+	char err[512];
+	int created;
+	if (g->cfg->auth == CFG_AUTH_NONE) {
+		LOG_WARN("main", "control.auth is none: API calls are not authenticated (tests only)");
+		return 0;
+	}
+	if ((created = ctl_creds_ensure(g->cfg->credentials_file, err, sizeof(err))) < 0 ||
+	    ctl_creds_load(g->cfg->credentials_file, &g->creds, err, sizeof(err)) != 0) {
+		LOG_ERR("main", "%s", err);
+		return -1;
+	}
+	if (created)
+		LOG_INFO("main", "created credentials file %s with a new [default] key",
+			g->cfg->credentials_file);
+	return 0;
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct gaapd *g = arg;
+	(void)what;
+	LOG_INFO("main", "signal=%d: stopping", (int)sig);
+	event_base_loopexit(g->base, NULL);
+}
+
+static int start(struct gaapd *g)
+{
+	char err[512];
+	struct ctl_deps deps;
+	if ((g->store = st_open_file(g->cfg->state_dir, err, sizeof(err))) == NULL ||
+	    (g->workers = wrk_pool_start(g->cfg->workers, err, sizeof(err))) == NULL) {
+		LOG_ERR("main", "%s", err);
+		return -1;
+	}
+	if (open_credentials(g) != 0 || (g->listeners = lsn_table_new(g->workers)) == NULL ||
+	    restore(g) != 0 || (g->base = event_base_new()) == NULL)
+		return -1;
+	deps = (struct ctl_deps){ .cfg = g->cfg, .creds = g->creds, .listeners = g->listeners,
+		.store = g->store };
+	if ((g->ctl = ctl_start(g->base, &deps, err, sizeof(err))) == NULL) {
+		LOG_ERR("main", "%s", err);
+		return -1;
+	}
+	g->sig_term = evsignal_new(g->base, SIGTERM, on_stop_signal, g);
+	g->sig_int = evsignal_new(g->base, SIGINT, on_stop_signal, g);
+	if (g->sig_term == NULL || g->sig_int == NULL || evsignal_add(g->sig_term, NULL) != 0 ||
+	    evsignal_add(g->sig_int, NULL) != 0)
+		return -1;
+	LOG_INFO("main", "gaapd started workers=%u control=%s port=%u", g->cfg->workers,
+		g->cfg->control_listen.text, ctl_port(g->ctl));
+	return 0;
+}
+
+/* Reverse order of start(); every step is NULL-safe so a failed start tears down the same way. */
+static void stop(struct gaapd *g)
+{
+	ctl_stop(g->ctl);
+	if (g->sig_term != NULL)
+		event_free(g->sig_term);
+	if (g->sig_int != NULL)
+		event_free(g->sig_int);
+	wrk_pool_join(g->workers);
+	lsn_table_destroy(g->listeners);
+	wrk_pool_destroy(g->workers);
+	if (g->base != NULL)
+		event_base_free(g->base);
+	st_close(g->store);
+	ctl_creds_destroy(g->creds);
+	cfg_destroy(g->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct gaapd g = { 0 };
+	const char *conf = GAAPD_DEFAULT_CONF;
+	int test_only = 0, opt, rc = 1;
+	char err[1024];
+	while ((opt = getopt(argc, argv, "c:thv")) != -1) {
+		switch (opt) {
+		case 'c': conf = optarg; break;
+		case 't': test_only = 1; break;
+		case 'v': printf("gaapd 0.1.0\n"); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfg_load_file(conf, &g.cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "gaapd: %s\ngaapd: configuration file %s test failed\n", err, conf);
+		return 1;
+	}
+	if (test_only) {
+		fprintf(stderr, "gaapd: configuration file %s test is successful\n", conf);
+		cfg_destroy(g.cfg);
+		return 0;
+	}
+	log_set_level((enum log_level)g.cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	if (evthread_use_pthreads() != 0) {
+		LOG_ERR("main", "evthread_use_pthreads failed");
+	} else if (start(&g) == 0 && event_base_dispatch(g.base) == 0) {
+		rc = 0;
+	}
+	stop(&g);
+	LOG_INFO("main", "gaapd stopped rc=%d", rc);
+	libevent_global_shutdown();
+	return rc;
+}

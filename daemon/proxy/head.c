@@ -1,0 +1,369 @@
+/* daemon/proxy/head.c - head collection, rebuild, feed() and the close-reason table. */
+#include "head.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+	const char *text;
+	int status;
+} close_reasons[] = {
+#define PX_CLOSE(name, text, status) { text, status },
+	PX_CLOSE_REASONS
+#undef PX_CLOSE
+};
+
+const char *px_close_text(enum px_close r)
+{
+	return (unsigned)r < PX_CLOSE_COUNT ? close_reasons[r].text : "unknown";
+}
+
+int px_close_status(enum px_close r)
+{
+	return (unsigned)r < PX_CLOSE_COUNT ? close_reasons[r].status : 0;
+}
+
+static const char *status_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
+	default: return "Error";
+	}
+}
+
+int px_close_reply(enum px_close r, struct evbuffer *out)
+{
+	int status = px_close_status(r);
+	char body[64];
+	int n;
+	if (status == 0)
+		return -1;
+	n = snprintf(body, sizeof body, "%d %s\n", status, status_phrase(status));
+	if (n < 0 || (size_t)n >= sizeof body)
+		return -1;
+	return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, status_phrase(status),
+		n, body) < 0 ? -1 : 0;
+}
+
+/* Room for n more bytes in buf; the head limit is checked by the callers through size. */
+static int head_reserve(struct px_head *h, size_t n)
+{
+	size_t cap = h->cap != 0 ? h->cap : 256;
+	char *b;
+	if (h->len + n <= h->cap)
+		return 0;
+	while (cap < h->len + n)
+		cap *= 2;
+	if ((b = realloc(h->buf, cap)) == NULL)
+		return -1;
+	h->buf = b;
+	h->cap = cap;
+	return 0;
+}
+
+static int head_append(struct px_head *h, const char *at, size_t len, size_t cost)
+{
+	if (h->size + len + cost > h->max || head_reserve(h, len) != 0)
+		return -1;
+	memcpy(h->buf + h->len, at, len);
+	h->len += len;
+	h->size += len + cost;
+	return 0;
+}
+
+int px_head_add_target(struct px_head *h, const char *at, size_t len)
+{
+	if (h->nhdrs != 0 || h->len != h->tlen)     /* the start line comes first, in one piece */
+		return -1;
+	if (head_append(h, at, len, 0) != 0)
+		return -1;
+	h->tlen = h->len;
+	return 0;
+}
+
+static int head_new_line(struct px_head *h)
+{
+	struct px_hdr *n;
+	size_t cap = h->hcap != 0 ? h->hcap * 2 : 16;
+	if (h->nhdrs < h->hcap)
+		return 0;
+	if ((n = realloc(h->hdrs, cap * sizeof *n)) == NULL)
+		return -1;
+	h->hdrs = n;
+	h->hcap = cap;
+	return 0;
+}
+
+int px_head_add_field(struct px_head *h, const char *at, size_t len, int starts)
+{
+	struct px_hdr *x;
+	if (starts) {
+		if (head_new_line(h) != 0)
+			return -1;
+		x = &h->hdrs[h->nhdrs++];
+		*x = (struct px_hdr){ .name = h->len, .value = h->len };
+	} else if (h->nhdrs == 0) {
+		return -1;
+	}
+	x = &h->hdrs[h->nhdrs - 1];
+	if (head_append(h, at, len, starts ? 3 : 0) != 0)
+		return -1;
+	x->nlen += len;
+	x->value = h->len;
+	return 0;
+}
+
+int px_head_add_value(struct px_head *h, const char *at, size_t len, int starts)
+{
+	struct px_hdr *x;
+	if (h->nhdrs == 0)
+		return -1;
+	x = &h->hdrs[h->nhdrs - 1];
+	if (starts) {
+		x->value = h->len;
+		x->vlen = 0;
+	}
+	if (head_append(h, at, len, 0) != 0)
+		return -1;
+	x->vlen += len;
+	return 0;
+}
+
+void px_head_clear(struct px_head *h)
+{
+	h->len = h->tlen = h->nhdrs = h->size = 0;
+}
+
+void px_head_free(struct px_head *h)
+{
+	free(h->buf);
+	h->buf = NULL;
+	free(h->hdrs);
+	h->hdrs = NULL;
+	h->len = h->cap = h->tlen = h->nhdrs = h->hcap = h->size = 0;
+}
+
+static int name_is(const struct px_head *h, const struct px_hdr *x, const char *name)
+{
+	return strlen(name) == x->nlen && strncasecmp(h->buf + x->name, name, x->nlen) == 0;
+}
+
+const char *px_head_get(const struct px_head *h, const char *name, size_t *vlen)
+{
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		if (name_is(h, &h->hdrs[i], name)) {
+			*vlen = h->hdrs[i].vlen;
+			return h->buf + h->hdrs[i].value;
+		}
+	}
+	return NULL;
+}
+
+/* Whether the comma-separated list v holds the token t (any case, optional whitespace). */
+static int list_has(const char *v, size_t vlen, const char *t, size_t tlen)
+{
+	size_t i = 0;
+	while (i < vlen) {
+		size_t s, e;
+		while (i < vlen && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		s = i;
+		while (i < vlen && v[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e > s && e - s == tlen && strncasecmp(v + s, t, tlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int px_head_hop(const struct px_head *h, size_t i)
+{
+	static const char *const hop[] = { "connection", "keep-alive", "proxy-connection", "te",
+		"trailer", "transfer-encoding", "upgrade" };
+	const struct px_hdr *x = &h->hdrs[i];
+	for (size_t k = 0; k < sizeof hop / sizeof hop[0]; k++)
+		if (name_is(h, x, hop[k]))
+			return 1;
+	for (size_t k = 0; k < h->nhdrs; k++)
+		if (name_is(h, &h->hdrs[k], "connection") && list_has(h->buf + h->hdrs[k].value,
+		    h->hdrs[k].vlen, h->buf + x->name, x->nlen))
+			return 1;
+	return 0;
+}
+
+static int add_line(struct evbuffer *out, const char *n, size_t nl, const char *v, size_t vl)
+{
+	return evbuffer_add(out, n, nl) | evbuffer_add(out, ": ", 2) | evbuffer_add(out, v, vl) |
+		evbuffer_add(out, "\r\n", 2);
+}
+
+/* Copies the end-to-end headers; X-Forwarded-For and X-Real-IP only when keep_fwd. */
+static int add_end_to_end(const struct px_head *h, int keep_fwd, struct evbuffer *out)
+{
+	int rc = 0;
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const struct px_hdr *x = &h->hdrs[i];
+		if (px_head_hop(h, i) || (!keep_fwd && (name_is(h, x, "x-forwarded-for") ||
+		    name_is(h, x, "x-real-ip"))))
+			continue;
+		rc |= add_line(out, h->buf + x->name, x->nlen, h->buf + x->value, x->vlen);
+	}
+	return rc;
+}
+
+/* X-Forwarded-For: every value the client sent, in order, then the client's address. */
+static int add_forwarded_for(const struct px_head *h, const char *ip, struct evbuffer *out)
+{
+	int rc = evbuffer_add(out, "X-Forwarded-For: ", 17);
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const struct px_hdr *x = &h->hdrs[i];
+		if (!name_is(h, x, "x-forwarded-for") || x->vlen == 0)
+			continue;
+		rc |= evbuffer_add(out, h->buf + x->value, x->vlen);
+		rc |= evbuffer_add(out, ", ", 2);
+	}
+	return rc | (evbuffer_add_printf(out, "%s\r\nX-Real-IP: %s\r\n", ip, ip) < 0);
+}
+
+int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbuffer *out)
+{
+	int rc = evbuffer_add_printf(out, "%s %.*s HTTP/1.1\r\n", f->method, (int)h->tlen,
+		h->buf) < 0;
+	rc |= add_end_to_end(h, 0, out);
+	rc |= add_forwarded_for(h, f->client_ip, out);
+	if (f->chunked)
+		rc |= evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	if (f->close)
+		rc |= evbuffer_add(out, "Connection: close\r\n", 19);
+	rc |= evbuffer_add(out, "\r\n", 2);
+	return rc != 0 ? -1 : 0;
+}
+
+int px_head_response(const struct px_head *h, int status, enum px_frame frame,
+	const char *connection, struct evbuffer *out)
+{
+	int rc = evbuffer_add_printf(out, "HTTP/1.1 %03d %.*s\r\n", status, (int)h->tlen,
+		h->buf) < 0;
+	rc |= add_end_to_end(h, 1, out);
+	if (frame == PX_FRAME_CHUNKED)
+		rc |= evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	if (connection != NULL)
+		rc |= evbuffer_add_printf(out, "Connection: %s\r\n", connection) < 0;
+	rc |= evbuffer_add(out, "\r\n", 2);
+	return rc != 0 ? -1 : 0;
+}
+
+static int collect_fail(struct px_msg *m)
+{
+	m->too_large = 1;
+	return -1;
+}
+
+int px_msg_on_target(llhttp_t *p, const char *at, size_t len)
+{
+	struct px_msg *m = (struct px_msg *)p;
+	m->span = PX_SPAN_TARGET;
+	return px_head_add_target(&m->head, at, len) != 0 ? collect_fail(m) : 0;
+}
+
+int px_msg_on_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct px_msg *m = (struct px_msg *)p;
+	int starts = m->span != PX_SPAN_FIELD;
+	if (m->got_head)                            /* a trailer: dropped for now */
+		return 0;
+	m->span = PX_SPAN_FIELD;
+	return px_head_add_field(&m->head, at, len, starts) != 0 ? collect_fail(m) : 0;
+}
+
+/* A value arrives in several spans only when an execute call ends inside it; any other second
+ * span is an obs-fold, which even strict llhttp 8.1 accepts and which we refuse. */
+int px_msg_on_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct px_msg *m = (struct px_msg *)p;
+	int starts = m->span != PX_SPAN_VALUE;
+	if (m->got_head)
+		return 0;
+	if (!starts && !(m->value_at_end && at == m->exec_at)) {
+		m->obs_fold = 1;
+		return -1;
+	}
+	m->span = PX_SPAN_VALUE;
+	m->value_at_end = at + len == m->exec_end;
+	return px_head_add_value(&m->head, at, len, starts) != 0 ? collect_fail(m) : 0;
+}
+
+int px_msg_on_value_complete(llhttp_t *p)
+{
+	struct px_msg *m = (struct px_msg *)p;
+	if (m->got_head)
+		return 0;
+	if (m->span == PX_SPAN_FIELD && px_head_add_value(&m->head, "", 0, 1) != 0)
+		return collect_fail(m);
+	m->span = PX_SPAN_NONE;
+	return 0;
+}
+
+void px_msg_init(struct px_msg *m, llhttp_type_t type, const llhttp_settings_t *s, size_t max,
+	void *data)
+{
+	memset(m, 0, sizeof *m);
+	llhttp_init(&m->p, type, s);
+	m->p.data = data;
+	m->head.max = max;
+}
+
+void px_msg_next(struct px_msg *m)
+{
+	px_head_clear(&m->head);
+	m->head_bytes = 0;
+	m->chunk = 0;
+	m->span = PX_SPAN_NONE;
+	m->value_at_end = m->got_head = m->done = m->keep = 0;
+}
+
+void px_msg_free(struct px_msg *m)
+{
+	px_head_free(&m->head);
+}
+
+/* One execute call, with its bounds where the obs-fold check can see them. */
+static enum llhttp_errno execute(struct px_msg *m, const char *at, size_t len)
+{
+	m->exec_at = at;
+	m->exec_end = at + len;
+	return llhttp_execute(&m->p, at, len);
+}
+
+enum llhttp_errno px_feed(struct px_msg *m, struct evbuffer *in, size_t *used)
+{
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr at;
+	size_t len = evbuffer_get_length(in);
+	enum llhttp_errno err = HPE_OK;
+	*used = 0;
+	if (len == 0)
+		return execute(m, "", 0);
+	while (*used < len && err == HPE_OK) {
+		evbuffer_ptr_set(in, &at, *used, EVBUFFER_PTR_SET);
+		int n = evbuffer_peek(in, (ev_ssize_t)(len - *used), &at, v, 8);
+		for (int i = 0; i < n && i < 8 && err == HPE_OK; i++) {
+			err = execute(m, v[i].iov_base, v[i].iov_len);
+			*used += err == HPE_OK ? v[i].iov_len
+			       : (size_t)(llhttp_get_error_pos(&m->p) - (const char *)v[i].iov_base);
+		}
+	}
+	return err;
+}

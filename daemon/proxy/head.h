@@ -1,0 +1,140 @@
+/* daemon/proxy/head.h - message heads: collected from llhttp, rebuilt for the other side; feeding
+ *   llhttp from an evbuffer; the close-reason table.
+ * Ownership: a px_msg owns its head's buffers (px_msg_free()). The collectors copy every span, so
+ *   the input may be drained as soon as llhttp_execute() returns. The rebuild functions only
+ *   append to the evbuffer they are given.
+ * Lifetime: a px_msg is embedded in its connection; px_msg_next() readies it for the next message
+ *   on the same connection (the parser itself carries on). Threads: the owning worker's; nothing
+ *   here touches anything but its arguments.
+ */
+#ifndef GAAPD_PX_HEAD_H
+#define GAAPD_PX_HEAD_H
+
+#include <event2/buffer.h>
+#include <llhttp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Why a client connection ended: name, text for logs, status sent (0 = close silently). A status
+ * goes out only while no byte of the response has reached the client. */
+#define PX_CLOSE_REASONS \
+	PX_CLOSE(DONE, "done", 0) \
+	PX_CLOSE(CLIENT_CLOSED, "client closed", 0) \
+	PX_CLOSE(CLIENT_ERROR, "client error", 0) \
+	PX_CLOSE(IDLE_TIMEOUT, "keepalive timeout", 0) \
+	PX_CLOSE(SEND_TIMEOUT, "send timeout", 0) \
+	PX_CLOSE(SHUTDOWN, "shutdown", 0) \
+	PX_CLOSE(BAD_REQUEST, "bad request", 400) \
+	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408) \
+	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408) \
+	PX_CLOSE(BODY_TOO_LARGE, "request body too large", 413) \
+	PX_CLOSE(HEADER_TOO_LARGE, "request header too large", 431) \
+	PX_CLOSE(NO_MEMORY, "out of memory", 500) \
+	PX_CLOSE(NO_ORIGIN, "no origin", 502) \
+	PX_CLOSE(ORIGIN_CONNECT, "origin connect failed", 502) \
+	PX_CLOSE(ORIGIN_CLOSED, "origin closed", 502) \
+	PX_CLOSE(BAD_RESPONSE, "bad origin response", 502) \
+	PX_CLOSE(ORIGIN_CONNECT_TIMEOUT, "origin connect timeout", 504) \
+	PX_CLOSE(ORIGIN_TIMEOUT, "origin timeout", 504)
+
+enum px_close {
+#define PX_CLOSE(name, text, status) PX_CLOSE_##name,
+	PX_CLOSE_REASONS
+#undef PX_CLOSE
+	PX_CLOSE_COUNT
+};
+
+const char *px_close_text(enum px_close r);
+int px_close_status(enum px_close r);
+/* Appends a complete error response for r (Content-Length, Connection: close). 0 or -1. */
+int px_close_reply(enum px_close r, struct evbuffer *out);
+
+struct px_hdr {
+	size_t name, nlen;          /* offsets into px_head.buf */
+	size_t value, vlen;
+};
+
+/* One head as received: the request target (or the response reason) and the header lines, in
+ * order, with their bytes exactly as sent. */
+struct px_head {
+	char *buf;                  /* the target, then names and values, back to back */
+	size_t len, cap;
+	size_t tlen;                /* the target is buf[0, tlen) */
+	struct px_hdr *hdrs;
+	size_t nhdrs, hcap;
+	size_t max;                 /* the limit on size */
+	size_t size;                /* span bytes plus 3 per line: never more than the raw head */
+};
+
+/* Each returns 0, or -1 when the head would exceed max or memory runs out. */
+int px_head_add_target(struct px_head *h, const char *at, size_t len);
+int px_head_add_field(struct px_head *h, const char *at, size_t len, int starts);
+int px_head_add_value(struct px_head *h, const char *at, size_t len, int starts);
+void px_head_clear(struct px_head *h);          /* keeps the memory for the next head */
+void px_head_free(struct px_head *h);
+
+/* The value of the first header called name (any case), or NULL; *vlen set when found. */
+const char *px_head_get(const struct px_head *h, const char *name, size_t *vlen);
+/* Whether header i must not be forwarded: hop-by-hop by name or listed in a Connection header. */
+int px_head_hop(const struct px_head *h, size_t i);
+
+/* What a forwarded request carries besides the client's end-to-end headers. */
+struct px_fwd {
+	const char *method;
+	const char *client_ip;
+	int chunked;                /* the body goes out re-framed as chunked */
+	int close;                  /* ask the origin to close after this exchange */
+};
+/* Appends the request head sent to an origin: the target byte for byte, HTTP/1.1, hop-by-hop
+ * headers dropped, X-Forwarded-For extended and X-Real-IP replaced. 0 or -1 (ENOMEM). */
+int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbuffer *out);
+
+/* How a response body travels to the client. */
+enum px_frame {
+	PX_FRAME_NONE,              /* no body: HEAD, 1xx, 204, 304 */
+	PX_FRAME_LENGTH,            /* Content-Length, moved as is */
+	PX_FRAME_CHUNKED,           /* chunked, with gaapd's own size lines */
+	PX_FRAME_CLOSE,             /* raw bytes, the end is our close */
+};
+/* Appends the response head sent to a client: HTTP/1.1, status and reason as received, hop-by-hop
+ * headers dropped, framing headers for frame, Connection: connection unless NULL. 0 or -1. */
+int px_head_response(const struct px_head *h, int status, enum px_frame frame,
+	const char *connection, struct evbuffer *out);
+
+enum px_span { PX_SPAN_NONE, PX_SPAN_TARGET, PX_SPAN_FIELD, PX_SPAN_VALUE };
+
+/* One direction of one connection: its parser and the message being read. */
+struct px_msg {
+	llhttp_t p;                 /* first member: the collectors find their px_msg from it */
+	struct px_head head;
+	const char *exec_at;        /* the bytes of the llhttp_execute() call running now */
+	const char *exec_end;
+	size_t head_bytes;          /* raw bytes consumed before the head completed */
+	uint64_t chunk;             /* size of the chunk being read */
+	enum px_span span;          /* which collector ran last */
+	unsigned value_at_end : 1;  /* the last value span ended where its execute call's bytes did */
+	unsigned got_head : 1;      /* on_headers_complete ran: later header spans are trailers */
+	unsigned done : 1;          /* on_message_complete ran */
+	unsigned keep : 1;          /* llhttp_should_keep_alive() at the last of those */
+	unsigned obs_fold : 1;      /* why a collector failed */
+	unsigned too_large : 1;
+};
+
+/* The head collectors, for the on_url/on_status, on_header_field, on_header_value and
+ * on_header_value_complete slots of a settings table whose parsers are px_msg.p. */
+int px_msg_on_target(llhttp_t *p, const char *at, size_t len);
+int px_msg_on_field(llhttp_t *p, const char *at, size_t len);
+int px_msg_on_value(llhttp_t *p, const char *at, size_t len);
+int px_msg_on_value_complete(llhttp_t *p);
+
+/* data is the parser's user pointer; max limits the head (px_head.max). */
+void px_msg_init(struct px_msg *m, llhttp_type_t type, const llhttp_settings_t *s, size_t max,
+	void *data);
+void px_msg_next(struct px_msg *m);
+void px_msg_free(struct px_msg *m);
+
+/* Feeds buffered bytes to m's parser without copying; *used = bytes consumed, up to a pause or
+ * an error. Empty input runs the parser once (completes a bodiless message after a pause). */
+enum llhttp_errno px_feed(struct px_msg *m, struct evbuffer *in, size_t *used);
+
+#endif

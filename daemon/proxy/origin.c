@@ -1,0 +1,406 @@
+/* daemon/proxy/origin.c - the origin side of an exchange: connect, response parsing, head rebuild,
+ *   body relay to the client, keep-alive of the origin connection. */
+#include "conn.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+
+/* A response head larger than this is refused (502); origins may send more than clients may. */
+#define PX_MAX_RESPONSE_HEAD (64 * 1024)
+
+static int on_headers_complete(llhttp_t *p);
+static int on_chunk_header(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t len);
+static int on_chunk_complete(llhttp_t *p);
+static int on_message_complete(llhttp_t *p);
+
+static const llhttp_settings_t response_settings = {
+	.on_status = px_msg_on_target,
+	.on_header_field = px_msg_on_field,
+	.on_header_value = px_msg_on_value,
+	.on_header_value_complete = px_msg_on_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_chunk_header = on_chunk_header,
+	.on_body = on_body,
+	.on_chunk_complete = on_chunk_complete,
+	.on_message_complete = on_message_complete,
+};
+
+static struct evbuffer *client_out(struct px_origin *o)
+{
+	return bufferevent_get_output(o->c->bev);
+}
+
+/* Bodiless by rule, whatever the headers say (llhttp 8.1 would trust a Content-Length). */
+static int on_headers_complete(llhttp_t *p)
+{
+	struct px_origin *o = p->data;
+	int status = p->status_code;
+	o->resp.got_head = 1;
+	if (status == 101)          /* we never ask for an upgrade: no tunnel yet */
+		return -1;
+	if (status < 200 || status == 204 || status == 304 || o->c->req_head)
+		return 1;
+	return HPE_PAUSED;          /* the head is rebuilt outside the parser, then we resume */
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+	struct px_origin *o = p->data;
+	o->resp.chunk = p->content_length;
+	if (o->frame != PX_FRAME_CHUNKED || p->content_length == 0)
+		return 0;
+	return evbuffer_add_printf(client_out(o), "%" PRIx64 "\r\n", p->content_length) < 0 ? -1 : 0;
+}
+
+/* Only chunk data is copied here; other bodies are moved after execute returns. */
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct px_origin *o = p->data;
+	if (!o->in_chunked)
+		return 0;
+	return evbuffer_add(client_out(o), at, len) == 0 ? 0 : -1;
+}
+
+static int on_chunk_complete(llhttp_t *p)
+{
+	struct px_origin *o = p->data;
+	if (o->frame != PX_FRAME_CHUNKED || o->resp.chunk == 0)
+		return 0;
+	return evbuffer_add(client_out(o), "\r\n", 2) == 0 ? 0 : -1;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct px_origin *o = p->data;
+	o->resp.done = 1;
+	o->resp.keep = llhttp_should_keep_alive(p);
+	return HPE_PAUSED;          /* the origin connection's fate is decided at this boundary */
+}
+
+static void origin_failed(struct px_origin *o, enum px_close reason, const char *detail)
+{
+	struct px_conn *c = o->c;
+	LOG_WARN("px", "conn=%" PRIu64 " listener=%s client=%s origin=%s: %s%s%s", c->id,
+		c->route->id, c->ip, o->addr->text, px_close_text(reason),
+		detail != NULL ? ": " : "", detail != NULL ? detail : "");
+	px_conn_close(c, reason);
+}
+
+void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase)
+{
+	const struct cfg_http *h = &o->c->route->http;
+	struct timeval rd, wr;
+	const struct timeval *r = px_ms(&rd, h->origin_response_timeout_ms);
+	const struct timeval *w = px_ms(&wr, h->origin_connect_timeout_ms);
+	bufferevent_set_timeouts(o->bev, phase == PX_ORG_WAITING ? r : NULL,
+		phase == PX_ORG_IDLE ? NULL : w);
+}
+
+/* How the body goes to this client: keep its framing, or chunk what ends at EOF. */
+static enum px_frame response_frame(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	llhttp_t *p = &o->resp.p;
+	if (c->req_head || p->status_code == 204 || p->status_code == 304)
+		return PX_FRAME_NONE;
+	if (p->flags & F_CHUNKED)
+		return c->http10 ? PX_FRAME_CLOSE : PX_FRAME_CHUNKED;
+	if (p->flags & F_CONTENT_LENGTH)
+		return PX_FRAME_LENGTH;
+	return c->http10 || !c->keep ? PX_FRAME_CLOSE : PX_FRAME_CHUNKED;
+}
+
+/* A 1xx goes to HTTP/1.1 clients as is; HTTP/1.0 ones never see it. */
+static int informational_head(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	if (c->http10 || px_head_response(&o->resp.head, o->resp.p.status_code, PX_FRAME_NONE,
+	    NULL, client_out(o)) == 0)
+		return 0;
+	px_conn_close(c, PX_CLOSE_NO_MEMORY);
+	return -1;
+}
+
+static int response_head(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	struct px_msg *m = &o->resp;
+	const char *conn_hdr;
+	o->head_sent = 1;
+	if (m->p.status_code < 200)
+		return informational_head(o);
+	o->frame = response_frame(o);
+	o->in_chunked = (m->p.flags & F_CHUNKED) != 0;
+	if (o->frame == PX_FRAME_CLOSE || c->state != PX_WAIT)
+		c->keep = 0;
+	conn_hdr = !c->keep ? "close" : c->http10 ? "keep-alive" : NULL;
+	if (px_head_response(&m->head, m->p.status_code, o->frame, conn_hdr, client_out(o)) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	c->resp_started = 1;
+	LOG_DEBUG("px", "conn=%" PRIu64 " req=%" PRIu64 " origin=%s status=%d frame=%d keep=%u",
+		c->id, c->nreq, o->addr->text, m->p.status_code, (int)o->frame, c->keep);
+	return 0;
+}
+
+/* The final response is parsed: keep the origin connection only at a clean boundary. */
+static void response_done(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	if (o->frame == PX_FRAME_CHUNKED && evbuffer_add(client_out(o), "0\r\n\r\n", 5) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return;
+	}
+	if (c->state == PX_WAIT && c->req.keep && o->resp.keep &&
+	    evbuffer_get_length(bufferevent_get_input(o->bev)) == 0) {
+		o->idle = 1;
+		px_origin_timeouts(o, PX_ORG_IDLE);
+		llhttp_resume(&o->resp.p);
+	} else {
+		px_origin_retire(c);
+	}
+	px_conn_response_done(c);
+}
+
+/* The parser paused at a head or at a message end. 1 = parser resumed. */
+static int response_paused(struct px_origin *o)
+{
+	struct px_msg *m = &o->resp;
+	if (!o->head_sent && response_head(o) != 0)
+		return 0;
+	if (!m->done) {
+		llhttp_resume(&m->p);
+		return 1;
+	}
+	if (m->p.status_code < 200) {   /* complete by itself: the final response follows */
+		px_msg_next(m);
+		o->head_sent = 0;
+		llhttp_resume(&m->p);
+		return 1;
+	}
+	response_done(o);
+	return 0;
+}
+
+static int move_body(struct px_origin *o, struct evbuffer *in, size_t used)
+{
+	struct evbuffer *out = client_out(o);
+	int chunk = o->frame == PX_FRAME_CHUNKED;   /* a body ending at EOF, chunked for the client */
+	if (used == 0)
+		return 0;
+	if (chunk && evbuffer_add_printf(out, "%zx\r\n", used) < 0)
+		return -1;
+	if (evbuffer_remove_buffer(in, out, used) != (int)used)
+		return -1;
+	return chunk && evbuffer_add(out, "\r\n", 2) != 0 ? -1 : 0;
+}
+
+static int response_consumed(struct px_origin *o, struct evbuffer *in, size_t used)
+{
+	struct px_conn *c = o->c;
+	if (!o->head_sent) {
+		o->resp.head_bytes += used;
+		evbuffer_drain(in, used);
+		if (o->resp.head_bytes <= PX_MAX_RESPONSE_HEAD)
+			return 0;
+		origin_failed(o, PX_CLOSE_BAD_RESPONSE, "head too large");
+		return -1;
+	}
+	if (o->in_chunked) {
+		evbuffer_drain(in, used);       /* the callbacks copied the data */
+	} else if (move_body(o, in, used) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	if (px_throttle(o->bev, c->bev))
+		c->origin_throttled = 1;
+	return 0;
+}
+
+static void response_error(struct px_origin *o, enum llhttp_errno err)
+{
+	const char *why = llhttp_get_error_reason(&o->resp.p);
+	char detail[160];
+	snprintf(detail, sizeof detail, "%s: %s", llhttp_errno_name(err), why != NULL ? why : "");
+	origin_failed(o, PX_CLOSE_BAD_RESPONSE, detail);
+}
+
+/* Parses what the origin sent, as far as the current exchange allows. */
+static void response_pump(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	struct evbuffer *in = bufferevent_get_input(o->bev);
+	int resumed = 0;
+	while (c->org == o && !c->closing) {
+		size_t used;
+		enum llhttp_errno err;
+		if (o->idle) {          /* bytes nobody asked for: the connection is out of step */
+			if (evbuffer_get_length(in) != 0)
+				px_origin_retire(c);
+			return;
+		}
+		if (evbuffer_get_length(in) == 0 && !resumed)
+			return;
+		err = px_feed(&o->resp, in, &used);
+		if (response_consumed(o, in, used) != 0 || err == HPE_OK)
+			return;
+		if (err != HPE_PAUSED) {
+			response_error(o, err);
+			return;
+		}
+		resumed = response_paused(o);
+		if (!resumed)
+			return;
+	}
+}
+
+static void origin_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct px_origin *o = arg;
+	struct px_conn *c = o->c;
+	(void)bev;
+	px_conn_enter(c);
+	response_pump(o);
+	px_conn_leave(c);
+}
+
+static void origin_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct px_origin *o = arg;
+	struct px_conn *c = o->c;
+	(void)bev;
+	px_conn_enter(c);
+	px_conn_input_resume(c);
+	px_conn_leave(c);
+}
+
+/* EOF ends a body that has no length; anywhere else it is a failure. */
+static void origin_eof(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	response_pump(o);           /* what arrived with the EOF comes first */
+	if (c->org != o || c->closing)
+		return;
+	if (o->idle) {
+		px_origin_retire(c);
+		return;
+	}
+	llhttp_finish(&o->resp.p);  /* runs on_message_complete for a body ending here */
+	if (o->resp.done && o->head_sent)
+		response_done(o);
+	else
+		origin_failed(o, PX_CLOSE_ORIGIN_CLOSED, c->resp_started ? "mid-response" : NULL);
+}
+
+static void origin_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct px_origin *o = arg;
+	struct px_conn *c = o->c;
+	int err = EVUTIL_SOCKET_ERROR();
+	(void)bev;
+	px_conn_enter(c);
+	if (what & BEV_EVENT_CONNECTED)
+		o->connected = 1;
+	else if (o->idle)           /* a kept connection went away between exchanges: fine */
+		px_origin_retire(c);
+	else if (what & BEV_EVENT_EOF)
+		origin_eof(o);
+	else if (what & BEV_EVENT_TIMEOUT)
+		origin_failed(o, o->connected ? PX_CLOSE_ORIGIN_TIMEOUT
+			: PX_CLOSE_ORIGIN_CONNECT_TIMEOUT, what & BEV_EVENT_READING ? "reading" : "writing");
+	else
+		origin_failed(o, o->connected ? PX_CLOSE_ORIGIN_CLOSED : PX_CLOSE_ORIGIN_CONNECT,
+			evutil_socket_error_to_string(err));
+	px_conn_leave(c);
+}
+
+static struct px_origin *origin_new(struct px_conn *c, const struct cfg_addr *a)
+{
+	struct px_origin *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return NULL;
+	o->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE |
+		BEV_OPT_DEFER_CALLBACKS);
+	if (o->bev == NULL) {
+		free(o);
+		return NULL;
+	}
+	o->c = c;
+	o->addr = a;
+	px_msg_init(&o->resp, HTTP_RESPONSE, &response_settings, PX_MAX_RESPONSE_HEAD, o);
+	bufferevent_setcb(o->bev, origin_read_cb, origin_write_cb, origin_event_cb, o);
+	bufferevent_setwatermark(o->bev, EV_READ, 0, PX_MAX_PENDING);
+	px_origin_timeouts(o, PX_ORG_WAITING);     /* before connect: the write timeout bounds it */
+	bufferevent_enable(o->bev, EV_READ | EV_WRITE);
+	return o;
+}
+
+static int origin_connect(struct px_conn *c)
+{
+	const struct cfg_addr *a = px_route_pick(c->route);
+	struct px_origin *o;
+	if (a == NULL) {
+		LOG_WARN("px", "conn=%" PRIu64 " listener=%s: no origin", c->id, c->route->id);
+		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
+		return -1;
+	}
+	if ((o = origin_new(c, a)) == NULL) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	c->org = o;
+	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&a->sa, (int)a->len) != 0) {
+		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT,
+			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	return 0;
+}
+
+int px_origin_get(struct px_conn *c)
+{
+	struct px_origin *o = c->org;
+	if (o != NULL && o->idle) {
+		o->idle = 0;
+		o->head_sent = o->in_chunked = 0;
+		o->frame = PX_FRAME_NONE;
+		px_msg_next(&o->resp);
+		px_origin_timeouts(o, PX_ORG_WAITING);
+		return 0;
+	}
+	px_origin_retire(c);
+	return origin_connect(c);
+}
+
+void px_origin_retire(struct px_conn *c)
+{
+	struct px_origin *o = c->org;
+	if (o == NULL)
+		return;
+	c->org = NULL;
+	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(o->bev, EV_READ | EV_WRITE);
+	if (c->origin_throttled) {
+		c->origin_throttled = 0;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
+	px_conn_input_resume(c);    /* nothing to wait for on that side any more */
+	o->next_dead = c->dead;
+	c->dead = o;
+}
+
+void px_origin_free(struct px_origin *o)
+{
+	if (o == NULL)
+		return;
+	bufferevent_free(o->bev);
+	px_msg_free(&o->resp);
+	free(o);
+}

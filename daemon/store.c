@@ -1,0 +1,24 @@
+/* daemon/store.c - the state store's dispatch to its back end (store.h). */
+#include "store.h"
+
+int st_put(struct st *s, const struct st_listener *rec, char *err, size_t errlen)
+{
+	return s->ops->put(s, rec, err, errlen);
+}
+
+int st_del(struct st *s, const char *id, char *err, size_t errlen)
+{
+	return s->ops->del(s, id, err, errlen);
+}
+
+int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
+	char *err, size_t errlen)
+{
+	return s->ops->load(s, fn, arg, err, errlen);
+}
+
+void st_close(struct st *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}

@@ -1,0 +1,4 @@
+# daemon/proxy: head rebuild, feed() at every split, and a real in-process relay.
+gaap_unit_test(test_px_head gaap_proxy)
+gaap_unit_test(test_px_feed gaap_proxy)
+gaap_unit_test(test_px_relay gaap_proxy)

@@ -1,0 +1,163 @@
+/* tests/unit/test_params.c - parameter checking against an action's schema, numeric strings,
+ * listener names, and the id and RequestId formats. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api.h"
+#include "ids.h"
+#include "params.h"
+
+static const struct ctl_param schema[] = {
+	{ "ListenerName", CTL_P_STRING, 1 },
+	{ "Port", CTL_P_UINT, 1 },
+	{ "ProxyId", CTL_P_STRING, 0 },
+	{ "ListenerIds", CTL_P_STRING_ARRAY, 0 },
+};
+
+/* Check the JSON text against the schema; the call keeps the params for inspection. */
+static enum ctl_err check(struct ctl_call *call, const char *json)
+{
+	memset(call, 0, sizeof(*call));
+	call->params = json_loads(json, 0, NULL);
+	assert_non_null(call->params);
+	return ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
+}
+
+static void accepts_numbers_and_decimal_strings_for_integers(void **state)
+{
+	struct ctl_call call;
+	uint64_t port = 0;
+	(void)state;
+	assert_int_equal(check(&call, "{\"ListenerName\":\"a\",\"Port\":443}"), CTL_E_OK);
+	assert_int_equal(ctl_param_uint(&call, "Port", &port), 0);
+	assert_int_equal(port, 443);
+	json_decref(call.params);
+	assert_int_equal(check(&call, "{\"ListenerName\":\"a\",\"Port\":\"443\"}"), CTL_E_OK);
+	assert_int_equal(ctl_param_uint(&call, "Port", &port), 0);
+	assert_int_equal(port, 443);
+	json_decref(call.params);
+}
+
+static void wrong_types_are_invalid_parameter(void **state)
+{
+	static const char *const bad[] = {
+		"{\"ListenerName\":\"a\",\"Port\":\"44a\"}", "{\"ListenerName\":\"a\",\"Port\":-1}",
+		"{\"ListenerName\":\"a\",\"Port\":\"-1\"}", "{\"ListenerName\":\"a\",\"Port\":1.5}",
+		"{\"ListenerName\":\"a\",\"Port\":\"\"}", "{\"ListenerName\":\"a\",\"Port\":\" 1\"}",
+		"{\"ListenerName\":\"a\",\"Port\":true}", "{\"ListenerName\":1,\"Port\":1}",
+		"{\"ListenerName\":\"a\",\"Port\":\"99999999999999999999999\"}",
+		"{\"ListenerName\":\"a\",\"Port\":1,\"ListenerIds\":[\"x\",2]}",
+	};
+	struct ctl_call call;
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(check(&call, bad[i]), CTL_E_INVALID_PARAMETER);
+		assert_non_null(strstr(call.message, "type error"));
+		json_decref(call.params);
+	}
+}
+
+static void missing_and_unknown_parameters_are_named(void **state)
+{
+	struct ctl_call call;
+	(void)state;
+	assert_int_equal(check(&call, "{\"ListenerName\":\"a\"}"), CTL_E_MISSING_PARAMETER);
+	assert_non_null(strstr(call.message, "`Port`"));
+	json_decref(call.params);
+	assert_int_equal(check(&call, "{\"ListenerName\":\"a\",\"Port\":null}"), CTL_E_MISSING_PARAMETER);
+	json_decref(call.params);
+	assert_int_equal(check(&call, "{\"ListenerName\":\"a\",\"Port\":1,\"Color\":1}"),
+		CTL_E_UNKNOWN_PARAMETER);
+	assert_non_null(strstr(call.message, "`Color`"));
+	json_decref(call.params);
+}
+
+static void optional_parameters_absent_or_null_read_as_absent(void **state)
+{
+	struct ctl_call call;
+	(void)state;
+	assert_int_equal(check(&call, "{\"ListenerName\":\"a\",\"Port\":1,\"ProxyId\":null}"), CTL_E_OK);
+	assert_null(ctl_param_str(&call, "ProxyId"));
+	json_decref(call.params);
+}
+
+static void parse_uint_bounds(void **state)
+{
+	uint64_t v;
+	(void)state;
+	assert_int_equal(ctl_parse_uint("18446744073709551615", &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(ctl_parse_uint("18446744073709551616", &v), -1);
+	assert_int_equal(ctl_parse_uint("", &v), -1);
+	assert_int_equal(ctl_parse_uint("+1", &v), -1);
+	assert_int_equal(ctl_parse_uint("0x10", &v), -1);
+}
+
+static void listener_names(void **state)
+{
+	(void)state;
+	assert_true(ctl_listener_name_valid("listener-1"));
+	assert_true(ctl_listener_name_valid("a.b_c-D9"));
+	assert_true(ctl_listener_name_valid("\xe7\x9b\x91\xe5\x90\xac\xe5\x99\xa8"));  /* 监听器 */
+	assert_true(ctl_listener_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));         /* 30 */
+	assert_false(ctl_listener_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));       /* 31 */
+	assert_false(ctl_listener_name_valid(""));
+	assert_false(ctl_listener_name_valid("with space"));
+	assert_false(ctl_listener_name_valid("tab\there"));
+	assert_false(ctl_listener_name_valid("semi;colon"));
+	assert_false(ctl_listener_name_valid("\xc0\xaf"));             /* overlong '/' */
+	assert_false(ctl_listener_name_valid("\xed\xa0\x80"));         /* surrogate */
+	assert_false(ctl_listener_name_valid("\xc2\x85"));             /* C1 NEL */
+	assert_false(ctl_listener_name_valid("\xe7\x9b"));             /* truncated */
+}
+
+static void request_ids_are_uuid_v4(void **state)
+{
+	char a[CTL_UUID_LEN + 1], b[CTL_UUID_LEN + 1];
+	(void)state;
+	assert_int_equal(ctl_uuid_v4(a), 0);
+	assert_int_equal(ctl_uuid_v4(b), 0);
+	assert_int_equal(strlen(a), 36);
+	assert_int_equal(a[8], '-');
+	assert_int_equal(a[13], '-');
+	assert_int_equal(a[14], '4');
+	assert_non_null(strchr("89ab", a[19]));
+	assert_int_equal(strspn(a, "0123456789abcdef-"), 36);
+	assert_string_not_equal(a, b);
+}
+
+static void listener_ids_look_like_the_official_examples(void **state)
+{
+	char id[32], small[12];
+	(void)state;
+	assert_int_equal(ctl_id_new("listener", id, sizeof(id)), 0);
+	assert_int_equal(strlen(id), strlen("listener-o0f3at99"));
+	assert_true(ctl_id_valid("listener", id));
+	assert_int_equal(ctl_id_new("listener", small, sizeof(small)), -1);
+	assert_true(ctl_id_valid("link", "link-cuxw2rm0"));
+	assert_false(ctl_id_valid("link", "link-"));
+	assert_false(ctl_id_valid("link", "link-ABC"));
+	assert_false(ctl_id_valid("link", "lg-qz6ntod5"));
+	assert_false(ctl_id_valid("link", "link-a b"));
+	assert_false(ctl_id_valid("link", "link-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));       /* 33 */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(accepts_numbers_and_decimal_strings_for_integers),
+		cmocka_unit_test(wrong_types_are_invalid_parameter),
+		cmocka_unit_test(missing_and_unknown_parameters_are_named),
+		cmocka_unit_test(optional_parameters_absent_or_null_read_as_absent),
+		cmocka_unit_test(parse_uint_bounds),
+		cmocka_unit_test(listener_names),
+		cmocka_unit_test(request_ids_are_uuid_v4),
+		cmocka_unit_test(listener_ids_look_like_the_official_examples),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

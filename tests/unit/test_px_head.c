@@ -1,0 +1,218 @@
+/* tests/unit/test_px_head.c - head collection and rebuild: hop-by-hop filtering, X-Forwarded-For,
+ * Host kept, the target byte for byte, response heads, the close-reason table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "proxy/head.h"
+
+static int headers_done(llhttp_t *p)
+{
+	((struct px_msg *)p)->got_head = 1;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+	.on_url = px_msg_on_target,
+	.on_status = px_msg_on_target,
+	.on_header_field = px_msg_on_field,
+	.on_header_value = px_msg_on_value,
+	.on_header_value_complete = px_msg_on_value_complete,
+	.on_headers_complete = headers_done,
+};
+
+static void parse(struct px_msg *m, llhttp_type_t type, const char *text)
+{
+	struct evbuffer *in = evbuffer_new();
+	size_t used;
+	assert_non_null(in);
+	px_msg_init(m, type, &settings, 8192, NULL);
+	assert_int_equal(evbuffer_add(in, text, strlen(text)), 0);
+	assert_int_equal(px_feed(m, in, &used), HPE_PAUSED);
+	assert_int_equal(used, strlen(text));
+	assert_true(m->got_head);
+	evbuffer_free(in);
+}
+
+/* The evbuffer's contents as a NUL-terminated string; frees the evbuffer. */
+static char *text_of(struct evbuffer *b)
+{
+	size_t n = evbuffer_get_length(b);
+	char *s = calloc(1, n + 1);
+	assert_non_null(s);
+	evbuffer_remove(b, s, n);
+	evbuffer_free(b);
+	return s;
+}
+
+static char *rebuild_request(const char *in, const struct px_fwd *f)
+{
+	struct px_msg m;
+	struct evbuffer *out = evbuffer_new();
+	parse(&m, HTTP_REQUEST, in);
+	assert_int_equal(px_head_request(&m.head, f, out), 0);
+	px_msg_free(&m);
+	return text_of(out);
+}
+
+static void check_request(const char *in, const struct px_fwd *f, const char *want)
+{
+	char *got = rebuild_request(in, f);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static const struct px_fwd plain = { .method = "GET", .client_ip = "10.0.0.1" };
+
+static void test_hop_by_hop_removed(void **state)
+{
+	(void)state;
+	check_request("GET / HTTP/1.1\r\nHost: example.com\r\nConnection: keep-alive, X-Secret\r\n"
+		"Keep-Alive: 5\r\nX-Secret: 1\r\nTE: trailers\r\nUpgrade: foo\r\n"
+		"Proxy-Connection: x\r\nTrailer: y\r\nAccept: */*\r\n\r\n", &plain,
+		"GET / HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+}
+
+static void test_connection_tokens(void **state)
+{
+	(void)state;
+	/* tokens with odd spacing, two Connection headers, and a near miss that stays */
+	check_request("GET / HTTP/1.1\r\nHost: h\r\nConnection: close ,  X-A\t,x-b\r\n"
+		"Connection: X-C\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-AB: 4\r\n\r\n", &plain,
+		"GET / HTTP/1.1\r\nHost: h\r\nX-AB: 4\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+}
+
+static void test_forwarded_for_appended(void **state)
+{
+	(void)state;
+	check_request("GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\n"
+		"X-Real-IP: 9.9.9.9\r\nX-Forwarded-For: 2.2.2.2, 3.3.3.3\r\n\r\n", &plain,
+		"GET / HTTP/1.1\r\nHost: h\r\n"
+		"X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+}
+
+static void test_target_byte_for_byte(void **state)
+{
+	struct px_fwd f = { .method = "OPTIONS", .client_ip = "::1" };
+	(void)state;
+	check_request("GET /%7Efoo/./a;b?c=d&e=%2F&f=%zz&&g HTTP/1.1\r\nhOsT: Ex.COM\r\n\r\n", &plain,
+		"GET /%7Efoo/./a;b?c=d&e=%2F&f=%zz&&g HTTP/1.1\r\nhOsT: Ex.COM\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+	check_request("GET http://example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+		&plain, "GET http://example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+	check_request("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &f, "OPTIONS * HTTP/1.1\r\nHost: h\r\n"
+		"X-Forwarded-For: ::1\r\nX-Real-IP: ::1\r\n\r\n");
+}
+
+static void test_framing_and_version(void **state)
+{
+	struct px_fwd chunked = { .method = "POST", .client_ip = "10.0.0.1", .chunked = 1 };
+	struct px_fwd close = { .method = "POST", .client_ip = "10.0.0.1", .close = 1 };
+	(void)state;
+	check_request("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-Empty:\r\n\r\n",
+		&chunked, "POST /u HTTP/1.1\r\nHost: h\r\nX-Empty: \r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n");
+	check_request("POST /u HTTP/1.0\r\nContent-Length: 3\r\n\r\n", &close,
+		"POST /u HTTP/1.1\r\nContent-Length: 3\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\nConnection: close\r\n\r\n");
+}
+
+static char *rebuild_response(const char *in, enum px_frame frame, const char *conn)
+{
+	struct px_msg m;
+	struct evbuffer *out = evbuffer_new();
+	parse(&m, HTTP_RESPONSE, in);
+	assert_int_equal(px_head_response(&m.head, llhttp_get_status_code(&m.p), frame, conn, out),
+		0);
+	px_msg_free(&m);
+	return text_of(out);
+}
+
+static void test_response_head(void **state)
+{
+	char *s;
+	(void)state;
+	s = rebuild_response("HTTP/1.0 200 Fine Thanks\r\nConnection: close, X-H\r\nX-H: 1\r\n"
+		"Content-Length: 3\r\nKeep-Alive: x\r\nX-A: b\r\n\r\n", PX_FRAME_LENGTH, NULL);
+	assert_string_equal(s, "HTTP/1.1 200 Fine Thanks\r\nContent-Length: 3\r\nX-A: b\r\n\r\n");
+	free(s);
+	s = rebuild_response("HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n"
+		"X-Forwarded-For: 1.2.3.4\r\n\r\n", PX_FRAME_CHUNKED, "close");
+	assert_string_equal(s, "HTTP/1.1 404 Not Found\r\nX-Forwarded-For: 1.2.3.4\r\n"
+		"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+	free(s);
+	s = rebuild_response("HTTP/1.1 200 \r\nServer: o\r\n\r\n", PX_FRAME_CLOSE, "keep-alive");
+	assert_string_equal(s, "HTTP/1.1 200 \r\nServer: o\r\nConnection: keep-alive\r\n\r\n");
+	free(s);
+}
+
+static void test_head_get_and_limits(void **state)
+{
+	struct px_msg m;
+	struct px_head h = { .max = 16 };
+	size_t n = 0;
+	const char *v;
+	(void)state;
+	parse(&m, HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nX-Long: hello world\r\n\r\n");
+	v = px_head_get(&m.head, "x-long", &n);
+	assert_non_null(v);
+	assert_int_equal(n, 11);
+	assert_memory_equal(v, "hello world", 11);
+	assert_null(px_head_get(&m.head, "x-none", &n));
+	px_msg_free(&m);
+	assert_int_equal(px_head_add_target(&h, "/0123456789", 11), 0);
+	assert_int_equal(px_head_add_field(&h, "X", 1, 1), 0);      /* 11 + 1 + 3 = 15 */
+	assert_int_equal(px_head_add_value(&h, "ab", 2, 1), -1);    /* 17 > 16 */
+	assert_int_equal(px_head_add_target(&h, "x", 1), -1);       /* the target comes first */
+	px_head_free(&h);
+}
+
+static void test_close_table(void **state)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+	(void)state;
+	assert_int_equal(px_close_status(PX_CLOSE_ORIGIN_TIMEOUT), 504);
+	assert_string_equal(px_close_text(PX_CLOSE_ORIGIN_TIMEOUT), "origin timeout");
+	assert_int_equal(px_close_status(PX_CLOSE_BAD_REQUEST), 400);
+	assert_int_equal(px_close_status(PX_CLOSE_HEADER_TIMEOUT), 408);
+	assert_int_equal(px_close_status(PX_CLOSE_BODY_TOO_LARGE), 413);
+	assert_int_equal(px_close_status(PX_CLOSE_HEADER_TOO_LARGE), 431);
+	assert_int_equal(px_close_status(PX_CLOSE_ORIGIN_CONNECT), 502);
+	assert_int_equal(px_close_status(PX_CLOSE_IDLE_TIMEOUT), 0);
+	assert_string_equal(px_close_text(PX_CLOSE_COUNT), "unknown");
+	assert_int_equal(px_close_reply(PX_CLOSE_DONE, b), -1);
+	assert_int_equal(px_close_reply(PX_CLOSE_ORIGIN_TIMEOUT, b), 0);
+	s = text_of(b);
+	assert_string_equal(s, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
+		"Content-Length: 20\r\nConnection: close\r\n\r\n504 Gateway Timeout\n");
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hop_by_hop_removed),
+		cmocka_unit_test(test_connection_tokens),
+		cmocka_unit_test(test_forwarded_for_appended),
+		cmocka_unit_test(test_target_byte_for_byte),
+		cmocka_unit_test(test_framing_and_version),
+		cmocka_unit_test(test_response_head),
+		cmocka_unit_test(test_head_get_and_limits),
+		cmocka_unit_test(test_close_table),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,864 @@
+/* tests/unit/test_px_relay.c - the proxy core for real, in one process: a px_worker on an
+ * event_base running in a second thread, listeners on 127.0.0.1:0 whose accept callbacks call
+ * px_accept(), and a canned origin served by plain bufferevents on the same base that counts its
+ * connections and records what reached it. The test thread is the client, with blocking sockets
+ * (receive timeouts, plus alarm()), so nothing can hang. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/queue.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <llhttp.h>
+
+#include "log.h"
+#include "proxy/px.h"
+
+#define BIG_SIZE (2 * 1024 * 1024)
+#define SEEN_MAX (256 * 1024)
+
+struct fixture;
+
+/* One proxy listener: which route its connections get. */
+struct lsn {
+	struct fixture *f;
+	struct evconnlistener *lev;
+	struct px_route *route;
+	int port;
+	int small_bufs;             /* tiny kernel buffers on accepted sockets: back-pressure shows */
+};
+
+/* One connection accepted by the canned origin. */
+struct oconn {
+	TAILQ_ENTRY(oconn) link;
+	struct fixture *f;
+	struct bufferevent *bev;
+	llhttp_t p;
+	char url[128];
+	size_t urllen;
+	struct evbuffer *body;      /* the current request's body, decoded */
+	size_t count;               /* /sink: body bytes and their sum, not kept */
+	unsigned sum;
+	struct event *wake;         /* /sink: reading resumes a moment after the head */
+	int close_after;            /* close once the response is written */
+};
+
+struct fixture {
+	struct event_base *base;
+	struct px_worker *w;
+	struct lsn main, dead, fast, small;
+	struct evconnlistener *origin_lev;
+	TAILQ_HEAD(, oconn) oconns;
+	pthread_t thread;
+	atomic_int origin_conns;
+	pthread_mutex_t lock;       /* seen, seen_len: the loop thread writes, the test reads */
+	char *seen;                 /* every byte the origin received, NUL-terminated */
+	size_t seen_len;
+};
+
+/* ---- the canned origin (runs on the loop thread) ---- */
+
+static void oconn_free(struct oconn *o)
+{
+	TAILQ_REMOVE(&o->f->oconns, o, link);
+	bufferevent_free(o->bev);
+	evbuffer_free(o->body);
+	event_free(o->wake);
+	free(o);
+}
+
+static int o_begin(llhttp_t *p)
+{
+	struct oconn *o = p->data;
+	o->urllen = 0;
+	o->url[0] = '\0';
+	o->count = 0;
+	o->sum = 0;
+	return evbuffer_drain(o->body, evbuffer_get_length(o->body));
+}
+
+static int o_url(llhttp_t *p, const char *at, size_t len)
+{
+	struct oconn *o = p->data;
+	if (o->urllen + len >= sizeof o->url)
+		return -1;
+	memcpy(o->url + o->urllen, at, len);
+	o->urllen += len;
+	o->url[o->urllen] = '\0';
+	return 0;
+}
+
+static int o_headers(llhttp_t *p)
+{
+	struct oconn *o = p->data;
+	struct timeval tv = { .tv_usec = 300000 };
+	if (strcmp(o->url, "/continue") == 0)
+		evbuffer_add_printf(bufferevent_get_output(o->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+	if (strcmp(o->url, "/sink") == 0) {     /* a slow origin: the proxy must stop reading */
+		bufferevent_disable(o->bev, EV_READ);
+		evtimer_add(o->wake, &tv);
+	}
+	return 0;
+}
+
+static void origin_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct oconn *o = arg;
+	(void)fd;
+	(void)what;
+	bufferevent_enable(o->bev, EV_READ);
+}
+
+static int o_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct oconn *o = p->data;
+	if (strcmp(o->url, "/sink") != 0)
+		return evbuffer_add(o->body, at, len);
+	for (size_t i = 0; i < len; i++)
+		o->sum += (unsigned char)at[i];
+	o->count += len;
+	return 0;
+}
+
+static void respond_big(struct evbuffer *out)
+{
+	char *b = malloc(BIG_SIZE);
+	assert_non_null(b);
+	for (size_t i = 0; i < BIG_SIZE; i++)
+		b[i] = (char)('a' + i % 26);
+	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", BIG_SIZE);
+	evbuffer_add(out, b, BIG_SIZE);
+	free(b);
+}
+
+static const struct {
+	const char *url;
+	const char *text;
+	int close_after;
+} canned[] = {
+	{ "/cl", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: a\r\n\r\nhello", 0 },
+	{ "/chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 0 },
+	{ "/close", "HTTP/1.1 200 OK\r\nX-Test: c\r\n\r\nbye-bye", 1 },
+	{ "/204", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", 0 },
+	{ "/304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", 0 },
+	{ "/continue", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0 },
+	{ "/bad", "HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n", 0 },
+	{ "/101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", 0 },
+	{ "/truncate", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 1 },
+	{ "/slow", "", 0 },
+};
+
+static int o_done(llhttp_t *p)
+{
+	struct oconn *o = p->data;
+	struct evbuffer *out = bufferevent_get_output(o->bev);
+	size_t n = evbuffer_get_length(o->body);
+	int head = p->method == HTTP_HEAD;
+	if (strcmp(o->url, "/echo") == 0) {
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+		evbuffer_add_buffer(out, o->body);
+		return 0;
+	}
+	if (strcmp(o->url, "/sink") == 0) {
+		char t[64];
+		int k = snprintf(t, sizeof t, "%zu %u", o->count, o->sum);
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", k, t);
+		return 0;
+	}
+	if (strcmp(o->url, "/big") == 0) {
+		respond_big(out);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof canned / sizeof canned[0]; i++) {
+		if (strcmp(o->url, canned[i].url) != 0)
+			continue;
+		/* HEAD: the same head, no body (only /cl is asked that way) */
+		evbuffer_add(out, canned[i].text, strlen(canned[i].text) - (head ? 5 : 0));
+		o->close_after = canned[i].close_after;
+		return 0;
+	}
+	evbuffer_add_printf(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+	return 0;
+}
+
+static const llhttp_settings_t origin_settings = {
+	.on_message_begin = o_begin,
+	.on_url = o_url,
+	.on_headers_complete = o_headers,
+	.on_body = o_body,
+	.on_message_complete = o_done,
+};
+
+static void record(struct fixture *f, struct evbuffer *in)
+{
+	size_t n = evbuffer_get_length(in);
+	pthread_mutex_lock(&f->lock);
+	if (n > SEEN_MAX - 1 - f->seen_len)
+		n = SEEN_MAX - 1 - f->seen_len;
+	evbuffer_copyout(in, f->seen + f->seen_len, n);
+	f->seen_len += n;
+	f->seen[f->seen_len] = '\0';
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void origin_read(struct bufferevent *bev, void *arg)
+{
+	struct oconn *o = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+	enum llhttp_errno err;
+	record(o->f, in);
+	err = llhttp_execute(&o->p, (const char *)evbuffer_pullup(in, -1), n);
+	evbuffer_drain(in, n);
+	if (err != HPE_OK) {
+		fprintf(stderr, "origin: bad request: %s\n", llhttp_errno_name(err));
+		oconn_free(o);
+	}
+}
+
+static void origin_write(struct bufferevent *bev, void *arg)
+{
+	struct oconn *o = arg;
+	(void)bev;
+	if (o->close_after)
+		oconn_free(o);
+}
+
+static void origin_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	oconn_free(arg);
+}
+
+static void origin_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	int salen, void *arg)
+{
+	struct fixture *f = arg;
+	struct oconn *o = calloc(1, sizeof *o);
+	int n = 65536;              /* so a paused origin pushes back on the proxy soon */
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	assert_non_null(o);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+	o->f = f;
+	o->body = evbuffer_new();
+	o->wake = evtimer_new(f->base, origin_wake, o);
+	o->bev = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	llhttp_init(&o->p, HTTP_REQUEST, &origin_settings);
+	o->p.data = o;
+	bufferevent_setcb(o->bev, origin_read, origin_write, origin_event, o);
+	bufferevent_enable(o->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&f->oconns, o, link);
+	atomic_fetch_add(&f->origin_conns, 1);
+}
+
+/* ---- the proxy side ---- */
+
+static void proxy_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	int salen, void *arg)
+{
+	struct lsn *l = arg;
+	int n = 65536;              /* small, yet not so small that delayed ACKs stall the flow */
+	(void)lev;
+	if (l->small_bufs) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+	}
+	px_accept(l->f->w, fd, sa, (socklen_t)salen, l->route);
+}
+
+static struct evconnlistener *listen_on(struct fixture *f, evconnlistener_cb cb, void *arg,
+	int *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sin;
+	struct evconnlistener *lev = evconnlistener_new_bind(f->base, cb, arg,
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64, (struct sockaddr *)&sin, sizeof sin);
+	assert_non_null(lev);
+	assert_int_equal(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return lev;
+}
+
+static struct cfg_addr loopback(int port)
+{
+	struct cfg_addr a = { .len = sizeof(struct sockaddr_in) };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons((uint16_t)port);
+	snprintf(a.text, sizeof a.text, "127.0.0.1:%d", port);
+	return a;
+}
+
+/* A port nothing listens on: bound, then closed. */
+static int closed_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sin;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+static void add_listener(struct fixture *f, struct lsn *l, const char *id, int origin_port,
+	const struct cfg_http *http)
+{
+	struct cfg_addr a = loopback(origin_port);
+	l->f = f;
+	l->route = px_route_new(id, &a, 1, http);
+	assert_non_null(l->route);
+	l->lev = listen_on(f, proxy_accept, l, &l->port);
+}
+
+static void *loop_main(void *arg)
+{
+	struct fixture *f = arg;
+	event_base_dispatch(f->base);
+	return NULL;
+}
+
+static int setup(void **state)
+{
+	const struct cfg_http normal = { 5000, 5000, 2000, 5000, 4096 };
+	const struct cfg_http fast = { 300, 300, 300, 300, 4096 };
+	struct fixture *f = calloc(1, sizeof *f);
+	int origin_port;
+	assert_non_null(f);
+	assert_non_null(f->seen = calloc(1, SEEN_MAX));
+	pthread_mutex_init(&f->lock, NULL);
+	TAILQ_INIT(&f->oconns);
+	assert_int_equal(evthread_use_pthreads(), 0);
+	assert_non_null(f->base = event_base_new());
+	assert_non_null(f->w = px_worker_new(f->base));
+	f->origin_lev = listen_on(f, origin_accept, f, &origin_port);
+	add_listener(f, &f->main, "lst-main", origin_port, &normal);
+	add_listener(f, &f->dead, "lst-dead", closed_port(), &normal);
+	add_listener(f, &f->fast, "lst-fast", origin_port, &fast);
+	add_listener(f, &f->small, "lst-small", origin_port, &normal);
+	f->small.small_bufs = 1;
+	assert_int_equal(pthread_create(&f->thread, NULL, loop_main, f), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct oconn *o;
+	event_base_loopbreak(f->base);
+	pthread_join(f->thread, NULL);
+	px_worker_destroy(f->w);
+	while ((o = TAILQ_FIRST(&f->oconns)) != NULL)
+		oconn_free(o);
+	/* a bufferevent freed with a deferred callback pending goes away when the loop runs it */
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	evconnlistener_free(f->origin_lev);
+	for (struct lsn *l = &f->main; l <= &f->small; l++) {
+		evconnlistener_free(l->lev);
+		px_route_unref(l->route);
+	}
+	event_base_free(f->base);
+	pthread_mutex_destroy(&f->lock);
+	free(f->seen);
+	free(f);
+	libevent_global_shutdown();
+	return 0;
+}
+
+/* ---- the client (the test thread): blocking sockets, responses parsed with llhttp ---- */
+
+struct resp {
+	int status;
+	char head[2048];            /* "name: value\n" per header */
+	size_t hlen;
+	char *body;
+	size_t blen;
+	int complete;
+};
+
+struct client {
+	int fd;
+	llhttp_t p;
+	char buf[16384];            /* received, not yet parsed */
+	size_t len;
+	struct resp *r;
+	int head;                   /* the request was HEAD */
+};
+
+static void resp_add(struct resp *r, const char *at, size_t len)
+{
+	if (r->hlen + len < sizeof r->head) {
+		memcpy(r->head + r->hlen, at, len);
+		r->hlen += len;
+		r->head[r->hlen] = '\0';
+	}
+}
+
+static int c_field(llhttp_t *p, const char *at, size_t len)
+{
+	resp_add(((struct client *)p->data)->r, at, len);
+	return 0;
+}
+
+static int c_field_done(llhttp_t *p)
+{
+	resp_add(((struct client *)p->data)->r, ": ", 2);
+	return 0;
+}
+
+static int c_value_done(llhttp_t *p)
+{
+	resp_add(((struct client *)p->data)->r, "\n", 1);
+	return 0;
+}
+
+static int c_headers(llhttp_t *p)
+{
+	struct client *c = p->data;
+	int s = p->status_code;
+	c->r->status = s;
+	return c->head || s < 200 || s == 204 || s == 304 ? 1 : 0;
+}
+
+static int c_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct resp *r = ((struct client *)p->data)->r;
+	char *b = realloc(r->body, r->blen + len + 1);
+	assert_non_null(b);
+	memcpy(b + r->blen, at, len);
+	r->body = b;
+	r->blen += len;
+	b[r->blen] = '\0';
+	return 0;
+}
+
+static int c_done(llhttp_t *p)
+{
+	((struct client *)p->data)->r->complete = 1;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t client_settings = {
+	.on_header_field = c_field,
+	.on_header_field_complete = c_field_done,
+	.on_header_value = c_field,
+	.on_header_value_complete = c_value_done,
+	.on_headers_complete = c_headers,
+	.on_body = c_body,
+	.on_message_complete = c_done,
+};
+
+static struct client *client_new(int port, int rcvbuf)
+{
+	struct client *c = calloc(1, sizeof *c);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+		.sin_port = htons((uint16_t)port) };
+	struct timeval tv = { .tv_sec = 10 };
+	assert_non_null(c);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (rcvbuf != 0)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	llhttp_init(&c->p, HTTP_RESPONSE, &client_settings);
+	c->p.data = c;
+	return c;
+}
+
+static void client_free(struct client *c)
+{
+	close(c->fd);
+	free(c);
+}
+
+static void client_send(struct client *c, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(c->fd, s, n, 0);
+		assert_true(k > 0);
+		s += k;
+		n -= (size_t)k;
+	}
+}
+
+static void client_say(struct client *c, const char *s)
+{
+	client_send(c, s, strlen(s));
+}
+
+/* Parses what is buffered; 1 when a response completed. */
+static int client_parse(struct client *c)
+{
+	enum llhttp_errno err = llhttp_execute(&c->p, c->buf, c->len);
+	size_t used = err == HPE_OK ? c->len : (size_t)(llhttp_get_error_pos(&c->p) - c->buf);
+	memmove(c->buf, c->buf + used, c->len - used);
+	c->len -= used;
+	if (err == HPE_PAUSED) {
+		llhttp_resume(&c->p);
+		return 1;
+	}
+	return err == HPE_OK ? 0 : -1;
+}
+
+/* Reads one response (or up to EOF/error/timeout: then r->complete stays 0). */
+static void client_read(struct client *c, struct resp *r, int head)
+{
+	memset(r, 0, sizeof *r);
+	c->r = r;
+	c->head = head;
+	for (;;) {
+		ssize_t n;
+		if (c->len > 0 && client_parse(c) != 0)
+			return;
+		n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+		if (n <= 0) {
+			if (n == 0)
+				llhttp_finish(&c->p);   /* completes a body that ends at EOF */
+			return;
+		}
+		c->len += (size_t)n;
+	}
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+/* The proxy closed the connection, with nothing more sent. */
+static void expect_eof(struct client *c)
+{
+	char b[64];
+	assert_int_equal(c->len, 0);
+	assert_int_equal(recv(c->fd, b, sizeof b, 0), 0);
+}
+
+static void expect_response(struct client *c, int head, int status, const char *body)
+{
+	struct resp r;
+	client_read(c, &r, head);
+	assert_true(r.complete);
+	assert_int_equal(r.status, status);
+	if (body != NULL)
+		assert_string_equal(r.body != NULL ? r.body : "", body);
+	resp_free(&r);
+}
+
+static void expect_error(struct fixture *f, int port, const char *req, int status)
+{
+	struct client *c = client_new(port, 0);
+	(void)f;
+	client_say(c, req);
+	expect_response(c, 0, status, NULL);
+	expect_eof(c);
+	client_free(c);
+}
+
+static size_t seen_len(struct fixture *f)
+{
+	size_t n;
+	pthread_mutex_lock(&f->lock);
+	n = f->seen_len;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static int seen_has(struct fixture *f, const char *s)
+{
+	int yes;
+	pthread_mutex_lock(&f->lock);
+	yes = strstr(f->seen, s) != NULL;
+	pthread_mutex_unlock(&f->lock);
+	return yes;
+}
+
+/* ---- the tests ---- */
+
+static void test_get_content_length_exact(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	const char *want = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Test: a\r\n\r\nhello";
+	char got[128] = "";
+	size_t n = 0;
+	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, X-Hop\r\n"
+		"X-Hop: 1\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n");
+	while (n < strlen(want)) {
+		ssize_t k = recv(c->fd, got + n, strlen(want) - n, 0);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	assert_string_equal(got, want);
+	assert_true(seen_has(f, "GET /cl HTTP/1.1\r\nHost: t\r\n"
+		"X-Forwarded-For: 192.0.2.1, 127.0.0.1\r\nX-Real-IP: 127.0.0.1\r\n\r\n"));
+	client_free(c);
+}
+
+static void test_post_bodies(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	client_say(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
+	expect_response(c, 0, 200, "hello world");
+	client_say(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+	usleep(20000);              /* a nudge for a second read, not a timing assertion */
+	client_say(c, "lo\r\n6;x=y\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+	expect_response(c, 0, 200, "hello world");
+	assert_true(seen_has(f, "Transfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+	client_free(c);
+}
+
+static void test_chunked_response(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	struct resp r;
+	client_say(c, "GET /chunked HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_read(c, &r, 0);
+	assert_true(r.complete);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "hello world");
+	assert_string_equal(r.head, "Transfer-Encoding: chunked\n");
+	resp_free(&r);
+	client_free(c);
+}
+
+static void test_keepalive_reuses_origin(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	int before = atomic_load(&f->origin_conns);
+	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_response(c, 0, 200, "hello");
+	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_response(c, 0, 200, "hello");
+	assert_int_equal(atomic_load(&f->origin_conns), before + 1);
+	client_free(c);
+}
+
+static void test_pipelined_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	int before = atomic_load(&f->origin_conns);
+	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\nGET /chunked HTTP/1.1\r\nHost: t\r\n\r\n"
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+		"GET /cl HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	expect_response(c, 0, 200, "hello");
+	expect_response(c, 0, 200, "hello world");
+	expect_response(c, 0, 200, "abc");
+	expect_response(c, 0, 200, "hello");
+	expect_eof(c);
+	assert_int_equal(atomic_load(&f->origin_conns), before + 1);
+	client_free(c);
+}
+
+static void test_origin_down_502(void **state)
+{
+	struct fixture *f = *state;
+	expect_error(f, f->dead.port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 502);
+}
+
+static void test_smuggling_400_origin_untouched(void **state)
+{
+	struct fixture *f = *state;
+	int conns = atomic_load(&f->origin_conns);
+	size_t seen = seen_len(f);
+	expect_error(f, f->main.port, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400);
+	expect_error(f, f->main.port, "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400);
+	expect_error(f, f->main.port, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 400);
+	expect_error(f, f->main.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n"
+		"Upgrade: websocket\r\n\r\n", 400);
+	expect_error(f, f->main.port, "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n", 400);
+	assert_int_equal(atomic_load(&f->origin_conns), conns);
+	assert_int_equal(seen_len(f), seen);
+}
+
+static void test_header_too_large_431(void **state)
+{
+	struct fixture *f = *state;
+	char req[6000];
+	memset(req, 'a', sizeof req);
+	memcpy(req, "GET / HTTP/1.1\r\nX: ", 19);
+	memcpy(req + sizeof req - 5, "\r\n\r\n", 5);
+	expect_error(f, f->main.port, req, 431);
+}
+
+static void test_bodiless_no_desync(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	int before = atomic_load(&f->origin_conns);
+	struct resp r;
+	client_say(c, "HEAD /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_read(c, &r, 1);
+	assert_true(r.complete);
+	assert_int_equal(r.status, 200);
+	assert_null(r.body);
+	assert_non_null(strstr(r.head, "Content-Length: 5\n"));
+	client_say(c, "GET /204 HTTP/1.1\r\nHost: t\r\n\r\nGET /304 HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_response(c, 0, 204, "");
+	expect_response(c, 0, 304, "");
+	expect_response(c, 0, 200, "hello");
+	assert_int_equal(atomic_load(&f->origin_conns), before + 1);
+	client_free(c);
+}
+
+static void test_read_until_close(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	struct resp r;
+	client_say(c, "GET /close HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_read(c, &r, 0);
+	assert_true(r.complete);
+	assert_string_equal(r.body, "bye-bye");
+	assert_non_null(strstr(r.head, "Transfer-Encoding: chunked\n"));    /* kept alive */
+	resp_free(&r);
+	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_response(c, 0, 200, "hello");
+	client_free(c);
+	c = client_new(f->main.port, 0);
+	client_say(c, "GET /close HTTP/1.0\r\n\r\n");
+	client_read(c, &r, 0);
+	assert_true(r.complete);
+	assert_string_equal(r.body, "bye-bye");
+	assert_non_null(strstr(r.head, "Connection: close\n"));
+	resp_free(&r);
+	client_free(c);
+}
+
+static void test_origin_misbehaves(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c;
+	struct resp r;
+	expect_error(f, f->main.port, "GET /bad HTTP/1.1\r\nHost: t\r\n\r\n", 502);
+	expect_error(f, f->main.port, "GET /101 HTTP/1.1\r\nHost: t\r\n\r\n", 502);
+	c = client_new(f->main.port, 0);
+	client_say(c, "GET /truncate HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_read(c, &r, 0);
+	assert_false(r.complete);   /* the head and 3 of 10 bytes, then our close */
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	client_free(c);
+}
+
+static void test_timeouts(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c;
+	expect_error(f, f->fast.port, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n", 504);
+	expect_error(f, f->fast.port, "GET /cl HTTP/1.1\r\nHost", 408);
+	expect_error(f, f->fast.port, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
+		"abc", 408);      /* a body that stalls */
+	c = client_new(f->fast.port, 0);
+	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_response(c, 0, 200, "hello");
+	expect_eof(c);              /* the keep-alive idle timeout: closed silently */
+	client_free(c);
+}
+
+static void test_continue(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	client_say(c, "POST /continue HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+		"Content-Length: 2\r\n\r\n");
+	expect_response(c, 0, 100, "");
+	client_say(c, "hi");
+	expect_response(c, 0, 200, "ok");
+	client_free(c);
+}
+
+/* Both directions past every buffer on the way: the proxy must stop reading one side while the
+ * other is full, and lose nothing. */
+static void test_large_bodies_stream(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->small.port, 65536);
+	size_t up = 8 * 1024 * 1024;
+	unsigned sum = 0;
+	char *body = malloc(up), want[64];
+	struct resp r;
+	assert_non_null(body);
+	client_say(c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+	usleep(100000);             /* let the proxy's output fill up first */
+	client_read(c, &r, 0);
+	assert_true(r.complete);
+	assert_int_equal(r.blen, BIG_SIZE);
+	for (size_t i = 0; i < r.blen; i++)
+		if (r.body[i] != (char)('a' + i % 26))
+			fail_msg("byte %zu differs", i);
+	resp_free(&r);
+	for (size_t i = 0; i < up; i++) {
+		body[i] = (char)('A' + i % 23);
+		sum += (unsigned char)body[i];
+	}
+	dprintf(c->fd, "POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n", up);
+	client_send(c, body, up);
+	snprintf(want, sizeof want, "%zu %u", up, sum);
+	expect_response(c, 0, 200, want);
+	client_say(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nend");
+	expect_response(c, 0, 200, "end");
+	free(body);
+	client_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_get_content_length_exact),
+		cmocka_unit_test(test_post_bodies),
+		cmocka_unit_test(test_chunked_response),
+		cmocka_unit_test(test_keepalive_reuses_origin),
+		cmocka_unit_test(test_pipelined_in_order),
+		cmocka_unit_test(test_origin_down_502),
+		cmocka_unit_test(test_smuggling_400_origin_untouched),
+		cmocka_unit_test(test_header_too_large_431),
+		cmocka_unit_test(test_bodiless_no_desync),
+		cmocka_unit_test(test_read_until_close),
+		cmocka_unit_test(test_origin_misbehaves),
+		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_continue),
+		cmocka_unit_test(test_large_bodies_stream),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("PX_TEST_DEBUG") != NULL)
+		log_set_level(LOG_LEVEL_DEBUG);
+	alarm(100);                 /* a hang fails the run instead of stalling it */
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,173 @@
+/* tests/unit/test_store.c - the file state store: what a put or del returned 0 for is there after a
+ * reopen, a failed write leaves memory and file as they were, and a corrupt file stops the start. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char err[512];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/gaapd-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static struct st_listener rec(const char *id, unsigned port)
+{
+	struct st_listener r = { .protocol = "HTTP", .proxy_id = "link-cuxw2rm0", .port = port,
+		.create_time = 1795833763 };
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(r.name, sizeof(r.name), "name-%u", port);
+	return r;
+}
+
+struct collected {
+	struct st_listener recs[8];
+	size_t n;
+};
+
+static int collect(const struct st_listener *r, void *arg)
+{
+	struct collected *c = arg;
+	c->recs[c->n++] = *r;
+	return 0;
+}
+
+static struct collected reopen(struct fixture *f, struct st **s)
+{
+	struct collected c = { .n = 0 };
+	st_close(*s);
+	*s = st_open_file(f->dir, f->err, sizeof(f->err));
+	assert_non_null(*s);
+	assert_int_equal(st_load(*s, collect, &c, f->err, sizeof(f->err)), 0);
+	return c;
+}
+
+static void what_was_written_is_there_after_a_reopen_in_creation_order(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st_listener a = rec("listener-aaaaaaaa", 8081), b = rec("listener-bbbbbbbb", 8082);
+	assert_non_null(s);
+	assert_int_equal(st_put(s, &a, f->err, sizeof(f->err)), 0);
+	assert_int_equal(st_put(s, &b, f->err, sizeof(f->err)), 0);
+	struct collected c = reopen(f, &s);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.recs[0].id, a.id);
+	assert_string_equal(c.recs[1].name, "name-8082");
+	assert_int_equal(c.recs[1].port, 8082);
+	assert_true(c.recs[1].create_time == 1795833763);
+	assert_int_equal(st_del(s, a.id, f->err, sizeof(f->err)), 0);
+	assert_int_equal(st_del(s, "listener-nosuchid", f->err, sizeof(f->err)), 0);
+	c = reopen(f, &s);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.recs[0].id, b.id);
+	st_close(s);
+}
+
+static void a_failed_write_changes_neither_memory_nor_file(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st_listener a = rec("listener-aaaaaaaa", 8081), b = rec("listener-bbbbbbbb", 8082);
+	char tmp[128];
+	assert_int_equal(st_put(s, &a, f->err, sizeof(f->err)), 0);
+	snprintf(tmp, sizeof(tmp), "%s/listeners.json.tmp", f->dir);
+	assert_int_equal(mkdir(tmp, 0700), 0);          /* the temp file cannot be created */
+	assert_int_equal(st_put(s, &b, f->err, sizeof(f->err)), -1);
+	assert_int_equal(errno, EISDIR);
+	assert_non_null(strstr(f->err, "listeners.json.tmp"));
+	assert_int_equal(st_del(s, a.id, f->err, sizeof(f->err)), -1);
+	struct collected c = { .n = 0 };
+	assert_int_equal(st_load(s, collect, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c.n, 1);                       /* memory: a only */
+	assert_int_equal(rmdir(tmp), 0);
+	c = reopen(f, &s);
+	assert_int_equal(c.n, 1);                       /* file: a only */
+	assert_string_equal(c.recs[0].id, a.id);
+	st_close(s);
+}
+
+static void a_second_store_on_the_same_directory_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	assert_non_null(s);
+	assert_null(st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_non_null(strstr(f->err, "in use by another gaapd"));
+	st_close(s);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void a_corrupt_state_file_stops_the_start(void **state)
+{
+	struct fixture *f = *state;
+	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[{\"ListenerId\":");
+	assert_null(st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_non_null(strstr(f->err, "listeners.json"));
+	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[{\"ListenerId\":\"x\"}]}");
+	assert_null(st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_non_null(strstr(f->err, "record 0 is invalid"));
+}
+
+static void a_leftover_temp_file_from_a_crash_is_ignored(void **state)
+{
+	struct fixture *f = *state;
+	write_file(f->dir, "listeners.json.tmp", "{\"version\":1,\"listen");   /* torn write */
+	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	assert_non_null(s);
+	struct collected c = { .n = 0 };
+	assert_int_equal(st_load(s, collect, &c, f->err, sizeof(f->err)), 0);
+	assert_int_equal(c.n, 0);
+	st_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(what_was_written_is_there_after_a_reopen_in_creation_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_failed_write_changes_neither_memory_nor_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_second_store_on_the_same_directory_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_corrupt_state_file_stops_the_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_leftover_temp_file_from_a_crash_is_ignored, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
