@@ -8,6 +8,8 @@ CONF       ?= conf/gaapd.yaml
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 
+MAKEFLAGS += --no-print-directory
+
 .PHONY: all deps build build-asan run test test-build test-asan clean
 
 all: build

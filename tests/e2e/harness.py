@@ -20,8 +20,8 @@ import unittest
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-GAAPD = os.environ.get("GAAPD", "../../build/daemon/gaapd")
-GAAPCTL = os.environ.get("GAAPCTL", "../../build/control/gaapctl")
+GAAPD = os.environ.get("GAAPD", "../../build/gaapd")
+GAAPCTL = os.environ.get("GAAPCTL", "../../build/gaapctl")
 SECRET_ID = "AKIDE2ETESTKEY000000000000000000"
 SECRET_KEY = "e2etestsecretkey0123456789abcdef"
 PROXY = "link-cuxw2rm0"
