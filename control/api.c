@@ -20,17 +20,9 @@
 #define API_VERSION "2018-05-29"
 #define MAX_SKEW_S 300
 
-static const struct {
-	const char *name;
-	ctl_action_fn fn;
-} actions[] = {
-	{ "CreateHTTPListener", ctl_act_create_http_listener },
-};
-#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
-
-/* Token bucket per (action, SecretId): rate_limit tokens per second, burst of rate_limit. */
+/* Token bucket per (action, SecretId): the action's rate in tokens per second, burst of as many. */
 struct bucket {
-	size_t action;
+	const struct ctl_action *action;
 	char secret_id[CTL_SECRET_ID_MAX];
 	double tokens;
 	struct timespec last;
@@ -45,7 +37,7 @@ struct ctl_api {
 /* What the checks before the action learn about a call. */
 struct call_ctx {
 	const char *action_name;
-	size_t action;
+	const struct ctl_action *action;
 	char secret_id[CTL_SECRET_ID_MAX];
 };
 
@@ -74,7 +66,8 @@ enum ctl_err ctl_fail(struct ctl_call *call, enum ctl_err e, const char *fmt, ..
 	return e;
 }
 
-static struct bucket *bucket_for(struct ctl_api *a, size_t action, const char *secret_id)
+static struct bucket *bucket_for(struct ctl_api *a, const struct ctl_action *action,
+	const char *secret_id, unsigned limit)
 {
 	for (size_t i = 0; i < a->nbuckets; i++)
 		if (a->buckets[i].action == action && strcmp(a->buckets[i].secret_id, secret_id) == 0)
@@ -86,7 +79,7 @@ static struct bucket *bucket_for(struct ctl_api *a, size_t action, const char *s
 	b = &a->buckets[a->nbuckets++];
 	b->action = action;
 	snprintf(b->secret_id, sizeof(b->secret_id), "%s", secret_id);
-	b->tokens = a->deps->cfg->rate_limit;
+	b->tokens = limit;
 	clock_gettime(CLOCK_MONOTONIC, &b->last);
 	return b;
 }
@@ -94,8 +87,8 @@ static struct bucket *bucket_for(struct ctl_api *a, size_t action, const char *s
 /* Buckets exist only for authenticated SecretIds, so their number is bounded by the credentials. */
 static enum ctl_err rate_limit(struct ctl_api *a, const struct call_ctx *x, struct ctl_call *call)
 {
-	unsigned limit = a->deps->cfg->rate_limit;
-	struct bucket *b = bucket_for(a, x->action, x->secret_id);
+	unsigned limit = cfg_rate_limit(a->deps->cfg, x->action->name);
+	struct bucket *b = bucket_for(a, x->action, x->secret_id, limit);
 	struct timespec now;
 	if (b == NULL)
 		return CTL_E_INTERNAL_ERROR;
@@ -166,10 +159,8 @@ static enum ctl_err find_action(const struct ctl_req *r, struct call_ctx *x, str
 	if (strcmp(version, API_VERSION) != 0)
 		return ctl_fail(call, CTL_E_NO_SUCH_VERSION, "The API version `%s` does not exist; "
 			"this endpoint serves `" API_VERSION "`.", version);
-	for (x->action = 0; x->action < NACTIONS; x->action++)
-		if (strcmp(actions[x->action].name, x->action_name) == 0)
-			return CTL_E_OK;
-	return CTL_E_INVALID_ACTION;
+	x->action = ctl_action_find(x->action_name);
+	return x->action != NULL ? CTL_E_OK : CTL_E_INVALID_ACTION;
 }
 
 static int hex_digit(char c)
@@ -259,7 +250,7 @@ static enum ctl_err process(struct ctl_api *a, const struct ctl_req *r, time_t n
 	if ((e = find_action(r, x, call)) != CTL_E_OK || (e = rate_limit(a, x, call)) != CTL_E_OK ||
 	    (e = parse_params(r, call)) != CTL_E_OK)
 		return e;
-	return actions[x->action].fn(call);
+	return x->action->fn(call);
 }
 
 static char *envelope(json_t *response, const char *request_id)

@@ -540,6 +540,41 @@ static int p_ports(struct ctx *x, yaml_node_t *n, void *base, const struct field
 	return 0;
 }
 
+/* control.rate_limits: a mapping of action name to requests/second. */
+static int p_rates(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	struct cfg *c = base;
+	if (is_null(n))
+		return 0;
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(x, n, "expected a mapping of action: requests per second, found %s", kind(n));
+	size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if (count > 0 && (c->rate_limits = calloc(count, sizeof(*c->rate_limits))) == NULL)
+		return fail(x, n, "out of memory");
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = node_at(x, p->key);
+		struct cfg_rate *r = &c->rate_limits[c->nrate_limits];
+		unsigned long long v;
+		const char *name;
+		if (scalar(x, k, &name) != 0)
+			return -1;
+		size_t old = path_push(x, name, 0);
+		if (name[0] < 'A' || name[0] > 'Z' || strlen(name) >= sizeof(r->action) ||
+		    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != strlen(name))
+			return fail(x, k, "not an action name");
+		for (size_t i = 0; i < c->nrate_limits; i++)
+			if (strcmp(c->rate_limits[i].action, name) == 0)
+				return fail(x, k, "duplicate action");
+		if (to_uint(x, node_at(x, p->value), f, &v) != 0)
+			return -1;
+		path_pop(x, old);
+		snprintf(r->action, sizeof(r->action), "%s", name);
+		r->rate = (unsigned)v;
+		c->nrate_limits++;
+	}
+	return 0;
+}
+
 static int p_origins(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
 {
 	struct cfg_proxy *p = base;
@@ -719,6 +754,7 @@ static const struct field control_fields[] = {
 	{ "auth",             p_auth,   CFG_OFF(auth),             0,    0,         NULL, 0 },
 	{ "credentials_file", p_path,   CFG_OFF(credentials_file), 0,    0,         NULL, 0 },
 	{ "rate_limit",       p_uint,   CFG_OFF(rate_limit),       1,    1000000,   NULL, 0 },
+	{ "rate_limits",      p_rates,  0,                         1,    1000000,   NULL, 0 },
 	{ "max_request_size", p_size,   CFG_OFF(max_request_size), 1024, 1U << 30,  NULL, 0 },
 	{ "reserved_ports",   p_ports,  0,                         1,    65535,     NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
@@ -901,6 +937,7 @@ void cfg_destroy(struct cfg *c)
 	free(c->proxies);
 	free(c->groups);
 	free(c->reserved_ports);
+	free(c->rate_limits);
 	free(c->credentials_file);
 	free(c->state_dir);
 	free(c->path);
@@ -934,4 +971,12 @@ int cfg_port_reserved(const struct cfg *c, unsigned port)
 		if (c->reserved_ports[i] == port)
 			return 1;
 	return 0;
+}
+
+unsigned cfg_rate_limit(const struct cfg *c, const char *action)
+{
+	for (size_t i = 0; i < c->nrate_limits; i++)
+		if (strcmp(c->rate_limits[i].action, action) == 0)
+			return c->rate_limits[i].rate;
+	return c->rate_limit;
 }

@@ -31,6 +31,11 @@ struct cfg_proxy {
 	const char *group_id;       /* the group managing it, or NULL; points into cfg->groups */
 };
 
+struct cfg_rate {
+	char action[64];
+	unsigned rate;
+};
+
 struct cfg_group {
 	char id[CFG_ID_MAX];        /* lg-xxxxxxxx */
 	char status[24];
@@ -56,7 +61,9 @@ struct cfg {
 	struct cfg_addr control_listen;
 	enum cfg_auth auth;
 	char *credentials_file;
-	unsigned rate_limit;        /* requests/second per action per SecretId */
+	unsigned rate_limit;        /* requests/second per action per SecretId (default for all) */
+	struct cfg_rate *rate_limits;   /* per-action overrides of rate_limit */
+	size_t nrate_limits;
 	size_t max_request_size;    /* control API body limit, bytes */
 	uint16_t *reserved_ports;   /* never listener ports (besides the control port) */
 	size_t nreserved_ports;
@@ -77,6 +84,8 @@ void cfg_destroy(struct cfg *c);
 
 const struct cfg_proxy *cfg_find_proxy(const struct cfg *c, const char *id);
 const struct cfg_group *cfg_find_group(const struct cfg *c, const char *id);
+/* Requests/second allowed per SecretId for an action: its override or control.rate_limit. */
+unsigned cfg_rate_limit(const struct cfg *c, const char *action);
 /* The control port and the configured reserved ports. */
 int cfg_port_reserved(const struct cfg *c, unsigned port);
 

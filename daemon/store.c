@@ -3,12 +3,18 @@
 
 int st_put(struct st *s, const struct st_listener *rec, char *err, size_t errlen)
 {
-	return s->ops->put(s, rec, err, errlen);
+	return s->ops->apply(s, rec, 1, NULL, 0, err, errlen);
 }
 
 int st_del(struct st *s, const char *id, char *err, size_t errlen)
 {
-	return s->ops->del(s, id, err, errlen);
+	return s->ops->apply(s, NULL, 0, &id, 1, err, errlen);
+}
+
+int st_apply(struct st *s, const struct st_listener *puts, size_t nputs,
+	const char *const *dels, size_t ndels, char *err, size_t errlen)
+{
+	return s->ops->apply(s, puts, nputs, dels, ndels, err, errlen);
 }
 
 int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,

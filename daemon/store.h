@@ -31,8 +31,8 @@ struct st {
 };
 
 struct st_ops {
-	int (*put)(struct st *s, const struct st_listener *rec, char *err, size_t errlen);
-	int (*del)(struct st *s, const char *id, char *err, size_t errlen);
+	int (*apply)(struct st *s, const struct st_listener *puts, size_t nputs,
+		const char *const *dels, size_t ndels, char *err, size_t errlen);
 	int (*load)(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
 		char *err, size_t errlen);
 	void (*close)(struct st *s);
@@ -45,6 +45,10 @@ struct st_ops {
 int st_put(struct st *s, const struct st_listener *rec, char *err, size_t errlen);
 /* Remove the record; removing a missing id succeeds. */
 int st_del(struct st *s, const char *id, char *err, size_t errlen);
+/* Remove dels, then insert or replace puts, as one change: after a crash either all of it is
+ * there or none. */
+int st_apply(struct st *s, const struct st_listener *puts, size_t nputs,
+	const char *const *dels, size_t ndels, char *err, size_t errlen);
 /* Call fn for every record, in creation order; fn returning -1 stops with -1. */
 int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
 	char *err, size_t errlen);

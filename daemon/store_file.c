@@ -153,36 +153,35 @@ static int commit(struct st_file *f, struct st_listener *next, size_t n, char *e
 	return 0;
 }
 
-static int file_put(struct st *s, const struct st_listener *rec, char *err, size_t errlen)
+/* Every put and del on one copy, persisted once: a batch lands whole or not at all. */
+static int file_apply(struct st *s, const struct st_listener *puts, size_t nputs,
+	const char *const *dels, size_t ndels, char *err, size_t errlen)
 {
 	struct st_file *f = (struct st_file *)s;
-	ssize_t at = find(f, rec->id);
-	size_t n = f->n + (at < 0 ? 1 : 0);
-	struct st_listener *next = malloc(n * sizeof(*next));
+	struct st_listener *next = malloc((f->n + nputs + 1) * sizeof(*next));
+	size_t n = f->n;
 	if (next == NULL) {
 		snprintf(err, errlen, "state: out of memory");
+		errno = ENOMEM;
 		return -1;
 	}
 	if (f->n > 0)
 		memcpy(next, f->recs, f->n * sizeof(*next));
-	next[at < 0 ? f->n : (size_t)at] = *rec;
-	return commit(f, next, n, err, errlen);
-}
-
-static int file_del(struct st *s, const char *id, char *err, size_t errlen)
-{
-	struct st_file *f = (struct st_file *)s;
-	ssize_t at = find(f, id);
-	if (at < 0)
-		return 0;
-	struct st_listener *next = malloc((f->n > 1 ? f->n - 1 : 1) * sizeof(*next));
-	if (next == NULL) {
-		snprintf(err, errlen, "state: out of memory");
-		return -1;
+	for (size_t i = 0; i < ndels; i++)
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(next[k].id, dels[i]) == 0) {
+				memmove(next + k, next + k + 1, (n - k - 1) * sizeof(*next));
+				n--;
+				break;
+			}
+	for (size_t i = 0; i < nputs; i++) {
+		size_t k = 0;
+		while (k < n && strcmp(next[k].id, puts[i].id) != 0)
+			k++;
+		next[k] = puts[i];
+		n += k == n;
 	}
-	memcpy(next, f->recs, (size_t)at * sizeof(*next));
-	memcpy(next + at, f->recs + at + 1, (f->n - (size_t)at - 1) * sizeof(*next));
-	return commit(f, next, f->n - 1, err, errlen);
+	return commit(f, next, n, err, errlen);
 }
 
 static int file_load(struct st *s, int (*fn)(const struct st_listener *, void *), void *arg,
@@ -210,7 +209,7 @@ static void file_close(struct st *s)
 }
 
 static const struct st_ops file_ops = {
-	.put = file_put, .del = file_del, .load = file_load, .close = file_close,
+	.apply = file_apply, .load = file_load, .close = file_close,
 };
 
 /* Read dir/listeners.json into f->recs. A missing file is an empty store; a corrupt one stops

@@ -32,5 +32,9 @@ void px_worker_destroy(struct px_worker *w);    /* NULL-safe; closes every conne
 void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *peer,
 	socklen_t peerlen, struct px_route *route);
 size_t px_worker_conn_count(const struct px_worker *w);
+/* The listener behind route r was deleted (its accepting has stopped): every connection of r on
+ * this worker finishes the exchange in flight and closes instead of keeping alive; idle ones close
+ * now; after timeout_ms whatever is left is closed. No request in flight is cut before then. */
+void px_worker_retire(struct px_worker *w, struct px_route *r, unsigned timeout_ms);
 
 #endif

@@ -423,6 +423,23 @@ static void reserved_ports_include_the_control_port(void **state)
 	cfg_destroy(c);
 }
 
+static void per_action_rate_limits_override_the_default(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("control:\n  rate_limit: 20\n"
+		"  rate_limits: {CreateHTTPListener: 5, DescribeHTTPListeners: 20}\n");
+	assert_int_equal(cfg_rate_limit(c, "CreateHTTPListener"), 5);
+	assert_int_equal(cfg_rate_limit(c, "DescribeHTTPListeners"), 20);
+	assert_int_equal(cfg_rate_limit(c, "DeleteListeners"), 20);
+	cfg_destroy(c);
+	load_fails("control:\n  rate_limits: {CreateHTTPListener: 0}\n",
+		"t.yaml:2:37: control.rate_limits.CreateHTTPListener: must be between 1", NULL);
+	load_fails("control:\n  rate_limits: {Create-Thing: 5}\n", "t.yaml:2:17:",
+		"not an action name", NULL);
+	load_fails("control:\n  rate_limits:\n    A: 1\n    A: 2\n", "t.yaml:4:5:", "duplicate", NULL);
+	load_fails("control:\n  rate_limits: [1]\n", "control.rate_limits", "expected a mapping", NULL);
+}
+
 static void destroy_accepts_null(void **state)
 {
 	(void)state;
@@ -454,6 +471,7 @@ int main(void)
 		cmocka_unit_test(groups_refuse_unknown_and_shared_proxies),
 		cmocka_unit_test(auth_none_only_on_loopback),
 		cmocka_unit_test(reserved_ports_include_the_control_port),
+		cmocka_unit_test(per_action_rate_limits_override_the_default),
 		cmocka_unit_test(destroy_accepts_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

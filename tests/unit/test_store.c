@@ -117,6 +117,30 @@ static void a_failed_write_changes_neither_memory_nor_file(void **state)
 	st_close(s);
 }
 
+static void a_batch_lands_whole_or_not_at_all(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st_listener batch[3] = { rec("listener-aaaaaaaa", 1), rec("listener-bbbbbbbb", 2),
+		rec("listener-cccccccc", 3) };
+	const char *dels[] = { "listener-aaaaaaaa", "listener-cccccccc" };
+	char tmp[128];
+	assert_int_equal(st_apply(s, batch, 3, NULL, 0, f->err, sizeof(f->err)), 0);
+	snprintf(tmp, sizeof(tmp), "%s/listeners.json.tmp", f->dir);
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	assert_int_equal(st_apply(s, NULL, 0, dels, 2, f->err, sizeof(f->err)), -1);
+	assert_int_equal(rmdir(tmp), 0);
+	struct collected c = reopen(f, &s);
+	assert_int_equal(c.n, 3);
+	struct st_listener renamed = rec("listener-bbbbbbbb", 2);
+	snprintf(renamed.name, sizeof(renamed.name), "renamed");
+	assert_int_equal(st_apply(s, &renamed, 1, dels, 2, f->err, sizeof(f->err)), 0);
+	c = reopen(f, &s);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.recs[0].name, "renamed");
+	st_close(s);
+}
+
 static void a_second_store_on_the_same_directory_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -165,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(what_was_written_is_there_after_a_reopen_in_creation_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_write_changes_neither_memory_nor_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_batch_lands_whole_or_not_at_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_second_store_on_the_same_directory_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_corrupt_state_file_stops_the_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_leftover_temp_file_from_a_crash_is_ignored, setup, teardown),
