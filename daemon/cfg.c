@@ -768,6 +768,7 @@ static const struct field http_fields[] = {
 	{ "origin_connect_timeout",   p_uint, CFG_OFF(http.origin_connect_timeout_ms),   1,    MS_MAX,   NULL, 0 },
 	{ "origin_response_timeout",  p_uint, CFG_OFF(http.origin_response_timeout_ms),  1,    MS_MAX,   NULL, 0 },
 	{ "max_header_size",          p_uint, CFG_OFF(http.max_header_size),             1024, 1U << 20, NULL, 0 },
+	{ "drain_timeout",            p_uint, CFG_OFF(http.drain_timeout_ms),            1,    MS_MAX,   NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -799,6 +800,7 @@ static struct cfg *cfg_new(const char *path)
 	c->http.origin_connect_timeout_ms = 5000;
 	c->http.origin_response_timeout_ms = 60000;
 	c->http.max_header_size = 32768;
+	c->http.drain_timeout_ms = 30000;
 	return c;
 }
 

@@ -50,6 +50,7 @@ struct cfg_http {
 	unsigned origin_connect_timeout_ms;
 	unsigned origin_response_timeout_ms;
 	unsigned max_header_size;
+	unsigned drain_timeout_ms;  /* a deleted listener's connections finish within this */
 };
 
 struct cfg {

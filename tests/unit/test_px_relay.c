@@ -346,8 +346,16 @@ static void *loop_main(void *arg)
 
 static int setup(void **state)
 {
-	const struct cfg_http normal = { 5000, 5000, 2000, 5000, 4096 };
-	const struct cfg_http fast = { 300, 300, 300, 300, 4096 };
+	const struct cfg_http normal = {
+		.client_header_timeout_ms = 5000, .client_keepalive_timeout_ms = 5000,
+		.origin_connect_timeout_ms = 2000, .origin_response_timeout_ms = 5000,
+		.max_header_size = 4096, .drain_timeout_ms = 5000,
+	};
+	const struct cfg_http fast = {
+		.client_header_timeout_ms = 300, .client_keepalive_timeout_ms = 300,
+		.origin_connect_timeout_ms = 300, .origin_response_timeout_ms = 300,
+		.max_header_size = 4096, .drain_timeout_ms = 300,
+	};
 	struct fixture *f = calloc(1, sizeof *f);
 	int origin_port;
 	assert_non_null(f);
