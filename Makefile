@@ -10,7 +10,7 @@ CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build build-asan run test test-build test-asan clean
+.PHONY: all deps build build-asan run test test-build test-asan install clean
 
 all: build
 
@@ -36,6 +36,14 @@ test-asan: build-asan
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
 
 test: test-build test-asan
+
+# Installs into /usr (binaries), /etc/gaapd (configuration, kept when present), the systemd
+# unit, sysusers and tmpfiles entries. PREFIX and DESTDIR as usual.
+PREFIX ?= /usr
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

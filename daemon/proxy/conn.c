@@ -40,16 +40,6 @@ const struct timeval *px_ms(struct timeval *tv, unsigned ms)
 	return tv;
 }
 
-struct px_worker *px_worker_new(struct event_base *base)
-{
-	struct px_worker *w = calloc(1, sizeof *w);
-	if (w == NULL)
-		return NULL;
-	w->base = base;
-	TAILQ_INIT(&w->conns);
-	return w;
-}
-
 static void free_dead(struct px_conn *c)
 {
 	struct px_origin *o;
@@ -59,8 +49,7 @@ static void free_dead(struct px_conn *c)
 	}
 }
 
-/* Not from inside one of c's callbacks: px_conn_leave() decides when. */
-static void conn_free(struct px_conn *c)
+void px_conn_free(struct px_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
 	c->w->nconns--;
@@ -73,19 +62,12 @@ static void conn_free(struct px_conn *c)
 	free(c);
 }
 
-void px_worker_destroy(struct px_worker *w)
+void px_conn_retire(struct px_conn *c)
 {
-	struct px_conn *c;
-	if (w == NULL)
-		return;
-	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
-		conn_free(c);
-	free(w);
-}
-
-size_t px_worker_conn_count(const struct px_worker *w)
-{
-	return w->nconns;
+	c->retiring = 1;
+	c->keep = 0;
+	if (c->state == PX_IDLE)    /* between requests: nothing in flight to finish */
+		px_conn_close(c, PX_CLOSE_RETIRED);
 }
 
 void px_conn_enter(struct px_conn *c)
@@ -99,7 +81,7 @@ void px_conn_leave(struct px_conn *c)
 		return;
 	free_dead(c);
 	if (c->closing && (c->broken || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
-		conn_free(c);
+		px_conn_free(c);
 }
 
 void px_conn_close(struct px_conn *c, enum px_close reason)
@@ -297,7 +279,8 @@ static int request_head(struct px_conn *c)
 	c->http10 = p->http_minor == 0;
 	c->req_head = p->method == HTTP_HEAD;
 	c->req_chunked = (p->flags & F_CHUNKED) != 0;
-	c->keep = c->req.keep = llhttp_should_keep_alive(p);
+	c->req.keep = llhttp_should_keep_alive(p);
+	c->keep = c->req.keep && !c->retiring;
 	if (px_origin_get(c) != 0)
 		return 0;
 	f.method = llhttp_method_name((llhttp_method_t)p->method);

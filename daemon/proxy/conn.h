@@ -43,9 +43,18 @@ struct px_route {
 /* The next origin in round-robin order, NULL when the route has none. Any thread. */
 const struct cfg_addr *px_route_pick(struct px_route *r);
 
+/* A deleted listener's route on one worker: its connections' deadline (px_worker_retire()). */
+struct px_retire {
+	LIST_ENTRY(px_retire) link;
+	struct px_worker *w;
+	struct px_route *route;     /* a reference: the pointer identifies the conns to close */
+	struct event *timer;
+};
+
 struct px_worker {
 	struct event_base *base;
 	TAILQ_HEAD(px_conn_list, px_conn) conns;
+	LIST_HEAD(, px_retire) retiring;
 	size_t nconns;
 	uint64_t next_id;
 };
@@ -92,12 +101,18 @@ struct px_conn {
 	unsigned req_chunked : 1;   /* the request body is re-framed as chunked */
 	unsigned req_head : 1;      /* HEAD: the response has no body whatever it says */
 	unsigned keep : 1;          /* the client connection outlives this exchange */
+	unsigned retiring : 1;      /* its listener was deleted: no exchange after the current one */
 	unsigned http10 : 1;        /* the request was HTTP/1.0: no chunked, no 1xx for it */
 	unsigned resp_started : 1;  /* a final response head reached the client output */
 	unsigned client_throttled : 1;  /* client reads stopped: the origin's output is full */
 	unsigned origin_throttled : 1;  /* origin reads stopped: the client's output is full */
 };
 
+/* Frees c and everything it owns; not from inside one of c's callbacks (px_conn_leave() decides
+ * when), except at worker teardown. */
+void px_conn_free(struct px_conn *c);
+/* c's listener was deleted: an idle c closes now, a busy one after its current exchange. */
+void px_conn_retire(struct px_conn *c);
 void px_conn_enter(struct px_conn *c);
 void px_conn_leave(struct px_conn *c);             /* may free c */
 /* Marks c closed for reason (logged); a status reply goes out first when one still can. */

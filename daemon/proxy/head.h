@@ -24,6 +24,8 @@
 	PX_CLOSE(IDLE_TIMEOUT, "keepalive timeout", 0) \
 	PX_CLOSE(SEND_TIMEOUT, "send timeout", 0) \
 	PX_CLOSE(SHUTDOWN, "shutdown", 0) \
+	PX_CLOSE(RETIRED, "listener deleted", 0) \
+	PX_CLOSE(DRAIN_TIMEOUT, "drain timeout", 0) \
 	PX_CLOSE(BAD_REQUEST, "bad request", 400) \
 	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408) \
 	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408) \

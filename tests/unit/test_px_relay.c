@@ -60,13 +60,14 @@ struct oconn {
 	size_t count;               /* /sink: body bytes and their sum, not kept */
 	unsigned sum;
 	struct event *wake;         /* /sink: reading resumes a moment after the head */
+	struct event *later;        /* /delay: the response goes out a moment after the request */
 	int close_after;            /* close once the response is written */
 };
 
 struct fixture {
 	struct event_base *base;
 	struct px_worker *w;
-	struct lsn main, dead, fast, small;
+	struct lsn main, dead, fast, small, ret;
 	struct evconnlistener *origin_lev;
 	TAILQ_HEAD(, oconn) oconns;
 	pthread_t thread;
@@ -84,6 +85,7 @@ static void oconn_free(struct oconn *o)
 	bufferevent_free(o->bev);
 	evbuffer_free(o->body);
 	event_free(o->wake);
+	event_free(o->later);
 	free(o);
 }
 
@@ -127,6 +129,15 @@ static void origin_wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	bufferevent_enable(o->bev, EV_READ);
+}
+
+static void origin_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct oconn *o = arg;
+	(void)fd;
+	(void)what;
+	evbuffer_add_printf(bufferevent_get_output(o->bev),
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlater");
 }
 
 static int o_body(llhttp_t *p, const char *at, size_t len)
@@ -184,6 +195,11 @@ static int o_done(llhttp_t *p)
 		char t[64];
 		int k = snprintf(t, sizeof t, "%zu %u", o->count, o->sum);
 		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", k, t);
+		return 0;
+	}
+	if (strcmp(o->url, "/delay") == 0) {
+		struct timeval tv = { .tv_usec = 200000 };
+		evtimer_add(o->later, &tv);
 		return 0;
 	}
 	if (strcmp(o->url, "/big") == 0) {
@@ -266,6 +282,7 @@ static void origin_accept(struct evconnlistener *lev, evutil_socket_t fd, struct
 	o->f = f;
 	o->body = evbuffer_new();
 	o->wake = evtimer_new(f->base, origin_wake, o);
+	o->later = evtimer_new(f->base, origin_later, o);
 	o->bev = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	llhttp_init(&o->p, HTTP_REQUEST, &origin_settings);
 	o->p.data = o;
@@ -371,6 +388,7 @@ static int setup(void **state)
 	add_listener(f, &f->fast, "lst-fast", origin_port, &fast);
 	add_listener(f, &f->small, "lst-small", origin_port, &normal);
 	f->small.small_bufs = 1;
+	add_listener(f, &f->ret, "lst-retire", origin_port, &normal);
 	assert_int_equal(pthread_create(&f->thread, NULL, loop_main, f), 0);
 	*state = f;
 	return 0;
@@ -388,7 +406,7 @@ static int teardown(void **state)
 	/* a bufferevent freed with a deferred callback pending goes away when the loop runs it */
 	event_base_loop(f->base, EVLOOP_NONBLOCK);
 	evconnlistener_free(f->origin_lev);
-	for (struct lsn *l = &f->main; l <= &f->small; l++) {
+	for (struct lsn *l = &f->main; l <= &f->ret; l++) {
 		evconnlistener_free(l->lev);
 		px_route_unref(l->route);
 	}
@@ -846,6 +864,66 @@ static void test_large_bodies_stream(void **state)
 	client_free(c);
 }
 
+static void retire_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct fixture *f = arg;
+	(void)fd;
+	(void)what;
+	px_worker_retire(f->w, f->ret.route, 1000);
+}
+
+/* Forgets what the origin saw (it keeps only the first SEEN_MAX bytes). */
+static void seen_reset(struct fixture *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->seen_len = 0;
+	f->seen[0] = '\0';
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void wait_seen(struct fixture *f, const char *s)
+{
+	for (int i = 0; i < 500 && !seen_has(f, s); i++)
+		usleep(10000);
+	assert_true(seen_has(f, s));
+}
+
+/* A deleted listener: the idle connection closes at once, the exchange in flight finishes with
+ * Connection: close (a pipelined request behind it is not served), and one whose origin never
+ * answers is closed at the drain deadline, long before its 5 s response timeout. */
+static void test_retire(void **state)
+{
+	struct fixture *f = *state;
+	struct client *idle = client_new(f->ret.port, 0), *busy = client_new(f->ret.port, 0);
+	struct client *stuck = client_new(f->ret.port, 0);
+	struct resp r;
+	seen_reset(f);
+	client_say(idle, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
+	expect_response(idle, 0, 200, "hello");
+	client_say(busy, "GET /delay HTTP/1.1\r\nHost: t\r\n\r\n"
+		"GET /cl HTTP/1.1\r\nHost: t\r\nX-Pipelined: 1\r\n\r\n");
+	client_say(stuck, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+	wait_seen(f, "GET /delay ");
+	wait_seen(f, "GET /slow ");
+	assert_int_equal(event_base_once(f->base, -1, EV_TIMEOUT, retire_now, f,
+		&(struct timeval){ 0, 0 }), 0);
+	expect_eof(idle);
+	client_read(busy, &r, 0);
+	assert_true(r.complete);
+	assert_string_equal(r.body, "later");
+	assert_non_null(strstr(r.head, "Connection: close\n"));
+	resp_free(&r);
+	expect_eof(busy);
+	client_read(stuck, &r, 0);
+	assert_false(r.complete);
+	assert_int_equal(r.status, 0);
+	resp_free(&r);
+	assert_false(seen_has(f, "X-Pipelined"));
+	client_free(idle);
+	client_free(busy);
+	client_free(stuck);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -863,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_continue),
 		cmocka_unit_test(test_large_bodies_stream),
+		cmocka_unit_test(test_retire),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("PX_TEST_DEBUG") != NULL)
