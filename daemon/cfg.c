@@ -575,6 +575,41 @@ static int p_rates(struct ctx *x, yaml_node_t *n, void *base, const struct field
 	return 0;
 }
 
+/* "weight=N" after an origin's address; the only option so far. */
+static int origin_option(struct ctx *x, yaml_node_t *n, const char *opt, struct cfg_addr *a)
+{
+	const char *v = strncmp(opt, "weight=", 7) == 0 ? opt + 7 : NULL;
+	size_t len = v != NULL ? strlen(v) : 0;
+	unsigned long w = len > 0 && len <= 3 && strspn(v, "0123456789") == len
+		? strtoul(v, NULL, 10) : 0;
+	if (v == NULL)
+		return fail(x, n, "unknown origin option \"%s\" (allowed: weight=N)", opt);
+	if (w < 1 || w > CFG_WEIGHT_MAX)
+		return fail(x, n, "weight must be a number from 1 to %d", CFG_WEIGHT_MAX);
+	a->weight = (unsigned)w;
+	return 0;
+}
+
+/* "ADDRESS:PORT" optionally followed by blanks and "weight=N". */
+static int origin_node(struct ctx *x, yaml_node_t *n, struct cfg_addr *a)
+{
+	char addr[300], why[300];
+	const char *s, *opt;
+	size_t alen;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	alen = strcspn(s, " \t");
+	opt = s + alen + strspn(s + alen, " \t");
+	if (alen >= sizeof(addr))
+		return fail(x, n, "origin address too long");
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (addr_parse(addr, 1, 1, a, why, sizeof(why)) != 0)
+		return fail(x, n, "%s", why);
+	a->weight = 1;
+	return opt[0] != '\0' ? origin_option(x, n, opt, a) : 0;
+}
+
 static int p_origins(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
 {
 	struct cfg_proxy *p = base;
@@ -585,16 +620,53 @@ static int p_origins(struct ctx *x, yaml_node_t *n, void *base, const struct fie
 		return -1;
 	if (count == 0)
 		return fail(x, n, "must list at least one origin");
+	if (count > CFG_ORIGINS_MAX)
+		return fail(x, n, "at most %d origins", CFG_ORIGINS_MAX);
 	if ((p->origins = calloc(count, sizeof(*p->origins))) == NULL)
 		return fail(x, n, "out of memory");
 	for (size_t i = 0; i < count; i++) {
 		size_t old = path_push(x, NULL, i);
-		if (addr_node(x, node_at(x, it[i]), 1, 1, &p->origins[i]) != 0)
+		if (origin_node(x, node_at(x, it[i]), &p->origins[i]) != 0)
 			return -1;
 		path_pop(x, old);
 		p->norigins++;
 	}
 	return 0;
+}
+
+static int p_sched(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	static const char *const names[] = { [CFG_SCHED_RR] = "rr", [CFG_SCHED_WRR] = "wrr",
+		[CFG_SCHED_LC] = "lc" };
+	const char *s;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*(enum cfg_sched *)((char *)base + f->off) = (enum cfg_sched)i;
+			return 0;
+		}
+	return fail(x, n, "unknown value \"%s\" (allowed: rr, wrr, lc)", s);
+}
+
+/* off (no access log), stderr, or a file (relative to the config file's directory). */
+static int p_access_log(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	char **dst = (char **)((char *)base + f->off);
+	const char *s;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	free(*dst);
+	*dst = NULL;
+	if (strcmp(s, "off") == 0)
+		return 0;
+	if (strcmp(s, "stderr") == 0)
+		*dst = strdup(s);
+	else if (s[0] != '\0')
+		*dst = path_join(x->dir, s);
+	else
+		return fail(x, n, "must not be empty (off, stderr or a file)");
+	return *dst == NULL ? fail(x, n, "out of memory") : 0;
 }
 
 #define PX_OFF(m) offsetof(struct cfg_proxy, m)
@@ -605,6 +677,7 @@ static const struct field proxy_fields[] = {
 	{ "bind",          p_bind,    PX_OFF(bind),          0, 0,      NULL,         0 },
 	{ "max_listeners", p_uint,    PX_OFF(max_listeners), 1, 100000, NULL,         0 },
 	{ "origins",       p_origins, 0,                     0, 0,      NULL,         1 },
+	{ "scheduler",     p_sched,   PX_OFF(scheduler),     0, 0,      NULL,         0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -769,6 +842,19 @@ static const struct field http_fields[] = {
 	{ "origin_response_timeout",  p_uint, CFG_OFF(http.origin_response_timeout_ms),  1,    MS_MAX,   NULL, 0 },
 	{ "max_header_size",          p_uint, CFG_OFF(http.max_header_size),             1024, 1U << 20, NULL, 0 },
 	{ "drain_timeout",            p_uint, CFG_OFF(http.drain_timeout_ms),            1,    MS_MAX,   NULL, 0 },
+	{ "client_send_timeout",      p_uint, CFG_OFF(http.client_send_timeout_ms),      1,    MS_MAX,   NULL, 0 },
+	{ "linger_timeout",           p_uint, CFG_OFF(http.linger_timeout_ms),           0,    MS_MAX,   NULL, 0 },
+	{ "origin_keepalive",         p_uint, CFG_OFF(http.origin_keepalive),            0,    100000,   NULL, 0 },
+	{ "origin_keepalive_timeout", p_uint, CFG_OFF(http.origin_keepalive_timeout_ms), 1,    MS_MAX,   NULL, 0 },
+	{ "origin_max_fails",         p_uint, CFG_OFF(http.origin_max_fails),            0,    1000,     NULL, 0 },
+	{ "origin_fail_timeout",      p_uint, CFG_OFF(http.origin_fail_timeout_ms),      1,    MS_MAX,   NULL, 0 },
+	{ "max_request_line",         p_uint, CFG_OFF(http.max_request_line),            64,   1U << 20, NULL, 0 },
+	{ "max_headers",              p_uint, CFG_OFF(http.max_headers),                 1,    10000,    NULL, 0 },
+	{ "max_response_header_size", p_uint, CFG_OFF(http.max_response_header_size),    1024, 1U << 24, NULL, 0 },
+	{ "max_body_size",            p_size, CFG_OFF(http.max_body_size),               0,    1ULL << 50, NULL, 0 },
+	{ "max_connections_per_listener", p_uint, CFG_OFF(http.max_connections_per_listener), 0, 10000000, NULL, 0 },
+	{ "max_connections_per_worker",   p_uint, CFG_OFF(http.max_connections_per_worker),   0, 10000000, NULL, 0 },
+	{ "access_log",               p_access_log, CFG_OFF(http.access_log),            0,    0,        NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -801,6 +887,16 @@ static struct cfg *cfg_new(const char *path)
 	c->http.origin_response_timeout_ms = 60000;
 	c->http.max_header_size = 32768;
 	c->http.drain_timeout_ms = 30000;
+	c->http.client_send_timeout_ms = 60000;
+	c->http.linger_timeout_ms = 2000;
+	c->http.origin_keepalive = 32;
+	c->http.origin_keepalive_timeout_ms = 4000;
+	c->http.origin_max_fails = 1;
+	c->http.origin_fail_timeout_ms = 10000;
+	c->http.max_request_line = 8192;
+	c->http.max_headers = 100;
+	c->http.max_response_header_size = 65536;
+	c->http.max_connections_per_worker = 100000;
 	return c;
 }
 
@@ -940,6 +1036,7 @@ void cfg_destroy(struct cfg *c)
 	free(c->groups);
 	free(c->reserved_ports);
 	free(c->rate_limits);
+	free(c->http.access_log);
 	free(c->credentials_file);
 	free(c->state_dir);
 	free(c->path);

@@ -14,11 +14,20 @@
 #define CFG_ID_MAX 64           /* longest proxy/group id, with the NUL */
 
 enum cfg_auth { CFG_AUTH_SIGNATURE, CFG_AUTH_NONE };
+/* How a proxy's listeners spread requests over its origins. */
+enum cfg_sched {
+	CFG_SCHED_RR,               /* round robin, weights ignored */
+	CFG_SCHED_WRR,              /* smooth weighted round robin */
+	CFG_SCHED_LC,               /* fewest exchanges in flight per unit of weight */
+};
+#define CFG_WEIGHT_MAX 100
+#define CFG_ORIGINS_MAX 256      /* per proxy */
 
 struct cfg_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
 	char text[64];              /* as an operator would write it: 127.0.0.1:8080, [::1]:80 */
+	unsigned weight;            /* origins: 1..CFG_WEIGHT_MAX (default 1); 0 elsewhere */
 };
 
 struct cfg_proxy {
@@ -29,6 +38,7 @@ struct cfg_proxy {
 	struct cfg_addr *origins;   /* where its listeners forward, in configured order */
 	size_t norigins;
 	const char *group_id;       /* the group managing it, or NULL; points into cfg->groups */
+	enum cfg_sched scheduler;
 };
 
 struct cfg_rate {
@@ -51,6 +61,19 @@ struct cfg_http {
 	unsigned origin_response_timeout_ms;
 	unsigned max_header_size;
 	unsigned drain_timeout_ms;  /* a deleted listener's connections finish within this */
+	unsigned client_send_timeout_ms;    /* a client that takes no bytes for this long is cut */
+	unsigned linger_timeout_ms;         /* after an error reply, unread input is drained so long */
+	unsigned origin_keepalive;          /* idle connections kept per origin per worker; 0 = none */
+	unsigned origin_keepalive_timeout_ms;   /* an idle pooled origin connection is closed after */
+	unsigned origin_max_fails;          /* consecutive failures that take an origin out ... */
+	unsigned origin_fail_timeout_ms;    /* ... for this long */
+	unsigned max_request_line;          /* method, target and version (then 414) */
+	unsigned max_headers;               /* header lines in a request (then 431) */
+	unsigned max_response_header_size;  /* an origin's response head (then 502) */
+	size_t max_body_size;               /* a request body (then 413); 0 = no limit */
+	unsigned max_connections_per_listener;  /* client connections; 0 = no limit */
+	unsigned max_connections_per_worker;    /* client connections; 0 = no limit */
+	char *access_log;                   /* NULL = off, "stderr", or an absolute path */
 };
 
 struct cfg {

@@ -66,3 +66,29 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
 	(void)w;                                /* nowhere left to report a failed log write */
 	errno = saved;
 }
+
+int log_access_open(const char *spec)
+{
+	if (strcmp(spec, "stderr") == 0)
+		return STDERR_FILENO;
+	return open(spec, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+void log_access_close(int fd)
+{
+	if (fd >= 0 && fd != STDERR_FILENO)
+		close(fd);
+}
+
+void log_access_write(int fd, char *line, size_t len, size_t size)
+{
+	int saved = errno;
+	if (size == 0)
+		return;
+	if (len >= size)
+		len = size - 1;         /* truncated: keep the newline */
+	line[len++] = '\n';
+	ssize_t w = write(fd, line, len);
+	(void)w;                    /* nowhere left to report a failed log write */
+	errno = saved;
+}

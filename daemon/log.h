@@ -7,6 +7,7 @@
 #define GAAPD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARN = 4, LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
 
@@ -20,6 +21,14 @@ void log_close(void);
 
 void log_write(enum log_level level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The access log: one line per request, no prefix, on a descriptor its opener owns (each proxy
+ * worker opens its own, so nothing is shared). spec is "stderr" or a file, appended to.
+ * The fd, or -1 with errno set. */
+int log_access_open(const char *spec);
+void log_access_close(int fd);                  /* -1 and stderr are left alone */
+/* Appends a newline and writes the line in one write(2), so lines never interleave. */
+void log_access_write(int fd, char *line, size_t len, size_t size);
 
 #define LOG_AT(lvl, mod, ...) \
 	do { if ((int)(lvl) <= (int)log_get_level()) log_write((lvl), (mod), __VA_ARGS__); } while (0)

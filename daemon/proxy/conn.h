@@ -1,15 +1,19 @@
-/* daemon/proxy/conn.h - one client connection, the exchange in flight on it and the origin
- *   connection serving it (internal to daemon/proxy).
- * Ownership: a px_worker owns its px_conns (a TAILQ). A px_conn owns its client bufferevent, its
- *   timer, its request parser, one reference to its route and at most one live origin connection,
- *   which it keeps across requests while both sides allow keep-alive; retired origins wait on its
- *   dead list. An origin's addr points into the conn's route, which outlives it.
+/* daemon/proxy/conn.h - one client connection, the exchange in flight on it, the origin
+ *   connection serving it and the worker's pools of idle origin connections (internal to
+ *   daemon/proxy).
+ * Ownership: a px_worker owns its px_conns (a TAILQ) and its pools. A px_conn owns its client
+ *   bufferevent, its timer, its request parser and one reference to its route; during an exchange
+ *   it owns one origin connection (c->org), taken from the pool of that origin's address or newly
+ *   connected, and gives it back to the pool at a clean message boundary. A pool owns its idle
+ *   origins. Origins retired during an exchange wait on the conn's dead list.
  * Lifetime: px_accept() creates a conn. px_conn_close() only marks it: every callback brackets
  *   its work with px_conn_enter()/px_conn_leave(), and the outermost leave frees what was marked
- *   (retired origins at once, the conn once its output is flushed or can no longer be). A retired
- *   origin has no callbacks left, so every origin callback runs for c->org.
+ *   (retired origins at once, the conn once its output is flushed - and, after an error reply,
+ *   its unread input drained for a moment - or can no longer be). A retired origin has no
+ *   callbacks left, so every origin callback runs for c->org or for a pooled origin. A pool
+ *   exists while it holds an idle connection.
  * Threads: everything here runs on the owning worker's thread; only px_route is shared (its
- *   contents are immutable, its counters atomic).
+ *   configuration is immutable, what workers learn about origins is atomic).
  */
 #ifndef GAAPD_PX_CONN_H
 #define GAAPD_PX_CONN_H
@@ -28,20 +32,41 @@
 
 /* Output queued towards one peer before we stop reading from the other. */
 #define PX_MAX_PENDING (64 * 1024)
-/* How long a peer may refuse to take bytes we have for it; cfg_http has no key for it yet. */
-#define PX_SEND_TIMEOUT_MS 60000
+/* A head buffer grown past this is given back between requests: idle connections stay small. */
+#define PX_HEAD_KEEP 4096
+/* Bytes a lingering close reads and discards before giving up on the client. */
+#define PX_LINGER_MAX (256 * 1024)
+
+/* One origin of a route and what the workers learn about it. */
+struct px_upstream {
+	struct cfg_addr addr;
+	unsigned weight;            /* 1..CFG_WEIGHT_MAX */
+	atomic_uint active;         /* exchanges in flight (lc) */
+	atomic_uint fails;          /* consecutive failures */
+	_Atomic int64_t down_until; /* px_now_ms(): skipped until then */
+};
 
 struct px_route {
 	atomic_uint refs;
-	atomic_uint next;           /* round-robin cursor */
+	atomic_uint next;           /* the scheduler's cursor */
+	atomic_uint conns;          /* client connections open on every worker */
 	char *id;                   /* the listener's id, for logs */
-	struct cfg_addr *origins;
-	size_t norigins;
-	struct cfg_http http;
+	enum cfg_sched sched;
+	struct px_upstream *ups;
+	size_t nups;
+	uint16_t *seq;              /* wrr: origin indexes in smooth weighted order */
+	size_t nseq;
+	struct cfg_http http;       /* access_log is the route's own copy */
 };
 
-/* The next origin in round-robin order, NULL when the route has none. Any thread. */
-const struct cfg_addr *px_route_pick(struct px_route *r);
+/* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
+int64_t px_now_ms(void);
+/* The origin for the next exchange: its index, skipping origins that are down and exclude
+ * (-1 = none); -1 when none is usable. Any thread. */
+int px_route_pick(struct px_route *r, int exclude);
+/* Passive health. failed: 1 when this failure took the origin out for origin_fail_timeout. */
+int px_route_failed(struct px_route *r, size_t i);
+void px_route_succeeded(struct px_route *r, size_t i);
 
 /* A deleted listener's route on one worker: its connections' deadline (px_worker_retire()). */
 struct px_retire {
@@ -51,12 +76,25 @@ struct px_retire {
 	struct event *timer;
 };
 
+/* The idle keep-alive connections to one origin address on one worker. */
+struct px_pool {
+	LIST_ENTRY(px_pool) link;
+	struct px_worker *w;
+	struct cfg_addr addr;
+	TAILQ_HEAD(, px_origin) idle;   /* most recently used first */
+	unsigned n;
+};
+
 struct px_worker {
 	struct event_base *base;
 	TAILQ_HEAD(px_conn_list, px_conn) conns;
 	LIST_HEAD(, px_retire) retiring;
+	LIST_HEAD(, px_pool) pools;
 	size_t nconns;
 	uint64_t next_id;
+	int64_t refused_logged;     /* px_now_ms() of the last "connection refused" warning */
+	int alog_fd;                /* access log: -1 = not open */
+	char *alog_path;            /* what alog_fd was opened for */
 };
 
 enum px_state {
@@ -68,14 +106,20 @@ enum px_state {
 };
 
 struct px_origin {
-	struct px_conn *c;          /* the conn it serves */
+	TAILQ_ENTRY(px_origin) link;    /* in its pool, while idle */
 	struct px_origin *next_dead;
+	struct px_worker *w;
+	struct px_conn *c;          /* the conn it serves; NULL while pooled */
+	struct px_pool *pool;       /* while pooled */
 	struct bufferevent *bev;
-	const struct cfg_addr *addr;
+	const struct cfg_addr *addr;    /* in c's route while serving, in the pool while idle */
+	int idx;                    /* its origin in c->route while serving */
 	struct px_msg resp;
 	enum px_frame frame;        /* how the current response body goes to the client */
 	unsigned connected : 1;
-	unsigned idle : 1;          /* kept alive between exchanges, nothing expected */
+	unsigned reused : 1;        /* came from a pool: it may have been closed meanwhile */
+	unsigned got_bytes : 1;     /* the origin sent something during this exchange */
+	unsigned busy : 1;          /* counted in its upstream's active */
 	unsigned head_sent : 1;     /* the current response head went to the client */
 	unsigned in_chunked : 1;    /* the origin sends the body chunked (callbacks copy it) */
 };
@@ -87,17 +131,35 @@ struct px_conn {
 	uint64_t id;
 	uint64_t nreq;              /* requests seen, for logs */
 	struct bufferevent *bev;
-	struct event *timer;        /* header deadline or keep-alive idle, by state */
+	struct event *timer;        /* header deadline, keep-alive idle or lingering, by state */
 	char ip[INET6_ADDRSTRLEN];
+	unsigned port;
 	struct px_msg req;
-	struct px_origin *org;      /* serving (or kept for) this client; NULL when none */
+	struct px_origin *org;      /* serving this client's exchange; NULL when none */
 	struct px_origin *dead;     /* retired origins, freed by px_conn_leave() */
+	struct evbuffer *replay;    /* the head sent on a reused origin connection, for a retry */
+	unsigned attempts;          /* origins tried for this exchange */
+	uint64_t body_bytes;        /* of a chunked request body, against max_body_size */
+	size_t linger_bytes;        /* discarded while lingering */
+	/* for the access log */
+	int64_t t_begin, t_head;    /* microseconds: request head begun, response head sent */
+	uint64_t sent;              /* bytes added to the client output, ever */
+	struct evbuffer_cb_entry *sent_cb;  /* counts them; removed before the conn goes */
+	uint64_t sent_mark;         /* sent when the exchange began */
+	int status;                 /* of the response to the current exchange; 0 = none yet */
+	const struct cfg_addr *origin;  /* the last origin tried for the current exchange */
 	enum px_state state;
 	enum px_close reason;
 	unsigned in_cb;             /* callback nesting: only the outermost frees */
 	unsigned closing : 1;
 	unsigned broken : 1;        /* the client socket failed: nothing more can be flushed */
 	unsigned eof : 1;           /* the client half-closed: finish what it sent, then close */
+	unsigned lingering : 1;     /* closed, output flushed, discarding input until the timer */
+	unsigned linger_done : 1;   /* the lingering is over: free */
+	unsigned logged : 1;        /* the current exchange has its access log line */
+	unsigned retried : 1;       /* the exchange was resent once on a fresh origin connection */
+	unsigned linger_wanted : 1; /* closed while the client may still be sending */
+	unsigned body_over : 1;     /* a chunked request body passed max_body_size */
 	unsigned req_chunked : 1;   /* the request body is re-framed as chunked */
 	unsigned req_head : 1;      /* HEAD: the response has no body whatever it says */
 	unsigned keep : 1;          /* the client connection outlives this exchange */
@@ -119,6 +181,8 @@ void px_conn_leave(struct px_conn *c);             /* may free c */
 void px_conn_close(struct px_conn *c, enum px_close reason);
 /* The final response is complete in the client's output: next request once it is written. */
 void px_conn_response_done(struct px_conn *c);
+/* A final response head went to the client with this status. */
+void px_conn_response_head(struct px_conn *c, int status);
 /* After moving bytes into to's output: stop reading from from while to is full. 1 = stopped. */
 int px_throttle(struct bufferevent *from, struct bufferevent *to);
 /* The client's output has room again: origin reads may resume. */
@@ -127,17 +191,40 @@ void px_conn_output_drained(struct px_conn *c);
 void px_conn_input_resume(struct px_conn *c);
 /* ms as a timeval in *tv; NULL (no timeout) for 0. */
 const struct timeval *px_ms(struct timeval *tv, unsigned ms);
+/* The worker's cached loop time, microseconds. */
+int64_t px_now_us(struct px_worker *w);
+/* One access log line for c's current exchange, once, if the route has an access log. */
+void px_access_log(struct px_conn *c);
 
-/* Makes c->org ready for a new request: the kept origin, or a new connection (round robin).
- * 0, or -1 with c closed. */
+/* request.c: the parser's settings, and parsing what the client sent as far as the current
+ * exchange allows (resumed: the parser was just resumed and must run even on empty input). */
+extern const llhttp_settings_t px_request_settings;
+void px_request_pump(struct px_conn *c, int resumed);
+/* The response has been written: the next request, if the connection lives on. */
+void px_next_request(struct px_conn *c);
+/* Deadlines: the header or keep-alive timer (0 = none), and the socket timeouts (read: a body
+ * that stalls, only while reading_body; write: a client that takes nothing). */
+void px_conn_timer(struct px_conn *c, unsigned ms);
+void px_client_timeouts(struct px_conn *c, int reading_body);
+
+/* Makes c->org ready for a new request: a pooled connection to the scheduler's choice, or a new
+ * one. 0, or -1 with c closed (502 at once when every origin is down). */
 int px_origin_get(struct px_conn *c);
 /* Which timeouts an origin connection runs: while the request is sent, only the write timeout
- * (= connect timeout: no progress); once it is all in, the response timeout on reads too; none
- * while idle. A long upload is not a silent origin. */
-enum px_org_phase { PX_ORG_SENDING, PX_ORG_WAITING, PX_ORG_IDLE };
+ * (= connect timeout: no progress); once it is all in, the response timeout on reads too. A long
+ * upload is not a silent origin. */
+enum px_org_phase { PX_ORG_SENDING, PX_ORG_WAITING };
 void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase);
 /* Retires c->org: it moves to the dead list and reads stop; NULL-safe. */
 void px_origin_retire(struct px_conn *c);
 void px_origin_free(struct px_origin *o);          /* NULL-safe; frees the bufferevent too */
+/* An idle connection to a, live as far as a peek can tell, out of w's pool (its callbacks
+ * cleared, the caller sets them); NULL when there is none. */
+struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a);
+/* Keeps o (served, at a clean message boundary, detached from its conn) idle in its worker's
+ * pool for h->origin_keepalive_timeout_ms. 0, or -1 when the pool is full (o is the caller's). */
+int px_pool_put(struct px_origin *o, const struct cfg_http *h);
+/* Frees every pool of w and the idle connections in them. */
+void px_pools_destroy(struct px_worker *w);
 
 #endif

@@ -31,9 +31,11 @@ static const char *status_phrase(int status)
 	case 400: return "Bad Request";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	default: return "Error";
 	}
@@ -107,6 +109,8 @@ int px_head_add_field(struct px_head *h, const char *at, size_t len, int starts)
 {
 	struct px_hdr *x;
 	if (starts) {
+		if (h->max_lines != 0 && h->nhdrs >= h->max_lines)
+			return -2;
 		if (head_new_line(h) != 0)
 			return -1;
 		x = &h->hdrs[h->nhdrs++];
@@ -155,6 +159,14 @@ void px_head_free(struct px_head *h)
 static int name_is(const struct px_head *h, const struct px_hdr *x, const char *name)
 {
 	return strlen(name) == x->nlen && strncasecmp(h->buf + x->name, name, x->nlen) == 0;
+}
+
+size_t px_head_count(const struct px_head *h, const char *name)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->nhdrs; i++)
+		n += name_is(h, &h->hdrs[i], name);
+	return n;
 }
 
 const char *px_head_get(const struct px_head *h, const char *name, size_t *vlen)
@@ -209,14 +221,16 @@ static int add_line(struct evbuffer *out, const char *n, size_t nl, const char *
 		evbuffer_add(out, "\r\n", 2);
 }
 
-/* Copies the end-to-end headers; X-Forwarded-For and X-Real-IP only when keep_fwd. */
-static int add_end_to_end(const struct px_head *h, int keep_fwd, struct evbuffer *out)
+/* Copies the end-to-end headers; X-Forwarded-For and X-Real-IP only when keep_fwd,
+ * Content-Length only when keep_length. */
+static int add_end_to_end(const struct px_head *h, int keep_fwd, int keep_length,
+	struct evbuffer *out)
 {
 	int rc = 0;
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct px_hdr *x = &h->hdrs[i];
 		if (px_head_hop(h, i) || (!keep_fwd && (name_is(h, x, "x-forwarded-for") ||
-		    name_is(h, x, "x-real-ip"))))
+		    name_is(h, x, "x-real-ip"))) || (!keep_length && name_is(h, x, "content-length")))
 			continue;
 		rc |= add_line(out, h->buf + x->name, x->nlen, h->buf + x->value, x->vlen);
 	}
@@ -241,7 +255,7 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 {
 	int rc = evbuffer_add_printf(out, "%s %.*s HTTP/1.1\r\n", f->method, (int)h->tlen,
 		h->buf) < 0;
-	rc |= add_end_to_end(h, 0, out);
+	rc |= add_end_to_end(h, 0, 1, out);
 	rc |= add_forwarded_for(h, f->client_ip, out);
 	if (f->chunked)
 		rc |= evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
@@ -256,7 +270,8 @@ int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 {
 	int rc = evbuffer_add_printf(out, "HTTP/1.1 %03d %.*s\r\n", status, (int)h->tlen,
 		h->buf) < 0;
-	rc |= add_end_to_end(h, 1, out);
+	/* RFC 9110 8.6: never a Content-Length in a 1xx or 204 */
+	rc |= add_end_to_end(h, 1, status >= 200 && status != 204, out);
 	if (frame == PX_FRAME_CHUNKED)
 		rc |= evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 	if (connection != NULL)
@@ -271,10 +286,21 @@ static int collect_fail(struct px_msg *m)
 	return -1;
 }
 
+/* The request line: method, target, version, two spaces and CRLF. */
+static size_t line_len(const struct px_msg *m, size_t target)
+{
+	return strlen(llhttp_method_name((llhttp_method_t)m->p.method)) + target + 12;
+}
+
 int px_msg_on_target(llhttp_t *p, const char *at, size_t len)
 {
 	struct px_msg *m = (struct px_msg *)p;
 	m->span = PX_SPAN_TARGET;
+	if (m->head.max_line != 0 && p->type == HTTP_REQUEST &&
+	    line_len(m, m->head.tlen + len) > m->head.max_line) {
+		m->too_long = 1;
+		return -1;
+	}
 	return px_head_add_target(&m->head, at, len) != 0 ? collect_fail(m) : 0;
 }
 
@@ -282,10 +308,13 @@ int px_msg_on_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct px_msg *m = (struct px_msg *)p;
 	int starts = m->span != PX_SPAN_FIELD;
+	int rc;
 	if (m->got_head)                            /* a trailer: dropped for now */
 		return 0;
 	m->span = PX_SPAN_FIELD;
-	return px_head_add_field(&m->head, at, len, starts) != 0 ? collect_fail(m) : 0;
+	if ((rc = px_head_add_field(&m->head, at, len, starts)) == -2)
+		m->too_many = 1;
+	return rc != 0 ? collect_fail(m) : 0;
 }
 
 /* A value arrives in several spans only when an execute call ends inside it; any other second
@@ -305,6 +334,15 @@ int px_msg_on_value(llhttp_t *p, const char *at, size_t len)
 	return px_head_add_value(&m->head, at, len, starts) != 0 ? collect_fail(m) : 0;
 }
 
+/* Trailing whitespace is not part of a field value (RFC 9110 5.5); llhttp keeps it. */
+static void trim_value(struct px_head *h)
+{
+	struct px_hdr *x = &h->hdrs[h->nhdrs - 1];
+	while (x->vlen > 0 && (h->buf[x->value + x->vlen - 1] == ' ' ||
+	    h->buf[x->value + x->vlen - 1] == '\t'))
+		x->vlen--;
+}
+
 int px_msg_on_value_complete(llhttp_t *p)
 {
 	struct px_msg *m = (struct px_msg *)p;
@@ -313,6 +351,7 @@ int px_msg_on_value_complete(llhttp_t *p)
 	if (m->span == PX_SPAN_FIELD && px_head_add_value(&m->head, "", 0, 1) != 0)
 		return collect_fail(m);
 	m->span = PX_SPAN_NONE;
+	trim_value(&m->head);
 	return 0;
 }
 
@@ -331,7 +370,9 @@ void px_msg_next(struct px_msg *m)
 	m->head_bytes = 0;
 	m->chunk = 0;
 	m->span = PX_SPAN_NONE;
+	m->scan_prev = 0;
 	m->value_at_end = m->got_head = m->done = m->keep = 0;
+	m->bare_lf = m->obs_fold = m->too_large = m->too_long = m->too_many = 0;
 }
 
 void px_msg_free(struct px_msg *m)
@@ -347,11 +388,38 @@ static enum llhttp_errno execute(struct px_msg *m, const char *at, size_t len)
 	return llhttp_execute(&m->p, at, len);
 }
 
+/* Head bytes llhttp consumed: an LF must follow a CR, and no line may start with whitespace
+ * (obs-fold; even strict llhttp 8.1 takes a bare LF ending the head and a fold right after the
+ * colon). */
+static void scan_head(struct px_msg *m, const unsigned char *b, size_t n)
+{
+	unsigned char prev = m->scan_prev;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == '\n' && prev != '\r')
+			m->bare_lf = 1;
+		else if (prev == '\n' && (b[i] == ' ' || b[i] == '\t'))
+			m->obs_fold = 1;
+		prev = b[i];
+	}
+	m->scan_prev = prev;
+}
+
+/* One iovec; returns the parser's verdict, *k = bytes it consumed. */
+static enum llhttp_errno feed_one(struct px_msg *m, const char *at, size_t len, size_t *k)
+{
+	int in_head = !m->got_head;
+	enum llhttp_errno err = execute(m, at, len);
+	*k = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&m->p) - at);
+	if (in_head)
+		scan_head(m, (const unsigned char *)at, *k);
+	return err;
+}
+
 enum llhttp_errno px_feed(struct px_msg *m, struct evbuffer *in, size_t *used)
 {
 	struct evbuffer_iovec v[8];
 	struct evbuffer_ptr at;
-	size_t len = evbuffer_get_length(in);
+	size_t len = evbuffer_get_length(in), k;
 	enum llhttp_errno err = HPE_OK;
 	*used = 0;
 	if (len == 0)
@@ -360,10 +428,49 @@ enum llhttp_errno px_feed(struct px_msg *m, struct evbuffer *in, size_t *used)
 		evbuffer_ptr_set(in, &at, *used, EVBUFFER_PTR_SET);
 		int n = evbuffer_peek(in, (ev_ssize_t)(len - *used), &at, v, 8);
 		for (int i = 0; i < n && i < 8 && err == HPE_OK; i++) {
-			err = execute(m, v[i].iov_base, v[i].iov_len);
-			*used += err == HPE_OK ? v[i].iov_len
-			       : (size_t)(llhttp_get_error_pos(&m->p) - (const char *)v[i].iov_base);
+			err = feed_one(m, v[i].iov_base, v[i].iov_len, &k);
+			*used += k;
 		}
 	}
 	return err;
+}
+
+static int value_is(const struct px_head *h, const char *name, const char *want)
+{
+	size_t vlen;
+	const char *v = px_head_get(h, name, &vlen);
+	return v != NULL && vlen == strlen(want) && strncasecmp(v, want, vlen) == 0;
+}
+
+static const char *check_lines(const struct px_head *h)
+{
+	size_t te = px_head_count(h, "transfer-encoding");
+	for (size_t i = 0; i < h->nhdrs; i++)
+		if (h->hdrs[i].nlen == 0)
+			return "empty field name";
+	if (te > 1 || (te == 1 && !value_is(h, "transfer-encoding", "chunked")))
+		return "transfer-encoding other than chunked";
+	if (px_head_count(h, "content-length") > 1)
+		return "several content-length";
+	return NULL;
+}
+
+const char *px_msg_check(const struct px_msg *m)
+{
+	const llhttp_t *p = &m->p;
+	size_t hosts = px_head_count(&m->head, "host");
+	if (m->bare_lf)
+		return "bare LF";
+	if (m->obs_fold)
+		return "obs-fold";
+	if (p->http_major != 1)
+		return "not HTTP/1.x";
+	if (p->type == HTTP_RESPONSE)
+		return p->status_code < 100 || p->status_code > 599 ? "status out of range"
+			: check_lines(&m->head);
+	if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
+		return hosts > 1 ? "several Host" : "no Host";
+	if (p->http_minor == 0 && px_head_count(&m->head, "transfer-encoding") != 0)
+		return "transfer-encoding in HTTP/1.0";
+	return check_lines(&m->head);
 }

@@ -30,11 +30,13 @@
 	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408) \
 	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408) \
 	PX_CLOSE(BODY_TOO_LARGE, "request body too large", 413) \
+	PX_CLOSE(URI_TOO_LONG, "request line too long", 414) \
 	PX_CLOSE(HEADER_TOO_LARGE, "request header too large", 431) \
 	PX_CLOSE(NO_MEMORY, "out of memory", 500) \
-	PX_CLOSE(NO_ORIGIN, "no origin", 502) \
+	PX_CLOSE(NO_ORIGIN, "no origin available", 502) \
 	PX_CLOSE(ORIGIN_CONNECT, "origin connect failed", 502) \
 	PX_CLOSE(ORIGIN_CLOSED, "origin closed", 502) \
+	PX_CLOSE(ORIGIN_STALE, "pooled origin connection closed", 502) \
 	PX_CLOSE(BAD_RESPONSE, "bad origin response", 502) \
 	PX_CLOSE(ORIGIN_CONNECT_TIMEOUT, "origin connect timeout", 504) \
 	PX_CLOSE(ORIGIN_TIMEOUT, "origin timeout", 504)
@@ -65,10 +67,13 @@ struct px_head {
 	struct px_hdr *hdrs;
 	size_t nhdrs, hcap;
 	size_t max;                 /* the limit on size */
+	size_t max_lines;           /* the limit on header lines; 0 = none */
+	size_t max_line;            /* the limit on a request line; 0 = none */
 	size_t size;                /* span bytes plus 3 per line: never more than the raw head */
 };
 
-/* Each returns 0, or -1 when the head would exceed max or memory runs out. */
+/* Each returns 0, or -1 when the head would exceed max or memory runs out; add_field -2 when a
+ * new line would exceed max_lines. */
 int px_head_add_target(struct px_head *h, const char *at, size_t len);
 int px_head_add_field(struct px_head *h, const char *at, size_t len, int starts);
 int px_head_add_value(struct px_head *h, const char *at, size_t len, int starts);
@@ -77,6 +82,8 @@ void px_head_free(struct px_head *h);
 
 /* The value of the first header called name (any case), or NULL; *vlen set when found. */
 const char *px_head_get(const struct px_head *h, const char *name, size_t *vlen);
+/* How many headers are called name (any case). */
+size_t px_head_count(const struct px_head *h, const char *name);
 /* Whether header i must not be forwarded: hop-by-hop by name or listed in a Connection header. */
 int px_head_hop(const struct px_head *h, size_t i);
 
@@ -99,7 +106,8 @@ enum px_frame {
 	PX_FRAME_CLOSE,             /* raw bytes, the end is our close */
 };
 /* Appends the response head sent to a client: HTTP/1.1, status and reason as received, hop-by-hop
- * headers dropped, framing headers for frame, Connection: connection unless NULL. 0 or -1. */
+ * headers dropped (and Content-Length for 1xx and 204), framing headers for frame, Connection:
+ * connection unless NULL. 0 or -1. */
 int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	const char *connection, struct evbuffer *out);
 
@@ -118,8 +126,12 @@ struct px_msg {
 	unsigned got_head : 1;      /* on_headers_complete ran: later header spans are trailers */
 	unsigned done : 1;          /* on_message_complete ran */
 	unsigned keep : 1;          /* llhttp_should_keep_alive() at the last of those */
-	unsigned obs_fold : 1;      /* why a collector failed */
+	unsigned char scan_prev;    /* the head byte before the ones being scanned */
+	unsigned bare_lf : 1;       /* the head has an LF without its CR (strict llhttp takes one) */
+	unsigned obs_fold : 1;      /* why a collector failed, or the scan found a folded line */
 	unsigned too_large : 1;
+	unsigned too_long : 1;      /* the request line exceeds head.max_line */
+	unsigned too_many : 1;      /* more header lines than head.max_lines */
 };
 
 /* The head collectors, for the on_url/on_status, on_header_field, on_header_value and
@@ -136,7 +148,15 @@ void px_msg_next(struct px_msg *m);
 void px_msg_free(struct px_msg *m);
 
 /* Feeds buffered bytes to m's parser without copying; *used = bytes consumed, up to a pause or
- * an error. Empty input runs the parser once (completes a bodiless message after a pause). */
+ * an error. Empty input runs the parser once (completes a bodiless message after a pause).
+ * The settings must pause at the end of a head (or of a bodiless message): the bytes of a head
+ * are scanned for bare LFs and folded lines up to the first pause after it began. */
 enum llhttp_errno px_feed(struct px_msg *m, struct evbuffer *in, size_t *used);
+
+/* A complete head's framing, as far as even strict llhttp lets it through: NULL when it is
+ * acceptable, else why not (for logs). Requests: exactly one Host in HTTP/1.1, at most one in
+ * 1.0, no Transfer-Encoding in 1.0. Both: HTTP/1.x, no bare LF or obs-fold, no empty field name,
+ * Transfer-Encoding at most once and exactly "chunked", a status from 100 to 599. */
+const char *px_msg_check(const struct px_msg *m);
 
 #endif

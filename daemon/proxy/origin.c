@@ -1,5 +1,7 @@
-/* daemon/proxy/origin.c - the origin side of an exchange: connect, response parsing, head rebuild,
- *   body relay to the client, keep-alive of the origin connection. */
+/* daemon/proxy/origin.c - the origin side of an exchange: choosing an origin, a pooled or new
+ *   connection to it, failing over when a connect fails, the one retry of a stale pooled
+ *   connection, response parsing and checks, head rebuild, body relay to the client, and the
+ *   connection's return to the pool at a clean message boundary. */
 #include "conn.h"
 
 #include <inttypes.h>
@@ -10,7 +12,7 @@
 
 #include "log.h"
 
-/* A response head larger than this is refused (502); origins may send more than clients may. */
+/* When the route does not say (routes built by hand in tests). */
 #define PX_MAX_RESPONSE_HEAD (64 * 1024)
 
 static int on_headers_complete(llhttp_t *p);
@@ -18,6 +20,9 @@ static int on_chunk_header(llhttp_t *p);
 static int on_body(llhttp_t *p, const char *at, size_t len);
 static int on_chunk_complete(llhttp_t *p);
 static int on_message_complete(llhttp_t *p);
+static void origin_read_cb(struct bufferevent *bev, void *arg);
+static void origin_write_cb(struct bufferevent *bev, void *arg);
+static void origin_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static const llhttp_settings_t response_settings = {
 	.on_status = px_msg_on_target,
@@ -34,6 +39,17 @@ static const llhttp_settings_t response_settings = {
 static struct evbuffer *client_out(struct px_origin *o)
 {
 	return bufferevent_get_output(o->c->bev);
+}
+
+static struct evbuffer *origin_out(struct px_conn *c)
+{
+	return bufferevent_get_output(c->org->bev);
+}
+
+static size_t head_max(const struct px_conn *c)
+{
+	unsigned m = c->route->http.max_response_header_size;
+	return m != 0 ? m : PX_MAX_RESPONSE_HEAD;
 }
 
 /* Bodiless by rule, whatever the headers say (llhttp 8.1 would trust a Content-Length). */
@@ -92,14 +108,27 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 	px_conn_close(c, reason);
 }
 
+/* Passive health: a refused, failed or silent origin is skipped for a while. */
+static void health_failed(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	if (px_route_failed(c->route, (size_t)o->idx))
+		LOG_WARN("px", "listener=%s origin=%s: down for %u ms", c->route->id, o->addr->text,
+			c->route->http.origin_fail_timeout_ms);
+}
+
 void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase)
 {
 	const struct cfg_http *h = &o->c->route->http;
 	struct timeval rd, wr;
-	const struct timeval *r = px_ms(&rd, h->origin_response_timeout_ms);
-	const struct timeval *w = px_ms(&wr, h->origin_connect_timeout_ms);
-	bufferevent_set_timeouts(o->bev, phase == PX_ORG_WAITING ? r : NULL,
-		phase == PX_ORG_IDLE ? NULL : w);
+	bufferevent_set_timeouts(o->bev, phase == PX_ORG_WAITING ?
+		px_ms(&rd, h->origin_response_timeout_ms) : NULL,
+		px_ms(&wr, h->origin_connect_timeout_ms));
+}
+
+static enum px_org_phase phase_of(const struct px_conn *c)
+{
+	return c->state == PX_WAIT ? PX_ORG_WAITING : PX_ORG_SENDING;
 }
 
 /* How the body goes to this client: keep its framing, or chunk what ends at EOF. */
@@ -131,7 +160,12 @@ static int response_head(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
 	struct px_msg *m = &o->resp;
-	const char *conn_hdr;
+	const char *why = px_msg_check(m), *conn_hdr;
+	if (why != NULL) {
+		origin_failed(o, PX_CLOSE_BAD_RESPONSE, why);
+		return -1;
+	}
+	px_route_succeeded(c->route, (size_t)o->idx);
 	o->head_sent = 1;
 	if (m->p.status_code < 200)
 		return informational_head(o);
@@ -144,13 +178,51 @@ static int response_head(struct px_origin *o)
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
 	}
-	c->resp_started = 1;
+	px_conn_response_head(c, m->p.status_code);
 	LOG_DEBUG("px", "conn=%" PRIu64 " req=%" PRIu64 " origin=%s status=%d frame=%d keep=%u",
 		c->id, c->nreq, o->addr->text, m->p.status_code, (int)o->frame, c->keep);
 	return 0;
 }
 
-/* The final response is parsed: keep the origin connection only at a clean boundary. */
+/* c->org leaves the exchange: no longer counted, no longer throttling either side. */
+static struct px_origin *detach(struct px_conn *c)
+{
+	struct px_origin *o = c->org;
+	c->org = NULL;
+	if (o->busy)
+		atomic_fetch_sub_explicit(&c->route->ups[o->idx].active, 1, memory_order_relaxed);
+	o->busy = 0;
+	o->c = NULL;
+	if (c->origin_throttled) {
+		c->origin_throttled = 0;
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
+	px_conn_input_resume(c);    /* nothing to wait for on that side any more */
+	return o;
+}
+
+/* Keep the connection only at a clean boundary: the request all sent, the response all read,
+ * nothing more from the origin, and the origin willing. */
+static void release(struct px_conn *c)
+{
+	struct px_origin *o = c->org;
+	if (c->state != PX_WAIT || !o->resp.keep ||
+	    evbuffer_get_length(bufferevent_get_input(o->bev)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(o->bev)) != 0) {
+		px_origin_retire(c);
+		return;
+	}
+	llhttp_resume(&o->resp.p);
+	detach(c);
+	if (px_pool_put(o, &c->route->http) != 0) {
+		bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(o->bev, EV_READ | EV_WRITE);
+		o->next_dead = c->dead;
+		c->dead = o;
+	}
+}
+
+/* The final response is parsed. */
 static void response_done(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
@@ -158,14 +230,7 @@ static void response_done(struct px_origin *o)
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return;
 	}
-	if (c->state == PX_WAIT && c->req.keep && o->resp.keep &&
-	    evbuffer_get_length(bufferevent_get_input(o->bev)) == 0) {
-		o->idle = 1;
-		px_origin_timeouts(o, PX_ORG_IDLE);
-		llhttp_resume(&o->resp.p);
-	} else {
-		px_origin_retire(c);
-	}
+	release(c);
 	px_conn_response_done(c);
 }
 
@@ -208,7 +273,7 @@ static int response_consumed(struct px_origin *o, struct evbuffer *in, size_t us
 	if (!o->head_sent) {
 		o->resp.head_bytes += used;
 		evbuffer_drain(in, used);
-		if (o->resp.head_bytes <= PX_MAX_RESPONSE_HEAD)
+		if (o->resp.head_bytes <= head_max(c))
 			return 0;
 		origin_failed(o, PX_CLOSE_BAD_RESPONSE, "head too large");
 		return -1;
@@ -228,7 +293,12 @@ static void response_error(struct px_origin *o, enum llhttp_errno err)
 {
 	const char *why = llhttp_get_error_reason(&o->resp.p);
 	char detail[160];
-	snprintf(detail, sizeof detail, "%s: %s", llhttp_errno_name(err), why != NULL ? why : "");
+	if (o->resp.too_large) {
+		origin_failed(o, PX_CLOSE_BAD_RESPONSE, "head too large");
+		return;
+	}
+	snprintf(detail, sizeof detail, "%s: %s%s", llhttp_errno_name(err),
+		o->resp.obs_fold ? "obs-fold " : "", why != NULL ? why : "");
 	origin_failed(o, PX_CLOSE_BAD_RESPONSE, detail);
 }
 
@@ -241,11 +311,6 @@ static void response_pump(struct px_origin *o)
 	while (c->org == o && !c->closing) {
 		size_t used;
 		enum llhttp_errno err;
-		if (o->idle) {          /* bytes nobody asked for: the connection is out of step */
-			if (evbuffer_get_length(in) != 0)
-				px_origin_retire(c);
-			return;
-		}
 		if (evbuffer_get_length(in) == 0 && !resumed)
 			return;
 		err = px_feed(&o->resp, in, &used);
@@ -261,12 +326,184 @@ static void response_pump(struct px_origin *o)
 	}
 }
 
+static struct px_origin *origin_new(struct px_conn *c)
+{
+	struct px_origin *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return NULL;
+	o->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE |
+		BEV_OPT_DEFER_CALLBACKS);
+	if (o->bev == NULL) {
+		free(o);
+		return NULL;
+	}
+	o->w = c->w;
+	px_msg_init(&o->resp, HTTP_RESPONSE, &response_settings, head_max(c), o);
+	bufferevent_setwatermark(o->bev, EV_READ, 0, PX_MAX_PENDING);
+	return o;
+}
+
+/* o starts serving c's exchange with origin idx. */
+static void attach(struct px_conn *c, struct px_origin *o, int idx)
+{
+	o->c = c;
+	o->idx = idx;
+	o->addr = &c->route->ups[idx].addr;
+	o->busy = 1;
+	atomic_fetch_add_explicit(&c->route->ups[idx].active, 1, memory_order_relaxed);
+	o->got_bytes = o->head_sent = o->in_chunked = 0;
+	o->frame = PX_FRAME_NONE;
+	px_msg_next(&o->resp);
+	o->resp.head.max = head_max(c);
+	c->org = o;
+	c->origin = o->addr;
+	bufferevent_setcb(o->bev, origin_read_cb, origin_write_cb, origin_event_cb, o);
+	px_origin_timeouts(o, phase_of(c));     /* before connect: the write timeout bounds it */
+	bufferevent_enable(o->bev, EV_READ | EV_WRITE);
+}
+
+static int origin_connect(struct px_conn *c, int idx)
+{
+	const struct cfg_addr *a = &c->route->ups[idx].addr;
+	struct px_origin *o = origin_new(c);
+	if (o == NULL) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	attach(c, o, idx);
+	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&a->sa, (int)a->len) != 0) {
+		health_failed(o);
+		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT,
+			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	return 0;
+}
+
+/* The scheduler's choice (never exclude), pooled when the pool has one. */
+static int origin_choose(struct px_conn *c, int exclude)
+{
+	int idx = px_route_pick(c->route, exclude);
+	struct px_origin *o;
+	if (idx < 0) {
+		LOG_WARN("px", "conn=%" PRIu64 " listener=%s client=%s: no origin available",
+			c->id, c->route->id, c->ip);
+		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
+		return -1;
+	}
+	if ((o = px_pool_take(c->w, &c->route->ups[idx].addr)) == NULL)
+		return origin_connect(c, idx);
+	attach(c, o, idx);
+	o->reused = 1;
+	return 0;
+}
+
+int px_origin_get(struct px_conn *c)
+{
+	px_origin_retire(c);
+	c->attempts = 1;
+	c->retried = 0;
+	return origin_choose(c, -1);
+}
+
+/* A connect failed, so nothing of the request reached that origin: what is queued for it moves
+ * to another one, whatever the method. 0 = handled (failed over, or c closed), -1 = no other. */
+static int failover(struct px_origin *o, const char *why)
+{
+	struct px_conn *c = o->c;
+	struct evbuffer *pending = bufferevent_get_output(o->bev);
+	int idx;
+	if (c->attempts >= c->route->nups || (idx = px_route_pick(c->route, o->idx)) < 0)
+		return -1;
+	c->attempts++;
+	LOG_WARN("px", "conn=%" PRIu64 " listener=%s origin=%s: %s; trying origin=%s", c->id,
+		c->route->id, o->addr->text, why, c->route->ups[idx].addr.text);
+	px_origin_retire(c);        /* o waits on the dead list: pending stays valid */
+	if (origin_connect(c, idx) != 0)
+		return 0;
+	if (evbuffer_add_buffer(origin_out(c), pending) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return 0;
+	}
+	if (px_throttle(c->bev, c->org->bev))
+		c->client_throttled = 1;
+	return 0;
+}
+
+/* A pooled connection the origin had closed: an idempotent bodiless request (its head kept in
+ * c->replay) goes once more on a new connection; anything else gets 502. */
+static void stale(struct px_origin *o, const char *why)
+{
+	struct px_conn *c = o->c;
+	int idx = o->idx;
+	if (c->retried || c->replay == NULL || evbuffer_get_length(c->replay) == 0) {
+		origin_failed(o, PX_CLOSE_ORIGIN_STALE, why);
+		return;
+	}
+	LOG_DEBUG("px", "conn=%" PRIu64 " origin=%s: pooled connection closed (%s): retrying",
+		c->id, o->addr->text, why);
+	c->retried = 1;
+	px_origin_retire(c);
+	if (origin_connect(c, idx) == 0 && evbuffer_add_buffer(origin_out(c), c->replay) != 0)
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+}
+
+static void connect_failed(struct px_origin *o, enum px_close reason, const char *why)
+{
+	health_failed(o);
+	if (failover(o, why) != 0)
+		origin_failed(o, reason, why);
+}
+
+/* EOF ends a body that has no length; anywhere else it is a failure. */
+static void origin_eof(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	if (evbuffer_get_length(bufferevent_get_input(o->bev)) != 0)
+		o->got_bytes = 1;       /* its read callback has not run yet */
+	response_pump(o);           /* what arrived with the EOF comes first */
+	if (c->org != o || c->closing)
+		return;
+	if (o->reused && !o->got_bytes) {
+		stale(o, "end of file");
+		return;
+	}
+	llhttp_finish(&o->resp.p);  /* runs on_message_complete for a body ending here */
+	if (o->resp.done && o->head_sent)
+		response_done(o);
+	else
+		origin_failed(o, PX_CLOSE_ORIGIN_CLOSED, c->resp_started ? "mid-response" : NULL);
+}
+
+static void origin_timeout(struct px_origin *o, short what)
+{
+	const char *dir = what & BEV_EVENT_READING ? "reading" : "writing";
+	if (!o->connected) {
+		connect_failed(o, PX_CLOSE_ORIGIN_CONNECT_TIMEOUT, "connect timeout");
+		return;
+	}
+	health_failed(o);
+	origin_failed(o, PX_CLOSE_ORIGIN_TIMEOUT, dir);
+}
+
+static void origin_error(struct px_origin *o, int err)
+{
+	const char *why = evutil_socket_error_to_string(err);
+	if (!o->connected)
+		connect_failed(o, PX_CLOSE_ORIGIN_CONNECT, why);
+	else if (o->reused && !o->got_bytes)
+		stale(o, why);
+	else
+		origin_failed(o, PX_CLOSE_ORIGIN_CLOSED, why);
+}
+
 static void origin_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct px_origin *o = arg;
 	struct px_conn *c = o->c;
 	(void)bev;
 	px_conn_enter(c);
+	o->got_bytes = 1;
 	response_pump(o);
 	px_conn_leave(c);
 }
@@ -281,24 +518,6 @@ static void origin_write_cb(struct bufferevent *bev, void *arg)
 	px_conn_leave(c);
 }
 
-/* EOF ends a body that has no length; anywhere else it is a failure. */
-static void origin_eof(struct px_origin *o)
-{
-	struct px_conn *c = o->c;
-	response_pump(o);           /* what arrived with the EOF comes first */
-	if (c->org != o || c->closing)
-		return;
-	if (o->idle) {
-		px_origin_retire(c);
-		return;
-	}
-	llhttp_finish(&o->resp.p);  /* runs on_message_complete for a body ending here */
-	if (o->resp.done && o->head_sent)
-		response_done(o);
-	else
-		origin_failed(o, PX_CLOSE_ORIGIN_CLOSED, c->resp_started ? "mid-response" : NULL);
-}
-
 static void origin_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct px_origin *o = arg;
@@ -308,75 +527,13 @@ static void origin_event_cb(struct bufferevent *bev, short what, void *arg)
 	px_conn_enter(c);
 	if (what & BEV_EVENT_CONNECTED)
 		o->connected = 1;
-	else if (o->idle)           /* a kept connection went away between exchanges: fine */
-		px_origin_retire(c);
 	else if (what & BEV_EVENT_EOF)
 		origin_eof(o);
 	else if (what & BEV_EVENT_TIMEOUT)
-		origin_failed(o, o->connected ? PX_CLOSE_ORIGIN_TIMEOUT
-			: PX_CLOSE_ORIGIN_CONNECT_TIMEOUT, what & BEV_EVENT_READING ? "reading" : "writing");
+		origin_timeout(o, what);
 	else
-		origin_failed(o, o->connected ? PX_CLOSE_ORIGIN_CLOSED : PX_CLOSE_ORIGIN_CONNECT,
-			evutil_socket_error_to_string(err));
+		origin_error(o, err);
 	px_conn_leave(c);
-}
-
-static struct px_origin *origin_new(struct px_conn *c, const struct cfg_addr *a)
-{
-	struct px_origin *o = calloc(1, sizeof *o);
-	if (o == NULL)
-		return NULL;
-	o->bev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE |
-		BEV_OPT_DEFER_CALLBACKS);
-	if (o->bev == NULL) {
-		free(o);
-		return NULL;
-	}
-	o->c = c;
-	o->addr = a;
-	px_msg_init(&o->resp, HTTP_RESPONSE, &response_settings, PX_MAX_RESPONSE_HEAD, o);
-	bufferevent_setcb(o->bev, origin_read_cb, origin_write_cb, origin_event_cb, o);
-	bufferevent_setwatermark(o->bev, EV_READ, 0, PX_MAX_PENDING);
-	px_origin_timeouts(o, PX_ORG_WAITING);     /* before connect: the write timeout bounds it */
-	bufferevent_enable(o->bev, EV_READ | EV_WRITE);
-	return o;
-}
-
-static int origin_connect(struct px_conn *c)
-{
-	const struct cfg_addr *a = px_route_pick(c->route);
-	struct px_origin *o;
-	if (a == NULL) {
-		LOG_WARN("px", "conn=%" PRIu64 " listener=%s: no origin", c->id, c->route->id);
-		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
-		return -1;
-	}
-	if ((o = origin_new(c, a)) == NULL) {
-		px_conn_close(c, PX_CLOSE_NO_MEMORY);
-		return -1;
-	}
-	c->org = o;
-	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&a->sa, (int)a->len) != 0) {
-		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT,
-			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		return -1;
-	}
-	return 0;
-}
-
-int px_origin_get(struct px_conn *c)
-{
-	struct px_origin *o = c->org;
-	if (o != NULL && o->idle) {
-		o->idle = 0;
-		o->head_sent = o->in_chunked = 0;
-		o->frame = PX_FRAME_NONE;
-		px_msg_next(&o->resp);
-		px_origin_timeouts(o, PX_ORG_WAITING);
-		return 0;
-	}
-	px_origin_retire(c);
-	return origin_connect(c);
 }
 
 void px_origin_retire(struct px_conn *c)
@@ -384,14 +541,9 @@ void px_origin_retire(struct px_conn *c)
 	struct px_origin *o = c->org;
 	if (o == NULL)
 		return;
-	c->org = NULL;
+	detach(c);
 	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
 	bufferevent_disable(o->bev, EV_READ | EV_WRITE);
-	if (c->origin_throttled) {
-		c->origin_throttled = 0;
-		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	}
-	px_conn_input_resume(c);    /* nothing to wait for on that side any more */
 	o->next_dead = c->dead;
 	c->dead = o;
 }

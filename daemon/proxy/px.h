@@ -2,8 +2,10 @@
  * A px_route is what one listener forwards to (its origins, limits, id for logs): immutable,
  *   refcounted (atomic), shared by every worker; each accepted connection holds a reference, so a
  *   deleted listener's route lives until its last connection closes.
- * A px_worker is the proxy state of one worker thread: its event_base (borrowed) and the client
- *   connections it owns. Every px_worker function runs on that worker's thread only.
+ * A px_worker is the proxy state of one worker thread: its event_base (borrowed), the client
+ *   connections it owns, its pools of idle keep-alive origin connections (per origin address,
+ *   shared by every route of the worker) and its access log descriptor. Every px_worker function
+ *   runs on that worker's thread only.
  * Lifetime: px_accept() hands a connected socket to the worker, which owns it from then on and
  *   closes it when the exchange ends; px_worker_destroy() closes whatever is still open.
  */
@@ -20,9 +22,13 @@ struct event_base;
 struct px_route;
 struct px_worker;
 
-/* Copies what it needs from origins and http. NULL on ENOMEM. One reference, the caller's. */
+/* Copies what it needs from origins and http; round robin. NULL on ENOMEM. One reference, the
+ * caller's. */
 struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
 	size_t norigins, const struct cfg_http *http);
+/* The same for a proxy's listener, with the proxy's scheduler and origin weights. */
+struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
+	const struct cfg_http *http);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 

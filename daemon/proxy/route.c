@@ -1,30 +1,108 @@
-/* daemon/proxy/route.c - what one listener forwards to: immutable, refcounted, any thread. */
+/* daemon/proxy/route.c - what one listener forwards to: origins, scheduler, passive health.
+ *   The configuration part is immutable; what the workers learn (connections in flight,
+ *   failures, down deadlines) lives in atomics, so any thread may pick and report. */
 #include "conn.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
-	size_t norigins, const struct cfg_http *http)
+int64_t px_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned gcd(unsigned a, unsigned b)
+{
+	while (b != 0) {
+		unsigned t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Smooth weighted round robin (nginx's), unrolled once into a sequence of origin indexes that
+ * an atomic cursor walks: each origin appears weight/gcd times, spread out, never in bursts. */
+static int build_sequence(struct px_route *r)
+{
+	unsigned g = 0, total = 0;
+	long *cur;
+	for (size_t i = 0; i < r->nups; i++)
+		g = gcd(r->ups[i].weight, g);
+	for (size_t i = 0; i < r->nups; i++)
+		total += r->ups[i].weight / g;
+	if ((r->seq = calloc(total, sizeof *r->seq)) == NULL ||
+	    (cur = calloc(r->nups, sizeof *cur)) == NULL)
+		return -1;
+	for (unsigned s = 0; s < total; s++) {
+		size_t best = 0;
+		for (size_t i = 0; i < r->nups; i++) {
+			cur[i] += r->ups[i].weight / g;
+			if (cur[i] > cur[best])
+				best = i;
+		}
+		cur[best] -= total;
+		r->seq[s] = (uint16_t)best;
+	}
+	r->nseq = total;
+	free(cur);
+	return 0;
+}
+
+static int fill_upstreams(struct px_route *r, const struct cfg_addr *origins, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if ((r->ups = calloc(n, sizeof *r->ups)) == NULL)
+		return -1;
+	r->nups = n;
+	for (size_t i = 0; i < n; i++) {
+		r->ups[i].addr = origins[i];
+		if (r->ups[i].addr.weight == 0)     /* addresses built outside cfg.c */
+			r->ups[i].addr.weight = 1;
+		r->ups[i].weight = r->ups[i].addr.weight;
+		atomic_init(&r->ups[i].active, 0);
+		atomic_init(&r->ups[i].fails, 0);
+		atomic_init(&r->ups[i].down_until, 0);
+	}
+	return 0;
+}
+
+static struct px_route *route_build(const char *listener_id, const struct cfg_addr *origins,
+	size_t norigins, enum cfg_sched sched, const struct cfg_http *http)
 {
 	struct px_route *r = calloc(1, sizeof *r);
 	if (r == NULL)
 		return NULL;
-	r->id = strdup(listener_id != NULL ? listener_id : "");
-	if (norigins != 0)
-		r->origins = calloc(norigins, sizeof *r->origins);
-	if (r->id == NULL || (norigins != 0 && r->origins == NULL)) {
-		free(r->id);
-		free(r);
-		return NULL;
-	}
-	if (norigins != 0)
-		memcpy(r->origins, origins, norigins * sizeof *origins);
-	r->norigins = norigins;
-	r->http = *http;
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->next, 0);
+	atomic_init(&r->conns, 0);
+	r->sched = sched;
+	r->http = *http;
+	r->http.access_log = NULL;  /* ours below: the configuration may go before the route */
+	if ((r->id = strdup(listener_id != NULL ? listener_id : "")) == NULL ||
+	    (http->access_log != NULL && (r->http.access_log = strdup(http->access_log)) == NULL) ||
+	    fill_upstreams(r, origins, norigins) != 0 ||
+	    (sched == CFG_SCHED_WRR && norigins != 0 && build_sequence(r) != 0)) {
+		px_route_unref(r);
+		return NULL;
+	}
 	return r;
+}
+
+struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
+	size_t norigins, const struct cfg_http *http)
+{
+	return route_build(listener_id, origins, norigins, CFG_SCHED_RR, http);
+}
+
+struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
+	const struct cfg_http *http)
+{
+	return route_build(listener_id, p->origins, p->norigins, p->scheduler, http);
 }
 
 struct px_route *px_route_ref(struct px_route *r)
@@ -38,16 +116,78 @@ void px_route_unref(struct px_route *r)
 	/* acq_rel: the last owner must see every other owner's reads finished before freeing */
 	if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	free(r->origins);
+	free(r->seq);
+	free(r->ups);
+	free(r->http.access_log);
 	free(r->id);
 	free(r);
 }
 
-const struct cfg_addr *px_route_pick(struct px_route *r)
+static int usable(struct px_route *r, size_t i, int exclude, int64_t now)
 {
-	unsigned i;
-	if (r->norigins == 0)
-		return NULL;
-	i = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
-	return &r->origins[i % r->norigins];
+	return (int)i != exclude &&
+		atomic_load_explicit(&r->ups[i].down_until, memory_order_relaxed) <= now;
+}
+
+/* rr and wrr: the next usable origin in the (weighted) cycle. */
+static int pick_cycle(struct px_route *r, int exclude, int64_t now)
+{
+	size_t n = r->seq != NULL ? r->nseq : r->nups;
+	unsigned start = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+	for (size_t k = 0; k < n; k++) {
+		size_t pos = (start + k) % n;
+		size_t i = r->seq != NULL ? r->seq[pos] : pos;
+		if (usable(r, i, exclude, now))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* lc: the fewest exchanges in flight per unit of weight; ties go round robin. */
+static int pick_least(struct px_route *r, int exclude, int64_t now)
+{
+	unsigned start = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed);
+	uint64_t best_active = 0, best_weight = 1;
+	int best = -1;
+	for (size_t k = 0; k < r->nups; k++) {
+		size_t i = (start + k) % r->nups;
+		uint64_t a = atomic_load_explicit(&r->ups[i].active, memory_order_relaxed);
+		if (!usable(r, i, exclude, now))
+			continue;
+		if (best < 0 || a * best_weight < best_active * r->ups[i].weight) {
+			best = (int)i;
+			best_active = a;
+			best_weight = r->ups[i].weight;
+		}
+	}
+	return best;
+}
+
+int px_route_pick(struct px_route *r, int exclude)
+{
+	int64_t now = px_now_ms();
+	if (r->nups == 0)
+		return -1;
+	return r->sched == CFG_SCHED_LC ? pick_least(r, exclude, now)
+		: pick_cycle(r, exclude, now);
+}
+
+int px_route_failed(struct px_route *r, size_t i)
+{
+	struct px_upstream *u = &r->ups[i];
+	unsigned max = r->http.origin_max_fails;
+	if (max == 0 || atomic_fetch_add_explicit(&u->fails, 1, memory_order_relaxed) + 1 < max)
+		return 0;
+	atomic_store_explicit(&u->fails, 0, memory_order_relaxed);
+	atomic_store_explicit(&u->down_until, px_now_ms() + r->http.origin_fail_timeout_ms,
+		memory_order_relaxed);
+	return 1;
+}
+
+void px_route_succeeded(struct px_route *r, size_t i)
+{
+	struct px_upstream *u = &r->ups[i];
+	/* a load first: healthy origins keep their cache line shared between workers */
+	if (atomic_load_explicit(&u->fails, memory_order_relaxed) != 0)
+		atomic_store_explicit(&u->fails, 0, memory_order_relaxed);
 }

@@ -1,5 +1,5 @@
-/* daemon/proxy/worker.c - one worker's proxy state: its connections and the deadlines of deleted
- *   listeners' connections. */
+/* daemon/proxy/worker.c - one worker's proxy state: its connections, its origin pools, its access
+ *   log descriptor and the deadlines of deleted listeners' connections. */
 #include "conn.h"
 
 #include <stdlib.h>
@@ -14,6 +14,8 @@ struct px_worker *px_worker_new(struct event_base *base)
 	w->base = base;
 	TAILQ_INIT(&w->conns);
 	LIST_INIT(&w->retiring);
+	LIST_INIT(&w->pools);
+	w->alog_fd = -1;
 	return w;
 }
 
@@ -34,6 +36,9 @@ void px_worker_destroy(struct px_worker *w)
 		px_conn_free(c);
 	while (!LIST_EMPTY(&w->retiring))
 		retire_free(LIST_FIRST(&w->retiring));
+	px_pools_destroy(w);
+	log_access_close(w->alog_fd);
+	free(w->alog_path);
 	free(w);
 }
 

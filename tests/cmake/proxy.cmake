@@ -1,1 +1,2 @@
 # (filled by the proxy work)
+gaap_e2e_test(test_proxy)

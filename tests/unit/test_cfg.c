@@ -104,9 +104,83 @@ static void empty_file_takes_every_default(void **state)
 	assert_int_equal(c->http.origin_connect_timeout_ms, 5000);
 	assert_int_equal(c->http.origin_response_timeout_ms, 60000);
 	assert_int_equal(c->http.max_header_size, 32768);
+	assert_int_equal(c->http.client_send_timeout_ms, 60000);
+	assert_int_equal(c->http.linger_timeout_ms, 2000);
+	assert_int_equal(c->http.origin_keepalive, 32);
+	assert_int_equal(c->http.origin_keepalive_timeout_ms, 4000);
+	assert_int_equal(c->http.origin_max_fails, 1);
+	assert_int_equal(c->http.origin_fail_timeout_ms, 10000);
+	assert_int_equal(c->http.max_request_line, 8192);
+	assert_int_equal(c->http.max_headers, 100);
+	assert_int_equal(c->http.max_response_header_size, 65536);
+	assert_int_equal(c->http.max_body_size, 0);
+	assert_int_equal(c->http.max_connections_per_listener, 0);
+	assert_int_equal(c->http.max_connections_per_worker, 100000);
+	assert_null(c->http.access_log);
 	assert_int_equal(c->nproxies, 0);
 	assert_int_equal(c->ngroups, 0);
 	cfg_destroy(c);
+}
+
+static void proxy_data_plane_keys(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok(
+		"http:\n  client_send_timeout: 5\n  linger_timeout: 0\n  origin_keepalive: 0\n"
+		"  origin_keepalive_timeout: 6\n  origin_max_fails: 0\n  origin_fail_timeout: 7\n"
+		"  max_request_line: 64\n  max_headers: 1\n  max_response_header_size: 1024\n"
+		"  max_body_size: 1125899906842624\n  max_connections_per_listener: 8\n"
+		"  max_connections_per_worker: 0\n  access_log: logs/access.log\n"
+		"proxies:\n  - id: link-a\n    scheduler: wrr\n"
+		"    origins: [1.1.1.1:1 weight=3, '[::1]:2', '127.0.0.1:4\tweight=1', 1.1.1.1:3  weight=100]\n"
+		"  - {id: link-b, scheduler: lc, origins: [1.1.1.1:1]}\n"
+		"  - {id: link-c, origins: [1.1.1.1:1]}\n");
+	assert_int_equal(c->http.client_send_timeout_ms, 5);
+	assert_int_equal(c->http.linger_timeout_ms, 0);
+	assert_int_equal(c->http.origin_keepalive, 0);
+	assert_int_equal(c->http.origin_keepalive_timeout_ms, 6);
+	assert_int_equal(c->http.origin_max_fails, 0);
+	assert_int_equal(c->http.origin_fail_timeout_ms, 7);
+	assert_int_equal(c->http.max_request_line, 64);
+	assert_int_equal(c->http.max_headers, 1);
+	assert_int_equal(c->http.max_response_header_size, 1024);
+	assert_true(c->http.max_body_size == 1125899906842624ULL);
+	assert_int_equal(c->http.max_connections_per_listener, 8);
+	assert_int_equal(c->http.max_connections_per_worker, 0);
+	assert_string_equal(c->http.access_log, DIR "/logs/access.log");
+	assert_int_equal(c->proxies[0].scheduler, CFG_SCHED_WRR);
+	assert_int_equal(c->proxies[0].norigins, 4);
+	assert_int_equal(c->proxies[0].origins[0].weight, 3);
+	assert_string_equal(c->proxies[0].origins[0].text, "1.1.1.1:1");
+	assert_int_equal(c->proxies[0].origins[1].weight, 1);
+	assert_int_equal(c->proxies[0].origins[3].weight, 100);
+	assert_int_equal(c->proxies[1].scheduler, CFG_SCHED_LC);
+	assert_int_equal(c->proxies[2].scheduler, CFG_SCHED_RR);
+	cfg_destroy(c);
+	c = load_ok("http: {access_log: stderr}\n");
+	assert_string_equal(c->http.access_log, "stderr");
+	cfg_destroy(c);
+	c = load_ok("http: {access_log: /var/log/a.log}\n");
+	assert_string_equal(c->http.access_log, "/var/log/a.log");
+	cfg_destroy(c);
+	c = load_ok("http: {access_log: off}\n");
+	assert_null(c->http.access_log);
+	cfg_destroy(c);
+	load_fails("http: {access_log: ''}\n", "http.access_log: must not be empty", NULL);
+	load_fails("proxies: [{id: link-a, scheduler: random, origins: [1.1.1.1:1]}]\n",
+		"t.yaml:1:35: proxies[0].scheduler: unknown value \"random\" (allowed: rr, wrr, lc)",
+		NULL);
+	load_fails("proxies: [{id: link-a, origins: [1.1.1.1:1 weight=0]}]\n",
+		"proxies[0].origins[0]: weight must be a number from 1 to 100", NULL);
+	load_fails("proxies: [{id: link-a, origins: [1.1.1.1:1 weight=101]}]\n",
+		"weight must be", NULL);
+	load_fails("proxies: [{id: link-a, origins: [1.1.1.1:1 weight=x]}]\n", "weight must be", NULL);
+	load_fails("proxies: [{id: link-a, origins: [1.1.1.1:1 backup]}]\n",
+		"proxies[0].origins[0]: unknown origin option \"backup\"", NULL);
+	load_fails("proxies: [{id: link-a, origins: [1.1.1.1:x weight=1]}]\n", "port must be", NULL);
+	load_fails("http: {max_request_line: 63}\n", "http.max_request_line: must be between 64",
+		NULL);
+	load_fails("http: {max_headers: 0}\n", "http.max_headers: must be between 1", NULL);
 }
 
 static void empty_sections_and_lists_take_defaults(void **state)
@@ -452,6 +526,7 @@ int main(void)
 		cmocka_unit_test(shipped_config_loads_as_documented),
 		cmocka_unit_test(empty_file_takes_every_default),
 		cmocka_unit_test(empty_sections_and_lists_take_defaults),
+		cmocka_unit_test(proxy_data_plane_keys),
 		cmocka_unit_test(proxy_defaults_apply),
 		cmocka_unit_test(every_key_is_read),
 		cmocka_unit_test(relative_paths_resolve_against_the_file_dir),

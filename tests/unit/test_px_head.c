@@ -156,6 +156,48 @@ static void test_response_head(void **state)
 	s = rebuild_response("HTTP/1.1 200 \r\nServer: o\r\n\r\n", PX_FRAME_CLOSE, "keep-alive");
 	assert_string_equal(s, "HTTP/1.1 200 \r\nServer: o\r\nConnection: keep-alive\r\n\r\n");
 	free(s);
+	/* RFC 9110 8.6: no Content-Length in a 204 (or a 1xx); a 304 keeps the representation's */
+	s = rebuild_response("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX: y\r\n\r\n",
+		PX_FRAME_NONE, NULL);
+	assert_string_equal(s, "HTTP/1.1 204 No Content\r\nX: y\r\n\r\n");
+	free(s);
+	s = rebuild_response("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+		PX_FRAME_NONE, NULL);
+	assert_string_equal(s, "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n");
+	free(s);
+}
+
+/* Trailing whitespace is not part of a value; the header count and request line are limited. */
+static void test_values_trimmed_and_line_limits(void **state)
+{
+	struct px_msg m;
+	struct evbuffer *in = evbuffer_new();
+	const char *big = "GET /0123456789012345678901234567890123456789 HTTP/1.1\r\n\r\n";
+	size_t used, n = 0;
+	const char *v;
+	(void)state;
+	parse(&m, HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a \t\r\nX:  b c\t \r\n\r\n");
+	v = px_head_get(&m.head, "x", &n);
+	assert_int_equal(n, 3);
+	assert_memory_equal(v, "b c", 3);
+	assert_non_null(v = px_head_get(&m.head, "host", &n));
+	assert_int_equal(n, 1);
+	px_msg_free(&m);
+	px_msg_init(&m, HTTP_REQUEST, &settings, 8192, NULL);
+	m.head.max_line = 32;
+	evbuffer_add(in, big, strlen(big));
+	assert_int_not_equal(px_feed(&m, in, &used), HPE_PAUSED);
+	assert_true(m.too_long);
+	px_msg_free(&m);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	px_msg_init(&m, HTTP_REQUEST, &settings, 8192, NULL);
+	m.head.max_lines = 2;
+	evbuffer_add_printf(in, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+	assert_int_not_equal(px_feed(&m, in, &used), HPE_PAUSED);
+	assert_true(m.too_many);
+	assert_false(m.too_long);
+	px_msg_free(&m);
+	evbuffer_free(in);
 }
 
 static void test_head_get_and_limits(void **state)
@@ -190,6 +232,10 @@ static void test_close_table(void **state)
 	assert_int_equal(px_close_status(PX_CLOSE_HEADER_TIMEOUT), 408);
 	assert_int_equal(px_close_status(PX_CLOSE_BODY_TOO_LARGE), 413);
 	assert_int_equal(px_close_status(PX_CLOSE_HEADER_TOO_LARGE), 431);
+	assert_int_equal(px_close_status(PX_CLOSE_URI_TOO_LONG), 414);
+	assert_int_equal(px_close_status(PX_CLOSE_ORIGIN_STALE), 502);
+	assert_int_equal(px_close_status(PX_CLOSE_NO_ORIGIN), 502);
+	assert_int_equal(px_close_status(PX_CLOSE_RETIRED), 0);
 	assert_int_equal(px_close_status(PX_CLOSE_ORIGIN_CONNECT), 502);
 	assert_int_equal(px_close_status(PX_CLOSE_IDLE_TIMEOUT), 0);
 	assert_string_equal(px_close_text(PX_CLOSE_COUNT), "unknown");
@@ -211,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_framing_and_version),
 		cmocka_unit_test(test_response_head),
 		cmocka_unit_test(test_head_get_and_limits),
+		cmocka_unit_test(test_values_trimmed_and_line_limits),
 		cmocka_unit_test(test_close_table),
 	};
 	signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,123 @@
+/* daemon/proxy/pool.c - per worker, per origin address: idle keep-alive origin connections,
+ *   most recently used first, closed when the origin closes them, sends anything or stays idle
+ *   too long. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+
+static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->len == b->len && memcmp(&a->sa, &b->sa, a->len) == 0;
+}
+
+static struct px_pool *pool_find(struct px_worker *w, const struct cfg_addr *a)
+{
+	struct px_pool *p;
+	LIST_FOREACH(p, &w->pools, link)
+		if (same_addr(&p->addr, a))
+			return p;
+	return NULL;
+}
+
+/* Takes o out of its pool; the pool goes when it holds nothing. */
+static void pool_remove(struct px_origin *o)
+{
+	struct px_pool *p = o->pool;
+	TAILQ_REMOVE(&p->idle, o, link);
+	o->pool = NULL;
+	if (--p->n == 0) {
+		LIST_REMOVE(p, link);
+		free(p);
+	}
+}
+
+/* Whatever happens to an idle connection ends it: EOF, error, idle timeout, or bytes nobody
+ * asked for (the connection is out of step). Freed inside its own callback: nothing else
+ * refers to a pooled origin, and libevent holds the bufferevent until the callback returns. */
+static void idle_end(struct px_origin *o)
+{
+	pool_remove(o);
+	px_origin_free(o);
+}
+
+static void idle_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	idle_end(arg);
+}
+
+static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	idle_end(arg);
+}
+
+/* The origin may have closed it a moment ago without our loop having seen it yet. */
+static int alive(struct px_origin *o)
+{
+	char b;
+	ssize_t n;
+	if (evbuffer_get_length(bufferevent_get_input(o->bev)) != 0)
+		return 0;
+	n = recv(bufferevent_getfd(o->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a)
+{
+	struct px_pool *p;
+	while ((p = pool_find(w, a)) != NULL) {
+		struct px_origin *o = TAILQ_FIRST(&p->idle);
+		pool_remove(o);
+		bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
+		if (alive(o))
+			return o;
+		px_origin_free(o);
+	}
+	return NULL;
+}
+
+static struct px_pool *pool_get(struct px_worker *w, const struct cfg_addr *a)
+{
+	struct px_pool *p = pool_find(w, a);
+	if (p != NULL || (p = calloc(1, sizeof *p)) == NULL)
+		return p;
+	p->w = w;
+	p->addr = *a;
+	TAILQ_INIT(&p->idle);
+	LIST_INSERT_HEAD(&w->pools, p, link);
+	return p;
+}
+
+int px_pool_put(struct px_origin *o, const struct cfg_http *h)
+{
+	struct px_pool *p = pool_find(o->w, o->addr);
+	struct timeval tv;
+	if (h->origin_keepalive == 0 || (p != NULL && p->n >= h->origin_keepalive) ||
+	    (p = pool_get(o->w, o->addr)) == NULL)
+		return -1;
+	TAILQ_INSERT_HEAD(&p->idle, o, link);
+	p->n++;
+	o->pool = p;
+	o->addr = &p->addr;         /* the route it served may go before the pool does */
+	bufferevent_setcb(o->bev, idle_read_cb, NULL, idle_event_cb, o);
+	bufferevent_setwatermark(o->bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(o->bev, px_ms(&tv, h->origin_keepalive_timeout_ms), NULL);
+	bufferevent_enable(o->bev, EV_READ);
+	return 0;
+}
+
+void px_pools_destroy(struct px_worker *w)
+{
+	struct px_pool *p;
+	while ((p = LIST_FIRST(&w->pools)) != NULL)
+		idle_end(TAILQ_FIRST(&p->idle));
+}

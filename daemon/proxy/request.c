@@ -1,0 +1,277 @@
+/* daemon/proxy/request.c - the request side of an exchange: parsing, the checks that keep
+ *   anything ambiguous away from origins (400 and close), limits (413, 414, 431), the rebuilt
+ *   head and the body relay to the origin, the keep-alive cycle. */
+#include "conn.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+
+static int on_message_begin(llhttp_t *p);
+static int on_headers_complete(llhttp_t *p);
+static int on_chunk_header(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t len);
+static int on_chunk_complete(llhttp_t *p);
+static int on_message_complete(llhttp_t *p);
+
+const llhttp_settings_t px_request_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = px_msg_on_target,
+	.on_header_field = px_msg_on_field,
+	.on_header_value = px_msg_on_value,
+	.on_header_value_complete = px_msg_on_value_complete,
+	.on_headers_complete = on_headers_complete,
+	.on_chunk_header = on_chunk_header,
+	.on_body = on_body,
+	.on_chunk_complete = on_chunk_complete,
+	.on_message_complete = on_message_complete,
+};
+
+/* The request body's destination; NULL only once the exchange is being torn down. */
+static struct evbuffer *origin_out(struct px_conn *c)
+{
+	return c->org != NULL ? bufferevent_get_output(c->org->bev) : NULL;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+	struct px_conn *c = p->data;
+	c->state = PX_HEAD;
+	c->t_begin = px_now_us(c->w);
+	c->t_head = 0;
+	c->sent_mark = c->sent;
+	c->status = 0;
+	c->origin = NULL;
+	c->logged = 0;
+	px_conn_timer(c, c->route->http.client_header_timeout_ms);
+	return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+	struct px_conn *c = p->data;
+	c->req.got_head = 1;
+	return HPE_PAUSED;          /* the head is rebuilt outside the parser, then we resume */
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+	struct px_conn *c = p->data;
+	struct evbuffer *out = origin_out(c);
+	c->req.chunk = p->content_length;
+	if (out == NULL)
+		return -1;
+	if (p->content_length == 0)     /* the last chunk: on_message_complete ends the body */
+		return 0;
+	return evbuffer_add_printf(out, "%" PRIx64 "\r\n", p->content_length) < 0 ? -1 : 0;
+}
+
+/* Content-Length bodies are moved after execute returns (their size was checked with the
+ * head); only chunk data is counted and copied here. */
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+	struct px_conn *c = p->data;
+	struct evbuffer *out = origin_out(c);
+	size_t max = c->route->http.max_body_size;
+	if (!c->req_chunked)
+		return 0;
+	c->body_bytes += len;
+	if (max != 0 && c->body_bytes > max) {
+		c->body_over = 1;
+		return -1;
+	}
+	return out != NULL && evbuffer_add(out, at, len) == 0 ? 0 : -1;
+}
+
+static int on_chunk_complete(llhttp_t *p)
+{
+	struct px_conn *c = p->data;
+	struct evbuffer *out = origin_out(c);
+	if (c->req.chunk == 0)
+		return 0;
+	return out != NULL && evbuffer_add(out, "\r\n", 2) == 0 ? 0 : -1;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+	struct px_conn *c = p->data;
+	struct evbuffer *out = origin_out(c);
+	c->req.done = 1;
+	c->req.keep = llhttp_should_keep_alive(p);
+	if (c->req_chunked && (out == NULL || evbuffer_add(out, "0\r\n\r\n", 5) != 0))
+		return -1;
+	return HPE_PAUSED;          /* one request in flight: pipelined bytes wait */
+}
+
+/* Head bytes are only counted (the collectors copied them); body bytes go to the origin. */
+static int request_consumed(struct px_conn *c, struct evbuffer *in, size_t used)
+{
+	if (c->state == PX_IDLE || c->state == PX_HEAD) {
+		c->req.head_bytes += used;
+		evbuffer_drain(in, used);
+		if (c->req.head_bytes <= c->route->http.max_header_size)
+			return 0;
+		px_conn_close(c, PX_CLOSE_HEADER_TOO_LARGE);
+		return -1;
+	}
+	if (c->req_chunked || c->org == NULL) {
+		evbuffer_drain(in, used);
+	} else if (evbuffer_remove_buffer(in, origin_out(c), used) != (int)used) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	if (c->org != NULL && px_throttle(c->bev, c->org->bev))
+		c->client_throttled = 1;
+	return 0;
+}
+
+static void request_error(struct px_conn *c, enum llhttp_errno err)
+{
+	const struct px_msg *m = &c->req;
+	const char *why = llhttp_get_error_reason(&c->req.p);
+	LOG_DEBUG("px", "conn=%" PRIu64 " client=%s: bad request: %s%s: %s", c->id, c->ip,
+		llhttp_errno_name(err), m->obs_fold ? " obs-fold" : "", why != NULL ? why : "");
+	px_conn_close(c, c->body_over ? PX_CLOSE_BODY_TOO_LARGE : m->too_long ? PX_CLOSE_URI_TOO_LONG
+		: m->too_large || m->too_many ? PX_CLOSE_HEADER_TOO_LARGE : PX_CLOSE_BAD_REQUEST);
+}
+
+/* What even strict llhttp lets through (px_msg_check()), upgrades and CONNECT (no tunnels
+ * yet), and a Content-Length over the body limit (413 before the origin sees anything). */
+static int request_acceptable(struct px_conn *c)
+{
+	llhttp_t *p = &c->req.p;
+	const char *why = px_msg_check(&c->req);
+	size_t max = c->route->http.max_body_size;
+	if (why == NULL && (p->upgrade || p->method == HTTP_CONNECT))
+		why = "upgrade or CONNECT";
+	if (why != NULL) {
+		LOG_DEBUG("px", "conn=%" PRIu64 " client=%s: bad request: %s", c->id, c->ip, why);
+		px_conn_close(c, PX_CLOSE_BAD_REQUEST);
+		return 0;
+	}
+	if (max != 0 && (p->flags & F_CONTENT_LENGTH) && p->content_length > max) {
+		px_conn_close(c, PX_CLOSE_BODY_TOO_LARGE);
+		return 0;
+	}
+	return 1;
+}
+
+/* RFC 9110 9.2.2, and no body: what a stale pooled connection may be retried with. */
+static int replayable(const llhttp_t *p)
+{
+	int idem = p->method == HTTP_GET || p->method == HTTP_HEAD || p->method == HTTP_PUT ||
+		p->method == HTTP_DELETE || p->method == HTTP_OPTIONS || p->method == HTTP_TRACE;
+	return idem && !(p->flags & F_CHUNKED) &&
+		!((p->flags & F_CONTENT_LENGTH) && p->content_length != 0);
+}
+
+/* The rebuilt head goes to the origin; on a reused connection, a copy stays for a retry. */
+static int send_head(struct px_conn *c)
+{
+	llhttp_t *p = &c->req.p;
+	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
+		.method = llhttp_method_name((llhttp_method_t)p->method),
+		.close = c->route->http.origin_keepalive == 0 };
+	int keep_copy = c->org->reused && replayable(p);
+	struct evbuffer *out = origin_out(c);
+	if (c->replay != NULL)
+		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
+	if (keep_copy && c->replay == NULL)
+		c->replay = evbuffer_new();
+	if (keep_copy && c->replay != NULL)
+		out = c->replay;
+	if (px_head_request(&c->req.head, &f, out) != 0 || (out == c->replay &&
+	    evbuffer_add(origin_out(c), evbuffer_pullup(out, -1), evbuffer_get_length(out)) != 0)) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	return 0;
+}
+
+/* Headers complete: rebuild the head into an origin's output. 1 = parser resumed. */
+static int request_head(struct px_conn *c)
+{
+	llhttp_t *p = &c->req.p;
+	if (!request_acceptable(c))
+		return 0;
+	evtimer_del(c->timer);      /* the client may now be silent as long as the exchange runs */
+	c->nreq++;
+	c->http10 = p->http_minor == 0;
+	c->req_head = p->method == HTTP_HEAD;
+	c->req_chunked = (p->flags & F_CHUNKED) != 0;
+	c->req.keep = llhttp_should_keep_alive(p);
+	c->keep = c->req.keep && !c->retiring;
+	c->body_bytes = 0;
+	if (px_origin_get(c) != 0 || send_head(c) != 0)
+		return 0;
+	c->state = PX_BODY;
+	px_origin_timeouts(c->org, PX_ORG_SENDING);
+	px_client_timeouts(c, 1);
+	LOG_DEBUG("px", "conn=%" PRIu64 " req=%" PRIu64 " listener=%s client=%s origin=%s "
+		"method=%s target=%.*s reused=%u", c->id, c->nreq, c->route->id, c->ip,
+		c->org->addr->text, llhttp_method_name((llhttp_method_t)p->method),
+		(int)c->req.head.tlen, c->req.head.buf, c->org->reused);
+	llhttp_resume(p);
+	return 1;
+}
+
+/* The parser paused: at the end of a head, or of a message. 1 = parser resumed. */
+static int request_paused(struct px_conn *c)
+{
+	if (c->state == PX_HEAD)
+		return request_head(c);
+	c->state = PX_WAIT;
+	px_client_timeouts(c, 0);
+	if (c->org != NULL)
+		px_origin_timeouts(c->org, PX_ORG_WAITING);
+	return 0;
+}
+
+void px_request_pump(struct px_conn *c, int resumed)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (!c->closing && c->state != PX_WAIT && c->state != PX_FLUSH) {
+		size_t used;
+		enum llhttp_errno err;
+		if (evbuffer_get_length(in) == 0 && !resumed)
+			return;
+		err = px_feed(&c->req, in, &used);
+		if (request_consumed(c, in, used) != 0 || err == HPE_OK)
+			return;
+		if (err != HPE_PAUSED) {
+			request_error(c, err);
+			return;
+		}
+		resumed = request_paused(c);
+		if (!resumed)
+			return;
+	}
+}
+
+/* A big head's buffers go back between requests: an idle connection stays small. */
+static void shrink_head(struct px_msg *m)
+{
+	if (m->head.cap > PX_HEAD_KEEP || m->head.hcap > PX_HEAD_KEEP / sizeof(struct px_hdr))
+		px_head_free(&m->head);
+}
+
+void px_next_request(struct px_conn *c)
+{
+	if (!c->keep) {
+		px_conn_close(c, PX_CLOSE_DONE);
+		return;
+	}
+	px_msg_next(&c->req);
+	shrink_head(&c->req);
+	c->req_chunked = c->req_head = c->resp_started = c->body_over = 0;
+	c->state = PX_IDLE;
+	px_conn_timer(c, c->route->http.client_keepalive_timeout_ms);
+	llhttp_resume(&c->req.p);
+	px_request_pump(c, 1);
+	if (c->eof && !c->closing && c->state != PX_WAIT && c->state != PX_FLUSH)
+		px_conn_close(c, PX_CLOSE_CLIENT_CLOSED);
+}

@@ -1,0 +1,134 @@
+/* tests/unit/test_px_route.c - the schedulers (rr, smooth wrr, weighted lc) and passive health
+ * on routes built from canned origins: pure choices, no sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/conn.h"
+
+static const struct cfg_http http = { .origin_max_fails = 2, .origin_fail_timeout_ms = 60000 };
+
+/* A route over origins 127.0.0.1:1.. with the given weights (0 = a weight cfg.c never gives). */
+static struct px_route *route(enum cfg_sched sched, const unsigned *weights, size_t n)
+{
+	struct cfg_addr a[8];
+	struct cfg_proxy p = { .origins = a, .norigins = n, .scheduler = sched };
+	struct px_route *r;
+	memset(a, 0, sizeof a);
+	for (size_t i = 0; i < n; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a[i].sa;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)(i + 1));
+		a[i].len = sizeof *sin;
+		a[i].weight = weights[i];
+		snprintf(a[i].text, sizeof a[i].text, "127.0.0.1:%zu", i + 1);
+	}
+	assert_non_null(r = px_route_create("lst-t", &p, &http));
+	return r;
+}
+
+/* The next n picks as letters: origin 0 = a. */
+static void picks(struct px_route *r, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		int k = px_route_pick(r, -1);
+		out[i] = k < 0 ? '-' : (char)('a' + k);
+	}
+	out[n] = '\0';
+}
+
+static void test_rr_ignores_weights(void **state)
+{
+	const unsigned w[] = { 5, 1, 1 };
+	struct px_route *r = route(CFG_SCHED_RR, w, 3);
+	char got[16];
+	(void)state;
+	picks(r, 7, got);
+	assert_string_equal(got, "abcabca");
+	px_route_unref(r);
+}
+
+static void test_wrr_is_smooth_and_reduced(void **state)
+{
+	const unsigned w[] = { 3, 1 }, w2[] = { 20, 40, 20 }, w0[] = { 0, 0 };
+	struct px_route *r = route(CFG_SCHED_WRR, w, 2);
+	char got[32];
+	(void)state;
+	picks(r, 8, got);
+	assert_string_equal(got, "aabaaaba");   /* nginx's smooth order, never three in a row */
+	px_route_unref(r);
+	r = route(CFG_SCHED_WRR, w2, 3);
+	assert_int_equal(r->nseq, 4);           /* 20:40:20 is 1:2:1 */
+	picks(r, 8, got);
+	assert_string_equal(got, "bacbbacb");
+	px_route_unref(r);
+	r = route(CFG_SCHED_WRR, w0, 2);        /* hand-built addresses weigh 1 */
+	picks(r, 4, got);
+	assert_string_equal(got, "abab");
+	px_route_unref(r);
+}
+
+static void test_lc_weighs_exchanges_in_flight(void **state)
+{
+	const unsigned w[] = { 3, 1 };
+	struct px_route *r = route(CFG_SCHED_LC, w, 2);
+	(void)state;
+	atomic_store(&r->ups[0].active, 2);
+	atomic_store(&r->ups[1].active, 1);
+	assert_int_equal(px_route_pick(r, -1), 0);      /* 2/3 < 1/1 */
+	atomic_store(&r->ups[0].active, 4);
+	assert_int_equal(px_route_pick(r, -1), 1);      /* 4/3 > 1/1 */
+	atomic_store(&r->ups[0].active, 3);
+	assert_int_equal(px_route_pick(r, -1), 0);      /* 3/3 = 1/1: either, never none */
+	px_route_unref(r);
+}
+
+static void test_passive_health(void **state)
+{
+	const unsigned w[] = { 1, 1 };
+	struct px_route *r = route(CFG_SCHED_RR, w, 2);
+	char got[16];
+	(void)state;
+	assert_int_equal(px_route_failed(r, 0), 0);     /* one of the two failures allowed */
+	px_route_succeeded(r, 0);                       /* ... and forgiven */
+	assert_int_equal(px_route_failed(r, 0), 0);
+	assert_int_equal(px_route_failed(r, 0), 1);     /* down for a minute */
+	picks(r, 4, got);
+	assert_string_equal(got, "bbbb");
+	assert_int_equal(px_route_pick(r, 1), -1);      /* the other one excluded: none left */
+	assert_int_equal(px_route_failed(r, 1), 0);
+	assert_int_equal(px_route_failed(r, 1), 1);
+	picks(r, 2, got);
+	assert_string_equal(got, "--");                 /* all down: 502 at once */
+	atomic_store(&r->ups[0].down_until, px_now_ms() - 1);
+	picks(r, 2, got);
+	assert_string_equal(got, "aa");                 /* back after its fail timeout */
+	px_route_unref(r);
+}
+
+static void test_no_origins(void **state)
+{
+	struct px_route *r = px_route_new("lst-none", NULL, 0, &http);
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(px_route_pick(r, -1), -1);
+	px_route_unref(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rr_ignores_weights),
+		cmocka_unit_test(test_wrr_is_smooth_and_reduced),
+		cmocka_unit_test(test_lc_weighs_exchanges_in_flight),
+		cmocka_unit_test(test_passive_health),
+		cmocka_unit_test(test_no_origins),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
