@@ -1,13 +1,16 @@
-/* control/act_listener.c - the HTTP listener actions (spec 2.2-2.6).
- * CreateHTTPListener: every check that can refuse runs before anything changes; then, under the
- * listener table's lock: bind, write the store, hand to the workers. A failure at any step undoes
- * the earlier ones, so no call leaves a socket without a record or a record without a socket.
+/* control/act_listener.c - the HTTP listener actions (spec 2.2, 2.4-2.6).
+ * Every check that can refuse runs before anything changes; then, under the listener table's
+ * lock, the change is made in the order that can be undone: sockets, then the store (durable
+ * before the answer), then the workers. A failure at any step undoes the earlier ones, so no call
+ * leaves a socket without a record or a record without a socket.
+ * A group's listener is one record (GroupId set, ProxyId "") occupying its port on every member
+ * proxy: one socket per distinct member bind address, created and deleted as a whole.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "actions.h"
 #include "cfg.h"
@@ -18,35 +21,68 @@
 #include "params.h"
 #include "store.h"
 
-/* The proxy a create targets: ProxyId, or the only proxy of the node when it is omitted. */
-static enum ctl_err resolve_proxy(struct ctl_call *call, const struct cfg_proxy **out)
+#define DESCRIBE_LIMIT_MAX 100
+#define DELETE_IDS_MAX 100
+
+/* What a call's ProxyId / GroupId name: at most one of the two is set. */
+struct target {
+	const struct cfg_proxy *proxy;
+	const struct cfg_group *group;
+};
+
+/* A ProxyId value: a proxy this node serves, not managed through a group, that the key may
+ * manage. Group ids and grouped proxies are NotSupportProxyGroup: they are addressed by GroupId. */
+static enum ctl_err resolve_proxy(struct ctl_call *call, const char *id, const struct cfg_proxy **out)
 {
 	const struct cfg *cfg = call->deps->cfg;
-	const char *id = ctl_param_str(call, "ProxyId");
-	const char *group = ctl_param_str(call, "GroupId");
-	if (id != NULL && group != NULL)
-		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "Specify either `ProxyId` or `GroupId`, not both.");
-	if (group != NULL)
-		return ctl_fail(call, cfg_find_group(cfg, group) ? CTL_E_NOT_SUPPORT_PROXY_GROUP :
-			CTL_E_RESOURCE_NOT_FOUND, "GroupId(%s): HTTP listeners on proxy groups are not "
-			"supported by this node.", group);
-	if (id == NULL) {
-		if (cfg->nproxies != 1)
-			return ctl_fail(call, CTL_E_MISSING_PARAMETER, "The request is missing a required "
-				"parameter `ProxyId` (this node has %zu proxies).", cfg->nproxies);
-		*out = &cfg->proxies[0];
-		return CTL_E_OK;
-	}
 	if (cfg_find_group(cfg, id) != NULL)
-		return ctl_fail(call, CTL_E_NOT_SUPPORT_PROXY_GROUP, "ProxyId(%s) is a proxy group.", id);
+		return ctl_fail(call, CTL_E_NOT_SUPPORT_PROXY_GROUP, "ProxyId(%s) is a proxy group; "
+			"use GroupId.", id);
 	if (!ctl_id_valid("link", id))
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ProxyId(%s) is malformed.", id);
 	if ((*out = cfg_find_proxy(cfg, id)) == NULL)
 		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ProxyId(%s) Not Exist.", id);
 	if ((*out)->group_id != NULL)
 		return ctl_fail(call, CTL_E_NOT_SUPPORT_PROXY_GROUP, "ProxyId(%s) is managed through "
-			"its group %s.", id, (*out)->group_id);
+			"its group %s; use GroupId.", id, (*out)->group_id);
+	if (!ctl_may_manage_proxy(call, id))
+		return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
+			"proxy %s.", call->cred->secret_id, id);
 	return CTL_E_OK;
+}
+
+static enum ctl_err resolve_group(struct ctl_call *call, const char *id, const struct cfg_group **out)
+{
+	if (!ctl_id_valid("lg", id))
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "GroupId(%s) is malformed.", id);
+	if ((*out = cfg_find_group(call->deps->cfg, id)) == NULL)
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "GroupId(%s) Not Exist.", id);
+	if (!ctl_may_manage_group(call, id))
+		return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
+			"proxy group %s.", call->cred->secret_id, id);
+	return CTL_E_OK;
+}
+
+/* ProxyId or GroupId, never both. With neither: an empty target when !required, else the node's
+ * only proxy (a convenience for gaapctl users; SDK clients always name one). */
+static enum ctl_err resolve_target(struct ctl_call *call, struct target *t, int required)
+{
+	const struct cfg *cfg = call->deps->cfg;
+	const char *id = ctl_param_str(call, "ProxyId");
+	const char *group = ctl_param_str(call, "GroupId");
+	*t = (struct target){ NULL, NULL };
+	if (id != NULL && group != NULL)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "Specify either `ProxyId` or `GroupId`, not both.");
+	if (group != NULL)
+		return resolve_group(call, group, &t->group);
+	if (id != NULL)
+		return resolve_proxy(call, id, &t->proxy);
+	if (!required)
+		return CTL_E_OK;
+	if (cfg->nproxies != 1)
+		return ctl_fail(call, CTL_E_MISSING_PARAMETER, "The request is missing a required "
+			"parameter `ProxyId` or `GroupId` (this node has %zu proxies).", cfg->nproxies);
+	return resolve_proxy(call, cfg->proxies[0].id, &t->proxy);
 }
 
 static enum ctl_err bind_error(struct ctl_call *call, const struct cfg_proxy *p, unsigned port, int e)
@@ -95,6 +131,8 @@ static enum ctl_err store_error(struct ctl_call *call, int e)
 	}
 }
 
+/* ---- CreateHTTPListener ---- */
+
 static int new_listener_id(const struct lsn_table *t, char *out, size_t len)
 {
 	for (int tries = 0; tries < 16; tries++)
@@ -103,37 +141,99 @@ static int new_listener_id(const struct lsn_table *t, char *out, size_t len)
 	return -1;
 }
 
-/* Under the table lock: the checks that depend on other listeners, then bind, store, serve. */
-static enum ctl_err create_locked(struct ctl_call *call, const struct cfg_proxy *p,
-	struct st_listener *rec)
+/* The proxies a new listener occupies its port on (out has room for every configured proxy):
+ * the target proxy, or every member of the target group, each RUNNING. */
+static enum ctl_err create_proxies(struct ctl_call *call, const struct target *t,
+	const struct cfg_proxy **out, size_t *n)
+{
+	const struct cfg *cfg = call->deps->cfg;
+	*n = 0;
+	if (t->proxy != NULL)
+		out[(*n)++] = t->proxy;
+	for (size_t i = 0; t->group != NULL && i < t->group->nproxies; i++)
+		if ((out[*n] = cfg_find_proxy(cfg, t->group->proxies[i])) != NULL)
+			(*n)++;
+	if (*n == 0)
+		return ctl_fail(call, CTL_E_FAILED_OPERATION, "Proxy group %s has no proxies to "
+			"listen on.", t->group->id);
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(out[i]->status, "RUNNING") != 0)
+			return ctl_fail(call, CTL_E_PROXY_STATUS_NOT_IN_RUNING, "Proxy %s is %s, not "
+				"RUNNING.", out[i]->id, out[i]->status);
+	return CTL_E_OK;
+}
+
+/* The checks that depend on other listeners, on every proxy the listener would occupy. */
+static enum ctl_err check_room(struct ctl_call *call, const struct cfg_proxy *const *proxies,
+	size_t n, unsigned port)
+{
+	const struct lsn_table *t = call->deps->listeners;
+	for (size_t i = 0; i < n; i++)
+		if (lsn_table_find_port(t, proxies[i]->id, port) != NULL)
+			return ctl_fail(call, CTL_E_DUPLICATED_LISTENER_PORT, "Port %u already has a "
+				"listener on proxy %s.", port, proxies[i]->id);
+	for (size_t i = 0; i < n; i++)
+		if (lsn_table_count_proxy(t, proxies[i]->id) >= proxies[i]->max_listeners)
+			return ctl_fail(call, CTL_E_LIMIT_NUM_OF_LISTENER, "Proxy %s already has its "
+				"maximum of %u listeners.", proxies[i]->id, proxies[i]->max_listeners);
+	return CTL_E_OK;
+}
+
+/* Under the table lock: room, bind every socket, store, serve. */
+static enum ctl_err create_locked(struct ctl_call *call, const struct cfg_proxy *const *proxies,
+	size_t n, struct st_listener *rec)
 {
 	struct lsn_table *t = call->deps->listeners;
 	char err[256];
-	if (lsn_table_find_port(t, p->id, rec->port) != NULL)
-		return ctl_fail(call, CTL_E_DUPLICATED_LISTENER_PORT, "Port %u already has a listener "
-			"on proxy %s.", rec->port, p->id);
-	if (lsn_table_count_proxy(t, p->id) >= p->max_listeners)
-		return ctl_fail(call, CTL_E_LIMIT_NUM_OF_LISTENER, "Proxy %s already has its maximum of "
-			"%u listeners.", p->id, p->max_listeners);
+	size_t failed;
+	enum ctl_err e = check_room(call, proxies, n, rec->port);
+	if (e != CTL_E_OK)
+		return e;
 	if (lsn_table_reserve(t) != 0 || new_listener_id(t, rec->id, sizeof(rec->id)) != 0)
 		return CTL_E_INTERNAL_ERROR;
-	int fd = lsn_socket(&p->bind, rec->port);
-	if (fd < 0)
-		return bind_error(call, p, rec->port, -fd);
-	struct lsn *l = lsn_new(t, rec, fd, p, &call->deps->cfg->http);
-	if (l == NULL) {
-		int e = errno;
-		close(fd);
-		return bind_error(call, p, rec->port, e);
-	}
+	struct lsn *l = lsn_open(t, rec, proxies, n, &call->deps->cfg->http, 1, &failed);
+	if (l == NULL)
+		return bind_error(call, proxies[failed < n ? failed : 0], rec->port, errno);
 	if (st_put(call->deps->store, rec, err, sizeof(err)) != 0) {
-		int e = errno;
+		int se = errno;
 		LOG_ERR("api", "listener=%s: %s; create rolled back", rec->id, err);
-		lsn_discard(l);         /* closes the socket: the port is free again */
-		return store_error(call, e);
+		lsn_discard(l);         /* closes the sockets: the port is free again */
+		return store_error(call, se);
 	}
 	lsn_table_add(t, l);
 	return CTL_E_OK;
+}
+
+/* Target, statuses and reserved ports: everything that needs no lock. */
+static enum ctl_err create_checks(struct ctl_call *call, struct target *t, uint64_t port)
+{
+	enum ctl_err e;
+	if (port < 1 || port > 65535)
+		return ctl_fail(call, CTL_E_INVALID_LISTENER_PORT, "Port %llu is outside 1-65535.",
+			(unsigned long long)port);
+	if ((e = resolve_target(call, t, 1)) != CTL_E_OK)
+		return e;
+	if (t->group != NULL && strcmp(t->group->status, "RUNNING") != 0)
+		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
+			"RUNNING.", t->group->id, t->group->status);
+	if (cfg_port_reserved(call->deps->cfg, (unsigned)port))
+		return ctl_fail(call, CTL_E_INVALID_LISTENER_PORT, "Port %llu is reserved on this node.",
+			(unsigned long long)port);
+	return CTL_E_OK;
+}
+
+static enum ctl_err create(struct ctl_call *call, const struct target *t, struct st_listener *rec)
+{
+	const struct cfg_proxy **proxies = calloc(call->deps->cfg->nproxies + 1, sizeof(*proxies));
+	size_t n = 0;
+	enum ctl_err e = proxies != NULL ? create_proxies(call, t, proxies, &n) : CTL_E_INTERNAL_ERROR;
+	if (e == CTL_E_OK) {
+		lsn_table_lock(call->deps->listeners);
+		e = create_locked(call, proxies, n, rec);
+		lsn_table_unlock(call->deps->listeners);
+	}
+	free(proxies);
+	return e;
 }
 
 enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
@@ -145,7 +245,7 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 		{ "GroupId", CTL_P_STRING, 0 },
 	};
 	struct st_listener rec = { .protocol = "HTTP" };
-	const struct cfg_proxy *p = NULL;
+	struct target t;
 	uint64_t port;
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	if (e != CTL_E_OK)
@@ -155,30 +255,315 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
 			"characters: letters, digits, '-', '_' and '.'.");
 	(void)ctl_param_uint(call, "Port", &port);
-	if (port < 1 || port > 65535)
-		return ctl_fail(call, CTL_E_INVALID_LISTENER_PORT, "Port %llu is outside 1-65535.",
-			(unsigned long long)port);
-	if ((e = resolve_proxy(call, &p)) != CTL_E_OK)
+	if ((e = create_checks(call, &t, port)) != CTL_E_OK)
 		return e;
-	if (call->cred != NULL && !ctl_cred_allows(call->cred, p->id))
-		return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
-			"proxy %s.", call->cred->secret_id, p->id);
-	if (strcmp(p->status, "RUNNING") != 0)
-		return ctl_fail(call, CTL_E_PROXY_STATUS_NOT_IN_RUNING, "Proxy %s is %s, not RUNNING.",
-			p->id, p->status);
-	if (cfg_port_reserved(call->deps->cfg, (unsigned)port))
-		return ctl_fail(call, CTL_E_INVALID_LISTENER_PORT, "Port %llu is reserved on this node.",
-			(unsigned long long)port);
 	snprintf(rec.name, sizeof(rec.name), "%s", name);
-	snprintf(rec.proxy_id, sizeof(rec.proxy_id), "%s", p->id);
+	snprintf(rec.proxy_id, sizeof(rec.proxy_id), "%s", t.proxy ? t.proxy->id : "");
+	snprintf(rec.group_id, sizeof(rec.group_id), "%s", t.group ? t.group->id : "");
 	rec.port = (unsigned)port;
 	rec.create_time = (int64_t)time(NULL);
-	lsn_table_lock(call->deps->listeners);
-	e = create_locked(call, p, &rec);
-	lsn_table_unlock(call->deps->listeners);
-	if (e != CTL_E_OK)
+	if ((e = create(call, &t, &rec)) != CTL_E_OK)
 		return e;
-	LOG_INFO("api", "listener=%s proxy=%s port=%u name=%s: created", rec.id, p->id, rec.port, rec.name);
+	LOG_INFO("api", "listener=%s proxy=%s group=%s port=%u name=%s: created", rec.id,
+		t.proxy ? t.proxy->id : "-", t.group ? t.group->id : "-", rec.port, rec.name);
 	return json_object_set_new(call->result, "ListenerId", json_string(rec.id)) == 0 ?
 		CTL_E_OK : CTL_E_INTERNAL_ERROR;
+}
+
+/* ---- DescribeHTTPListeners ---- */
+
+struct filter {
+	const char *proxy_id, *group_id, *id, *name, *search;
+	int has_port;
+	uint64_t port;
+};
+
+/* SearchValue: a case-insensitive part of the name, or a part of the port's digits. */
+static int search_matches(const struct st_listener *r, const char *s)
+{
+	char port[8];
+	snprintf(port, sizeof(port), "%u", r->port);
+	return strcasestr(r->name, s) != NULL || strstr(port, s) != NULL;
+}
+
+static int matches(const struct st_listener *r, const struct filter *f)
+{
+	return (f->proxy_id == NULL || strcmp(r->proxy_id, f->proxy_id) == 0) &&
+		(f->group_id == NULL || strcmp(r->group_id, f->group_id) == 0) &&
+		(f->id == NULL || strcmp(r->id, f->id) == 0) &&
+		(f->name == NULL || strcmp(r->name, f->name) == 0) &&
+		(!f->has_port || r->port == f->port) &&
+		(f->search == NULL || search_matches(r, f->search));
+}
+
+/* The HTTPListener of spec 2.4, with the JSON types of the published example. */
+static json_t *listener_json(const struct lsn *l)
+{
+	const struct st_listener *r = &l->rec;
+	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s?, s:s?}", "ListenerId", r->id,
+		"ListenerName", r->name, "Port", (json_int_t)r->port, "CreateTime",
+		(json_int_t)r->create_time, "Protocol", r->protocol, "ListenerStatus",
+		(json_int_t)l->status, "ProxyId", r->proxy_id[0] ? r->proxy_id : NULL,
+		"GroupId", r->group_id[0] ? r->group_id : NULL);
+}
+
+static int may_manage_listener(const struct ctl_call *call, const struct st_listener *r)
+{
+	return r->group_id[0] ? ctl_may_manage_group(call, r->group_id) :
+		ctl_may_manage_proxy(call, r->proxy_id);
+}
+
+/* Under the table lock: the page [offset, offset + limit) of the matches, and their count. */
+static enum ctl_err describe_locked(struct ctl_call *call, const struct filter *f, size_t offset,
+	size_t limit, json_t *set)
+{
+	const struct lsn_table *t = call->deps->listeners;
+	size_t total = 0;
+	for (size_t i = 0; i < lsn_table_count(t); i++) {
+		const struct lsn *l = lsn_table_get(t, i);
+		if (!matches(&l->rec, f))
+			continue;
+		if (!may_manage_listener(call, &l->rec))     /* only a bare ListenerId gets here */
+			return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
+				"listener %s.", call->cred->secret_id, l->rec.id);
+		if (total >= offset && total - offset < limit &&
+		    json_array_append_new(set, listener_json(l)) != 0)
+			return CTL_E_INTERNAL_ERROR;
+		total++;
+	}
+	return json_object_set_new(call->result, "TotalCount", json_integer((json_int_t)total)) == 0 ?
+		CTL_E_OK : CTL_E_INTERNAL_ERROR;
+}
+
+/* The rules between the filters (spec 2.4), then the target they name. */
+static enum ctl_err describe_filter(struct ctl_call *call, struct filter *f)
+{
+	struct target t;
+	enum ctl_err e;
+	*f = (struct filter){ .id = ctl_param_str(call, "ListenerId"),
+		.name = ctl_param_str(call, "ListenerName"), .search = ctl_param_str(call, "SearchValue") };
+	f->has_port = ctl_param_uint(call, "Port", &f->port) == 0;
+	if (f->id == NULL && ctl_param_str(call, "ProxyId") == NULL &&
+	    ctl_param_str(call, "GroupId") == NULL)
+		return ctl_fail(call, CTL_E_MISSING_PARAMETER, "The request is missing a required "
+			"parameter: one of `ListenerId`, `ProxyId` and `GroupId`.");
+	if (f->search != NULL && (f->name != NULL || f->has_port))
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "`SearchValue` cannot be used with "
+			"`ListenerName` or `Port`.");
+	if ((e = resolve_target(call, &t, 0)) != CTL_E_OK)
+		return e;
+	f->proxy_id = t.proxy ? t.proxy->id : NULL;
+	f->group_id = t.group ? t.group->id : NULL;
+	return CTL_E_OK;
+}
+
+enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call)
+{
+	static const struct ctl_param schema[] = {
+		{ "ProxyId", CTL_P_STRING, 0 },
+		{ "GroupId", CTL_P_STRING, 0 },
+		{ "ListenerId", CTL_P_STRING, 0 },
+		{ "ListenerName", CTL_P_STRING, 0 },
+		{ "Port", CTL_P_UINT, 0 },
+		{ "Offset", CTL_P_UINT, 0 },
+		{ "Limit", CTL_P_UINT, 0 },
+		{ "SearchValue", CTL_P_STRING, 0 },
+	};
+	struct filter f;
+	size_t offset, limit;
+	json_t *set = json_array();
+	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
+	if (e == CTL_E_OK && (e = describe_filter(call, &f)) == CTL_E_OK &&
+	    (e = ctl_page(call, DESCRIBE_LIMIT_MAX, &offset, &limit)) == CTL_E_OK) {
+		lsn_table_lock(call->deps->listeners);
+		e = set == NULL ? CTL_E_INTERNAL_ERROR : describe_locked(call, &f, offset, limit, set);
+		lsn_table_unlock(call->deps->listeners);
+	}
+	if (e == CTL_E_OK && json_object_set(call->result, "ListenerSet", set) != 0)
+		e = CTL_E_INTERNAL_ERROR;
+	json_decref(set);
+	return e;
+}
+
+/* ---- ModifyHTTPListenerAttribute ---- */
+
+/* Under the table lock: the listener, its ownership, then the store before memory. */
+static enum ctl_err modify_locked(struct ctl_call *call, const char *id, const char *name,
+	const struct cfg_proxy *p)
+{
+	struct lsn_table *t = call->deps->listeners;
+	const struct lsn *l = lsn_table_find(t, id);
+	struct st_listener rec;
+	char err[256];
+	if (l == NULL || (p != NULL && strcmp(l->rec.proxy_id, p->id) != 0))
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", id);
+	if (l->rec.group_id[0] != '\0')
+		return ctl_fail(call, CTL_E_NOT_SUPPORT_PROXY_GROUP, "Listener %s belongs to proxy "
+			"group %s: HTTP listeners of proxy groups cannot be modified.", id, l->rec.group_id);
+	if (!ctl_may_manage_proxy(call, l->rec.proxy_id))
+		return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
+			"proxy %s.", call->cred->secret_id, l->rec.proxy_id);
+	if (l->status == LSN_DESTROYING)
+		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.", id);
+	rec = l->rec;
+	snprintf(rec.name, sizeof(rec.name), "%s", name);
+	if (st_put(call->deps->store, &rec, err, sizeof(err)) != 0) {
+		int e = errno;
+		LOG_ERR("api", "listener=%s: %s; rename not done", id, err);
+		return store_error(call, e);
+	}
+	(void)lsn_table_set_name(t, id, name);      /* found above, under the same lock */
+	return CTL_E_OK;
+}
+
+enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
+{
+	static const struct ctl_param schema[] = {
+		{ "ListenerId", CTL_P_STRING, 1 },
+		{ "ListenerName", CTL_P_STRING, 1 },
+		{ "ProxyId", CTL_P_STRING, 0 },
+	};
+	const struct cfg_proxy *p = NULL;
+	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
+	if (e != CTL_E_OK)
+		return e;
+	const char *id = ctl_param_str(call, "ListenerId"), *name = ctl_param_str(call, "ListenerName");
+	const char *proxy = ctl_param_str(call, "ProxyId");
+	if (!ctl_listener_name_valid(name))
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
+			"characters: letters, digits, '-', '_' and '.'.");
+	if (proxy != NULL && (e = resolve_proxy(call, proxy, &p)) != CTL_E_OK)
+		return e;
+	lsn_table_lock(call->deps->listeners);
+	e = modify_locked(call, id, name, p);
+	lsn_table_unlock(call->deps->listeners);
+	if (e == CTL_E_OK)
+		LOG_INFO("api", "listener=%s name=%s: renamed", id, name);
+	return e;
+}
+
+/* ---- DeleteListeners ---- */
+
+/* The ids of one DeleteListeners call, sorted into the answer's sets. */
+struct deletion {
+	const char *ids[DELETE_IDS_MAX];    /* requested, without repeats */
+	size_t n;
+	const char *dels[DELETE_IDS_MAX];   /* those that belong to the target */
+	size_t ndels;
+};
+
+static int belongs(const struct st_listener *r, const struct target *t)
+{
+	return t->group != NULL ? strcmp(r->group_id, t->group->id) == 0 :
+		r->group_id[0] == '\0' && strcmp(r->proxy_id, t->proxy->id) == 0;
+}
+
+static void classify(const struct lsn_table *lt, const struct target *t, struct deletion *d)
+{
+	d->ndels = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct lsn *l = lsn_table_find(lt, d->ids[i]);
+		if (l != NULL && belongs(&l->rec, t))
+			d->dels[d->ndels++] = d->ids[i];
+	}
+}
+
+static int in(const char *const *set, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(set[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+/* The three sets (spec 2.6), read after the removal: a listener still in the table was deleted
+ * from the store but could not be stopped (OperationFailed: a retry finishes it). */
+static enum ctl_err delete_answer(struct ctl_call *call, const struct deletion *d)
+{
+	const struct lsn_table *lt = call->deps->listeners;
+	json_t *failed = json_array(), *ok = json_array(), *invalid = json_array();
+	enum ctl_err e = CTL_E_INTERNAL_ERROR;
+	if (failed == NULL || ok == NULL || invalid == NULL)
+		goto out;
+	for (size_t i = 0; i < d->n; i++) {
+		json_t *set = !in(d->dels, d->ndels, d->ids[i]) ? invalid :
+			lsn_table_find(lt, d->ids[i]) != NULL ? failed : ok;
+		if (json_array_append_new(set, json_string(d->ids[i])) != 0)
+			goto out;
+	}
+	if (json_object_set(call->result, "OperationFailedListenerSet", failed) == 0 &&
+	    json_object_set(call->result, "OperationSucceedListenerSet", ok) == 0 &&
+	    json_object_set(call->result, "InvalidStatusListenerSet", invalid) == 0)
+		e = CTL_E_OK;
+out:
+	json_decref(failed);
+	json_decref(ok);
+	json_decref(invalid);
+	return e;
+}
+
+/* Under the table lock: one store change for every deletion, then the workers let go. */
+static enum ctl_err delete_locked(struct ctl_call *call, const struct target *t, struct deletion *d)
+{
+	struct lsn_table *lt = call->deps->listeners;
+	char err[256];
+	classify(lt, t, d);
+	if (d->ndels > 0 && st_apply(call->deps->store, NULL, 0, d->dels, d->ndels, err,
+	    sizeof(err)) != 0) {
+		int e = errno;
+		LOG_ERR("api", "delete of %zu listeners: %s; nothing deleted", d->ndels, err);
+		return store_error(call, e);
+	}
+	(void)lsn_table_remove(lt, d->dels, d->ndels, call->deps->cfg->http.drain_timeout_ms);
+	for (size_t i = 0; i < d->ndels; i++)
+		LOG_INFO("api", "listener=%s: %s", d->dels[i], lsn_table_find(lt, d->dels[i]) ?
+			"deleted from the store, but still stopping" : "deleted");
+	return delete_answer(call, d);
+}
+
+/* ListenerIds: 1 to DELETE_IDS_MAX strings; repeats count once. */
+static enum ctl_err delete_ids(struct ctl_call *call, struct deletion *d)
+{
+	const json_t *ids = ctl_param_array(call, "ListenerIds");
+	size_t i;
+	json_t *v;
+	if (json_array_size(ids) < 1 || json_array_size(ids) > DELETE_IDS_MAX)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerIds must name 1 to %d "
+			"listeners.", DELETE_IDS_MAX);
+	d->n = 0;
+	json_array_foreach(ids, i, v)
+		if (!in(d->ids, d->n, json_string_value(v)))
+			d->ids[d->n++] = json_string_value(v);
+	return CTL_E_OK;
+}
+
+/* Force (1 = delete even with origins bound, 0 = refuse those) is validated, but nothing binds
+ * origins to a listener yet (rules and AddRealServers do not exist here), so Force=0 refuses no
+ * listener today. */
+enum ctl_err ctl_act_delete_listeners(struct ctl_call *call)
+{
+	static const struct ctl_param schema[] = {
+		{ "ListenerIds", CTL_P_STRING_ARRAY, 1 },
+		{ "Force", CTL_P_UINT, 1 },
+		{ "ProxyId", CTL_P_STRING, 0 },
+		{ "GroupId", CTL_P_STRING, 0 },
+	};
+	struct deletion d;
+	struct target t;
+	uint64_t force;
+	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
+	if (e != CTL_E_OK || (e = delete_ids(call, &d)) != CTL_E_OK)
+		return e;
+	(void)ctl_param_uint(call, "Force", &force);
+	if (force > 1)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "Force must be 0 or 1.");
+	if ((e = resolve_target(call, &t, 1)) != CTL_E_OK)
+		return e;
+	if (t.group != NULL && strcmp(t.group->status, "RUNNING") != 0)
+		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
+			"RUNNING.", t.group->id, t.group->status);
+	lsn_table_lock(call->deps->listeners);
+	e = delete_locked(call, &t, &d);
+	lsn_table_unlock(call->deps->listeners);
+	return e;
 }

@@ -1,10 +1,21 @@
-/* control/actions.c - the table of actions (actions.h). */
+/* control/actions.c - the table of actions, and the rules the action families share (actions.h). */
 #include "actions.h"
 
 #include <string.h>
 
+#include "cfg.h"
+#include "creds.h"
+#include "params.h"
+
+#define PAGE_DEFAULT 20
+
 static const struct ctl_action actions[] = {
 	{ "CreateHTTPListener", ctl_act_create_http_listener },
+	{ "DescribeHTTPListeners", ctl_act_describe_http_listeners },
+	{ "ModifyHTTPListenerAttribute", ctl_act_modify_http_listener_attribute },
+	{ "DeleteListeners", ctl_act_delete_listeners },
+	{ "DescribeProxies", ctl_act_describe_proxies },
+	{ "DescribeProxyGroupList", ctl_act_describe_proxy_group_list },
 };
 
 const struct ctl_action *ctl_action_find(const char *name)
@@ -13,4 +24,35 @@ const struct ctl_action *ctl_action_find(const char *name)
 		if (strcmp(actions[i].name, name) == 0)
 			return &actions[i];
 	return NULL;
+}
+
+int ctl_may_manage_proxy(const struct ctl_call *call, const char *proxy_id)
+{
+	return call->cred == NULL || ctl_cred_allows(call->cred, proxy_id);
+}
+
+int ctl_may_manage_group(const struct ctl_call *call, const char *group_id)
+{
+	const struct cfg_group *g = cfg_find_group(call->deps->cfg, group_id);
+	if (call->cred == NULL || ctl_cred_allows(call->cred, group_id))
+		return 1;
+	if (g == NULL || g->nproxies == 0)
+		return 0;
+	for (size_t i = 0; i < g->nproxies; i++)
+		if (!ctl_cred_allows(call->cred, g->proxies[i]))
+			return 0;
+	return 1;
+}
+
+enum ctl_err ctl_page(struct ctl_call *call, size_t max, size_t *offset, size_t *limit)
+{
+	uint64_t off = 0, lim = PAGE_DEFAULT;
+	(void)ctl_param_uint(call, "Offset", &off);
+	(void)ctl_param_uint(call, "Limit", &lim);
+	if (lim < 1 || lim > max)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "Limit must be 1 to %zu, not %llu.",
+			max, (unsigned long long)lim);
+	*offset = off > SIZE_MAX ? SIZE_MAX : (size_t)off;
+	*limit = (size_t)lim;
+	return CTL_E_OK;
 }

@@ -1,9 +1,15 @@
-/* control/actions.h - the actions, one file per family (act_<family>.c); the table in actions.c
- * names them, and api.c dispatches through it. */
+/* control/actions.h - the actions, one file per action family (act_<family>.c); the table in
+ * actions.c names them, and api.c dispatches through it. Also the few rules the families share:
+ * who may manage what, and paging.
+ */
 #ifndef GAAPD_CTL_ACTIONS_H
 #define GAAPD_CTL_ACTIONS_H
 
+#include <stddef.h>
+
 #include "api.h"
+
+struct cfg_group;
 
 struct ctl_action {
 	const char *name;           /* as in X-TC-Action / Action */
@@ -13,6 +19,24 @@ struct ctl_action {
 /* The action called name (case-sensitive, as Tencent's API is), or NULL. */
 const struct ctl_action *ctl_action_find(const char *name);
 
+/* act_listener.c (spec 2.2, 2.4-2.6) */
 enum ctl_err ctl_act_create_http_listener(struct ctl_call *call);
+enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call);
+enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call);
+enum ctl_err ctl_act_delete_listeners(struct ctl_call *call);
+/* act_proxy.c (spec 2.9) */
+enum ctl_err ctl_act_describe_proxies(struct ctl_call *call);
+enum ctl_err ctl_act_describe_proxy_group_list(struct ctl_call *call);
+
+/* 1 when the call's key may manage the proxy: always under auth none, else per the credentials
+ * file's `proxies =` list. */
+int ctl_may_manage_proxy(const struct ctl_call *call, const char *proxy_id);
+/* 1 when the key may manage the group: it names the group itself, or it may manage every member
+ * (a group with no members, or unknown to the configuration, only by name). */
+int ctl_may_manage_group(const struct ctl_call *call, const char *group_id);
+
+/* Offset (default 0) and Limit (default 20, 1 to max) of a Describe action, after
+ * ctl_params_check(); InvalidParameterValue for a Limit out of range. */
+enum ctl_err ctl_page(struct ctl_call *call, size_t max, size_t *offset, size_t *limit);
 
 #endif

@@ -1,9 +1,16 @@
-/* control/api.c - see api.h. Order of checks (spec 1.2, "verification order we use"): method,
- * common headers, signature, version, action, rate limit, body, then the action's own checks.
+/* control/api.c - see api.h. The request style decides where the common params are: TC3 sends them
+ * as X-TC-* headers with an Authorization header; v1 sends them among the query or form params.
+ * Order of checks (spec 1.2, "verification order we use", and the same for v1): the v1 form (size,
+ * encoding), the language, the method, authentication (malformed, missing, expired, unknown
+ * SecretId, signature, v1 replay, token), version and action, rate limit, the business params as
+ * JSON, then the action's own checks. An unauthenticated caller learns nothing past AuthFailure.
  */
 #include "api.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,33 +26,59 @@
 
 #define API_VERSION "2018-05-29"
 #define MAX_SKEW_S 300
+#define V1_MAX_BYTES 32768          /* a v1 query or form; GET requests are documented as <= 32 KB */
+#define MAX_BUCKETS 4096            /* (action, caller) pairs with a partly used rate */
+#define FLAT_MAX_DEPTH 8            /* RealServerBindSet.0.RealServerId is 3 */
 
-/* Token bucket per (action, SecretId): the action's rate in tokens per second, burst of as many. */
+/* Token bucket per (action, caller): the action's rate in tokens per second, burst of as many. */
 struct bucket {
 	const struct ctl_action *action;
-	char secret_id[CTL_SECRET_ID_MAX];
+	char who[CTL_SECRET_ID_MAX];    /* the SecretId; the client's IP under auth: none */
 	double tokens;
 	struct timespec last;
+};
+
+/* One accepted v1 request, known by its Signature: a replay is the same signed request, while
+ * (SecretId, Nonce, Timestamp) is not unique in practice (the Node SDK draws Nonce from 0-65535, so
+ * a busy client repeats one within a second). The Signature is an HMAC, so 64 bits of a hash of it
+ * tell requests apart as well as the whole would, in 16 bytes an entry (256 KiB at most). */
+struct seen {
+	uint64_t sig;
+	int64_t ts;
 };
 
 struct ctl_api {
 	const struct ctl_deps *deps;
 	struct bucket *buckets;
 	size_t nbuckets;
+	struct seen *seen;
+	size_t nseen, seen_cap;
+	int64_t seen_floor;             /* v1 timestamps at or below this can no longer be checked */
 };
 
 /* What the checks before the action learn about a call. */
 struct call_ctx {
+	int v1;                         /* common params in the query or form, not in headers */
+	struct ctl_form form;           /* v1, or TC3 GET: the decoded params */
 	const char *action_name;
 	const struct ctl_action *action;
 	char secret_id[CTL_SECRET_ID_MAX];
+	char who[CTL_SECRET_ID_MAX];    /* whom the rate limit counts */
+};
+
+/* The common params of v1 (spec 1.1); the rest of the form is the action's. */
+static const char *const v1_common[] = {
+	"Action", "Version", "Timestamp", "Nonce", "SecretId", "Signature", "SignatureMethod",
+	"Region", "Token", "Language", "RequestClient", NULL,
 };
 
 struct ctl_api *ctl_api_new(const struct ctl_deps *deps)
 {
 	struct ctl_api *a = calloc(1, sizeof(*a));
-	if (a != NULL)
+	if (a != NULL) {
 		a->deps = deps;
+		a->seen_floor = INT64_MIN;
+	}
 	return a;
 }
 
@@ -54,6 +87,7 @@ void ctl_api_destroy(struct ctl_api *a)
 	if (a == NULL)
 		return;
 	free(a->buckets);
+	free(a->seen);
 	free(a);
 }
 
@@ -66,96 +100,315 @@ enum ctl_err ctl_fail(struct ctl_call *call, enum ctl_err e, const char *fmt, ..
 	return e;
 }
 
+static enum ctl_err missing(struct ctl_call *call, const char *name)
+{
+	return ctl_fail(call, CTL_E_MISSING_PARAMETER,
+		"The request is missing a required parameter `%s`.", name);
+}
+
+/* --- rate limit --- */
+
+static void refill(struct bucket *b, unsigned limit, const struct timespec *now)
+{
+	b->tokens += ((double)(now->tv_sec - b->last.tv_sec) +
+		(double)(now->tv_nsec - b->last.tv_nsec) / 1e9) * limit;
+	if (b->tokens > limit)
+		b->tokens = limit;
+	b->last = *now;
+}
+
+/* A full bucket answers as a new one would: dropping those bounds the table, changing no answer. */
+static void sweep(struct ctl_api *a, const struct timespec *now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < a->nbuckets; i++) {
+		struct bucket *b = &a->buckets[i];
+		unsigned limit = cfg_rate_limit(a->deps->cfg, b->action->name);
+		refill(b, limit, now);
+		if (b->tokens < limit)
+			a->buckets[n++] = *b;
+	}
+	a->nbuckets = n;
+}
+
+/* NULL on ENOMEM, or when MAX_BUCKETS callers are all mid-burst. */
 static struct bucket *bucket_for(struct ctl_api *a, const struct ctl_action *action,
-	const char *secret_id, unsigned limit)
+	const char *who, unsigned limit, const struct timespec *now)
 {
 	for (size_t i = 0; i < a->nbuckets; i++)
-		if (a->buckets[i].action == action && strcmp(a->buckets[i].secret_id, secret_id) == 0)
+		if (a->buckets[i].action == action && strcmp(a->buckets[i].who, who) == 0)
 			return &a->buckets[i];
+	if (a->nbuckets >= MAX_BUCKETS)
+		sweep(a, now);
+	if (a->nbuckets >= MAX_BUCKETS)
+		return NULL;
 	struct bucket *b = realloc(a->buckets, (a->nbuckets + 1) * sizeof(*b));
 	if (b == NULL)
 		return NULL;
 	a->buckets = b;
 	b = &a->buckets[a->nbuckets++];
 	b->action = action;
-	snprintf(b->secret_id, sizeof(b->secret_id), "%s", secret_id);
+	snprintf(b->who, sizeof(b->who), "%s", who);
 	b->tokens = limit;
-	clock_gettime(CLOCK_MONOTONIC, &b->last);
+	b->last = *now;
 	return b;
 }
 
-/* Buckets exist only for authenticated SecretIds, so their number is bounded by the credentials. */
 static enum ctl_err rate_limit(struct ctl_api *a, const struct call_ctx *x, struct ctl_call *call)
 {
 	unsigned limit = cfg_rate_limit(a->deps->cfg, x->action->name);
-	struct bucket *b = bucket_for(a, x->action, x->secret_id, limit);
 	struct timespec now;
-	if (b == NULL)
-		return CTL_E_INTERNAL_ERROR;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	b->tokens += ((double)(now.tv_sec - b->last.tv_sec) +
-		(double)(now.tv_nsec - b->last.tv_nsec) / 1e9) * limit;
-	if (b->tokens > limit)
-		b->tokens = limit;
-	b->last = now;
+	struct bucket *b = bucket_for(a, x->action, x->who, limit, &now);
+	if (b == NULL)
+		return a->nbuckets >= MAX_BUCKETS ? ctl_fail(call, CTL_E_REQUEST_LIMIT_EXCEEDED,
+			"Too many callers are using their full request rate at once.") : CTL_E_INTERNAL_ERROR;
+	refill(b, limit, &now);
 	if (b->tokens < 1.0)
 		return ctl_fail(call, CTL_E_REQUEST_LIMIT_EXCEEDED, "Your current request times exceeds "
-			"the frequency limit `%u` per second for `%s`.", limit, x->action_name);
+			"the frequency limit `%u` per second for `%s`.", limit, x->action->name);
 	b->tokens -= 1.0;
 	return CTL_E_OK;
 }
 
-static enum ctl_err check_timestamp(const struct ctl_req *r, time_t now, struct ctl_call *call)
+/* The client's address: whom the rate limit counts when there are no SecretIds. */
+static void client_ip(const struct ctl_req *r, char *out, size_t outlen)
 {
-	const char *ts = ctl_req_header(r, "X-TC-Timestamp");
+	const struct sockaddr_storage *ss = &r->peer;
+	const void *addr = NULL;
+	if (ss->ss_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	else if (ss->ss_family == AF_INET)
+		addr = &((const struct sockaddr_in *)ss)->sin_addr;
+	if (addr == NULL || inet_ntop(ss->ss_family, addr, out, (socklen_t)outlen) == NULL)
+		snprintf(out, outlen, "-");
+}
+
+/* --- v1 replay --- */
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Make room by forgetting the oldest timestamp; the floor then refuses it and all before it. */
+static void forget_oldest(struct ctl_api *a)
+{
+	int64_t oldest = a->seen[0].ts;
+	size_t n = 0;
+	for (size_t i = 1; i < a->nseen; i++)
+		if (a->seen[i].ts < oldest)
+			oldest = a->seen[i].ts;
+	for (size_t i = 0; i < a->nseen; i++)
+		if (a->seen[i].ts != oldest)
+			a->seen[n++] = a->seen[i];
+	a->nseen = n;
+	a->seen_floor = oldest;
+}
+
+static int remember(struct ctl_api *a, const struct seen *s)
+{
+	if (a->nseen >= CTL_API_MAX_SEEN)
+		forget_oldest(a);
+	if (a->nseen == a->seen_cap) {
+		size_t cap = a->seen_cap ? a->seen_cap * 2 : 64;
+		struct seen *p;
+		if (cap > CTL_API_MAX_SEEN)
+			cap = CTL_API_MAX_SEEN;
+		if ((p = realloc(a->seen, cap * sizeof(*p))) == NULL)
+			return -1;
+		a->seen = p;
+		a->seen_cap = cap;
+	}
+	a->seen[a->nseen++] = *s;
+	return 0;
+}
+
+/* 0 the first time an accepted request comes, now remembered; 1 for a replay (or one too old to
+ * tell); -1 on ENOMEM. An entry is kept while its timestamp passes the skew check, and dropped by
+ * the scan once it cannot. */
+static int replayed(struct ctl_api *a, const char *signature, int64_t ts, time_t now)
+{
+	struct seen s = { fnv1a(signature), ts };
+	int hit = ts <= a->seen_floor;
+	size_t n = 0;
+	for (size_t i = 0; i < a->nseen; i++) {
+		if (a->seen[i].ts < (int64_t)now - MAX_SKEW_S)
+			continue;
+		hit |= a->seen[i].sig == s.sig && a->seen[i].ts == ts;
+		a->seen[n++] = a->seen[i];
+	}
+	a->nseen = n;
+	if (hit)
+		return 1;
+	return remember(a, &s);
+}
+
+/* --- authentication --- */
+
+/* A common parameter: the X-TC-<name> header of a TC3 call, the <name> param of a v1 one. */
+static const char *common(const struct ctl_req *r, const struct call_ctx *x, const char *name)
+{
+	char header[32];
+	if (x->v1)
+		return ctl_form_get(&x->form, name);
+	snprintf(header, sizeof(header), "X-TC-%s", name);
+	return ctl_req_header(r, header);
+}
+
+static enum ctl_err check_timestamp(const char *ts, time_t now, int64_t *out, struct ctl_call *call)
+{
 	uint64_t t;
 	if (ts == NULL)
-		return ctl_fail(call, CTL_E_MISSING_PARAMETER,
-			"The request is missing a required parameter `Timestamp`.");
+		return missing(call, "Timestamp");
 	if (ctl_parse_uint(ts, &t) != 0 || t > (uint64_t)INT64_MAX)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "Parameter `Timestamp` type error.");
 	if ((int64_t)t > (int64_t)now + MAX_SKEW_S || (int64_t)t < (int64_t)now - MAX_SKEW_S)
 		return ctl_fail(call, CTL_E_AUTH_SIGNATURE_EXPIRE, "The signature is expired, please "
 			"request again. (timestamp %s, server time %lld)", ts, (long long)now);
+	*out = (int64_t)t;
 	return CTL_E_OK;
 }
 
-static enum ctl_err authenticate(struct ctl_api *a, const struct ctl_req *r, time_t now,
-	struct call_ctx *x, struct ctl_call *call)
+/* Checked last: only a correctly signed caller learns that its token is the problem. */
+static enum ctl_err check_token(const char *token, struct ctl_call *call)
 {
-	const char *authz = ctl_req_header(r, "Authorization");
-	const char *token = ctl_req_header(r, "X-TC-Token");
-	struct ctl_tc3_auth auth;
-	enum ctl_err e;
-	if (authz == NULL)
-		return ctl_fail(call, CTL_E_MISSING_PARAMETER,
-			"The request is missing a required parameter `Authorization`.");
-	if (ctl_tc3_parse(authz, &auth) != 0)
-		return CTL_E_AUTH_INVALID_AUTHORIZATION;
-	if ((e = check_timestamp(r, now, call)) != CTL_E_OK)
-		return e;
-	snprintf(x->secret_id, sizeof(x->secret_id), "%s", auth.secret_id);
-	call->cred = ctl_creds_find(a->deps->creds, auth.secret_id);
-	if (call->cred == NULL)
-		return CTL_E_AUTH_SECRET_ID_NOT_FOUND;
-	if ((e = ctl_tc3_check(r, &auth, call->cred->secret_key)) != CTL_E_OK)
-		return e;
 	if (token != NULL && *token != '\0')    /* no temporary credentials are issued here */
 		return ctl_fail(call, CTL_E_AUTH_TOKEN_FAILURE,
 			"The token is invalid: this endpoint issues no temporary credentials.");
 	return CTL_E_OK;
 }
 
+static enum ctl_err find_cred(struct ctl_api *a, const char *secret_id, struct call_ctx *x,
+	struct ctl_call *call)
+{
+	snprintf(x->secret_id, sizeof(x->secret_id), "%s", secret_id);
+	snprintf(x->who, sizeof(x->who), "%s", secret_id);
+	call->cred = ctl_creds_find(a->deps->creds, secret_id);
+	return call->cred != NULL ? CTL_E_OK : CTL_E_AUTH_SECRET_ID_NOT_FOUND;
+}
+
+static enum ctl_err authenticate_tc3(struct ctl_api *a, const struct ctl_req *r, time_t now,
+	struct call_ctx *x, struct ctl_call *call)
+{
+	const char *authz = ctl_req_header(r, "Authorization");
+	struct ctl_tc3_auth auth;
+	int64_t ts;
+	enum ctl_err e;
+	if (authz == NULL)
+		return missing(call, "Authorization");
+	if (ctl_tc3_parse(authz, &auth) != 0)
+		return CTL_E_AUTH_INVALID_AUTHORIZATION;
+	if ((e = check_timestamp(common(r, x, "Timestamp"), now, &ts, call)) != CTL_E_OK ||
+	    (e = find_cred(a, auth.secret_id, x, call)) != CTL_E_OK ||
+	    (e = ctl_tc3_check(r, &auth, call->cred->secret_key)) != CTL_E_OK)
+		return e;
+	return check_token(common(r, x, "Token"), call);
+}
+
+/* Nonce is documented as a positive integer, but the Node SDK sends Math.round(random * 65535),
+ * which is 0 once in 131070 calls: 0 is let through rather than fail the official client. */
+static enum ctl_err v1_required(const struct ctl_form *f, struct ctl_call *call)
+{
+	static const char *const required[] = { "SecretId", "Timestamp", "Nonce", "Signature" };
+	uint64_t nonce;
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (ctl_form_get(f, required[i]) == NULL)
+			return missing(call, required[i]);
+	if (ctl_parse_uint(ctl_form_get(f, "Nonce"), &nonce) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "Parameter `Nonce` type error.");
+	return CTL_E_OK;
+}
+
+static enum ctl_err authenticate_v1(struct ctl_api *a, const struct ctl_req *r, time_t now,
+	struct call_ctx *x, struct ctl_call *call)
+{
+	const struct ctl_form *f = &x->form;
+	const char *host = ctl_req_header(r, "Host");
+	int64_t ts;
+	enum ctl_err e;
+	int seen;
+	if ((e = v1_required(f, call)) != CTL_E_OK ||
+	    (e = check_timestamp(ctl_form_get(f, "Timestamp"), now, &ts, call)) != CTL_E_OK ||
+	    (e = find_cred(a, ctl_form_get(f, "SecretId"), x, call)) != CTL_E_OK ||
+	    (e = ctl_v1_check(r->method, host != NULL ? host : "", f, call->cred->secret_key)) != CTL_E_OK)
+		return e;
+	/* Remembered only once the signature holds: forged requests cannot fill the table. */
+	if ((seen = replayed(a, ctl_form_get(f, "Signature"), ts, now)) != 0)
+		return seen < 0 ? CTL_E_INTERNAL_ERROR : ctl_fail(call, CTL_E_AUTH_SIGNATURE_FAILURE,
+			"This signed request was already received; sign each request with a new `Nonce`.");
+	return check_token(ctl_form_get(f, "Token"), call);
+}
+
+/* --- request style, language, action --- */
+
+/* 1 when the Content-Type's media type (before any ';' parameters) is type. */
+static int media_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+	if (ct == NULL || strncasecmp(ct, type, n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* TC3 names itself with its headers; without them a GET query or a form POST is v1. */
+static int is_v1(const struct ctl_req *r)
+{
+	if (ctl_req_header(r, "Authorization") != NULL || ctl_req_header(r, "X-TC-Action") != NULL)
+		return 0;
+	if (strcmp(r->method, "GET") == 0)
+		return 1;
+	return strcmp(r->method, "POST") == 0 &&
+		media_type_is(ctl_req_header(r, "Content-Type"), "application/x-www-form-urlencoded");
+}
+
+/* A v1 call's params, with the common ones among them, decoded into x->form. */
+static enum ctl_err load_v1_form(const struct ctl_req *r, struct call_ctx *x, struct ctl_call *call)
+{
+	int get = strcmp(r->method, "GET") == 0;
+	if ((x->v1 = is_v1(r)) == 0)
+		return CTL_E_OK;
+	const char *text = get ? r->query : r->body != NULL ? r->body : "";
+	size_t len = get ? strlen(r->query) : r->body != NULL ? r->body_len : 0;
+	/* Tencent's answer to a large v1 request, word for word (spec 1.3). */
+	if (len > V1_MAX_BYTES)
+		return ctl_fail(call, CTL_E_AUTH_SIGNATURE_FAILURE, "The provided credentials could not be "
+			"validated because of exceeding request size limit, please use new signature method "
+			"`TC3-HMAC-SHA256`.");
+	if (ctl_form_parse(text, len, &x->form) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "The %s is not valid "
+			"x-www-form-urlencoded text.", get ? "query string" : "form body");
+	for (size_t i = 0; v1_common[i] != NULL; i++)
+		if (ctl_form_count(&x->form, v1_common[i]) > 1)
+			return ctl_fail(call, CTL_E_INVALID_PARAMETER, "Parameter `%s` is given more "
+				"than once.", v1_common[i]);
+	return CTL_E_OK;
+}
+
+static enum ctl_err pick_language(const struct ctl_req *r, const struct call_ctx *x,
+	struct ctl_call *call)
+{
+	const char *lang = common(r, x, "Language");
+	if (ctl_lang_parse(lang, &call->lang) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "The value `%s` of parameter "
+			"`Language` is not supported; use `zh-CN` or `en-US`.", lang);
+	return CTL_E_OK;
+}
+
 static enum ctl_err find_action(const struct ctl_req *r, struct call_ctx *x, struct ctl_call *call)
 {
-	const char *version = ctl_req_header(r, "X-TC-Version");
-	x->action_name = ctl_req_header(r, "X-TC-Action");
+	const char *version = common(r, x, "Version");
+	x->action_name = common(r, x, "Action");
 	if (x->action_name == NULL)
-		return ctl_fail(call, CTL_E_MISSING_PARAMETER,
-			"The request is missing a required parameter `Action`.");
+		return missing(call, "Action");
 	if (version == NULL)
-		return ctl_fail(call, CTL_E_MISSING_PARAMETER,
-			"The request is missing a required parameter `Version`.");
+		return missing(call, "Version");
 	if (strcmp(version, API_VERSION) != 0)
 		return ctl_fail(call, CTL_E_NO_SUCH_VERSION, "The API version `%s` does not exist; "
 			"this endpoint serves `" API_VERSION "`.", version);
@@ -163,92 +416,207 @@ static enum ctl_err find_action(const struct ctl_req *r, struct call_ctx *x, str
 	return x->action != NULL ? CTL_E_OK : CTL_E_INVALID_ACTION;
 }
 
-static int hex_digit(char c)
+/* --- flattened params (spec 1.1) --- */
+
+/* 1 for an array index, 0 for a name, -1 for neither: empty, or digits that do not spell an index
+ * the one way ("01"), which would let two keys name one element. */
+static int segment_kind(const char *s)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
+	size_t n = strspn(s, "0123456789");
+	if (*s == '\0' || (n > 0 && s[n] == '\0' && ((n > 1 && s[0] == '0') || n > 9)))
+		return -1;
+	return n > 0 && s[n] == '\0';
+}
+
+/* The container called name under node, made on first use; NULL when name holds a value. */
+static json_t *container(json_t *node, const char *name)
+{
+	json_t *c = json_object_get(node, name);
+	if (c != NULL)
+		return json_is_object(c) ? c : NULL;
+	if ((c = json_object()) == NULL || json_object_set_new(node, name, c) != 0)
+		return NULL;
+	return c;
+}
+
+/* Set the dotted path (cut in place) to value, which is stolen. Arrays are built as objects keyed
+ * by index and turned into arrays once every pair is in: indexes may come in any order. */
+static int flat_set(json_t *root, char *path, json_t *value)
+{
+	json_t *node = root;
+	char *dot;
+	int depth = 0;
+	while ((dot = strchr(path, '.')) != NULL) {
+		*dot = '\0';
+		if (segment_kind(path) < 0 || ++depth >= FLAT_MAX_DEPTH || (node = container(node, path)) == NULL)
+			goto fail;
+		path = dot + 1;
+	}
+	if (value == NULL || segment_kind(path) < 0 || json_object_get(node, path) != NULL)
+		goto fail;
+	return json_object_set_new(node, path, value);
+fail:
+	json_decref(value);
 	return -1;
 }
 
-/* application/x-www-form-urlencoded decoding of s[0..len) into out (at least len + 1 bytes). */
-static int url_decode(const char *s, size_t len, char *out)
+/* obj's keys as an array when they are all indexes running from 0 without a gap; a new
+ * reference, or NULL. */
+static json_t *as_array(json_t *obj)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '+') {
-			out[n++] = ' ';
-		} else if (s[i] != '%') {
-			out[n++] = s[i];
-		} else if (i + 2 < len && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-			out[n++] = (char)(hex_digit(s[i + 1]) << 4 | hex_digit(s[i + 2]));
-			i += 2;
-		} else {
-			return -1;
+	json_t *arr = json_array();
+	char key[24];
+	for (size_t i = 0; arr != NULL && i < json_object_size(obj); i++) {
+		snprintf(key, sizeof(key), "%zu", i);
+		json_t *v = json_object_get(obj, key);
+		if (v == NULL || json_array_append(arr, v) != 0) {
+			json_decref(arr);
+			arr = NULL;
 		}
 	}
-	out[n] = '\0';
+	return arr;
+}
+
+static json_t *flat_finish(json_t *node);
+
+/* Finish every container among node's children in place; -1 at the first that fails, whose key
+ * goes to *bad. */
+static int finish_children(json_t *node, const char **bad)
+{
+	for (void *it = json_object_iter(node); it != NULL; it = json_object_iter_next(node, it)) {
+		json_t *child = json_object_iter_value(it), *done;
+		if (!json_is_object(child))
+			continue;
+		*bad = json_object_iter_key(it);
+		if ((done = flat_finish(child)) == NULL)
+			return -1;
+		if (done == child)
+			json_decref(done);
+		else if (json_object_iter_set_new(node, it, done) != 0)
+			return -1;
+	}
 	return 0;
 }
 
-/* GET: business parameters are the query string's pairs, all strings. */
-static json_t *query_params(const char *q)
+/* node (an object built by flat_set) with its containers finished: a new reference to an array
+ * when every key is an index, node itself when every key is a name, NULL on a mix or a gap. */
+static json_t *flat_finish(json_t *node)
 {
-	json_t *o = json_object();
-	char *key = malloc(strlen(q) + 1), *val = malloc(strlen(q) + 1);
-	while (o != NULL && key != NULL && val != NULL && *q != '\0') {
-		size_t len = strcspn(q, "&"), klen = strcspn(q, "=");
-		if (klen > len)
-			klen = len;
-		if (len > 0 && (url_decode(q, klen, key) != 0 || url_decode(q + klen + (klen < len),
-		    len - klen - (klen < len), val) != 0 || json_object_set_new(o, key, json_string(val)) != 0)) {
-			json_decref(o);
-			o = NULL;
-		}
-		q += len + (q[len] == '&');
-	}
-	if (key == NULL || val == NULL) {
-		json_decref(o);
-		o = NULL;
-	}
-	free(key);
-	free(val);
-	return o;
+	const char *bad;
+	size_t indexes = 0;
+	if (finish_children(node, &bad) != 0)
+		return NULL;
+	for (void *it = json_object_iter(node); it != NULL; it = json_object_iter_next(node, it))
+		indexes += segment_kind(json_object_iter_key(it)) == 1;
+	if (indexes == 0)
+		return json_incref(node);
+	return indexes == json_object_size(node) ? as_array(node) : NULL;
 }
 
-static enum ctl_err parse_params(const struct ctl_req *r, struct ctl_call *call)
+static int skipped(const char *key, const char *const *skip)
 {
-	json_error_t je;
-	if (strcmp(r->method, "GET") == 0) {
-		call->params = query_params(r->query);
-		return call->params != NULL ? CTL_E_OK : ctl_fail(call, CTL_E_INVALID_PARAMETER,
-			"The query string is malformed.");
+	for (size_t i = 0; skip != NULL && skip[i] != NULL; i++)
+		if (strcmp(key, skip[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int flat_add(json_t *root, const char *key, const char *value, char *err, size_t errlen)
+{
+	json_t *v = json_string(value);
+	char *path = strdup(key);
+	int rc = -1;
+	if (v == NULL)
+		snprintf(err, errlen, "The value of parameter `%s` is not valid UTF-8.", key);
+	else if (path == NULL || flat_set(root, path, json_incref(v)) != 0)
+		snprintf(err, errlen, "The parameter `%s` is malformed, or given more than once.", key);
+	else
+		rc = 0;
+	json_decref(v);
+	free(path);
+	return rc;
+}
+
+/* Top-level names stay names, even "0": only nested levels can be arrays. */
+static int flat_finish_top(json_t *root, char *err, size_t errlen)
+{
+	const char *bad = "";
+	if (finish_children(root, &bad) == 0)
+		return 0;
+	snprintf(err, errlen, "The indexes of parameter `%s` must run from 0 without gaps, and not be "
+		"mixed with names.", bad);
+	return -1;
+}
+
+json_t *ctl_form_to_json(const struct ctl_form *f, const char *const *skip, char *err, size_t errlen)
+{
+	json_t *root = json_object();
+	if (root == NULL) {
+		snprintf(err, errlen, "Out of memory.");
+		return NULL;
 	}
+	for (size_t i = 0; i < f->n; i++)
+		if (!skipped(f->keys[i], skip) && flat_add(root, f->keys[i], f->values[i], err, errlen) != 0)
+			goto fail;
+	if (flat_finish_top(root, err, errlen) == 0)
+		return root;
+fail:
+	json_decref(root);
+	return NULL;
+}
+
+/* --- the call --- */
+
+static enum ctl_err json_body(const struct ctl_req *r, struct ctl_call *call)
+{
 	const char *ct = ctl_req_header(r, "Content-Type");
-	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0)
+	json_error_t je;
+	if (!media_type_is(ct, "application/json"))
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "TC3 POST requests must be "
 			"`Content-Type: application/json`, not `%s`.", ct ? ct : "");
-	call->params = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+	call->params = json_loadb(r->body != NULL ? r->body : "", r->body != NULL ? r->body_len : 0,
+		JSON_REJECT_DUPLICATES, &je);
 	if (call->params == NULL || !json_is_object(call->params))
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "The request body is not a JSON object%s%s",
 			call->params ? "." : ": ", call->params ? "" : je.text);
 	return CTL_E_OK;
 }
 
+/* TC3 POST: the JSON body. TC3 GET: the query's params. v1: the form's, less the common ones. */
+static enum ctl_err parse_params(const struct ctl_req *r, struct call_ctx *x, struct ctl_call *call)
+{
+	char err[sizeof(call->message)];
+	if (!x->v1 && strcmp(r->method, "GET") != 0)
+		return json_body(r, call);
+	if (!x->v1 && ctl_form_parse(r->query, strlen(r->query), &x->form) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER,
+			"The query string is not valid x-www-form-urlencoded text.");
+	call->params = ctl_form_to_json(&x->form, x->v1 ? v1_common : NULL, err, sizeof(err));
+	return call->params != NULL ? CTL_E_OK : ctl_fail(call, CTL_E_INVALID_PARAMETER, "%s", err);
+}
+
+static enum ctl_err authenticate(struct ctl_api *a, const struct ctl_req *r, time_t now,
+	struct call_ctx *x, struct ctl_call *call)
+{
+	if (a->deps->cfg->auth == CFG_AUTH_NONE) {
+		client_ip(r, x->who, sizeof(x->who));
+		return CTL_E_OK;
+	}
+	return x->v1 ? authenticate_v1(a, r, now, x, call) : authenticate_tc3(a, r, now, x, call);
+}
+
 static enum ctl_err process(struct ctl_api *a, const struct ctl_req *r, time_t now,
 	struct call_ctx *x, struct ctl_call *call)
 {
 	enum ctl_err e;
+	if ((e = load_v1_form(r, x, call)) != CTL_E_OK || (e = pick_language(r, x, call)) != CTL_E_OK)
+		return e;
 	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "POST") != 0)
 		return ctl_fail(call, CTL_E_UNSUPPORTED_PROTOCOL, "The HTTP method `%s` is not "
 			"supported; use GET or POST.", r->method);
-	if (a->deps->cfg->auth == CFG_AUTH_SIGNATURE && (e = authenticate(a, r, now, x, call)) != CTL_E_OK)
-		return e;
-	if ((e = find_action(r, x, call)) != CTL_E_OK || (e = rate_limit(a, x, call)) != CTL_E_OK ||
-	    (e = parse_params(r, call)) != CTL_E_OK)
+	if ((e = authenticate(a, r, now, x, call)) != CTL_E_OK ||
+	    (e = find_action(r, x, call)) != CTL_E_OK || (e = rate_limit(a, x, call)) != CTL_E_OK ||
+	    (e = parse_params(r, x, call)) != CTL_E_OK)
 		return e;
 	return x->action->fn(call);
 }
@@ -266,18 +634,40 @@ static char *envelope(json_t *response, const char *request_id)
 	return text;
 }
 
-static json_t *error_object(enum ctl_err e, const char *message)
+static json_t *error_object(enum ctl_err e, const char *message, enum ctl_lang lang)
 {
-	return json_pack("{s:{s:s, s:s}}", "Error", "Code", ctl_err_code(e),
-		"Message", message != NULL && *message != '\0' ? message : ctl_err_message(e));
+	char text[sizeof(((struct ctl_call *)0)->message) + 256];
+	ctl_err_text(e, lang, message, text, sizeof(text));
+	return json_pack("{s:{s:s, s:s}}", "Error", "Code", ctl_err_code(e), "Message", text);
 }
 
-char *ctl_api_error_body(enum ctl_err e, const char *message)
+char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang)
 {
 	char request_id[CTL_UUID_LEN + 1];
 	if (ctl_uuid_v4(request_id) != 0)
 		return NULL;
-	return envelope(error_object(e, message), request_id);
+	return envelope(error_object(e, message, lang), request_id);
+}
+
+/* s for the log, with control bytes as '?' (a decoded v1 param can hold a newline). */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", s != NULL && *s != '\0' ? s : "-");
+	for (char *p = buf; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return buf;
+}
+
+static void log_call(const struct call_ctx *x, const struct ctl_call *call, enum ctl_err e,
+	const char *request_id)
+{
+	char action[64], secret_id[CTL_SECRET_ID_MAX], message[sizeof(call->message)];
+	LOG_INFO("api", "action=%s code=%s secret_id=%s request_id=%s%s%s",
+		printable(x->action_name, action, sizeof(action)), e == CTL_E_OK ? "OK" : ctl_err_code(e),
+		printable(x->secret_id, secret_id, sizeof(secret_id)), request_id,
+		call->message[0] ? " message=" : "",
+		call->message[0] ? printable(call->message, message, sizeof(message)) : "");
 }
 
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now)
@@ -290,14 +680,12 @@ char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now)
 		return NULL;
 	}
 	enum ctl_err e = process(a, r, now, &x, &call);
-	LOG_INFO("api", "action=%s code=%s secret_id=%s request_id=%s%s%s",
-		x.action_name ? x.action_name : "", e == CTL_E_OK ? "OK" : ctl_err_code(e),
-		x.secret_id[0] ? x.secret_id : "-", request_id, call.message[0] ? " message=" : "",
-		call.message);
+	log_call(&x, &call, e, request_id);
 	json_decref(call.params);
+	ctl_form_free(&x.form);
 	if (e != CTL_E_OK) {
 		json_decref(call.result);
-		return envelope(error_object(e, call.message), request_id);
+		return envelope(error_object(e, call.message, call.lang), request_id);
 	}
 	return envelope(call.result, request_id);
 }

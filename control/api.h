@@ -1,8 +1,10 @@
-/* control/api.h - one API 3.0 call: protocol checks, authentication, rate limit, dispatch to the
- * action, and the JSON envelope. Pure with respect to I/O: the server hands in a parsed request and
- * sends back the body this returns.
- * Ownership: ctl_api_new() borrows deps (ctl.h) for its lifetime; ctl_api_handle() returns a
- *   malloc'd JSON text the caller frees. Threads: the control thread only.
+/* control/api.h - one API 3.0 call: request style (TC3 headers or v1 params), authentication,
+ * replay and rate limits, the business parameters as JSON, dispatch to the action, and the JSON
+ * envelope in the caller's language. Pure with respect to I/O: the server hands in a parsed request
+ * and sends back the body this returns.
+ * Ownership: ctl_api_new() borrows deps (ctl.h) for its lifetime and owns the rate-limit buckets and
+ *   the v1 requests it has seen (both bounded); ctl_api_handle() returns a malloc'd JSON text the
+ *   caller frees. Threads: the control thread only.
  */
 #ifndef GAAPD_CTL_API_H
 #define GAAPD_CTL_API_H
@@ -15,6 +17,10 @@
 #include "errors.h"
 #include "req.h"
 
+/* v1 requests remembered against replay. Past it the oldest timestamp is forgotten, and requests
+ * signed at or before it are refused as possible replays until they expire anyway. */
+#define CTL_API_MAX_SEEN 16384
+
 struct ctl_api;
 struct ctl_cred;
 
@@ -25,7 +31,8 @@ struct ctl_call {
 	const struct ctl_cred *cred;    /* who signed; NULL under auth: none */
 	json_t *params;                 /* the business parameters as a JSON object (borrowed) */
 	json_t *result;                 /* the action fills this object on success (owned by the call) */
-	char message[256];              /* a precise error message; "" = the code's default */
+	char message[256];              /* a precise error message (English); "" = the code's default */
+	enum ctl_lang lang;             /* X-TC-Language / Language, for actions that word their own */
 };
 
 typedef enum ctl_err (*ctl_action_fn)(struct ctl_call *call);
@@ -34,7 +41,15 @@ struct ctl_api *ctl_api_new(const struct ctl_deps *deps);
 void ctl_api_destroy(struct ctl_api *a);
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
 /* The envelope of an error answered before a request could be parsed (size limits). */
-char *ctl_api_error_body(enum ctl_err e, const char *message);
+char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang);
+
+/* The business parameters of a decoded query or form as one JSON object (spec 1.1): "Ids.0=a&Ids.1=b"
+ * -> {"Ids":["a","b"]}, "P.Q=1&P.R.0=2" -> {"P":{"Q":"1","R":["2"]}}. Values stay strings (the
+ * parameter schemas accept numeric strings). Pairs named in skip (NULL-terminated, or NULL) are left
+ * out. NULL, with the reason in err, when a path is given twice, is both a value and a container,
+ * mixes indexes and names at one level, has a gap in its indexes, an empty or non-canonical ("01")
+ * segment, or more than 8 levels; or when a name or value is not UTF-8. The caller owns the result. */
+json_t *ctl_form_to_json(const struct ctl_form *f, const char *const *skip, char *err, size_t errlen);
 
 /* Set call->message with printf formatting; returns e, for `return ctl_fail(call, E, ...)`. */
 enum ctl_err ctl_fail(struct ctl_call *call, enum ctl_err e, const char *fmt, ...)

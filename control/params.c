@@ -21,6 +21,26 @@ int ctl_parse_uint(const char *s, uint64_t *out)
 	return 0;
 }
 
+int ctl_parse_int(const char *s, int64_t *out)
+{
+	uint64_t u;
+	int neg = *s == '-';
+	if (ctl_parse_uint(s + neg, &u) != 0 || u > (uint64_t)INT64_MAX + (uint64_t)neg)
+		return -1;
+	*out = neg ? (u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u) : (int64_t)u;
+	return 0;
+}
+
+static int normalise_int(json_t *params, const char *name, json_t *v)
+{
+	int64_t i;
+	if (json_is_integer(v))
+		return 0;
+	if (!json_is_string(v) || ctl_parse_int(json_string_value(v), &i) != 0)
+		return -1;
+	return json_object_set_new(params, name, json_integer((json_int_t)i));
+}
+
 /* JSON integers top out at INT64_MAX in jansson; bigger uint64 values are refused as a type error
  * rather than wrapped. */
 static int normalise_uint(json_t *params, const char *name, json_t *v)
@@ -33,6 +53,33 @@ static int normalise_uint(json_t *params, const char *name, json_t *v)
 	return json_object_set_new(params, name, json_integer((json_int_t)u));
 }
 
+static int string_array(const json_t *v)
+{
+	size_t i;
+	json_t *item;
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, item)
+		if (!json_is_string(item))
+			return -1;
+	return 0;
+}
+
+/* Filters (spec 2.9): objects with exactly Name (string) and Values (strings). */
+static int filters(const json_t *v)
+{
+	size_t i;
+	json_t *f;
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, f)
+		if (!json_is_object(f) || json_object_size(f) != 2 ||
+		    !json_is_string(json_object_get(f, "Name")) ||
+		    string_array(json_object_get(f, "Values")) != 0)
+			return -1;
+	return 0;
+}
+
 static int check_type(json_t *params, const struct ctl_param *p, json_t *v)
 {
 	switch (p->type) {
@@ -40,16 +87,12 @@ static int check_type(json_t *params, const struct ctl_param *p, json_t *v)
 		return json_is_string(v) ? 0 : -1;
 	case CTL_P_UINT:
 		return normalise_uint(params, p->name, v);
-	case CTL_P_STRING_ARRAY: {
-		size_t i;
-		json_t *item;
-		if (!json_is_array(v))
-			return -1;
-		json_array_foreach(v, i, item)
-			if (!json_is_string(item))
-				return -1;
-		return 0;
-	}
+	case CTL_P_INT:
+		return normalise_int(params, p->name, v);
+	case CTL_P_STRING_ARRAY:
+		return string_array(v);
+	case CTL_P_FILTERS:
+		return filters(v);
 	}
 	return -1;
 }
@@ -98,6 +141,21 @@ int ctl_param_uint(const struct ctl_call *call, const char *name, uint64_t *out)
 		return -1;
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
+}
+
+int ctl_param_int(const struct ctl_call *call, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(call->params, name);
+	if (!json_is_integer(v))
+		return -1;
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+const json_t *ctl_param_array(const struct ctl_call *call, const char *name)
+{
+	json_t *v = json_object_get(call->params, name);
+	return json_is_array(v) ? v : NULL;
 }
 
 #define LISTENER_NAME_MAX_CHARS 30

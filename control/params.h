@@ -16,6 +16,8 @@ enum ctl_ptype {
 	CTL_P_STRING,
 	CTL_P_UINT,                 /* uint64 */
 	CTL_P_STRING_ARRAY,
+	CTL_P_INT,                  /* int64 (ProjectId: -1 means all projects) */
+	CTL_P_FILTERS,              /* [{"Name": string, "Values": [string, ...]}, ...] */
 };
 
 struct ctl_param {
@@ -31,9 +33,14 @@ enum ctl_err ctl_params_check(struct ctl_call *call, const struct ctl_param *sch
 /* After a successful check: the value, or NULL / -1 when the optional parameter is absent. */
 const char *ctl_param_str(const struct ctl_call *call, const char *name);
 int ctl_param_uint(const struct ctl_call *call, const char *name, uint64_t *out);
+int ctl_param_int(const struct ctl_call *call, const char *name, int64_t *out);
+/* A CTL_P_STRING_ARRAY or CTL_P_FILTERS parameter (borrowed from the call), or NULL when absent. */
+const json_t *ctl_param_array(const struct ctl_call *call, const char *name);
 
 /* "123" -> 123. 0 or -1 (not decimal digits only, or above UINT64_MAX). */
 int ctl_parse_uint(const char *s, uint64_t *out);
+/* "-1" -> -1: an optional '-' and decimal digits within int64. 0 or -1. */
+int ctl_parse_int(const char *s, int64_t *out);
 
 /* ListenerName: 1 to 30 characters of valid UTF-8; letters of any script, digits, '-', '_', '.'
  * (the console's rule); no spaces or control characters. */

@@ -1,7 +1,9 @@
-/* control/req.h - one parsed control-API HTTP request, as the wire protocol hands it on.
+/* control/req.h - one parsed control-API HTTP request, as the wire protocol hands it on, and the
+ * decoded form of its query string or x-www-form-urlencoded body.
  * Ownership: the request owns every string in it; ctl_req_reset() frees them (the struct itself is
  *   the caller's, usually embedded in a control connection). Header names keep their case as
- *   received; lookups are case-insensitive. Threads: the control thread only.
+ *   received; lookups are case-insensitive. A struct ctl_form owns its pairs; ctl_form_free()
+ *   frees them. Threads: the control thread only.
  */
 #ifndef GAAPD_CTL_REQ_H
 #define GAAPD_CTL_REQ_H
@@ -34,5 +36,25 @@ int ctl_req_add_header(struct ctl_req *r, const char *name, size_t nlen, const c
 /* Take ownership of target (malloc'd) and split it into path and query. */
 void ctl_req_set_target(struct ctl_req *r, char *target);
 void ctl_req_reset(struct ctl_req *r);
+
+/* The pairs of an application/x-www-form-urlencoded text (a query string or a form body), decoded:
+ * '+' is a space, %XX a byte. In the order received, duplicates kept: what the v1 signature signs
+ * (spec 1.3) is exactly these raw decoded values. keys[i] and values[i] point into buf. */
+struct ctl_form {
+	char *buf;
+	const char **keys;
+	const char **values;
+	size_t n;
+};
+
+/* Decode s[0..len) into out. Empty pairs ("a=1&&b=2") are skipped; a pair without '=' has the
+ * value "". 0, or -1 (out left empty) on a bad %-escape, a NUL byte (raw or %00), an empty name,
+ * or ENOMEM. */
+int ctl_form_parse(const char *s, size_t len, struct ctl_form *out);
+/* The value of the first pair called key, or NULL. */
+const char *ctl_form_get(const struct ctl_form *f, const char *key);
+/* How many pairs are called key. */
+size_t ctl_form_count(const struct ctl_form *f, const char *key);
+void ctl_form_free(struct ctl_form *f);
 
 #endif

@@ -43,6 +43,9 @@ struct ctl_conn {
 	size_t head_bytes;
 	enum ctl_err reject;        /* set while parsing: answer this instead of dispatching */
 	int closing;                /* answer written; close once it is flushed */
+	int lingering;              /* answer flushed, write side shut: discarding what the client
+	                             * still sends, so the answer is not lost to a reset */
+	size_t discarded;
 };
 
 struct ctl {
@@ -152,7 +155,9 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	return str_add(&c->body, at, len) == 0 ? HPE_OK : HPE_USER;
 }
 
-static void respond(struct ctl_conn *c, char *json, int keep_alive)
+/* The JSON answer (freed here), or a bare 500 when none could be made. A HEAD request gets the
+ * head only: a body there would be read as the start of the next response. */
+static void respond(struct ctl_conn *c, char *json, int keep_alive, int head)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t len = json != NULL ? strlen(json) : 0;
@@ -164,7 +169,8 @@ static void respond(struct ctl_conn *c, char *json, int keep_alive)
 	}
 	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 		"Content-Length: %zu\r\n%s\r\n", len, keep_alive ? "" : "Connection: close\r\n");
-	evbuffer_add(out, json, len);
+	if (!head)
+		evbuffer_add(out, json, len);
 	free(json);
 	if (!keep_alive)
 		c->closing = 1;
@@ -178,7 +184,10 @@ static int on_message_complete(llhttp_t *p)
 	if (c->req.body == NULL && str_add(&c->body, "", 0) == 0)
 		c->req.body = c->body.p;
 	memset(&c->body, 0, sizeof(c->body));  /* the request owns it now */
-	respond(c, ctl_api_handle(c->ctl->api, &c->req, time(NULL)), llhttp_should_keep_alive(p));
+	/* After CONNECT or an Upgrade the peer would speak another protocol: answer, then close
+	 * (llhttp stops there with HPE_PAUSED_UPGRADE anyway). */
+	respond(c, ctl_api_handle(c->ctl->api, &c->req, time(NULL)),
+		llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
 	ctl_req_reset(&c->req);
 	c->head_bytes = 0;
 	return c->closing ? HPE_PAUSED : HPE_OK;
@@ -210,19 +219,51 @@ static void conn_free(struct ctl_conn *c)
 static void refuse(struct ctl_conn *c, enum llhttp_errno err)
 {
 	enum ctl_err e = c->reject != CTL_E_OK ? c->reject : CTL_E_INVALID_PARAMETER;
+	enum ctl_lang lang = CTL_LANG_EN_US;
 	char msg[160];
+	/* The headers read so far may name the caller's language; a bad one is not worth an error. */
+	if (ctl_lang_parse(ctl_req_header(&c->req, "X-TC-Language"), &lang) != 0)
+		lang = CTL_LANG_EN_US;
 	snprintf(msg, sizeof(msg), "%s", e == CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED ?
 		"The request exceeds the size limit of this endpoint." : "Malformed HTTP request.");
 	if (e != CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED)
 		LOG_DEBUG("ctl", "bad request: %s: %s", llhttp_errno_name(err),
 			llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "");
-	respond(c, ctl_api_error_body(e, msg), 0);
+	respond(c, ctl_api_error_body(e, msg, lang), 0, 0);
+}
+
+#define LINGER_TIMEOUT_S 2               /* the client's silence that ends a lingering close */
+#define LINGER_MAX_BYTES (16u << 20)     /* what we discard at most before closing anyway */
+
+/* Closing a socket with unread input makes the kernel send a reset, which can destroy the answer
+ * before the client reads it (a refused oversized body, say). So: shut our write side once the
+ * answer is out, then read and discard until the client closes, goes quiet, or sends too much. */
+static void linger(struct ctl_conn *c)
+{
+	const struct timeval quiet = { LINGER_TIMEOUT_S, 0 };
+	c->lingering = 1;
+	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	bufferevent_set_timeouts(c->bev, &quiet, NULL);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void discard(struct ctl_conn *c, struct evbuffer *in)
+{
+	c->discarded += evbuffer_get_length(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (c->discarded > LINGER_MAX_BYTES)
+		conn_free(c);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	if (c->lingering) {
+		discard(c, in);
+		return;
+	}
 	while (!c->closing && evbuffer_get_length(in) > 0) {
 		size_t len = evbuffer_get_contiguous_space(in);
 		const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
@@ -239,7 +280,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	if (c->closing) {
 		bufferevent_disable(bev, EV_READ);
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_free(c);
+			linger(c);
 	}
 }
 
@@ -247,8 +288,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *c = arg;
 	(void)bev;
-	if (c->closing)
-		conn_free(c);
+	if (c->closing && !c->lingering)
+		linger(c);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)

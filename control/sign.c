@@ -541,3 +541,19 @@ int ctl_v1_sign(const char *method, const char *host, const char *const *keys,
 	free(sts);
 	return rc;
 }
+
+enum ctl_err ctl_v1_check(const char *method, const char *host, const struct ctl_form *f,
+	const char *secret_key)
+{
+	const char *given = ctl_form_get(f, "Signature");
+	char sig[CTL_V1_SIG_MAX];
+	size_t len;
+	if (given == NULL || ctl_v1_sign(method, host, f->keys, f->values, f->n,
+	    ctl_form_get(f, "SignatureMethod"), secret_key, sig, sizeof(sig)) != 0)
+		return CTL_E_AUTH_SIGNATURE_FAILURE;
+	/* The lengths are public (SignatureMethod sets them); the bytes are compared in constant time. */
+	len = strlen(sig);
+	if (strlen(given) != len || CRYPTO_memcmp(sig, given, len) != 0)
+		return CTL_E_AUTH_SIGNATURE_FAILURE;
+	return CTL_E_OK;
+}

@@ -1,6 +1,7 @@
-/* control/sign.h - Tencent Cloud API request signatures: TC3-HMAC-SHA256 (spec 1.2), shared by the
- * server (verification) and gaapctl (signing). Pure functions over a struct ctl_req; no I/O.
- * Keys are borrowed for the call only. Output buffers are the caller's.
+/* control/sign.h - Tencent Cloud API request signatures: TC3-HMAC-SHA256 (spec 1.2) and legacy v1
+ * (spec 1.3), shared by the server (verification) and gaapctl (signing). Pure functions over a
+ * struct ctl_req or its decoded params; no I/O. Keys are borrowed for the call only. Output buffers
+ * are the caller's.
  */
 #ifndef GAAPD_CTL_SIGN_H
 #define GAAPD_CTL_SIGN_H
@@ -64,5 +65,12 @@ char *ctl_v1_string_to_sign(const char *method, const char *host, const char *co
 int ctl_v1_sign(const char *method, const char *host, const char *const *keys,
 	const char *const *values, size_t n, const char *sig_method, const char *secret_key,
 	char *out, size_t outlen);
+
+/* Check the v1 Signature of a request: f holds every decoded param, Signature among them (it is
+ * left out of the string to sign); SignatureMethod picks the HMAC as ctl_v1_sign() does; method and
+ * host as received. CTL_E_OK, or CTL_E_AUTH_SIGNATURE_FAILURE (also when f has no Signature).
+ * Constant-time comparison. */
+enum ctl_err ctl_v1_check(const char *method, const char *host, const struct ctl_form *f,
+	const char *secret_key);
 
 #endif

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,10 +22,21 @@
 
 struct lsn_slot {
 	struct lsn *lsn;
+	size_t sock;                /* index into lsn->socks */
 	struct wrk *w;
 	int fd;                     /* owned until lev takes it (LEV_OPT_CLOSE_ON_FREE) */
+	int running;                /* the worker holds a reference and owns lev (control thread's view) */
 	struct evconnlistener *lev;
 	struct event *retry;
+	struct lsn_wait *wait;      /* set while a stop is posted */
+};
+
+/* One lsn_table_remove() waiting for the workers to let go of a listener's slots. */
+struct lsn_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t pending;
+	unsigned drain_ms;
 };
 
 struct lsn_table {
@@ -41,7 +53,10 @@ static void lsn_unref(struct lsn *l)
 	for (size_t i = 0; i < l->nslots; i++)
 		if (l->slots[i].lev == NULL && l->slots[i].fd >= 0)
 			close(l->slots[i].fd);
-	px_route_unref(l->route);
+	for (size_t i = 0; i < l->nsocks; i++)
+		px_route_unref(l->socks[i].route);
+	free(l->members);
+	free(l->socks);
 	free(l->slots);
 	free(l);
 }
@@ -51,40 +66,113 @@ void lsn_discard(struct lsn *l)
 	lsn_unref(l);
 }
 
-/* Slot 0 uses the socket itself, the others a dup, so every worker's loop can accept on it. */
-struct lsn *lsn_new(const struct lsn_table *t, const struct st_listener *rec, int fd,
-	const struct cfg_proxy *proxy, const struct cfg_http *http)
+/* Room for n proxies: at most n sockets, each with a slot per worker. */
+static struct lsn *lsn_alloc(const struct st_listener *rec, size_t n, size_t nworkers)
+{
+	struct lsn *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	atomic_init(&l->refs, 1);
+	l->rec = *rec;
+	l->members = calloc(n + 1, sizeof(*l->members));
+	l->socks = calloc(n + 1, sizeof(*l->socks));
+	l->slots = calloc((n + 1) * nworkers, sizeof(*l->slots));
+	if (l->members == NULL || l->socks == NULL || l->slots == NULL) {
+		lsn_unref(l);
+		return NULL;
+	}
+	for (size_t i = 0; i < (n + 1) * nworkers; i++)
+		l->slots[i].fd = -1;
+	return l;
+}
+
+static void note_fault(struct lsn *l, const struct cfg_proxy *p, int e)
+{
+	size_t len = strlen(l->fault);
+	snprintf(l->fault + len, sizeof(l->fault) - len, "%s%s %s: %s", len ? "; " : "", p->id,
+		p->bind.text, strerror(e));
+}
+
+/* Close what a socket that failed half-way opened, so an unbound socket never holds its port. */
+static void sock_abandon(struct lsn *l, struct lsn_slot *s, size_t nworkers, int e)
+{
+	for (size_t i = 0; i < nworkers; i++)
+		if (s[i].fd >= 0) {
+			close(s[i].fd);
+			s[i].fd = -1;
+		}
+	px_route_unref(l->socks[s->sock].route);
+	l->socks[s->sock].route = NULL;
+	errno = e;
+}
+
+/* The next socket of l, on p's address: slot 0 uses it, the other workers a dup of it. */
+static int sock_open(struct lsn *l, const struct cfg_proxy *p, const struct cfg_http *http,
+	size_t nworkers)
+{
+	struct lsn_sock *k = &l->socks[l->nsocks];
+	struct lsn_slot *s = &l->slots[l->nsocks * nworkers];
+	int fd = lsn_socket(&p->bind, l->rec.port);
+	snprintf(k->proxy_id, sizeof(k->proxy_id), "%s", p->id);
+	for (size_t i = 0; i < nworkers; i++) {
+		s[i].lsn = l;
+		s[i].sock = l->nsocks;
+	}
+	l->nsocks++;
+	l->nslots += nworkers;
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	s[0].fd = fd;
+	for (size_t i = 1; i < nworkers; i++)
+		if ((s[i].fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+			sock_abandon(l, s, nworkers, errno);
+			return -1;
+		}
+	if ((k->route = px_route_new(l->rec.id, p->origins, p->norigins, http)) == NULL) {
+		sock_abandon(l, s, nworkers, ENOMEM);
+		return -1;
+	}
+	k->bound = 1;
+	return 0;
+}
+
+/* Proxies with one bind address share one socket: a second bind would only fail. */
+static int shares_address(const struct cfg_proxy *const *proxies, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (proxies[j]->bind.sa.ss_family == proxies[i]->bind.sa.ss_family &&
+		    strcmp(proxies[j]->bind.text, proxies[i]->bind.text) == 0)
+			return 1;
+	return 0;
+}
+
+struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
+	const struct cfg_proxy *const *proxies, size_t n, const struct cfg_http *http, int strict,
+	size_t *failed)
 {
 	size_t nworkers = t->workers->n;
-	struct lsn *l = calloc(1, sizeof(*l));
-	if (l == NULL || (l->slots = calloc(nworkers, sizeof(*l->slots))) == NULL) {
-		free(l);
+	struct lsn *l = lsn_alloc(rec, n, nworkers);
+	*failed = n;
+	if (l == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	l->rec = *rec;
-	l->fd = fd;
-	l->status = fd >= 0 ? LSN_RUNNING : LSN_CREATING;
-	atomic_init(&l->refs, 1);
-	for (l->nslots = 0; l->nslots < nworkers; l->nslots++) {
-		struct lsn_slot *s = &l->slots[l->nslots];
-		s->lsn = l;
-		s->fd = fd < 0 ? -1 : l->nslots == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (fd >= 0 && s->fd < 0) {
-			int e = errno;
-			l->slots[0].fd = -1;    /* fd stays the caller's on failure */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(l->members[l->nmembers++], CFG_ID_MAX, "%s", proxies[i]->id);
+		if (shares_address(proxies, i) || sock_open(l, proxies[i], http, nworkers) == 0)
+			continue;
+		int e = errno;
+		if (strict || e == ENOMEM) {
+			*failed = i;
 			lsn_unref(l);
 			errno = e;
 			return NULL;
 		}
+		note_fault(l, proxies[i], e);
 	}
-	if (proxy != NULL && fd >= 0 && (l->route = px_route_new(rec->id, proxy->origins,
-	    proxy->norigins, http)) == NULL) {
-		l->slots[0].fd = -1;
-		lsn_unref(l);
-		errno = ENOMEM;
-		return NULL;
-	}
+	l->status = l->fault[0] == '\0' && l->nsocks > 0 ? LSN_RUNNING : LSN_CREATING;
 	return l;
 }
 
@@ -93,7 +181,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 {
 	struct lsn_slot *s = arg;
 	(void)lev;
-	px_accept(wrk_px(s->w), fd, sa, (socklen_t)salen, s->lsn->route);
+	px_accept(wrk_px(s->w), fd, sa, (socklen_t)salen, s->lsn->socks[s->sock].route);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -144,6 +232,23 @@ static void slot_free(struct lsn_slot *s)
 	s->retry = NULL;
 }
 
+/* On the slot's worker: stop accepting, close this worker's copy of the socket, and let the
+ * connections accepted through it finish their exchange. The table still holds a reference, so
+ * the unref here never frees l (nor s). */
+static void slot_stop(struct wrk *w, void *arg)
+{
+	struct lsn_slot *s = arg;
+	struct lsn_wait *wait = s->wait;
+	struct lsn *l = s->lsn;
+	slot_free(s);
+	px_worker_retire(wrk_px(w), l->socks[s->sock].route, wait->drain_ms);
+	lsn_unref(l);
+	pthread_mutex_lock(&wait->lock);
+	wait->pending--;
+	pthread_cond_signal(&wait->cond);
+	pthread_mutex_unlock(&wait->lock);      /* the waiter may free wait from here on */
+}
+
 struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 {
 	struct lsn_table *t = calloc(1, sizeof(*t));
@@ -162,7 +267,6 @@ void lsn_table_destroy(struct lsn_table *t)
 		struct lsn *l = t->items[i];
 		for (size_t k = 0; k < l->nslots; k++)
 			slot_free(&l->slots[k]);
-		l->nslots = 0;
 		atomic_store(&l->refs, 1);      /* the joined workers' references go with their slots */
 		lsn_unref(l);
 	}
@@ -186,11 +290,19 @@ size_t lsn_table_count(const struct lsn_table *t)
 	return t->n;
 }
 
+static int occupies(const struct lsn *l, const char *proxy_id)
+{
+	for (size_t i = 0; i < l->nmembers; i++)
+		if (strcmp(l->members[i], proxy_id) == 0)
+			return 1;
+	return 0;
+}
+
 size_t lsn_table_count_proxy(const struct lsn_table *t, const char *proxy_id)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < t->n; i++)
-		n += strcmp(t->items[i]->rec.proxy_id, proxy_id) == 0;
+		n += occupies(t->items[i], proxy_id);
 	return n;
 }
 
@@ -199,19 +311,25 @@ const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i)
 	return i < t->n ? t->items[i] : NULL;
 }
 
-const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id)
+static ssize_t index_of(const struct lsn_table *t, const char *id)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->items[i]->rec.id, id) == 0)
-			return t->items[i];
-	return NULL;
+			return (ssize_t)i;
+	return -1;
+}
+
+const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id)
+{
+	ssize_t i = index_of(t, id);
+	return i >= 0 ? t->items[i] : NULL;
 }
 
 const struct lsn *lsn_table_find_port(const struct lsn_table *t, const char *proxy_id, unsigned port)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct lsn *l = t->items[i];
-		if (l->rec.port == port && strcmp(l->rec.proxy_id, proxy_id) == 0)
+		if (l->rec.port == port && occupies(l, proxy_id))
 			return l;       /* every protocol so far (HTTP) is TCP-family */
 	}
 	return NULL;
@@ -232,16 +350,96 @@ int lsn_table_reserve(struct lsn_table *t)
 
 void lsn_table_add(struct lsn_table *t, struct lsn *l)
 {
+	size_t nworkers = t->workers->n;
 	t->items[t->n++] = l;
-	for (size_t i = 0; i < l->nslots && l->fd >= 0; i++) {
+	for (size_t i = 0; i < l->nslots; i++) {
 		struct lsn_slot *s = &l->slots[i];
-		s->w = t->workers->w[i];
+		if (s->fd < 0)
+			continue;       /* its socket could not be bound */
+		s->w = t->workers->w[i % nworkers];
 		atomic_fetch_add(&l->refs, 1);
-		if (wrk_post(s->w, slot_start, s) != 0) {
-			LOG_ERR("lsn", "listener=%s worker=%zu: cannot post start", l->rec.id, i);
-			atomic_fetch_sub(&l->refs, 1);
+		if (wrk_post(s->w, slot_start, s) == 0) {
+			s->running = 1;
+			continue;
 		}
+		LOG_ERR("lsn", "listener=%s worker=%zu: cannot post start", l->rec.id, i % nworkers);
+		atomic_fetch_sub(&l->refs, 1);
 	}
+}
+
+int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name)
+{
+	ssize_t i = index_of(t, id);
+	if (i < 0)
+		return -1;
+	snprintf(t->items[i]->rec.name, sizeof(t->items[i]->rec.name), "%s", name);
+	return 0;
+}
+
+/* Post a stop to every worker still running a slot of l. 0, or -1 when a post failed (that
+ * slot keeps running; the others were posted and must still be waited for). */
+static int post_stops(struct lsn *l, struct lsn_wait *wait)
+{
+	int rc = 0;
+	for (size_t i = 0; i < l->nslots; i++) {
+		struct lsn_slot *s = &l->slots[i];
+		if (!s->running)
+			continue;
+		s->wait = wait;
+		pthread_mutex_lock(&wait->lock);
+		wait->pending++;
+		pthread_mutex_unlock(&wait->lock);
+		if (wrk_post(s->w, slot_stop, s) == 0) {
+			s->running = 0;
+			continue;
+		}
+		pthread_mutex_lock(&wait->lock);
+		wait->pending--;
+		pthread_mutex_unlock(&wait->lock);
+		LOG_ERR("lsn", "listener=%s worker=%zu: cannot post stop", l->rec.id, wrk_index(s->w));
+		rc = -1;
+	}
+	return rc;
+}
+
+static void wait_workers(struct lsn_wait *wait)
+{
+	pthread_mutex_lock(&wait->lock);
+	while (wait->pending > 0)
+		pthread_cond_wait(&wait->cond, &wait->lock);
+	pthread_mutex_unlock(&wait->lock);
+}
+
+/* One listener at a time: the wait is a round trip through each worker's mailbox. */
+static int remove_one(struct lsn_table *t, size_t i, struct lsn_wait *wait)
+{
+	struct lsn *l = t->items[i];
+	int rc = post_stops(l, wait);
+	wait_workers(wait);
+	if (rc != 0) {
+		l->status = LSN_DESTROYING;     /* still holds its port; a later delete retries */
+		return -1;
+	}
+	memmove(t->items + i, t->items + i + 1, (t->n - i - 1) * sizeof(*t->items));
+	t->n--;
+	lsn_unref(l);                           /* the table's reference: frees l */
+	return 0;
+}
+
+size_t lsn_table_remove(struct lsn_table *t, const char *const *ids, size_t n, unsigned drain_ms)
+{
+	struct lsn_wait wait = { .pending = 0, .drain_ms = drain_ms };
+	size_t removed = 0;
+	pthread_mutex_init(&wait.lock, NULL);
+	pthread_cond_init(&wait.cond, NULL);
+	for (size_t k = 0; k < n; k++) {
+		ssize_t i = index_of(t, ids[k]);
+		if (i >= 0 && remove_one(t, (size_t)i, &wait) == 0)
+			removed++;
+	}
+	pthread_cond_destroy(&wait.cond);
+	pthread_mutex_destroy(&wait.lock);
+	return removed;
 }
 
 int lsn_socket(const struct cfg_addr *addr, unsigned port)

@@ -1,11 +1,13 @@
 /* daemon/listener.h - the listener table: the interface control/ sees of the data plane.
- * A struct lsn is one listener: its durable record, its listening socket and its px_route. The
- *   table owns each lsn; every worker serving it holds a slot (an evconnlistener on a dup of the
- *   socket) and a reference, so an lsn lives until the table and every worker have let go.
+ * A struct lsn is one listener: its durable record, its listening sockets (one for a proxy's
+ *   listener; one per distinct bind address of the member proxies for a group's) and a px_route per
+ *   socket. The table owns each lsn; every worker serving it holds a slot per socket (an
+ *   evconnlistener on a dup of the socket) and a reference, so an lsn lives until the table and
+ *   every worker have let go.
  * Threads: the table is read and changed under lsn_table_lock() (the control thread and start-up
  *   restore); workers never read the table, only their own slots, via their mailbox.
- * Decisions (limits, port uniqueness) are the caller's: take the lock, check, lsn_socket(), write
- *   the store, lsn_table_add(), unlock. Nothing here writes the store.
+ * Decisions (limits, port uniqueness) are the caller's: take the lock, check, lsn_open(), write
+ *   the store, lsn_table_add() (or lsn_table_remove()), unlock. Nothing here writes the store.
  */
 #ifndef GAAPD_LISTENER_H
 #define GAAPD_LISTENER_H
@@ -20,21 +22,33 @@ struct px_route;
 struct wrk_pool;
 struct lsn_slot;
 
-/* ListenerStatus of the API (spec 2.1). */
+/* ListenerStatus of the API (spec 2.1). A restored listener that could not bind every socket
+ * stays LSN_CREATING (with fault set and logged): it exists, is durable and can be deleted, but it
+ * is not (fully) serving, and clients that poll for 0 (Terraform) must not take it as ready.
+ * LSN_DESTROYING: deleted from the store, but a worker could not be told to stop it (no memory). */
 enum lsn_status {
 	LSN_RUNNING = 0,
 	LSN_CREATING = 1,
 	LSN_DESTROYING = 2,
 };
 
+/* One listening socket of a listener: on proxy_id's bind address, forwarding to its origins. */
+struct lsn_sock {
+	char proxy_id[CFG_ID_MAX];
+	int bound;                  /* 0: could not be bound on restore (no slots serve it) */
+	struct px_route *route;     /* NULL when not bound */
+};
+
 struct lsn {
 	struct st_listener rec;     /* the durable part, as in the store */
 	enum lsn_status status;
-	int fd;                     /* listening socket; -1 when it could not be bound on restore */
-	char fault[128];            /* why it is not serving, "" when it is */
-	struct px_route *route;     /* NULL when not serving */
+	char fault[160];            /* why it is not serving, "" when it is */
+	char (*members)[CFG_ID_MAX];    /* the proxies it occupies a port on (limits, uniqueness) */
+	size_t nmembers;
+	struct lsn_sock *socks;
+	size_t nsocks;
 	atomic_uint refs;
-	struct lsn_slot *slots;     /* one per worker; slot i is touched by worker i only */
+	struct lsn_slot *slots;     /* nsocks * workers; slot i is touched by worker i % workers only */
 	size_t nslots;
 };
 
@@ -50,10 +64,11 @@ void lsn_table_unlock(struct lsn_table *t);
 
 /* Under the lock: */
 size_t lsn_table_count(const struct lsn_table *t);
+/* Listeners occupying a port on that proxy (its own and its group's): its limit counts these. */
 size_t lsn_table_count_proxy(const struct lsn_table *t, const char *proxy_id);
 const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i);   /* creation order */
 const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id);
-/* A TCP-family listener (HTTP, HTTPS, TCP share the port space) of that proxy on port. */
+/* A TCP-family listener (HTTP, HTTPS, TCP share the port space) on that proxy and port. */
 const struct lsn *lsn_table_find_port(const struct lsn_table *t, const char *proxy_id, unsigned port);
 /* Make room for one more listener, so that the lsn_table_add() after a store write cannot fail
  * for want of memory. 0 or -1. */
@@ -61,18 +76,33 @@ int lsn_table_reserve(struct lsn_table *t);
 /* Insert l (ownership moves to the table) and start serving it on every worker. Call
  * lsn_table_reserve() first; then this does not fail. */
 void lsn_table_add(struct lsn_table *t, struct lsn *l);
+/* Rename listener id (the store is the caller's). 0, or -1 when there is no such listener. */
+int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name);
+/* Take the listeners ids out of the table and stop them: every worker frees its accepting slots on
+ * its own thread and retires the listener's connections (px_worker_retire: the exchange in flight
+ * finishes, then they close, within drain_ms). Returns once every worker has let go of the sockets,
+ * so their ports can be bound again at once. Unknown ids are skipped. A listener a worker cannot be
+ * told about (no memory) stays in the table as LSN_DESTROYING until shutdown. Returns how many
+ * listeners left the table. Workers never take the table lock, so waiting under it is safe. */
+size_t lsn_table_remove(struct lsn_table *t, const char *const *ids, size_t n, unsigned drain_ms);
 
 /* A listening socket for addr:port (non-blocking, close-on-exec, SO_REUSEADDR so a restart is not
  * refused by TIME_WAIT, never SO_REUSEPORT so another process cannot share it). Returns the fd, or
  * -errno (EADDRINUSE, EACCES, EMFILE, ...) so the API can say exactly why. */
 int lsn_socket(const struct cfg_addr *addr, unsigned port);
 
-/* A new listener for rec that forwards to proxy's origins with the http limits; it owns fd (-1 for
- * one that could not be bound, with fault set by the caller). NULL with errno set (ENOMEM, EMFILE:
- * each extra worker needs a dup of the socket); fd is then still the caller's. */
-struct lsn *lsn_new(const struct lsn_table *t, const struct st_listener *rec, int fd,
-	const struct cfg_proxy *proxy, const struct cfg_http *http);
-/* Frees a listener that was never added to a table (closes fd, drops route). NULL-safe. */
+/* A new listener for rec occupying rec->port on every proxy in proxies (one proxy, or a group's
+ * members): one socket per distinct bind address (proxies sharing an address share the socket
+ * and the first one's origins), each forwarding with the http limits.
+ * strict (API creates): any failure frees everything and returns NULL with errno set (EADDRINUSE,
+ *   EACCES, EMFILE, ENOMEM, ...) and *failed = the index of the proxy whose socket failed (n when
+ *   the failure was not a bind).
+ * not strict (restore): a socket that cannot be bound is left unbound, with fault and
+ *   LSN_CREATING set; NULL only for ENOMEM. n == 0 (proxy or group gone) is allowed then. */
+struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
+	const struct cfg_proxy *const *proxies, size_t n, const struct cfg_http *http, int strict,
+	size_t *failed);
+/* Frees a listener that was never added to a table (closes its sockets, drops routes). NULL-safe. */
 void lsn_discard(struct lsn *l);
 
 #endif

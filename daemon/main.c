@@ -57,25 +57,47 @@ static void raise_nofile(void)
 	}
 }
 
+/* The proxies a record occupies a port on: its proxy, or its group's members; 0 when the
+ * configuration no longer has them (why says so). */
+static size_t rec_proxies(const struct cfg *cfg, const struct st_listener *rec,
+	const struct cfg_proxy **out, size_t max, const char **why)
+{
+	const struct cfg_group *grp = rec->group_id[0] ? cfg_find_group(cfg, rec->group_id) : NULL;
+	size_t n = 0;
+	if (rec->group_id[0] == '\0') {
+		out[0] = cfg_find_proxy(cfg, rec->proxy_id);
+		*why = "its proxy is not configured";
+		return out[0] != NULL;
+	}
+	*why = grp == NULL ? "its group is not configured" : "its group has no proxies";
+	for (size_t i = 0; grp != NULL && i < grp->nproxies && n < max; i++)
+		if ((out[n] = cfg_find_proxy(cfg, grp->proxies[i])) != NULL)
+			n++;
+	return n;
+}
+
+/* A listener that cannot be bound any more is restored anyway, not serving (LSN_CREATING, its
+ * fault logged and shown by DescribeHTTPListeners): dropping a confirmed listener silently would
+ * be worse, and a later DeleteListeners can still remove it. */
 static int restore_one(const struct st_listener *rec, void *arg)
 {
 	struct gaapd *g = arg;
-	const struct cfg_proxy *p = cfg_find_proxy(g->cfg, rec->proxy_id);
-	int fd = p != NULL ? lsn_socket(&p->bind, rec->port) : -ENOENT;
-	struct lsn *l = lsn_table_reserve(g->listeners) == 0 ?
-		lsn_new(g->listeners, rec, fd >= 0 ? fd : -1, p, &g->cfg->http) : NULL;
+	const struct cfg_proxy **proxies = calloc(g->cfg->nproxies + 1, sizeof(*proxies));
+	const char *why = "";
+	size_t failed, n = proxies ? rec_proxies(g->cfg, rec, proxies, g->cfg->nproxies, &why) : 0;
+	struct lsn *l = proxies != NULL && lsn_table_reserve(g->listeners) == 0 ?
+		lsn_open(g->listeners, rec, proxies, n, &g->cfg->http, 0, &failed) : NULL;
+	free(proxies);
 	if (l == NULL) {
-		LOG_ERR("main", "listener=%s: cannot restore: %s", rec->id, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		LOG_ERR("main", "listener=%s: cannot restore: %s", rec->id, strerror(ENOMEM));
 		return -1;
 	}
-	if (fd < 0) {
-		snprintf(l->fault, sizeof(l->fault), "%s", p == NULL ? "its proxy is not configured" :
-			strerror(-fd));
-		LOG_ERR("main", "listener=%s proxy=%s port=%u: not serving: %s", rec->id, rec->proxy_id,
-			rec->port, l->fault);
-	}
+	if (n == 0)
+		snprintf(l->fault, sizeof(l->fault), "%s", why);
+	if (l->status != LSN_RUNNING)
+		LOG_ERR("main", "listener=%s proxy=%s group=%s port=%u: not serving (status %d): %s",
+			rec->id, rec->proxy_id[0] ? rec->proxy_id : "-", rec->group_id[0] ?
+			rec->group_id : "-", rec->port, (int)l->status, l->fault);
 	lsn_table_add(g->listeners, l);
 	return 0;
 }

@@ -38,11 +38,18 @@ static const char *const integer_params[] = {
 	"HealthCheck", "RealServerPort", "RealServerWeight", "Independent",
 };
 
+/* Parameters the API types as arrays of strings: `--ListenerIds a,b` sends ["a","b"]. */
+static const char *const string_array_params[] = {
+	"ListenerIds", "ProxyIds", "InstanceIds", "RealServerIds", "RealServerIP", "RuleIds",
+	"PolyClientCertificateIds",
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: gaapctl [options] ACTION [--Param value ...] [--json '{...}']\n"
 		"  e.g. gaapctl CreateHTTPListener --ProxyId link-cuxw2rm0 --ListenerName listener-1 --Port 8081\n"
+		"       gaapctl DeleteListeners --ProxyId link-cuxw2rm0 --ListenerIds listener-a,listener-b --Force 0\n"
 		"options:\n"
 		"  --endpoint HOST:PORT    the control address (default $GAAPD_ENDPOINT or 127.0.0.1:9680)\n"
 		"  --secret-id ID --secret-key KEY\n"
@@ -62,11 +69,36 @@ static int is_integer_param(const char *name)
 	return 0;
 }
 
+static int is_string_array_param(const char *name)
+{
+	for (size_t i = 0; i < sizeof(string_array_params) / sizeof(string_array_params[0]); i++)
+		if (strcmp(string_array_params[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* "a,b" -> ["a","b"]; "" -> []. */
+static json_t *split_list(const char *v)
+{
+	json_t *a = json_array();
+	while (a != NULL && *v != '\0') {
+		size_t len = strcspn(v, ",");
+		if (json_array_append_new(a, json_stringn(v, len)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+		v += len + (v[len] == ',');
+	}
+	return a;
+}
+
 static json_t *param_value(const char *name, const char *v)
 {
 	char *end;
 	if (v[0] == '[' || v[0] == '{')
 		return json_loads(v, 0, NULL);
+	if (is_string_array_param(name))
+		return split_list(v);
 	if (is_integer_param(name)) {
 		errno = 0;
 		long long n = strtoll(v, &end, 10);

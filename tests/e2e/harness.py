@@ -327,3 +327,101 @@ class GaapdTest(unittest.TestCase):
 
     def assertCode(self, resp, code):
         self.assertEqual(error_code(resp), code, resp)
+
+
+# --- Legacy v1 signatures (tencent-api.md 1.3) and raw request batches, added for test_wire.py.
+# Written from the spec, like sign_tc3 above, so that they check the C code rather than mirror it.
+import base64  # noqa: E402
+import random  # noqa: E402
+import urllib.parse  # noqa: E402
+
+API_VERSION = "2018-05-29"
+
+
+def flatten_params(params, prefix=""):
+    """Nested params as the SDKs send them in GET and form style (spec 1.1): lists become
+    `Name.0=…`, objects `Name.Key=…`; every value a string."""
+    out = {}
+    items = params.items() if isinstance(params, dict) else enumerate(params)
+    for key, value in items:
+        name = f"{prefix}{key}"
+        if isinstance(value, (dict, list, tuple)):
+            out.update(flatten_params(value, name + "."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def sign_v1(secret_key, method, host, params, sig_method="HmacSHA1"):
+    """base64 HMAC over METHOD + host + "/?" + the raw params sorted by key, Signature left out."""
+    text = method + host + "/?" + "&".join(
+        f"{k}={params[k]}" for k in sorted(params, key=lambda k: k.encode()) if k != "Signature")
+    digest = hashlib.sha256 if sig_method == "HmacSHA256" else hashlib.sha1
+    mac = hmac.new(secret_key.encode(), text.encode(), digest).digest()
+    return base64.b64encode(mac).decode()
+
+
+def v1_params(action, params, host, method="GET", secret_id=SECRET_ID, secret_key=SECRET_KEY,
+              timestamp=None, nonce=None, sig_method="HmacSHA1", extra=None, omit=()):
+    """Every param of a signed v1 call: the common ones, the flattened business ones, extra (signed
+    too), minus omit, then Signature."""
+    p = {"Action": action, "Version": API_VERSION, "SecretId": secret_id,
+         "Timestamp": str(int(time.time()) if timestamp is None else timestamp),
+         "Nonce": str(nonce if nonce is not None else random.randint(1, 2**31 - 1)),
+         "SignatureMethod": sig_method}
+    p.update(flatten_params(params))
+    p.update(extra or {})
+    for k in omit:
+        p.pop(k, None)
+    if "Signature" not in omit:
+        p["Signature"] = sign_v1(secret_key, method, host, p, sig_method)
+    return p
+
+
+def v1_encode(params):
+    """The wire form the doc asks for: every key and value URL-encoded, upper-case hex."""
+    return urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+
+
+def v1_request(action, params, host, method="GET", **kw):
+    """(method, target, body, headers) of a signed v1 call: GET query or POST form."""
+    wire = v1_encode(v1_params(action, params, host, method=method, **kw))
+    if method == "GET":
+        return "GET", "/?" + wire, b"", {"Host": host}
+    return method, "/", wire.encode(), {"Host": host,
+                                        "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def call_v1(gaapd, action, params, method="GET", **kw):
+    """A signed v1 call to gaapd; the "Response" object after checking the envelope."""
+    method, target, body, headers = v1_request(action, params, f"127.0.0.1:{gaapd.port}",
+                                               method=method, **kw)
+    status, ctype, data = gaapd.raw(method, body, headers, target=target)
+    return check_envelope(status, ctype, data)
+
+
+def raw_request(method, target, body=b"", headers=None):
+    """HTTP/1.1 request bytes with a Content-Length, headers in the order given."""
+    head = f"{method} {target} HTTP/1.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def send_batch(port, requests, source=None):
+    """Send raw requests in one write on one connection (from the source address, if given) and
+    return each answer's envelope, in order."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                  source_address=(source, 0) if source else None) as s:
+        s.sendall(b"".join(requests))
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    answers = []
+    while data:
+        head, rest = data.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        ctype = re.search(rb"Content-Type: ([^\r]*)", head).group(1).decode()
+        answers.append(check_envelope(int(head.split()[1]), ctype, rest[:length]))
+        data = rest[length:]
+    return answers

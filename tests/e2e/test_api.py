@@ -9,12 +9,22 @@ import time
 import unittest
 
 from harness import (GAAPCTL, LISTENER_ID, PROXY, SECRET_ID, SECRET_KEY, Gaapd, GaapdTest,
-                     check_envelope, error_code, free_port, port_accepts, sign_tc3)
+                     check_envelope, error_code, free_port, sign_tc3)
 
 SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "spec", "vectors")
 
 
-class Signatures(GaapdTest):
+class ApiTest(GaapdTest):
+    """GaapdTest without the origin: these calls never proxy, and an origin's shutdown costs half
+    a second per test."""
+
+    def setUp(self):
+        self.gaapd = Gaapd(**self.config)
+        self.addCleanup(self.gaapd.cleanup)
+        self.gaapd.start()
+
+
+class Signatures(ApiTest):
     def params(self):
         return {"ProxyId": PROXY, "ListenerName": "l", "Port": free_port()}
 
@@ -84,7 +94,7 @@ class Signatures(GaapdTest):
         self.assertCode(resp, "AuthFailure.TokenFailure")
 
 
-class CommonErrors(GaapdTest):
+class CommonErrors(ApiTest):
     def test_unknown_action_and_version(self):
         self.assertCode(self.gaapd.call("CreateUnicorn", {}), "InvalidAction")
         resp = self.gaapd.call("CreateHTTPListener", {"ListenerName": "a", "Port": free_port()},
@@ -125,7 +135,7 @@ class CommonErrors(GaapdTest):
                          ["InvalidAction", "MissingParameter", "InvalidAction"])
 
 
-class RateLimit(GaapdTest):
+class RateLimit(ApiTest):
     config = {"rate_limit": 20}
 
     def test_calls_past_twenty_in_a_second_are_refused_and_change_nothing(self):
@@ -137,12 +147,13 @@ class RateLimit(GaapdTest):
         # The bucket refills at 20/s while the burst is processed: at most one more may pass.
         self.assertGreaterEqual(codes[20:].count("RequestLimitExceeded"), 4, codes)
         for port, code in zip(ports, codes[20:]):
-            if code == "RequestLimitExceeded":
-                self.assertFalse(port_accepts(port))
+            if code == "RequestLimitExceeded":     # gaapd is asked: other tests may bind the port
+                resp = self.gaapd.call("DescribeHTTPListeners", {"ProxyId": PROXY, "Port": port})
+                self.assertEqual(resp["TotalCount"], 0, resp)
         self.assertEqual(error_code(self.gaapd.call("CreateUnicorn", {})), "InvalidAction")
 
 
-class Gaapctl(GaapdTest):
+class Gaapctl(ApiTest):
     def run_ctl(self, *args, env_extra=None):
         env = dict(os.environ, GAAPD_ENDPOINT=f"127.0.0.1:{self.gaapd.port}",
                    GAAPD_CREDENTIALS=os.path.join(self.gaapd.dir, "credentials"))

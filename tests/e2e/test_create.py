@@ -187,9 +187,13 @@ class ProxyStatusAndGroups(GaapdTest):
                         "FailedOperation.NotSupportProxyGroup")
         self.assertCode(self.gaapd.create(free_port(), proxy="link-ingroup1"),
                         "FailedOperation.NotSupportProxyGroup")
-        resp = self.gaapd.call("CreateHTTPListener", {"ListenerName": "a", "Port": free_port(),
+
+    def test_a_group_id_creates_the_listener_on_its_proxies(self):
+        port = free_port()
+        resp = self.gaapd.call("CreateHTTPListener", {"ListenerName": "a", "Port": port,
                                                       "GroupId": "lg-qz6ntod5"})
-        self.assertCode(resp, "FailedOperation.NotSupportProxyGroup")
+        self.assertRegex(resp["ListenerId"], LISTENER_ID)
+        self.assertTrue(port_accepts(port))
 
     def test_proxy_id_is_required_when_the_node_has_several(self):
         self.assertCode(self.gaapd.create(free_port(), proxy=None), "MissingParameter")

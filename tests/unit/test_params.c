@@ -1,5 +1,6 @@
 /* tests/unit/test_params.c - parameter checking against an action's schema, numeric strings,
- * listener names, and the id and RequestId formats. */
+ * listener names, the id and RequestId formats, and the rules the actions share (paging, who may
+ * manage a proxy group). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,10 @@
 
 #include <cmocka.h>
 
+#include "actions.h"
 #include "api.h"
+#include "cfg.h"
+#include "creds.h"
 #include "ids.h"
 #include "params.h"
 
@@ -98,6 +102,122 @@ static void parse_uint_bounds(void **state)
 	assert_int_equal(ctl_parse_uint("0x10", &v), -1);
 }
 
+static void parse_int_bounds(void **state)
+{
+	int64_t v;
+	(void)state;
+	assert_int_equal(ctl_parse_int("-1", &v), 0);
+	assert_true(v == -1);
+	assert_int_equal(ctl_parse_int("9223372036854775807", &v), 0);
+	assert_true(v == INT64_MAX);
+	assert_int_equal(ctl_parse_int("-9223372036854775808", &v), 0);
+	assert_true(v == INT64_MIN);
+	assert_int_equal(ctl_parse_int("9223372036854775808", &v), -1);
+	assert_int_equal(ctl_parse_int("-9223372036854775809", &v), -1);
+	assert_int_equal(ctl_parse_int("-", &v), -1);
+	assert_int_equal(ctl_parse_int("--1", &v), -1);
+	assert_int_equal(ctl_parse_int("", &v), -1);
+}
+
+static const struct ctl_param describe_schema[] = {
+	{ "ProjectId", CTL_P_INT, 0 },
+	{ "Offset", CTL_P_UINT, 0 },
+	{ "Limit", CTL_P_UINT, 0 },
+	{ "ProxyIds", CTL_P_STRING_ARRAY, 0 },
+};
+
+static enum ctl_err check_describe(struct ctl_call *call, const char *json)
+{
+	memset(call, 0, sizeof(*call));
+	call->params = json_loads(json, 0, NULL);
+	assert_non_null(call->params);
+	return ctl_params_check(call, describe_schema, sizeof(describe_schema) / sizeof(describe_schema[0]));
+}
+
+static void signed_integers_and_arrays(void **state)
+{
+	struct ctl_call call;
+	int64_t project = 0;
+	(void)state;
+	assert_int_equal(check_describe(&call, "{\"ProjectId\":\"-1\",\"ProxyIds\":[\"a\"]}"), CTL_E_OK);
+	assert_int_equal(ctl_param_int(&call, "ProjectId", &project), 0);
+	assert_true(project == -1);
+	assert_int_equal(json_array_size(ctl_param_array(&call, "ProxyIds")), 1);
+	json_decref(call.params);
+	assert_int_equal(check_describe(&call, "{\"ProjectId\":-7}"), CTL_E_OK);
+	assert_int_equal(ctl_param_int(&call, "ProjectId", &project), 0);
+	assert_true(project == -7);
+	assert_null(ctl_param_array(&call, "ProxyIds"));
+	json_decref(call.params);
+	assert_int_equal(check_describe(&call, "{\"ProjectId\":\"x\"}"), CTL_E_INVALID_PARAMETER);
+	json_decref(call.params);
+	assert_int_equal(check_describe(&call, "{\"ProjectId\":0.5}"), CTL_E_INVALID_PARAMETER);
+	json_decref(call.params);
+	assert_int_equal(check_describe(&call, "{\"ProxyIds\":\"a\"}"), CTL_E_INVALID_PARAMETER);
+	json_decref(call.params);
+}
+
+static void paging_defaults_and_limits(void **state)
+{
+	struct ctl_call call;
+	size_t offset = 1, limit = 1;
+	(void)state;
+	assert_int_equal(check_describe(&call, "{}"), CTL_E_OK);
+	assert_int_equal(ctl_page(&call, 100, &offset, &limit), CTL_E_OK);
+	assert_int_equal(offset, 0);
+	assert_int_equal(limit, 20);
+	json_decref(call.params);
+	assert_int_equal(check_describe(&call, "{\"Offset\":\"7\",\"Limit\":100}"), CTL_E_OK);
+	assert_int_equal(ctl_page(&call, 100, &offset, &limit), CTL_E_OK);
+	assert_int_equal(offset, 7);
+	assert_int_equal(limit, 100);
+	json_decref(call.params);
+	static const char *const bad[] = { "{\"Limit\":0}", "{\"Limit\":101}" };
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(check_describe(&call, bad[i]), CTL_E_OK);
+		assert_int_equal(ctl_page(&call, 100, &offset, &limit), CTL_E_INVALID_PARAMETER_VALUE);
+		assert_non_null(strstr(call.message, "Limit"));
+		json_decref(call.params);
+	}
+}
+
+/* A key limited to proxies manages a group it names, or one whose members it may all manage. */
+static void who_may_manage_a_group(void **state)
+{
+	static const char yaml[] =
+		"proxies:\n"
+		"  - {id: link-a, origins: [127.0.0.1:1]}\n"
+		"  - {id: link-b, origins: [127.0.0.1:1]}\n"
+		"groups:\n"
+		"  - {id: lg-ab, proxies: [link-a, link-b]}\n"
+		"  - {id: lg-empty}\n";
+	static const char creds[] =
+		"[a]\nsecret_id = A\nsecret_key = k\nproxies = link-a\n"
+		"[ab]\nsecret_id = AB\nsecret_key = k\nproxies = link-a,link-b\n"
+		"[g]\nsecret_id = G\nsecret_key = k\nproxies = lg-ab\n";
+	struct cfg *cfg = NULL;
+	struct ctl_creds *c = NULL;
+	char err[256];
+	(void)state;
+	assert_int_equal(cfg_load_string(yaml, "t.yaml", "/tmp", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(ctl_creds_parse(creds, "creds", &c, err, sizeof(err)), 0);
+	struct ctl_deps deps = { .cfg = cfg };
+	struct ctl_call call = { .deps = &deps };
+	assert_true(ctl_may_manage_group(&call, "lg-ab"));         /* auth: none */
+	call.cred = ctl_creds_find(c, "A");
+	assert_false(ctl_may_manage_group(&call, "lg-ab"));
+	assert_true(ctl_may_manage_proxy(&call, "link-a"));
+	assert_false(ctl_may_manage_proxy(&call, "link-b"));
+	call.cred = ctl_creds_find(c, "AB");
+	assert_true(ctl_may_manage_group(&call, "lg-ab"));
+	assert_false(ctl_may_manage_group(&call, "lg-empty"));
+	call.cred = ctl_creds_find(c, "G");
+	assert_true(ctl_may_manage_group(&call, "lg-ab"));
+	assert_false(ctl_may_manage_proxy(&call, "link-a"));
+	ctl_creds_destroy(c);
+	cfg_destroy(cfg);
+}
+
 static void listener_names(void **state)
 {
 	(void)state;
@@ -155,6 +275,10 @@ int main(void)
 		cmocka_unit_test(missing_and_unknown_parameters_are_named),
 		cmocka_unit_test(optional_parameters_absent_or_null_read_as_absent),
 		cmocka_unit_test(parse_uint_bounds),
+		cmocka_unit_test(parse_int_bounds),
+		cmocka_unit_test(signed_integers_and_arrays),
+		cmocka_unit_test(paging_defaults_and_limits),
+		cmocka_unit_test(who_may_manage_a_group),
 		cmocka_unit_test(listener_names),
 		cmocka_unit_test(request_ids_are_uuid_v4),
 		cmocka_unit_test(listener_ids_look_like_the_official_examples),

@@ -672,6 +672,73 @@ static void v1_keys_sort_by_byte_value(void **state)
 	free(s);
 }
 
+/* The doc vector as a server receives it: URL-encoded on the wire, Signature last. */
+#define V1_DOC_QUERY "Action=DescribeInstances&InstanceIds.0=ins-09dx96dg&Limit=20&Nonce=11886" \
+	"&Offset=0&Region=ap-guangzhou&SecretId=AKIDz8krbsJ5yKBZQpn74WFkmLPx3%2A%2A%2A%2A%2A%2A%2A" \
+	"&Timestamp=1465185768&Version=2017-03-12"
+
+static void v1_decoded_form_gives_the_doc_string_to_sign(void **state)
+{
+	struct ctl_form f;
+	char *s;
+	(void)state;
+	assert_int_equal(ctl_form_parse(V1_DOC_QUERY, strlen(V1_DOC_QUERY), &f), 0);
+	s = ctl_v1_string_to_sign("GET", "cvm.tencentcloudapi.com", f.keys, f.values, f.n);
+	assert_non_null(s);
+	assert_string_equal(s, "GETcvm.tencentcloudapi.com/?Action=DescribeInstances&InstanceIds.0="
+		"ins-09dx96dg&Limit=20&Nonce=11886&Offset=0&Region=ap-guangzhou&SecretId="
+		"AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******&Timestamp=1465185768&Version=2017-03-12");
+	free(s);
+	ctl_form_free(&f);
+}
+
+static enum ctl_err v1_check_query(const char *method, const char *host, const char *query,
+	const char *key)
+{
+	struct ctl_form f;
+	enum ctl_err e;
+	assert_int_equal(ctl_form_parse(query, strlen(query), &f), 0);
+	e = ctl_v1_check(method, host, &f, key);
+	ctl_form_free(&f);
+	return e;
+}
+
+static void v1_check_accepts_the_doc_vectors(void **state)
+{
+	(void)state;
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com", V1_DOC_QUERY
+		"&Signature=zmmjn35mikh6pM3V7sUEuX4wyYM%3D", V1_KEY), CTL_E_OK);
+	/* Signature may come anywhere; SignatureMethod is signed like any other param */
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com",
+		"Signature=czb75sAwt2P15FCqA4ugj88%2FaUVor%2FdVp3fCS%2F7mQiY%3D&" V1_DOC_QUERY
+		"&SignatureMethod=HmacSHA256", V1_KEY), CTL_E_OK);
+}
+
+static void v1_check_refuses_anything_else(void **state)
+{
+	const char *sig = "&Signature=zmmjn35mikh6pM3V7sUEuX4wyYM%3D";
+	char q[1024];
+	(void)state;
+	snprintf(q, sizeof(q), "%s%s", V1_DOC_QUERY, sig);
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com", q, "wrong"),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+	assert_int_equal(v1_check_query("POST", "cvm.tencentcloudapi.com", q, V1_KEY),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com:443", q, V1_KEY),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+	snprintf(q, sizeof(q), "%s&Limit2=1%s", V1_DOC_QUERY, sig);     /* an unsigned extra param */
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com", q, V1_KEY),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+	snprintf(q, sizeof(q), "%s&SignatureMethod=HmacSHA256%s", V1_DOC_QUERY, sig);
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com", q, V1_KEY),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com", V1_DOC_QUERY, V1_KEY),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+	snprintf(q, sizeof(q), "%s&Signature=zmmjn35mikh6pM3V7sUEuX4wyYM", V1_DOC_QUERY);
+	assert_int_equal(v1_check_query("GET", "cvm.tencentcloudapi.com", q, V1_KEY),
+		CTL_E_AUTH_SIGNATURE_FAILURE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +775,9 @@ int main(void)
 		cmocka_unit_test(v1_hmac_sha1_doc_vector),
 		cmocka_unit_test(v1_hmac_sha256_vector),
 		cmocka_unit_test(v1_keys_sort_by_byte_value),
+		cmocka_unit_test(v1_decoded_form_gives_the_doc_string_to_sign),
+		cmocka_unit_test(v1_check_accepts_the_doc_vectors),
+		cmocka_unit_test(v1_check_refuses_anything_else),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

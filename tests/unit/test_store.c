@@ -141,6 +141,30 @@ static void a_batch_lands_whole_or_not_at_all(void **state)
 	st_close(s);
 }
 
+/* A proxy group's listener has no ProxyId; DeleteListeners removes a batch, unknown ids and all. */
+static void group_records_and_batch_deletes(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st_listener batch[3] = { rec("listener-aaaaaaaa", 1), rec("listener-bbbbbbbb", 2),
+		rec("listener-cccccccc", 3) };
+	const char *dels[] = { "listener-cccccccc", "listener-nosuchid", "listener-aaaaaaaa" };
+	batch[1].proxy_id[0] = '\0';
+	snprintf(batch[1].group_id, sizeof(batch[1].group_id), "lg-qz6ntod5");
+	assert_int_equal(st_apply(s, batch, 3, NULL, 0, f->err, sizeof(f->err)), 0);
+	assert_int_equal(st_apply(s, NULL, 0, dels, 3, f->err, sizeof(f->err)), 0);
+	struct collected c = reopen(f, &s);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.recs[0].id, "listener-bbbbbbbb");
+	assert_string_equal(c.recs[0].proxy_id, "");
+	assert_string_equal(c.recs[0].group_id, "lg-qz6ntod5");
+	const char *last[] = { "listener-bbbbbbbb" };
+	assert_int_equal(st_apply(s, NULL, 0, last, 1, f->err, sizeof(f->err)), 0);
+	c = reopen(f, &s);
+	assert_int_equal(c.n, 0);
+	st_close(s);
+}
+
 static void a_second_store_on_the_same_directory_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -190,6 +214,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(what_was_written_is_there_after_a_reopen_in_creation_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_write_changes_neither_memory_nor_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_batch_lands_whole_or_not_at_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_records_and_batch_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_second_store_on_the_same_directory_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_corrupt_state_file_stops_the_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_leftover_temp_file_from_a_crash_is_ignored, setup, teardown),
