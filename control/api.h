@@ -43,14 +43,6 @@ char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
 /* The envelope of an error answered before a request could be parsed (size limits). */
 char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang);
 
-/* The business parameters of a decoded query or form as one JSON object (spec 1.1): "Ids.0=a&Ids.1=b"
- * -> {"Ids":["a","b"]}, "P.Q=1&P.R.0=2" -> {"P":{"Q":"1","R":["2"]}}. Values stay strings (the
- * parameter schemas accept numeric strings). Pairs named in skip (NULL-terminated, or NULL) are left
- * out. NULL, with the reason in err, when a path is given twice, is both a value and a container,
- * mixes indexes and names at one level, has a gap in its indexes, an empty or non-canonical ("01")
- * segment, or more than 8 levels; or when a name or value is not UTF-8. The caller owns the result. */
-json_t *ctl_form_to_json(const struct ctl_form *f, const char *const *skip, char *err, size_t errlen);
-
 /* Set call->message with printf formatting; returns e, for `return ctl_fail(call, E, ...)`. */
 enum ctl_err ctl_fail(struct ctl_call *call, enum ctl_err e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

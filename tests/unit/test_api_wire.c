@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "flat.h"
 #include "cfg.h"
 #include "creds.h"
 #include "ctl.h"
