@@ -9,6 +9,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -29,10 +30,36 @@ UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 LISTENER_ID = re.compile(r"^listener-[0-9a-z]{8}$")
 
 
+def _port_window():
+    """Ports for listeners come from below the kernel's ephemeral range: a port the kernel handed
+    out as "free" may become some connection's local port a moment later, which would make the
+    create that wanted it fail. Each test process walks its own stretch of the window."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    base, size = 10000, max(1000, low - 10000)
+    start = random.Random(os.getpid() ^ time.time_ns()).randrange(size)
+    return base, size, start
+
+
+_window = None
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now, not in the ephemeral range, not handed out before here."""
+    global _window
+    if _window is None:
+        _window = list(_port_window())
+    base, size, _ = _window
+    for _ in range(size):
+        port = base + _window[2]
+        _window[2] = (_window[2] + 1) % size
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def sign_tc3(secret_key, secret_id, action, body, host, timestamp, service="gaap",
