@@ -280,6 +280,34 @@ int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	return rc != 0 ? -1 : 0;
 }
 
+/* Trailer fields a recipient could mistake for header fields that frame, route, authenticate or
+ * describe the message (RFC 9110 6.5.1) are not forwarded. */
+static int trailer_allowed(const struct px_head *t, size_t i)
+{
+	static const char *const no[] = { "content-length", "host", "content-encoding",
+		"content-type", "content-range", "range", "authorization", "proxy-authorization",
+		"cookie", "set-cookie", "cache-control", "expect", "max-forwards", "location",
+		"www-authenticate", "proxy-authenticate", "age", "expires", "date", "vary",
+		"retry-after", "x-forwarded-for", "x-real-ip" };
+	if (px_head_hop(t, i) || t->hdrs[i].nlen == 0)
+		return 0;
+	for (size_t k = 0; k < sizeof no / sizeof no[0]; k++)
+		if (name_is(t, &t->hdrs[i], no[k]))
+			return 0;
+	return 1;
+}
+
+int px_last_chunk(const struct px_head *t, struct evbuffer *out)
+{
+	int rc = evbuffer_add(out, "0\r\n", 3);
+	for (size_t i = 0; i < t->nhdrs; i++)
+		if (trailer_allowed(t, i))
+			rc |= add_line(out, t->buf + t->hdrs[i].name, t->hdrs[i].nlen,
+				t->buf + t->hdrs[i].value, t->hdrs[i].vlen);
+	rc |= evbuffer_add(out, "\r\n", 2);
+	return rc != 0 ? -1 : 0;
+}
+
 static int collect_fail(struct px_msg *m)
 {
 	m->too_large = 1;
@@ -304,15 +332,24 @@ int px_msg_on_target(llhttp_t *p, const char *at, size_t len)
 	return px_head_add_target(&m->head, at, len) != 0 ? collect_fail(m) : 0;
 }
 
+/* Fields before the body make the head, those after a chunked body the trailers, under the
+ * same limits. */
+static struct px_head *fields(struct px_msg *m)
+{
+	if (!m->got_head)
+		return &m->head;
+	m->trailers.max = m->head.max;
+	m->trailers.max_lines = m->head.max_lines;
+	return &m->trailers;
+}
+
 int px_msg_on_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct px_msg *m = (struct px_msg *)p;
 	int starts = m->span != PX_SPAN_FIELD;
 	int rc;
-	if (m->got_head)                            /* a trailer: dropped for now */
-		return 0;
 	m->span = PX_SPAN_FIELD;
-	if ((rc = px_head_add_field(&m->head, at, len, starts)) == -2)
+	if ((rc = px_head_add_field(fields(m), at, len, starts)) == -2)
 		m->too_many = 1;
 	return rc != 0 ? collect_fail(m) : 0;
 }
@@ -323,15 +360,13 @@ int px_msg_on_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct px_msg *m = (struct px_msg *)p;
 	int starts = m->span != PX_SPAN_VALUE;
-	if (m->got_head)
-		return 0;
 	if (!starts && !(m->value_at_end && at == m->exec_at)) {
 		m->obs_fold = 1;
 		return -1;
 	}
 	m->span = PX_SPAN_VALUE;
 	m->value_at_end = at + len == m->exec_end;
-	return px_head_add_value(&m->head, at, len, starts) != 0 ? collect_fail(m) : 0;
+	return px_head_add_value(fields(m), at, len, starts) != 0 ? collect_fail(m) : 0;
 }
 
 /* Trailing whitespace is not part of a field value (RFC 9110 5.5); llhttp keeps it. */
@@ -346,12 +381,11 @@ static void trim_value(struct px_head *h)
 int px_msg_on_value_complete(llhttp_t *p)
 {
 	struct px_msg *m = (struct px_msg *)p;
-	if (m->got_head)
-		return 0;
-	if (m->span == PX_SPAN_FIELD && px_head_add_value(&m->head, "", 0, 1) != 0)
+	struct px_head *h = fields(m);
+	if (m->span == PX_SPAN_FIELD && px_head_add_value(h, "", 0, 1) != 0)
 		return collect_fail(m);
 	m->span = PX_SPAN_NONE;
-	trim_value(&m->head);
+	trim_value(h);
 	return 0;
 }
 
@@ -367,6 +401,7 @@ void px_msg_init(struct px_msg *m, llhttp_type_t type, const llhttp_settings_t *
 void px_msg_next(struct px_msg *m)
 {
 	px_head_clear(&m->head);
+	px_head_clear(&m->trailers);
 	m->head_bytes = 0;
 	m->chunk = 0;
 	m->span = PX_SPAN_NONE;
@@ -378,6 +413,7 @@ void px_msg_next(struct px_msg *m)
 void px_msg_free(struct px_msg *m)
 {
 	px_head_free(&m->head);
+	px_head_free(&m->trailers);
 }
 
 /* One execute call, with its bounds where the obs-fold check can see them. */

@@ -1,8 +1,8 @@
 /* daemon/proxy/head.h - message heads: collected from llhttp, rebuilt for the other side; feeding
  *   llhttp from an evbuffer; the close-reason table.
- * Ownership: a px_msg owns its head's buffers (px_msg_free()). The collectors copy every span, so
- *   the input may be drained as soon as llhttp_execute() returns. The rebuild functions only
- *   append to the evbuffer they are given.
+ * Ownership: a px_msg owns its head's and trailers' buffers (px_msg_free()). The collectors copy
+ *   every span, so the input may be drained as soon as llhttp_execute() returns. The rebuild
+ *   functions only append to the evbuffer they are given.
  * Lifetime: a px_msg is embedded in its connection; px_msg_next() readies it for the next message
  *   on the same connection (the parser itself carries on). Threads: the owning worker's; nothing
  *   here touches anything but its arguments.
@@ -111,12 +111,18 @@ enum px_frame {
 int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	const char *connection, struct evbuffer *out);
 
+/* Appends the end of a chunked body: the last chunk, the trailer fields that may be forwarded
+ * (not hop-by-hop, nor framing, routing, authentication or content metadata), the empty line.
+ * 0 or -1. */
+int px_last_chunk(const struct px_head *trailers, struct evbuffer *out);
+
 enum px_span { PX_SPAN_NONE, PX_SPAN_TARGET, PX_SPAN_FIELD, PX_SPAN_VALUE };
 
 /* One direction of one connection: its parser and the message being read. */
 struct px_msg {
 	llhttp_t p;                 /* first member: the collectors find their px_msg from it */
 	struct px_head head;
+	struct px_head trailers;    /* the fields after a chunked body */
 	const char *exec_at;        /* the bytes of the llhttp_execute() call running now */
 	const char *exec_end;
 	size_t head_bytes;          /* raw bytes consumed before the head completed */

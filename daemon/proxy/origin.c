@@ -226,7 +226,7 @@ static void release(struct px_conn *c)
 static void response_done(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
-	if (o->frame == PX_FRAME_CHUNKED && evbuffer_add(client_out(o), "0\r\n\r\n", 5) != 0) {
+	if (o->frame == PX_FRAME_CHUNKED && px_last_chunk(&o->resp.trailers, client_out(o)) != 0) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return;
 	}

@@ -102,7 +102,7 @@ static int on_message_complete(llhttp_t *p)
 	struct evbuffer *out = origin_out(c);
 	c->req.done = 1;
 	c->req.keep = llhttp_should_keep_alive(p);
-	if (c->req_chunked && (out == NULL || evbuffer_add(out, "0\r\n\r\n", 5) != 0))
+	if (c->req_chunked && (out == NULL || px_last_chunk(&c->req.trailers, out) != 0))
 		return -1;
 	return HPE_PAUSED;          /* one request in flight: pipelined bytes wait */
 }
@@ -257,6 +257,7 @@ static void shrink_head(struct px_msg *m)
 {
 	if (m->head.cap > PX_HEAD_KEEP || m->head.hcap > PX_HEAD_KEEP / sizeof(struct px_hdr))
 		px_head_free(&m->head);
+	px_head_free(&m->trailers);     /* rare: never kept */
 }
 
 void px_next_request(struct px_conn *c)

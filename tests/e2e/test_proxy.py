@@ -410,7 +410,6 @@ class OriginErrors(ProxyCase):
         self.assertEqual(names.count(b"a"), 3, names)
         self.assertEqual(names.count(b"b"), 3, names)
 
-    @unittest.expectedFailure   # until daemon/listener.c builds routes with px_route_create()
     def test_wrr_follows_the_weights(self):
         names = [self.one(get("/conn", extra="Connection: close\r\n"), pid="link-wrr")[0]
                  .body.split()[0] for _ in range(8)]

@@ -183,6 +183,8 @@ static const struct {
 	{ "/101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", 0 },
 	{ "/truncate", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 1 },
 	{ "/slow", "", 0 },
+	{ "/trailers", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"
+		"2\r\nhi\r\n0\r\nX-Sum: 42 \r\nSet-Cookie: no\r\n\r\n", 0 },
 	{ "/drop-next", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0 },
 	{ "/te-gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1 },
 	{ "/te-chunked-gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
@@ -717,10 +719,11 @@ static void test_post_bodies(void **state)
 	expect_response(c, 0, 200, "hello world");
 	client_say(c, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
 	usleep(20000);              /* a nudge for a second read, not a timing assertion */
-	client_say(c, "lo\r\n6;x=y\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+	client_say(c, "lo\r\n6;x=y\r\n world\r\n0\r\nX-Trailer: t\r\nContent-Length: 9\r\n"
+		"Connection: x\r\n\r\n");        /* framing fields are no trailers to forward */
 	expect_response(c, 0, 200, "hello world");
 	assert_true(seen_has(f, "Transfer-Encoding: chunked\r\n\r\n"
-		"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+		"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"));  /* trailer kept */
 	client_free(c);
 }
 
@@ -735,6 +738,22 @@ static void test_chunked_response(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "hello world");
 	assert_string_equal(r.head, "Transfer-Encoding: chunked\n");
+	resp_free(&r);
+	client_free(c);
+}
+
+static void test_response_trailers(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_new(f->main.port, 0);
+	struct resp r;
+	client_say(c, "GET /trailers HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_read(c, &r, 0);
+	assert_true(r.complete);
+	assert_string_equal(r.body, "hi");
+	assert_non_null(strstr(r.head, "X-Sum: 42\n"));     /* the client's parser adds trailers */
+	assert_null(strstr(r.head, "Set-Cookie"));
+	assert_null(strstr(r.head, "Trailer:"));            /* hop-by-hop */
 	resp_free(&r);
 	client_free(c);
 }
@@ -1251,6 +1270,7 @@ int main(void)
 		cmocka_unit_test(test_get_content_length_exact),
 		cmocka_unit_test(test_post_bodies),
 		cmocka_unit_test(test_chunked_response),
+		cmocka_unit_test(test_response_trailers),
 		cmocka_unit_test(test_keepalive_reuses_origin),
 		cmocka_unit_test(test_pipelined_in_order),
 		cmocka_unit_test(test_origin_down_502),
