@@ -130,7 +130,7 @@ static int sock_open(struct lsn *l, const struct cfg_proxy *p, const struct cfg_
 			sock_abandon(l, s, nworkers, errno);
 			return -1;
 		}
-	if ((k->route = px_route_new(l->rec.id, p->origins, p->norigins, http)) == NULL) {
+	if ((k->route = px_route_create(l->rec.id, p, http)) == NULL) {
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
