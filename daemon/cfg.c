@@ -650,6 +650,22 @@ static int p_sched(struct ctx *x, yaml_node_t *n, void *base, const struct field
 }
 
 /* off (no access log), stderr, or a file (relative to the config file's directory). */
+/* "stderr" (NULL) or a file. */
+static int p_log_file(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	char **dst = (char **)((char *)base + f->off);
+	const char *s;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	free(*dst);
+	*dst = NULL;
+	if (s[0] == '\0')
+		return fail(x, n, "must not be empty (stderr or a file)");
+	if (strcmp(s, "stderr") == 0)
+		return 0;
+	return (*dst = path_join(x->dir, s)) == NULL ? fail(x, n, "out of memory") : 0;
+}
+
 static int p_access_log(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
 {
 	char **dst = (char **)((char *)base + f->off);
@@ -817,6 +833,7 @@ static const struct field node_fields[] = {
 	{ "workers",   p_uint,  CFG_OFF(workers),   0,  CFG_WORKERS_MAX, NULL, 0 },
 	{ "state_dir", p_path,  CFG_OFF(state_dir), 0,  0,               NULL, 0 },
 	{ "log_level", p_level, CFG_OFF(log_level), 0,  0,               NULL, 0 },
+	{ "log_file",  p_log_file, CFG_OFF(log_file), 0, 0,              NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -824,6 +841,7 @@ static const struct field node_fields[] = {
 static const struct field control_fields[] = {
 	/* key                parse     offset                     min   max        aux   required */
 	{ "listen",           p_listen, CFG_OFF(control_listen),   0,    0,         NULL, 0 },
+	{ "metrics_listen",   p_listen, CFG_OFF(metrics_listen),   0,    0,         NULL, 0 },
 	{ "auth",             p_auth,   CFG_OFF(auth),             0,    0,         NULL, 0 },
 	{ "credentials_file", p_path,   CFG_OFF(credentials_file), 0,    0,         NULL, 0 },
 	{ "rate_limit",       p_uint,   CFG_OFF(rate_limit),       1,    1000000,   NULL, 0 },
@@ -1037,6 +1055,7 @@ void cfg_destroy(struct cfg *c)
 	free(c->reserved_ports);
 	free(c->rate_limits);
 	free(c->http.access_log);
+	free(c->log_file);
 	free(c->credentials_file);
 	free(c->state_dir);
 	free(c->path);

@@ -81,8 +81,10 @@ struct cfg {
 	unsigned workers;           /* 0 in the file = one per CPU; resolved here to >= 1 */
 	char *state_dir;
 	int log_level;              /* enum log_level */
+	char *log_file;             /* the event log; NULL = stderr (journald) */
 
 	struct cfg_addr control_listen;
+	struct cfg_addr metrics_listen; /* GET /metrics on its own address; len 0 = on control_listen */
 	enum cfg_auth auth;
 	char *credentials_file;
 	unsigned rate_limit;        /* requests/second per action per SecretId (default for all) */

@@ -514,6 +514,20 @@ static void per_action_rate_limits_override_the_default(void **state)
 	load_fails("control:\n  rate_limits: [1]\n", "control.rate_limits", "expected a mapping", NULL);
 }
 
+static void log_file_and_metrics_address(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("node:\n  log_file: log/gaapd.log\ncontrol:\n  metrics_listen: 127.0.0.1:9681\n");
+	assert_string_equal(c->log_file, DIR "/log/gaapd.log");
+	assert_string_equal(c->metrics_listen.text, "127.0.0.1:9681");
+	cfg_destroy(c);
+	c = load_ok("node:\n  log_file: stderr\n");
+	assert_null(c->log_file);
+	assert_int_equal(c->metrics_listen.len, 0);
+	cfg_destroy(c);
+	load_fails("node:\n  log_file: ''\n", "t.yaml:2:13: node.log_file", NULL);
+}
+
 static void destroy_accepts_null(void **state)
 {
 	(void)state;
@@ -547,6 +561,7 @@ int main(void)
 		cmocka_unit_test(auth_none_only_on_loopback),
 		cmocka_unit_test(reserved_ports_include_the_control_port),
 		cmocka_unit_test(per_action_rate_limits_override_the_default),
+		cmocka_unit_test(log_file_and_metrics_address),
 		cmocka_unit_test(destroy_accepts_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
