@@ -10,12 +10,15 @@ CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build build-asan run test test-build test-asan install clean
+.PHONY: all deps deps-test build build-asan run test test-build test-asan install clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh test
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -28,10 +31,10 @@ build-asan: deps
 run: build
 	exec $(BUILD)/gaapd -c $(CONF)
 
-test-build: build
+test-build: deps-test build
 	cd $(BUILD) && ctest $(CTEST_ARGS)
 
-test-asan: build-asan
+test-asan: deps-test build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS)
 

@@ -1,10 +1,15 @@
 #!/bin/sh
-# Install the Debian packages gaapd needs to build and test, if any is missing.
-# Idempotent and quiet when everything is present; uses sudo when not root.
+# Install the Debian packages gaapd needs, if any is missing: to build (no argument), or to build
+# and run the tests (`deps.sh test`). Idempotent and quiet when everything is present; uses sudo
+# when not root.
 set -eu
 
 PACKAGES="gcc make cmake pkg-config libevent-dev node-llhttp libssl-dev libyaml-dev
-libjansson-dev libcmocka-dev python3"
+libjansson-dev libsystemd-dev libcmocka-dev"
+# python3 (e2e), nodejs (the SDK tests), wrk (bench smoke),
+# systemd (systemd-analyze verify of the unit)
+TEST_PACKAGES="python3 nodejs wrk systemd"
+[ "${1:-}" = test ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
 
 missing=""
 for p in $PACKAGES; do
@@ -14,6 +19,9 @@ for p in $PACKAGES; do
 	*) missing="$missing $p" ;;
 	esac
 done
+# npm (the SDK tests' setup, tests/sdk) comes with some builds of nodejs (NodeSource's) and is its
+# own package in Debian's; ask for it only when the command is absent.
+[ "${1:-}" != test ] || command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 
 echo "deps: installing:$missing" >&2

@@ -1,0 +1,524 @@
+"""The daemons bench/run starts: the origin, gaapd, nginx and HAProxy.
+
+Every daemon runs in the foreground as a child of bench/run, with its configuration, pid file,
+logs and temporary files in its own directory under one temporary directory; nothing in /etc or
+any system service is read or touched. Each is pinned with taskset and stopped by the PIDs this
+script started (the nginx master, which takes its worker with it; then any of those PIDs left).
+
+All proxies get the same timeouts (TIMEOUTS), one worker (thread or process), access logs off,
+the same headers added towards the origin (X-Forwarded-For, X-Real-IP) and the same listen
+backlog as gaapd (4096).
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+import harness  # noqa: E402  (gaapd with a temporary config, signed API calls)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SMALL_BODY = b"gaapd bench: a small response body of sixty-four bytes.........\n"
+assert len(SMALL_BODY) == 64
+MIB = 1024 * 1024
+BACKLOG = 4096
+
+# Seconds; the same for every proxy (gaapd's http: keys, nginx's and HAProxy's equivalents).
+TIMEOUTS = {
+    "client_header": 60,        # a complete request head (gaapd client_header_timeout)
+    "client_keepalive": 75,     # an idle keep-alive client connection (client_keepalive_timeout)
+    "origin_connect": 5,        # connecting to the origin (origin_connect_timeout)
+    "origin_response": 60,      # the origin silent (origin_response_timeout), a peer not reading
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def taskset(cpu, argv):
+    return argv if cpu is None else ["taskset", "-c", str(cpu)] + argv
+
+
+def pin_self(cpu):
+    """preexec_fn pinning a child to cpu (what taskset does), for children started elsewhere."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def children(pid):
+    """PIDs whose parent is pid."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def start_time(pid):
+    """When pid started (clock ticks since boot): with the PID, names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_ticks(pid):
+    """utime + stime of a whole process (every thread), in clock ticks; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+def status_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak_rss(pid):
+    """VmHWM := the current VmRSS (clear_refs 5, Linux >= 4.0); False when refused."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def wait_port(port, proc=None, timeout=10, what="daemon", log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}" + tail(log))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{what} not listening on {port} after {timeout} s" + tail(log))
+
+
+def tail(path, lines=20):
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        text = f.read().decode("latin-1").splitlines()[-lines:]
+    return "\n" + "\n".join(text)
+
+
+def check_get(port, path, length):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+        body = r.read()
+    if r.status != 200 or len(body) != length:
+        raise RuntimeError(f"GET {path} on {port}: {r.status}, {len(body)} bytes, not {length}")
+
+
+class Daemon:
+    """One started daemon: its processes, CPU and memory accounting, and stopping by PID."""
+    name = "?"
+    label = "?"
+
+    def __init__(self, workdir, cpu):
+        self.dir = os.path.join(workdir, self.name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.cpu = cpu
+        self.proc = None
+        self.port = None
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.known = {}             # pid -> start time, of every process seen as ours
+        self.prefix = []            # e.g. valgrind and its options (bench/profile)
+
+    def spawn(self, argv):
+        if self.prefix and argv[0] == "nginx":
+            argv = argv + ["-g", "master_process off;"]    # one process to profile
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(taskset(self.cpu, self.prefix + argv),
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, cwd=self.dir)
+
+    def pids(self):
+        """The main process and its children (nginx: master and worker)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        found = [self.proc.pid] + children(self.proc.pid)
+        for pid in found:
+            self.known.setdefault(pid, start_time(pid))
+        return found
+
+    def cpu_snapshot(self):
+        return {pid: cpu_ticks(pid) for pid in self.pids()}
+
+    @staticmethod
+    def cpu_seconds(before, after):
+        ticks = 0
+        for pid, t in after.items():
+            if t is not None:
+                ticks += t - (before.get(pid) or 0)
+        return ticks / CLK_TCK
+
+    def reset_peak(self):
+        return all(reset_peak_rss(pid) for pid in self.pids())
+
+    def peak_rss_kib(self):
+        return sum(status_kib(pid, "VmHWM") for pid in self.pids())
+
+    def rss_kib(self):
+        return sum(status_kib(pid, "VmRSS") for pid in self.pids())
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.pids()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid, started in self.known.items():    # a worker its master left behind
+            if pid != self.proc.pid and started is not None and start_time(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.proc = None
+
+
+class NginxOrigin(Daemon):
+    """The origin: nginx, one worker. /small answers 64 bytes (return 200), /1m is a 1 MiB static
+    file (sendfile), POST /upload reads the whole body (up to 2 MiB, in memory) before it
+    answers 200 "ok": the mirror module reads the body, the static handler refuses the POST with
+    405, and error_page turns that into the 200."""
+    name = "origin"
+    label = "origin"
+
+    def start(self):
+        self.port = free_port()
+        www = os.path.join(self.dir, "www")
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "1m"), "wb") as f:
+            f.write(os.urandom(MIB))
+        open(os.path.join(www, "upload"), "wb").close()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+daemon off;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+{nginx_limits()}
+http {{
+    access_log off;
+    {temp_paths(self.dir)}
+    sendfile on;
+    keepalive_timeout 600s;
+    keepalive_requests 100000000;
+    server {{
+        listen 127.0.0.1:{self.port} backlog={BACKLOG};
+        root {www};
+        location = /small {{ default_type text/plain; return 200 "{SMALL_BODY.decode().strip()}\\n"; }}
+        location = /1m {{ default_type application/octet-stream; }}
+        location = /upload {{
+            client_max_body_size 2m;
+            client_body_buffer_size 2m;
+            mirror /sink;
+            error_page 405 =200 @ok;
+        }}
+        location = /sink {{ internal; return 204; }}
+        location @ok {{ default_type text/plain; return 200 "ok\\n"; }}
+    }}
+}}
+""")
+        self.spawn(["nginx", "-p", self.dir + "/", "-c", conf])
+        wait_port(self.port, self.proc, what="origin nginx", log=self.log)
+        check_get(self.port, "/small", len(SMALL_BODY))
+        check_get(self.port, "/1m", MIB)
+        return self
+
+
+class PyOrigin(Daemon):
+    """The smoke-mode origin: bench/origin.py (Python stdlib, asyncio), the same three paths."""
+    name = "origin"
+    label = "origin (python)"
+
+    def start(self):
+        self.port = free_port()
+        self.spawn([sys.executable, os.path.join(HERE, "origin.py"), str(self.port)])
+        wait_port(self.port, self.proc, what="origin.py", log=self.log)
+        check_get(self.port, "/small", len(SMALL_BODY))
+        return self
+
+
+def nofile():
+    """The RLIMIT_NOFILE the daemons inherit (bench/run raises it as far as it may)."""
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def nginx_limits():
+    """16384 connections (10,000 idle + wrk's + upstream ones, with room), within the limit."""
+    n = nofile()
+    return f"worker_rlimit_nofile {n};\nevents {{ worker_connections {min(16384, n - 100)}; }}"
+
+
+def temp_paths(d):
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    return " ".join(f"{k}_temp_path {d}/tmp/{k};" for k in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
+class GaapdTarget(Daemon):
+    """gaapd, workers: 1, the same timeouts; one listener created with a signed
+    CreateHTTPListener call (tests/e2e/harness.py), forwarding to the origin."""
+    name = "gaapd"
+    label = "gaapd"
+
+    def __init__(self, workdir, cpu, binary, origin_port):
+        super().__init__(workdir, cpu)
+        self.binary = binary
+        self.origin_port = origin_port
+        self.g = None
+
+    # http: keys newer than some gaapd builds; a build that does not know one runs without it
+    # (bench/run says so), so the bench keeps working across the daemon's development.
+    OPTIONAL_HTTP = ("client_send_timeout", "origin_keepalive", "origin_keepalive_timeout",
+                     "max_body_size", "max_connections_per_listener",
+                     "max_connections_per_worker", "access_log")
+
+    def config(self, drop=()):
+        t = {k: v * 1000 for k, v in TIMEOUTS.items()}
+        http = {
+            "client_header_timeout": t["client_header"],
+            "client_keepalive_timeout": t["client_keepalive"],
+            "origin_connect_timeout": t["origin_connect"],
+            "origin_response_timeout": t["origin_response"],
+            "client_send_timeout": t["origin_response"],       # nginx send_timeout
+            "origin_keepalive": 64,                             # nginx upstream keepalive 64
+            "origin_keepalive_timeout": t["client_keepalive"],  # nginx upstream keepalive_timeout
+            "max_body_size": 0,                                 # nginx client_max_body_size 0
+            "max_connections_per_listener": 0,                  # workload e: 10,000 and more
+            "max_connections_per_worker": 1000000,
+            "access_log": "off",
+        }
+        lines = "".join(f"  {k}: {v}\n" for k, v in http.items() if k not in drop)
+        return f"""node:
+  workers: 1
+  state_dir: state
+  log_level: info
+control:
+  listen: 127.0.0.1:0
+  auth: signature
+  credentials_file: credentials
+  rate_limit: 1000000
+http:
+{lines}proxies:
+  - id: {harness.PROXY}
+    max_listeners: 10
+    origins: [127.0.0.1:{self.origin_port}]
+"""
+
+    def checked_config(self):
+        """The config this gaapd build accepts (gaapd -t), dropping optional keys it does not
+        know; self.dropped lists them."""
+        self.dropped = []
+        path = os.path.join(self.dir, "check.yaml")
+        for _ in range(len(self.OPTIONAL_HTTP) + 1):
+            text = self.config(self.dropped)
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([self.binary, "-t", "-c", path], capture_output=True, text=True)
+            if p.returncode == 0:
+                return text
+            bad = [k for k in self.OPTIONAL_HTTP if f"http.{k}:" in p.stderr and k not in self.dropped]
+            if not bad:
+                raise RuntimeError(f"gaapd -t rejects the bench config: {p.stderr.strip()}")
+            self.dropped.append(bad[0])
+        raise RuntimeError("gaapd -t: no config accepted")
+
+    def start(self):
+        harness.GAAPD = self.binary
+        if self.prefix:             # harness runs one executable: a wrapper with the prefix
+            harness.GAAPD = os.path.join(self.dir, "gaapd-wrapped")
+            with open(harness.GAAPD, "w") as f:
+                f.write("#!/bin/sh\nexec " + " ".join(f"'{a}'" for a in self.prefix) +
+                        f" '{self.binary}' \"$@\"\n")
+            os.chmod(harness.GAAPD, 0o755)
+        self.g = harness.Gaapd(config_text=self.checked_config(), directory=self.dir,
+                               preexec_fn=pin_self(self.cpu))
+        self.g.start()
+        self.proc = self.g.proc
+        self.log = self.g.log_path
+        self.port = free_port()
+        resp = self.g.create(self.port, name="bench")
+        if harness.error_code(resp):
+            raise RuntimeError(f"CreateHTTPListener: {resp}")
+        wait_port(self.port, self.proc, what="gaapd listener", log=self.log)
+        check_get(self.port, "/small", len(SMALL_BODY))
+        return self
+
+    def stop(self):
+        if self.g is not None:
+            self.g.kill() if self.proc.poll() is not None else self.g.stop()
+            self.g = None
+        self.proc = None
+
+    def errors(self):
+        """gaapd's error and warning lines (<3>, <4>) so far."""
+        return [l for l in harness.Gaapd.log_text(self.g).splitlines()
+                if l.startswith(("<3>", "<4>"))] if self.g else []
+
+
+class NginxProxy(Daemon):
+    """nginx as the reverse proxy: worker_processes 1, an upstream with keepalive 64, access log
+    off, bodies streamed both ways in memory (proxy_request_buffering off, no temp files), the
+    Host header passed through as gaapd does."""
+    name = "nginx"
+    label = "nginx"
+
+    def __init__(self, workdir, cpu, origin_port):
+        super().__init__(workdir, cpu)
+        self.origin_port = origin_port
+
+    def start(self):
+        self.port = free_port()
+        t = TIMEOUTS
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+daemon off;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+{nginx_limits()}
+http {{
+    access_log off;
+    {temp_paths(self.dir)}
+    client_header_timeout {t['client_header']}s;
+    client_body_timeout {t['origin_response']}s;
+    send_timeout {t['origin_response']}s;
+    keepalive_timeout {t['client_keepalive']}s;
+    keepalive_requests 100000000;
+    client_max_body_size 0;
+    upstream origin {{
+        server 127.0.0.1:{self.origin_port};
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout {t['client_keepalive']}s;
+    }}
+    server {{
+        listen 127.0.0.1:{self.port} backlog={BACKLOG};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_connect_timeout {t['origin_connect']}s;
+            proxy_read_timeout {t['origin_response']}s;
+            proxy_send_timeout {t['origin_response']}s;
+            proxy_request_buffering off;
+            proxy_max_temp_file_size 0;
+        }}
+    }}
+}}
+""")
+        self.spawn(["nginx", "-p", self.dir + "/", "-c", conf])
+        wait_port(self.port, self.proc, what="nginx", log=self.log)
+        check_get(self.port, "/small", len(SMALL_BODY))
+        return self
+
+
+class HAProxy(Daemon):
+    """HAProxy: mode http, nbthread 1, http-reuse always, no logs, option forwardfor and
+    X-Real-IP like gaapd; foreground (-db), one process.
+    maxconn 30000, with no strict-limits so that it starts under a lower descriptor limit
+    (HAProxy asks for 2 x maxconn descriptors; the bench opens about 10,100). Sized closer to
+    what the bench needs, HAProxy counts the 10,000 idle clients as more than a quarter of its
+    descriptors and stops keeping idle server connections (tune.pool-high-fd-ratio, 25 %): a
+    connect() per request, a third of its throughput in workload e.
+    """
+    name = "haproxy"
+    label = "HAProxy"
+
+    def __init__(self, workdir, cpu, origin_port, maxconn=30000):
+        super().__init__(workdir, cpu)
+        self.origin_port = origin_port
+        self.maxconn = maxconn
+
+    def start(self):
+        self.port = free_port()
+        t = TIMEOUTS
+        conf = os.path.join(self.dir, "haproxy.cfg")
+        with open(conf, "w") as f:
+            f.write(f"""global
+    nbthread 1
+    maxconn {self.maxconn}
+    no strict-limits
+    pidfile {self.dir}/haproxy.pid
+
+defaults
+    mode http
+    option http-keep-alive
+    option forwardfor
+    http-reuse always
+    timeout http-request {t['client_header']}s
+    timeout http-keep-alive {t['client_keepalive']}s
+    timeout client {t['origin_response']}s
+    timeout connect {t['origin_connect']}s
+    timeout server {t['origin_response']}s
+
+frontend bench
+    bind 127.0.0.1:{self.port} backlog {BACKLOG}
+    maxconn {self.maxconn}
+    http-request set-header X-Real-IP %[src]
+    default_backend origin
+
+backend origin
+    server origin 127.0.0.1:{self.origin_port}
+""")
+        check = subprocess.run(["haproxy", "-c", "-q", "-f", conf], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError("haproxy -c: " + check.stdout + check.stderr)
+        self.spawn(["haproxy", "-db", "-f", conf])
+        wait_port(self.port, self.proc, what="haproxy", log=self.log)
+        check_get(self.port, "/small", len(SMALL_BODY))
+        return self
+
+
+class OriginDirect:
+    """The origin measured directly (no proxy): the physical limit. Its 'proxy' figures (CPU,
+    RSS) are the origin's own."""
+    name = "origin"
+    label = "origin direct"
+
+    def __init__(self, origin):
+        self.o = origin
+        self.port = origin.port
+        self.cpu = origin.cpu
+
+    def __getattr__(self, attr):
+        return getattr(self.o, attr)
