@@ -2,6 +2,8 @@
  * The whole record set lives in memory and in dir/listeners.json; a change builds the new set,
  * writes it to listeners.json.tmp, fsyncs, renames over the old file and fsyncs the directory,
  * and only then replaces the in-memory set. A crash at any point leaves the old or the new file.
+ * Each record keeps its JSON line, made once when it is put: a change then costs one copy of the
+ * lines and the write, not a JSON encoding of every listener.
  */
 #include "store.h"
 
@@ -19,12 +21,17 @@
 #define STATE_TMP "listeners.json.tmp"
 #define STATE_VERSION 1
 
+struct st_entry {
+	struct st_listener rec;
+	char *line;                 /* rec as compact JSON, owned by the entry */
+};
+
 struct st_file {
 	struct st base;             /* first: a struct st * is a struct st_file * */
 	char *dir;
 	int dir_fd;
 	int lock_fd;
-	struct st_listener *recs;
+	struct st_entry *ents;
 	size_t n;
 };
 
@@ -65,19 +72,34 @@ static int rec_from_json(json_t *j, struct st_listener *r)
 	return 0;
 }
 
-static char *serialize(const struct st_listener *recs, size_t n)
+static char *rec_line(const struct st_listener *r)
 {
-	json_t *arr = json_array();
-	json_t *doc = json_pack("{s:i, s:o}", "version", STATE_VERSION, "listeners", arr);
-	char *text = NULL;
-	if (doc == NULL)
-		return NULL;
+	json_t *j = rec_to_json(r);
+	char *line = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	return line;
+}
+
+#define STATE_HEAD "{\"version\":1,\"listeners\":[\n"
+#define STATE_TAIL "\n]}\n"
+
+/* The state file from the entries' lines: valid JSON, one listener a line. */
+static char *serialize(const struct st_entry *ents, size_t n, size_t *len)
+{
+	size_t total = sizeof(STATE_HEAD) + sizeof(STATE_TAIL);
 	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(arr, rec_to_json(&recs[i])) != 0)
-			goto out;
-	text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-out:
-	json_decref(doc);
+		total += strlen(ents[i].line) + 2;
+	char *text = malloc(total), *p = text;
+	if (text == NULL)
+		return NULL;
+	p = stpcpy(p, STATE_HEAD);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			p = stpcpy(p, ",\n");
+		p = stpcpy(p, ents[i].line);
+	}
+	p = stpcpy(p, STATE_TAIL);
+	*len = (size_t)(p - text);
 	return text;
 }
 
@@ -96,9 +118,10 @@ static int write_all(int fd, const char *p, size_t len)
 }
 
 /* temp file, fsync, rename, fsync dir: the new set is durable, or the old file is untouched. */
-static int persist(struct st_file *f, const struct st_listener *recs, size_t n, char *err, size_t errlen)
+static int persist(struct st_file *f, const struct st_entry *ents, size_t n, char *err, size_t errlen)
 {
-	char *text = serialize(recs, n);
+	size_t len = 0;
+	char *text = serialize(ents, n, &len);
 	int fd = -1, rc = -1, e;
 	if (text == NULL) {
 		snprintf(err, errlen, "state: out of memory");
@@ -106,7 +129,7 @@ static int persist(struct st_file *f, const struct st_listener *recs, size_t n, 
 		return -1;
 	}
 	if ((fd = openat(f->dir_fd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 ||
-	    write_all(fd, text, strlen(text)) != 0 || write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+	    write_all(fd, text, len) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "state %s/%s: %s", f->dir, STATE_TMP, strerror(errno));
 		goto out;
 	}
@@ -132,56 +155,89 @@ out:
 	return rc;
 }
 
-static ssize_t find(const struct st_file *f, const char *id)
+static ssize_t find(const struct st_entry *ents, size_t n, const char *id)
 {
-	for (size_t i = 0; i < f->n; i++)
-		if (strcmp(f->recs[i].id, id) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ents[i].rec.id, id) == 0)
 			return (ssize_t)i;
 	return -1;
 }
 
-/* Make the change on a copy; adopt the copy only once it is on disk. */
-static int commit(struct st_file *f, struct st_listener *next, size_t n, char *err, size_t errlen)
+/* A change in the making: the next entry set, sharing the unchanged lines with the current one. */
+struct change {
+	struct st_entry *next;
+	size_t n;
+	char **made, **dropped;     /* lines new in next; lines of f->ents that next no longer has */
+	size_t nmade, ndropped;
+};
+
+static void change_free(struct change *c, int landed)
 {
-	if (persist(f, next, n, err, errlen) != 0) {
-		free(next);
+	char **lines = landed ? c->dropped : c->made;
+	size_t n = landed ? c->ndropped : c->nmade;
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	if (!landed)
+		free(c->next);
+	free(c->made);
+	free(c->dropped);
+}
+
+static int change_put(struct change *c, const struct st_listener *rec)
+{
+	char *line = rec_line(rec);
+	ssize_t k = find(c->next, c->n, rec->id);
+	if (line == NULL)
 		return -1;
-	}
-	free(f->recs);
-	f->recs = next;
-	f->n = n;
+	c->made[c->nmade++] = line;
+	if (k >= 0)
+		c->dropped[c->ndropped++] = c->next[k].line;
+	else
+		k = (ssize_t)c->n++;
+	c->next[k].rec = *rec;
+	c->next[k].line = line;
 	return 0;
 }
 
-/* Every put and del on one copy, persisted once: a batch lands whole or not at all. */
+static void change_del(struct change *c, const char *id)
+{
+	ssize_t k = find(c->next, c->n, id);
+	if (k < 0)
+		return;
+	c->dropped[c->ndropped++] = c->next[k].line;
+	memmove(c->next + k, c->next + k + 1, (c->n - (size_t)k - 1) * sizeof(*c->next));
+	c->n--;
+}
+
+/* Every put and del on one copy, persisted once: a batch lands whole or not at all; memory
+ * changes only once the file has. */
 static int file_apply(struct st *s, const struct st_listener *puts, size_t nputs,
 	const char *const *dels, size_t ndels, char *err, size_t errlen)
 {
 	struct st_file *f = (struct st_file *)s;
-	struct st_listener *next = malloc((f->n + nputs + 1) * sizeof(*next));
-	size_t n = f->n;
-	if (next == NULL) {
+	struct change c = { .n = f->n };
+	c.next = malloc((f->n + nputs + 1) * sizeof(*c.next));
+	c.made = calloc(nputs + 1, sizeof(*c.made));
+	c.dropped = calloc(nputs + ndels + 1, sizeof(*c.dropped));
+	int rc = c.next != NULL && c.made != NULL && c.dropped != NULL ? 0 : -1;
+	if (rc == 0 && f->n > 0)
+		memcpy(c.next, f->ents, f->n * sizeof(*c.next));
+	for (size_t i = 0; rc == 0 && i < ndels; i++)
+		change_del(&c, dels[i]);
+	for (size_t i = 0; rc == 0 && i < nputs; i++)
+		rc = change_put(&c, &puts[i]);
+	if (rc != 0) {
 		snprintf(err, errlen, "state: out of memory");
 		errno = ENOMEM;
-		return -1;
+	} else if ((rc = persist(f, c.next, c.n, err, errlen)) == 0) {
+		free(f->ents);
+		f->ents = c.next;
+		f->n = c.n;
 	}
-	if (f->n > 0)
-		memcpy(next, f->recs, f->n * sizeof(*next));
-	for (size_t i = 0; i < ndels; i++)
-		for (size_t k = 0; k < n; k++)
-			if (strcmp(next[k].id, dels[i]) == 0) {
-				memmove(next + k, next + k + 1, (n - k - 1) * sizeof(*next));
-				n--;
-				break;
-			}
-	for (size_t i = 0; i < nputs; i++) {
-		size_t k = 0;
-		while (k < n && strcmp(next[k].id, puts[i].id) != 0)
-			k++;
-		next[k] = puts[i];
-		n += k == n;
-	}
-	return commit(f, next, n, err, errlen);
+	int e = errno;
+	change_free(&c, rc == 0);
+	errno = e;
+	return rc;
 }
 
 static int file_load(struct st *s, int (*fn)(const struct st_listener *, void *), void *arg,
@@ -191,7 +247,7 @@ static int file_load(struct st *s, int (*fn)(const struct st_listener *, void *)
 	(void)err;
 	(void)errlen;
 	for (size_t i = 0; i < f->n; i++)
-		if (fn(&f->recs[i], arg) != 0)
+		if (fn(&f->ents[i].rec, arg) != 0)
 			return -1;
 	return 0;
 }
@@ -203,7 +259,9 @@ static void file_close(struct st *s)
 		close(f->dir_fd);
 	if (f->lock_fd >= 0)
 		close(f->lock_fd);      /* releases the flock */
-	free(f->recs);
+	for (size_t i = 0; i < f->n; i++)
+		free(f->ents[i].line);
+	free(f->ents);
 	free(f->dir);
 	free(f);
 }
@@ -212,7 +270,7 @@ static const struct st_ops file_ops = {
 	.apply = file_apply, .load = file_load, .close = file_close,
 };
 
-/* Read dir/listeners.json into f->recs. A missing file is an empty store; a corrupt one stops
+/* Read dir/listeners.json into f->ents. A missing file is an empty store; a corrupt one stops
  * the start: silently dropping confirmed listeners is worse than not starting. */
 static int read_state(struct st_file *f, char *err, size_t errlen)
 {
@@ -233,17 +291,23 @@ static int read_state(struct st_file *f, char *err, size_t errlen)
 			doc ? "not a gaapd state file (version 1)" : je.text);
 		goto out;
 	}
-	if ((f->recs = calloc(json_array_size(arr) + 1, sizeof(*f->recs))) == NULL) {
+	if ((f->ents = calloc(json_array_size(arr) + 1, sizeof(*f->ents))) == NULL) {
 		snprintf(err, errlen, "state: out of memory");
 		goto out;
 	}
-	for (f->n = 0; f->n < json_array_size(arr); f->n++)
-		if (rec_from_json(json_array_get(arr, f->n), &f->recs[f->n]) != 0 ||
-		    find(f, f->recs[f->n].id) >= 0) {         /* find() looks at the first n only */
+	for (f->n = 0; f->n < json_array_size(arr); f->n++) {
+		struct st_entry *e = &f->ents[f->n];
+		if (rec_from_json(json_array_get(arr, f->n), &e->rec) != 0 ||
+		    find(f->ents, f->n, e->rec.id) >= 0) {
 			snprintf(err, errlen, "state %s/%s: listener record %zu is invalid",
 				f->dir, STATE_FILE, f->n);
 			goto out;
 		}
+		if ((e->line = rec_line(&e->rec)) == NULL) {
+			snprintf(err, errlen, "state: out of memory");
+			goto out;
+		}
+	}
 	rc = 0;
 out:
 	json_decref(doc);
