@@ -26,6 +26,21 @@ const struct ctl_action *ctl_action_find(const char *name)
 	return NULL;
 }
 
+size_t ctl_action_count(void)
+{
+	return sizeof(actions) / sizeof(actions[0]);
+}
+
+const struct ctl_action *ctl_action_at(size_t i)
+{
+	return i < ctl_action_count() ? &actions[i] : NULL;
+}
+
+size_t ctl_action_index(const struct ctl_action *a)
+{
+	return (size_t)(a - actions);
+}
+
 int ctl_may_manage_proxy(const struct ctl_call *call, const char *proxy_id)
 {
 	return call->cred == NULL || ctl_cred_allows(call->cred, proxy_id);

@@ -18,6 +18,11 @@ struct ctl_action {
 
 /* The action called name (case-sensitive, as Tencent's API is), or NULL. */
 const struct ctl_action *ctl_action_find(const char *name);
+/* The table, for per-action counters: ctl_action_count() actions, the i-th in table order (NULL
+ * past the end), and an action's index. */
+size_t ctl_action_count(void);
+const struct ctl_action *ctl_action_at(size_t i);
+size_t ctl_action_index(const struct ctl_action *a);
 
 /* act_listener.c (spec 2.2, 2.4-2.6) */
 enum ctl_err ctl_act_create_http_listener(struct ctl_call *call);

@@ -54,6 +54,8 @@ struct ctl_api {
 	struct seen *seen;
 	size_t nseen, seen_cap;
 	int64_t seen_floor;             /* v1 timestamps at or below this can no longer be checked */
+	/* Answers by action and code: (ctl_action_count() + 1) rows of CTL_E__COUNT (ctl_api_calls) */
+	uint64_t *calls;
 };
 
 /* What the checks before the action learn about a call. */
@@ -75,9 +77,13 @@ static const char *const v1_common[] = {
 struct ctl_api *ctl_api_new(const struct ctl_deps *deps)
 {
 	struct ctl_api *a = calloc(1, sizeof(*a));
-	if (a != NULL) {
-		a->deps = deps;
-		a->seen_floor = INT64_MIN;
+	if (a == NULL)
+		return NULL;
+	a->deps = deps;
+	a->seen_floor = INT64_MIN;
+	if ((a->calls = calloc((ctl_action_count() + 1) * CTL_E__COUNT, sizeof(*a->calls))) == NULL) {
+		free(a);
+		return NULL;
 	}
 	return a;
 }
@@ -88,6 +94,7 @@ void ctl_api_destroy(struct ctl_api *a)
 		return;
 	free(a->buckets);
 	free(a->seen);
+	free(a->calls);
 	free(a);
 }
 
@@ -521,6 +528,31 @@ static void log_call(const struct call_ctx *x, const struct ctl_call *call, enum
 		call->message[0] ? printable(call->message, message, sizeof(message)) : "");
 }
 
+uint64_t ctl_api_calls(const struct ctl_api *a, size_t row, enum ctl_err e)
+{
+	if (row > ctl_action_count() || (unsigned)e >= CTL_E__COUNT)
+		return 0;
+	return a->calls[row * CTL_E__COUNT + e];
+}
+
+void ctl_api_count_refused(struct ctl_api *a, enum ctl_err e)
+{
+	if ((unsigned)e < CTL_E__COUNT)
+		a->calls[ctl_action_count() * CTL_E__COUNT + e]++;
+}
+
+/* A call that failed before its action was looked up (AuthFailure, say) still counts under the
+ * action it named, when this endpoint has one by that name. */
+static void count_call(struct ctl_api *a, const struct ctl_req *r, const struct call_ctx *x,
+	enum ctl_err e)
+{
+	const struct ctl_action *action = x->action;
+	const char *name;
+	if (action == NULL && (name = common(r, x, "Action")) != NULL)
+		action = ctl_action_find(name);
+	a->calls[(action != NULL ? ctl_action_index(action) : ctl_action_count()) * CTL_E__COUNT + e]++;
+}
+
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now)
 {
 	struct ctl_call call = { .api = a, .deps = a->deps, .result = json_object() };
@@ -532,6 +564,7 @@ char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now)
 	}
 	enum ctl_err e = process(a, r, now, &x, &call);
 	log_call(&x, &call, e, request_id);
+	count_call(a, r, &x, e);
 	json_decref(call.params);
 	ctl_form_free(&x.form);
 	if (e != CTL_E_OK) {

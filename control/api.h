@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "ctl.h"
@@ -42,6 +43,13 @@ void ctl_api_destroy(struct ctl_api *a);
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
 /* The envelope of an error answered before a request could be parsed (size limits). */
 char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang);
+
+/* Calls answered so far with code e (CTL_E_OK: success), for metrics. Row i < ctl_action_count()
+ * is ctl_action_at(i)'s calls; row ctl_action_count() counts calls that named no action of this
+ * endpoint (none, or an unknown one: clients cannot grow the set) and requests refused unparsed. */
+uint64_t ctl_api_calls(const struct ctl_api *a, size_t row, enum ctl_err e);
+/* Counts a request the server refused before it could be parsed (ctl_api_error_body()). */
+void ctl_api_count_refused(struct ctl_api *a, enum ctl_err e);
 
 /* Set call->message with printf formatting; returns e, for `return ctl_fail(call, E, ...)`. */
 enum ctl_err ctl_fail(struct ctl_call *call, enum ctl_err e, const char *fmt, ...)

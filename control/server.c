@@ -23,6 +23,7 @@
 #include "api.h"
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 
 #define CTL_MAX_HEAD 65536          /* request line + headers */
 #define CTL_MAX_HEADERS 100
@@ -46,6 +47,7 @@ struct ctl_conn {
 	int lingering;              /* answer flushed, write side shut: discarding what the client
 	                             * still sends, so the answer is not lost to a reset */
 	size_t discarded;
+	int metrics_only;           /* accepted on control.metrics_listen: serves GET /metrics only */
 };
 
 struct ctl {
@@ -55,6 +57,9 @@ struct ctl {
 	struct evconnlistener *lev;
 	unsigned port;
 	TAILQ_HEAD(, ctl_conn) conns;
+	struct evconnlistener *metrics_lev;     /* control.metrics_listen; NULL: /metrics is here */
+	int64_t started;                        /* Unix seconds, for gaapd_start_time_seconds */
+	uint64_t reloads_applied, reloads_refused;
 };
 
 static int str_add(struct ctl_str *s, const char *at, size_t len)
@@ -176,6 +181,55 @@ static void respond(struct ctl_conn *c, char *json, int keep_alive, int head)
 		c->closing = 1;
 }
 
+static int is_metrics_path(const struct ctl_req *r)
+{
+	return r->path_len == strlen("/metrics") && memcmp(r->path, "/metrics", r->path_len) == 0;
+}
+
+/* Unsigned, by exception: GET /metrics on the control address, unless a metrics address is
+ * bound; there, every request (which does not reach the API at all). */
+static int metrics_wanted(const struct ctl_conn *c)
+{
+	return c->metrics_only || (c->ctl->metrics_lev == NULL && is_metrics_path(&c->req) &&
+		strcmp(c->req.method, "GET") == 0);
+}
+
+/* A plain-text answer of the metrics endpoint: it speaks no API, so no JSON envelope. body is
+ * moved out. */
+static void text_respond(struct ctl_conn *c, const char *status, const char *type,
+	struct evbuffer *body, int keep_alive, int head)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+		status, type, evbuffer_get_length(body), keep_alive ? "" : "Connection: close\r\n");
+	if (!head)
+		evbuffer_add_buffer(out, body);
+	if (!keep_alive)
+		c->closing = 1;
+}
+
+static void metrics_respond(struct ctl_conn *c, int keep_alive, int head)
+{
+	static const char missing[] = "404 Not Found: metrics are at /metrics\n";
+	struct ctl *ctl = c->ctl;
+	const struct ctl_metrics_src src = { .cfg = ctl->deps->cfg, .listeners = ctl->deps->listeners,
+		.api = ctl->api, .start_time = ctl->started, .reloads_applied = ctl->reloads_applied,
+		.reloads_refused = ctl->reloads_refused };
+	int found = is_metrics_path(&c->req) && (strcmp(c->req.method, "GET") == 0 || head), rc = -1;
+	struct evbuffer *body = evbuffer_new();
+	if (body != NULL)
+		rc = found ? ctl_metrics_render(body, &src) : evbuffer_add(body, missing,
+			sizeof(missing) - 1);
+	if (rc != 0)
+		respond(c, NULL, 0, 0);         /* a bare 500 */
+	else if (found)
+		text_respond(c, "200 OK", CTL_METRICS_CONTENT_TYPE, body, keep_alive, head);
+	else
+		text_respond(c, "404 Not Found", "text/plain; charset=utf-8", body, keep_alive, head);
+	if (body != NULL)
+		evbuffer_free(body);
+}
+
 static int on_message_complete(llhttp_t *p)
 {
 	struct ctl_conn *c = conn_of(p);
@@ -186,8 +240,11 @@ static int on_message_complete(llhttp_t *p)
 	memset(&c->body, 0, sizeof(c->body));  /* the request owns it now */
 	/* After CONNECT or an Upgrade the peer would speak another protocol: answer, then close
 	 * (llhttp stops there with HPE_PAUSED_UPGRADE anyway). */
-	respond(c, ctl_api_handle(c->ctl->api, &c->req, time(NULL)),
-		llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
+	if (metrics_wanted(c))
+		metrics_respond(c, llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
+	else
+		respond(c, ctl_api_handle(c->ctl->api, &c->req, time(NULL)),
+			llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
 	ctl_req_reset(&c->req);
 	c->head_bytes = 0;
 	return c->closing ? HPE_PAUSED : HPE_OK;
@@ -229,6 +286,8 @@ static void refuse(struct ctl_conn *c, enum llhttp_errno err)
 	if (e != CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED)
 		LOG_DEBUG("ctl", "bad request: %s: %s", llhttp_errno_name(err),
 			llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "");
+	if (!c->metrics_only)
+		ctl_api_count_refused(c->ctl->api, e);
 	respond(c, ctl_api_error_body(e, msg, lang), 0, 0);
 }
 
@@ -316,6 +375,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 		return;
 	}
 	c->ctl = ctl;
+	c->metrics_only = lev == ctl->metrics_lev;
 	memcpy(&c->req.peer, sa, (size_t)salen < sizeof(c->req.peer) ? (size_t)salen : sizeof(c->req.peer));
 	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
 	c->parser.data = c;
@@ -342,6 +402,30 @@ static unsigned bound_port(evutil_socket_t fd)
 		((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* control.metrics_listen: its own socket, served by the same connection code. */
+static int metrics_listen(struct event_base *base, struct ctl *c, char *err, size_t errlen)
+{
+	const struct cfg_addr *a = &c->deps->cfg->metrics_listen;
+	c->metrics_lev = evconnlistener_new_bind(base, accept_cb, c, LEV_OPT_CLOSE_ON_FREE |
+		LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64, (const struct sockaddr *)&a->sa, (int)a->len);
+	if (c->metrics_lev == NULL) {
+		snprintf(err, errlen, "control.metrics_listen %s: %s", a->text, strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(c->metrics_lev, accept_error_cb);
+	LOG_INFO("ctl", "metrics listen=%s port=%u", a->text,
+		bound_port(evconnlistener_get_fd(c->metrics_lev)));
+	return 0;
+}
+
+void ctl_count_reload(struct ctl *c, int applied)
+{
+	if (applied)
+		c->reloads_applied++;
+	else
+		c->reloads_refused++;
+}
+
 struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen)
 {
 	const struct cfg_addr *a = &deps->cfg->control_listen;
@@ -365,6 +449,9 @@ struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char
 	}
 	evconnlistener_set_error_cb(c->lev, accept_error_cb);
 	c->port = bound_port(evconnlistener_get_fd(c->lev));
+	c->started = (int64_t)time(NULL);
+	if (deps->cfg->metrics_listen.len != 0 && metrics_listen(base, c, err, errlen) != 0)
+		goto fail;
 	return c;
 fail:
 	ctl_stop(c);
@@ -377,6 +464,8 @@ void ctl_stop(struct ctl *c)
 		return;
 	if (c->lev != NULL)
 		evconnlistener_free(c->lev);
+	if (c->metrics_lev != NULL)
+		evconnlistener_free(c->metrics_lev);
 	while (!TAILQ_EMPTY(&c->conns))
 		conn_free(TAILQ_FIRST(&c->conns));
 	ctl_api_destroy(c->api);
@@ -386,4 +475,10 @@ void ctl_stop(struct ctl *c)
 unsigned ctl_port(const struct ctl *c)
 {
 	return c->port;
+}
+
+void ctl_reconfigure(struct ctl *c, const struct cfg *cfg, const struct ctl_creds *creds)
+{
+	c->deps_copy.cfg = cfg;
+	c->deps_copy.creds = creds;
 }

@@ -29,6 +29,16 @@ struct lsn_slot {
 	struct evconnlistener *lev;
 	struct event *retry;
 	struct lsn_wait *wait;      /* set while a stop is posted */
+	/* The worker's own view of the routes, so a reload can replace them without a lock: */
+	struct px_route *route;     /* where new connections go (a reference) */
+	struct px_route **old;      /* routes a reload replaced, kept while connections may use them */
+	size_t nold;
+};
+
+/* A reload's new route for one slot, in flight to the slot's worker. */
+struct lsn_reroute {
+	struct lsn_slot *slot;
+	struct px_route *route;     /* a reference, handed to the slot */
 };
 
 /* One lsn_table_remove() waiting for the workers to let go of a listener's slots. */
@@ -46,15 +56,20 @@ struct lsn_table {
 	size_t n, cap;
 };
 
+static void slot_release_routes(struct lsn_slot *s);
+
 static void lsn_unref(struct lsn *l)
 {
 	if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
 		return;
-	for (size_t i = 0; i < l->nslots; i++)
+	for (size_t i = 0; i < l->nslots; i++) {
 		if (l->slots[i].lev == NULL && l->slots[i].fd >= 0)
 			close(l->slots[i].fd);
+		slot_release_routes(&l->slots[i]);
+	}
 	for (size_t i = 0; i < l->nsocks; i++)
 		px_route_unref(l->socks[i].route);
+	px_stats_unref(l->stats);
 	free(l->members);
 	free(l->socks);
 	free(l->slots);
@@ -77,7 +92,8 @@ static struct lsn *lsn_alloc(const struct st_listener *rec, size_t n, size_t nwo
 	l->members = calloc(n + 1, sizeof(*l->members));
 	l->socks = calloc(n + 1, sizeof(*l->socks));
 	l->slots = calloc((n + 1) * nworkers, sizeof(*l->slots));
-	if (l->members == NULL || l->socks == NULL || l->slots == NULL) {
+	l->stats = px_stats_new();
+	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL) {
 		lsn_unref(l);
 		return NULL;
 	}
@@ -114,6 +130,7 @@ static int sock_open(struct lsn *l, const struct cfg_proxy *p, const struct cfg_
 	struct lsn_slot *s = &l->slots[l->nsocks * nworkers];
 	int fd = lsn_socket(&p->bind, l->rec.port);
 	snprintf(k->proxy_id, sizeof(k->proxy_id), "%s", p->id);
+	snprintf(k->bind, sizeof(k->bind), "%s", p->bind.text);
 	for (size_t i = 0; i < nworkers; i++) {
 		s[i].lsn = l;
 		s[i].sock = l->nsocks;
@@ -130,7 +147,7 @@ static int sock_open(struct lsn *l, const struct cfg_proxy *p, const struct cfg_
 			sock_abandon(l, s, nworkers, errno);
 			return -1;
 		}
-	if ((k->route = px_route_create(l->rec.id, p, http)) == NULL) {
+	if ((k->route = px_route_create(l->rec.id, p, http, l->stats)) == NULL) {
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
@@ -181,7 +198,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 {
 	struct lsn_slot *s = arg;
 	(void)lev;
-	px_accept(wrk_px(s->w), fd, sa, (socklen_t)salen, s->lsn->socks[s->sock].route);
+	px_accept(wrk_px(s->w), fd, sa, (socklen_t)salen, s->route);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -232,6 +249,52 @@ static void slot_free(struct lsn_slot *s)
 	s->retry = NULL;
 }
 
+static void slot_release_routes(struct lsn_slot *s)
+{
+	for (size_t i = 0; i < s->nold; i++)
+		px_route_unref(s->old[i]);
+	free(s->old);
+	s->old = NULL;
+	s->nold = 0;
+	px_route_unref(s->route);
+	s->route = NULL;
+}
+
+/* Connections of a route keep their own references: a replaced route nobody else holds has no
+ * connection left and can go. */
+static void slot_prune_old(struct lsn_slot *s)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < s->nold; i++) {
+		if (px_route_refs(s->old[i]) == 1)
+			px_route_unref(s->old[i]);
+		else
+			s->old[kept++] = s->old[i];
+	}
+	s->nold = kept;
+}
+
+/* On the slot's worker: new connections take the new route; those open keep theirs. */
+static void slot_reroute(struct wrk *w, void *arg)
+{
+	struct lsn_reroute *m = arg;
+	struct lsn_slot *s = m->slot;
+	struct px_route **old = realloc(s->old, (s->nold + 1) * sizeof(*old));
+	(void)w;
+	slot_prune_old(s);
+	if (old != NULL && s->route != NULL) {
+		s->old = old;
+		s->old[s->nold++] = s->route;
+	} else if (old != NULL) {
+		s->old = old;
+	} else {
+		px_route_unref(s->route);       /* no room to remember it: its connections keep it */
+	}
+	s->route = m->route;
+	lsn_unref(s->lsn);
+	free(m);
+}
+
 /* On the slot's worker: stop accepting, close this worker's copy of the socket, and let the
  * connections accepted through it finish their exchange. The table still holds a reference, so
  * the unref here never frees l (nor s). */
@@ -241,7 +304,11 @@ static void slot_stop(struct wrk *w, void *arg)
 	struct lsn_wait *wait = s->wait;
 	struct lsn *l = s->lsn;
 	slot_free(s);
-	px_worker_retire(wrk_px(w), l->socks[s->sock].route, wait->drain_ms);
+	if (s->route != NULL)
+		px_worker_retire(wrk_px(w), s->route, wait->drain_ms);
+	for (size_t i = 0; i < s->nold; i++)
+		px_worker_retire(wrk_px(w), s->old[i], wait->drain_ms);
+	slot_release_routes(s);
 	lsn_unref(l);
 	pthread_mutex_lock(&wait->lock);
 	wait->pending--;
@@ -265,8 +332,10 @@ void lsn_table_destroy(struct lsn_table *t)
 		return;
 	for (size_t i = 0; i < t->n; i++) {
 		struct lsn *l = t->items[i];
-		for (size_t k = 0; k < l->nslots; k++)
+		for (size_t k = 0; k < l->nslots; k++) {
 			slot_free(&l->slots[k]);
+			slot_release_routes(&l->slots[k]);
+		}
 		atomic_store(&l->refs, 1);      /* the joined workers' references go with their slots */
 		lsn_unref(l);
 	}
@@ -357,12 +426,16 @@ void lsn_table_add(struct lsn_table *t, struct lsn *l)
 		if (s->fd < 0)
 			continue;       /* its socket could not be bound */
 		s->w = t->workers->w[i % nworkers];
+		/* Taken here, not on the worker: a reload may replace socks[].route before it runs. */
+		s->route = px_route_ref(l->socks[s->sock].route);
 		atomic_fetch_add(&l->refs, 1);
 		if (wrk_post(s->w, slot_start, s) == 0) {
 			s->running = 1;
 			continue;
 		}
 		LOG_ERR("lsn", "listener=%s worker=%zu: cannot post start", l->rec.id, i % nworkers);
+		px_route_unref(s->route);
+		s->route = NULL;
 		atomic_fetch_sub(&l->refs, 1);
 	}
 }
@@ -442,6 +515,127 @@ size_t lsn_table_remove(struct lsn_table *t, const char *const *ids, size_t n, u
 	return removed;
 }
 
+void lsn_table_stop_all(struct lsn_table *t, unsigned drain_ms)
+{
+	struct lsn_wait wait = { .pending = 0, .drain_ms = drain_ms };
+	pthread_mutex_init(&wait.lock, NULL);
+	pthread_cond_init(&wait.cond, NULL);
+	for (size_t i = 0; i < t->n; i++)
+		(void)post_stops(t->items[i], &wait);   /* a failed post: that slot closes at exit */
+	wait_workers(&wait);
+	pthread_cond_destroy(&wait.cond);
+	pthread_mutex_destroy(&wait.lock);
+}
+
+static int members_match(const struct lsn *l, const struct cfg_group *g)
+{
+	if (g->nproxies != l->nmembers)
+		return 0;
+	for (size_t i = 0; i < g->nproxies; i++)
+		if (!occupies(l, g->proxies[i]))
+			return 0;
+	return 1;
+}
+
+static int check_one(const struct lsn *l, const struct cfg *c, char *err, size_t errlen)
+{
+	const struct cfg_group *g = l->rec.group_id[0] ? cfg_find_group(c, l->rec.group_id) : NULL;
+	if (l->rec.group_id[0] && (g == NULL || !members_match(l, g))) {
+		snprintf(err, errlen, "group %s has listener %s: it must stay, with the same proxies",
+			l->rec.group_id, l->rec.id);
+		return -1;
+	}
+	for (size_t i = 0; i < l->nmembers; i++)
+		if (cfg_find_proxy(c, l->members[i]) == NULL) {
+			snprintf(err, errlen, "proxy %s has listener %s: delete it first", l->members[i],
+				l->rec.id);
+			return -1;
+		}
+	for (size_t k = 0; k < l->nsocks; k++) {
+		const struct cfg_proxy *p = cfg_find_proxy(c, l->socks[k].proxy_id);
+		if (l->socks[k].bound && strcmp(p->bind.text, l->socks[k].bind) != 0) {
+			snprintf(err, errlen, "proxy %s: bind %s -> %s with listener %s bound: needs a "
+				"restart", p->id, l->socks[k].bind, p->bind.text, l->rec.id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int lsn_table_check(const struct lsn_table *t, const struct cfg *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (check_one(t->items[i], c, err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
+/* New routes for every bound socket, in order, into routes[]; all or nothing. */
+static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_route **routes)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		struct lsn *l = t->items[i];
+		for (size_t k = 0; k < l->nsocks; k++) {
+			if (!l->socks[k].bound)
+				continue;
+			const struct cfg_proxy *p = cfg_find_proxy(c, l->socks[k].proxy_id);
+			if ((routes[n++] = px_route_create(l->rec.id, p, &c->http, l->stats)) == NULL) {
+				while (n > 0)
+					px_route_unref(routes[--n]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Hand sock k's new route to each worker serving it. A failed post leaves that worker on the old
+ * route (logged): it still serves, with the old origins. */
+static void post_reroutes(struct lsn *l, size_t k, size_t nworkers)
+{
+	for (size_t i = k * nworkers; i < (k + 1) * nworkers; i++) {
+		struct lsn_slot *s = &l->slots[i];
+		struct lsn_reroute *m = s->running ? malloc(sizeof(*m)) : NULL;
+		if (m == NULL)
+			continue;
+		m->slot = s;
+		m->route = px_route_ref(l->socks[k].route);
+		atomic_fetch_add(&l->refs, 1);
+		if (wrk_post(s->w, slot_reroute, m) != 0) {
+			LOG_ERR("lsn", "listener=%s worker=%zu: cannot post the new route", l->rec.id,
+				wrk_index(s->w));
+			px_route_unref(m->route);
+			atomic_fetch_sub(&l->refs, 1);
+			free(m);
+		}
+	}
+}
+
+int lsn_table_reconfigure(struct lsn_table *t, const struct cfg *c)
+{
+	size_t total = 0, n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		total += t->items[i]->nsocks;
+	struct px_route **routes = calloc(total + 1, sizeof(*routes));
+	if (routes == NULL || build_routes(t, c, routes) != 0) {
+		free(routes);
+		return -1;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct lsn *l = t->items[i];
+		for (size_t k = 0; k < l->nsocks; k++) {
+			if (!l->socks[k].bound)
+				continue;
+			px_route_unref(l->socks[k].route);      /* the slots hold their own */
+			l->socks[k].route = routes[n++];
+			post_reroutes(l, k, t->workers->n);
+		}
+	}
+	free(routes);
+	return 0;
+}
+
 int lsn_socket(const struct cfg_addr *addr, unsigned port)
 {
 	struct sockaddr_storage sa = addr->sa;
@@ -462,4 +656,33 @@ int lsn_socket(const struct cfg_addr *addr, unsigned port)
 		return -e;
 	}
 	return fd;
+}
+
+/* --- Traffic statistics (listener.h) --- */
+
+_Static_assert(LSN_STATUS_CLASSES == PX_STATUS_CLASSES, "status classes differ from px.h");
+_Static_assert(LSN_ORIGIN_ERROR_KINDS == PX_OERR_COUNT, "origin error kinds differ from px.h");
+_Static_assert(LSN_LATENCY_BUCKETS == PX_LATENCY_BUCKETS, "latency buckets differ from px.h");
+
+void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
+{
+	struct px_stats_snap s;
+	px_stats_read(l->stats, &s);
+	out->conns_open = s.conns;
+	memcpy(out->requests, s.requests, sizeof(out->requests));
+	out->bytes_in = s.bytes_in;
+	out->bytes_out = s.bytes_out;
+	memcpy(out->origin_errors, s.origin_errors, sizeof(out->origin_errors));
+	memcpy(out->latency, s.latency, sizeof(out->latency));
+	out->latency_sum_us = s.latency_sum_us;
+}
+
+const char *lsn_origin_error_kind(size_t k)
+{
+	return px_oerr_label((enum px_oerr)k);
+}
+
+const char *lsn_latency_le(size_t i)
+{
+	return px_latency_le(i);
 }

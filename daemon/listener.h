@@ -14,11 +14,13 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cfg.h"
 #include "store.h"
 
 struct px_route;
+struct px_stats;
 struct wrk_pool;
 struct lsn_slot;
 
@@ -35,6 +37,7 @@ enum lsn_status {
 /* One listening socket of a listener: on proxy_id's bind address, forwarding to its origins. */
 struct lsn_sock {
 	char proxy_id[CFG_ID_MAX];
+	char bind[64];              /* the address it is bound on, as cfg_addr.text */
 	int bound;                  /* 0: could not be bound on restore (no slots serve it) */
 	struct px_route *route;     /* NULL when not bound */
 };
@@ -48,6 +51,7 @@ struct lsn {
 	struct lsn_sock *socks;
 	size_t nsocks;
 	atomic_uint refs;
+	struct px_stats *stats;     /* its traffic counters: every route it ever has counts into them */
 	struct lsn_slot *slots;     /* nsocks * workers; slot i is touched by worker i % workers only */
 	size_t nslots;
 };
@@ -86,6 +90,18 @@ int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name);
  * listeners left the table. Workers never take the table lock, so waiting under it is safe. */
 size_t lsn_table_remove(struct lsn_table *t, const char *const *ids, size_t n, unsigned drain_ms);
 
+/* Reload: 0 when configuration c can serve every listener as it is bound now (each proxy and
+ * group it occupies still exists, with the same bind address and members); -1 with the reason
+ * in err otherwise. Under the lock. */
+int lsn_table_check(const struct lsn_table *t, const struct cfg *c, char *err, size_t errlen);
+/* Reload: every listener forwards new connections with c's origins, scheduler and limits; open
+ * connections finish on what they had. Call lsn_table_check() first. 0, or -1 (ENOMEM) with
+ * nothing changed. Under the lock. */
+int lsn_table_reconfigure(struct lsn_table *t, const struct cfg *c);
+/* Shutdown: every worker stops accepting on every listener and retires its connections (they
+ * finish the exchange in flight within drain_ms). The table and the store keep the listeners. */
+void lsn_table_stop_all(struct lsn_table *t, unsigned drain_ms);
+
 /* A listening socket for addr:port (non-blocking, close-on-exec, SO_REUSEADDR so a restart is not
  * refused by TIME_WAIT, never SO_REUSEPORT so another process cannot share it). Returns the fd, or
  * -errno (EADDRINUSE, EACCES, EMFILE, ...) so the API can say exactly why. */
@@ -104,5 +120,29 @@ struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
 	size_t *failed);
 /* Frees a listener that was never added to a table (closes its sockets, drops routes). NULL-safe. */
 void lsn_discard(struct lsn *l);
+
+/* --- Traffic statistics: what control/metrics.c reads of the data plane (px.h stays hidden). --- */
+
+#define LSN_STATUS_CLASSES 5        /* 1xx .. 5xx */
+#define LSN_ORIGIN_ERROR_KINDS 7    /* lsn_origin_error_kind() */
+#define LSN_LATENCY_BUCKETS 13      /* lsn_latency_le(): 1 ms .. 10 s, then +Inf */
+
+/* A listener's counters since it was created, over every route it has had; each read on its own. */
+struct lsn_traffic {
+	uint64_t conns_open;                    /* client connections open now */
+	uint64_t requests[LSN_STATUS_CLASSES];  /* answered requests by status class */
+	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
+	uint64_t origin_errors[LSN_ORIGIN_ERROR_KINDS];
+	/* Request head begun -> response complete: per bucket, not cumulative; the total is the count. */
+	uint64_t latency[LSN_LATENCY_BUCKETS];
+	uint64_t latency_sum_us;
+};
+
+/* Under the lock (l stays in the table meanwhile). */
+void lsn_traffic(const struct lsn *l, struct lsn_traffic *out);
+/* Label values: origin_errors[k]'s kind ("connect", "timeout", ...), latency[i]'s upper bound in
+ * seconds ("0.001" ... "10", "+Inf"). */
+const char *lsn_origin_error_kind(size_t k);
+const char *lsn_latency_le(size_t i);
 
 #endif

@@ -17,25 +17,16 @@
 #include "cfg.h"
 #include "creds.h"
 #include "ctl.h"
+#include "gaapd.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "worker.h"
 
 #ifndef GAAPD_DEFAULT_CONF
 #define GAAPD_DEFAULT_CONF "/etc/gaapd/gaapd.yaml"
 #endif
-
-struct gaapd {
-	struct cfg *cfg;
-	struct ctl_creds *creds;
-	struct st *store;
-	struct wrk_pool *workers;
-	struct lsn_table *listeners;
-	struct event_base *base;
-	struct ctl *ctl;
-	struct event *sig_term, *sig_int;
-};
 
 static void usage(FILE *out)
 {
@@ -136,14 +127,6 @@ static int open_credentials(struct gaapd *g)
 	return 0;
 }
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct gaapd *g = arg;
-	(void)what;
-	LOG_INFO("main", "signal=%d: stopping", (int)sig);
-	event_base_loopexit(g->base, NULL);
-}
-
 static int start(struct gaapd *g)
 {
 	char err[512];
@@ -162,24 +145,21 @@ static int start(struct gaapd *g)
 		LOG_ERR("main", "%s", err);
 		return -1;
 	}
-	g->sig_term = evsignal_new(g->base, SIGTERM, on_stop_signal, g);
-	g->sig_int = evsignal_new(g->base, SIGINT, on_stop_signal, g);
-	if (g->sig_term == NULL || g->sig_int == NULL || evsignal_add(g->sig_term, NULL) != 0 ||
-	    evsignal_add(g->sig_int, NULL) != 0)
+	if (gaapd_lifecycle_start(g) != 0)
 		return -1;
 	LOG_INFO("main", "gaapd started workers=%u control=%s port=%u", g->cfg->workers,
 		g->cfg->control_listen.text, ctl_port(g->ctl));
+	notify_ready(lsn_table_count(g->listeners));
 	return 0;
 }
 
 /* Reverse order of start(); every step is NULL-safe so a failed start tears down the same way. */
 static void stop(struct gaapd *g)
 {
+	if (!g->draining)
+		notify_stopping();
 	ctl_stop(g->ctl);
-	if (g->sig_term != NULL)
-		event_free(g->sig_term);
-	if (g->sig_int != NULL)
-		event_free(g->sig_int);
+	gaapd_lifecycle_stop(g);
 	wrk_pool_join(g->workers);
 	lsn_table_destroy(g->listeners);
 	wrk_pool_destroy(g->workers);
@@ -219,6 +199,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)g.cfg->log_level);
+	if (g.cfg->log_file != NULL && log_open(g.cfg->log_file) != 0) {
+		fprintf(stderr, "gaapd: log_file %s: %s\n", g.cfg->log_file, strerror(errno));
+		cfg_destroy(g.cfg);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	if (evthread_use_pthreads() != 0) {

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ struct wrk {
 	pthread_mutex_t mail_lock;      /* guards mail and closed */
 	STAILQ_HEAD(, wrk_mail) mail;
 	int closed;
+	atomic_size_t conns_seen;       /* the worker's connection count, as it last reported it */
 };
 
 static void run_mail(evutil_socket_t fd, short what, void *arg)
@@ -98,6 +101,7 @@ static struct wrk *wrk_new(size_t index)
 	if (w == NULL)
 		return NULL;
 	w->index = index;
+	atomic_init(&w->conns_seen, SIZE_MAX);  /* not reported yet */
 	pthread_mutex_init(&w->mail_lock, NULL);
 	STAILQ_INIT(&w->mail);
 	if ((w->base = event_base_new()) == NULL ||
@@ -174,6 +178,24 @@ void wrk_pool_destroy(struct wrk_pool *p)
 		wrk_destroy(p->w[i]);
 	free(p->w);
 	free(p);
+}
+
+static void report_conns(struct wrk *w, void *arg)
+{
+	(void)arg;
+	atomic_store(&w->conns_seen, px_worker_conn_count(w->px));
+}
+
+size_t wrk_pool_conns(struct wrk_pool *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		size_t seen = atomic_load(&p->w[i]->conns_seen);
+		n = seen == SIZE_MAX || n == SIZE_MAX ? SIZE_MAX : n + seen;
+		if (wrk_post(p->w[i], report_conns, NULL) != 0)
+			LOG_WARN("wrk", "worker=%zu: cannot ask for its connection count", i);
+	}
+	return n;
 }
 
 size_t wrk_index(const struct wrk *w)

@@ -32,6 +32,11 @@ void wrk_pool_destroy(struct wrk_pool *p);
  * run then; the caller still owns arg). */
 int wrk_post(struct wrk *w, wrk_fn fn, void *arg);
 
+/* Client connections open on all workers, as each last reported it, and ask for a fresh report:
+ * polled by the shutdown drain, so one poll's lag costs nothing. SIZE_MAX until every worker has
+ * reported once. Any thread. */
+size_t wrk_pool_conns(struct wrk_pool *p);
+
 size_t wrk_index(const struct wrk *w);
 struct event_base *wrk_base(struct wrk *w);
 struct px_worker *wrk_px(struct wrk *w);

@@ -64,23 +64,19 @@ static void time_text(char *buf, size_t size, int64_t us)
 	snprintf(buf + n, size - n, ".%03dZ", (int)(us % 1000000 / 1000));
 }
 
-void px_access_log(struct px_conn *c)
+void px_access_log(struct px_conn *c, int64_t end)
 {
 	const char *spec = c->route->http.access_log;
 	const struct px_msg *m = &c->req;
 	char line[PX_LOG_TARGET_MAX * 4 + 512], target[PX_LOG_TARGET_MAX * 4 + 8], when[40];
 	char ttfb[24], total[24];       /* the method is known once the target has begun */
-	int64_t now = px_now_us(c->w);
 	int fd, n;
-	if (c->logged || spec == NULL)
-		return;
-	c->logged = 1;
-	if ((fd = alog_fd(c->w, spec)) < 0)
+	if (spec == NULL || (fd = alog_fd(c->w, spec)) < 0)
 		return;
 	quoted(target, sizeof target, m->head.buf, m->head.tlen);
-	time_text(when, sizeof when, now);
+	time_text(when, sizeof when, px_now_us(c->w));
 	ms_text(ttfb, sizeof ttfb, c->t_begin, c->t_head);
-	ms_text(total, sizeof total, c->t_begin, now);
+	ms_text(total, sizeof total, c->t_begin, end);
 	n = snprintf(line, sizeof line, "time=%s listener=%s client=%s%s%s:%u method=%s "
 		"target=\"%s\" status=%d bytes=%" PRIu64 " origin=%s ttfb_ms=%s total_ms=%s", when,
 		c->route->id, strchr(c->ip, ':') ? "[" : "", c->ip, strchr(c->ip, ':') ? "]" : "",
@@ -89,4 +85,12 @@ void px_access_log(struct px_conn *c)
 		ttfb, total);
 	if (n > 0)
 		log_access_write(fd, line, (size_t)n, sizeof line);
+}
+
+void px_worker_reopen_log(struct px_worker *w)
+{
+	log_access_close(w->alog_fd);
+	w->alog_fd = -1;
+	free(w->alog_path);
+	w->alog_path = NULL;        /* the next line reopens it: logrotate moved the old file */
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -32,6 +33,13 @@ int64_t px_now_us(struct px_worker *w)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+int64_t px_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void free_dead(struct px_conn *c)
 {
 	struct px_origin *o;
@@ -41,15 +49,27 @@ static void free_dead(struct px_conn *c)
 	}
 }
 
+/* Bytes move to the stats when an exchange ends and when the conn goes (what a lingering close
+ * read): per exchange, not per read, to keep atomics off the relay path. */
+static void count_bytes(struct px_conn *c)
+{
+	px_stats_bytes(c->route->stats, c->received - c->received_counted,
+		c->sent - c->sent_counted);
+	c->received_counted = c->received;
+	c->sent_counted = c->sent;
+}
+
 void px_conn_free(struct px_conn *c)
 {
 	TAILQ_REMOVE(&c->w->conns, c, link);
 	c->w->nconns--;
-	atomic_fetch_sub_explicit(&c->route->conns, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->route->stats->conns, 1, memory_order_relaxed);
+	count_bytes(c);
 	px_origin_retire(c);
 	free_dead(c);
 	event_free(c->timer);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
+	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->recv_cb);
 	bufferevent_free(c->bev);
 	if (c->replay != NULL)
 		evbuffer_free(c->replay);
@@ -133,6 +153,7 @@ void px_conn_close(struct px_conn *c, enum px_close reason)
 		return;
 	c->closing = 1;
 	c->reason = reason;
+	px_stats_origin_error(c->route->stats, reason);
 	c->linger_wanted = c->state == PX_HEAD || c->state == PX_BODY ||
 		evbuffer_get_length(bufferevent_get_input(c->bev)) != 0;
 	if (status != 0 && px_close_reply(reason, bufferevent_get_output(c->bev)) != 0)
@@ -140,7 +161,7 @@ void px_conn_close(struct px_conn *c, enum px_close reason)
 	if (c->status == 0)
 		c->status = status;
 	if (c->state != PX_IDLE)
-		px_access_log(c);
+		px_exchange_done(c);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);  /* the write callback fires once drained */
 	evtimer_del(c->timer);
@@ -218,7 +239,19 @@ void px_conn_response_head(struct px_conn *c, int status)
 {
 	c->resp_started = 1;
 	c->status = status;
-	c->t_head = px_now_us(c->w);
+	c->t_head = px_mono_us();
+}
+
+void px_exchange_done(struct px_conn *c)
+{
+	int64_t end;
+	if (c->logged)
+		return;
+	c->logged = 1;
+	end = px_mono_us();
+	px_stats_exchange(c->route->stats, c->status, end - c->t_begin);
+	count_bytes(c);
+	px_access_log(c, end);
 }
 
 void px_conn_response_done(struct px_conn *c)
@@ -227,7 +260,7 @@ void px_conn_response_done(struct px_conn *c)
 		px_conn_close(c, PX_CLOSE_DONE);
 		return;
 	}
-	px_access_log(c);
+	px_exchange_done(c);
 	c->state = PX_FLUSH;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		px_next_request(c);
@@ -287,6 +320,14 @@ static void count_sent(struct evbuffer *b, const struct evbuffer_cb_info *info, 
 	c->sent += info->n_added;
 }
 
+/* Every byte read from the client, for the stats. */
+static void count_received(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct px_conn *c = arg;
+	(void)b;
+	c->received += info->n_added;
+}
+
 static void peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t size,
 	unsigned *port)
 {
@@ -315,8 +356,9 @@ static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd
 		goto fail;
 	}
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), count_sent, c);
-	if (c->sent_cb == NULL)
-		goto fail;              /* the bufferevent closes fd */
+	c->recv_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), count_received, c);
+	if (c->sent_cb == NULL || c->recv_cb == NULL)
+		goto fail;              /* the bufferevent closes fd (and its callbacks go with it) */
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, PX_MAX_PENDING);  /* bounds pipelined input */
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -337,7 +379,7 @@ static int refuse_over_limit(struct px_worker *w, evutil_socket_t fd, struct px_
 	const struct cfg_http *h = &r->http;
 	int64_t now;
 	if (!(h->max_connections_per_worker != 0 && w->nconns >= h->max_connections_per_worker) &&
-	    !(h->max_connections_per_listener != 0 && atomic_load_explicit(&r->conns,
+	    !(h->max_connections_per_listener != 0 && atomic_load_explicit(&r->stats->conns,
 	    memory_order_relaxed) >= h->max_connections_per_listener))
 		return 0;
 	(void)!send(fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -345,7 +387,7 @@ static int refuse_over_limit(struct px_worker *w, evutil_socket_t fd, struct px_
 	if ((now = px_now_ms()) - w->refused_logged >= PX_REFUSED_LOG_MS) {
 		w->refused_logged = now;
 		LOG_WARN("px", "listener=%s: connection limit reached (worker %zu, listener %u): "
-			"refusing connections", r->id, w->nconns, atomic_load(&r->conns));
+			"refusing connections", r->id, w->nconns, atomic_load(&r->stats->conns));
 	}
 	return 1;
 }
@@ -365,7 +407,7 @@ void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *p
 	}
 	c->w = w;
 	c->route = px_route_ref(route);
-	atomic_fetch_add_explicit(&route->conns, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&route->stats->conns, 1, memory_order_relaxed);
 	px_client_timeouts(c, 0);
 	c->id = ++w->next_id;
 	peer_text(peer, peerlen, c->ip, sizeof c->ip, &c->port);
@@ -378,3 +420,4 @@ void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *p
 	w->nconns++;
 	LOG_DEBUG("px", "conn=%" PRIu64 " listener=%s client=%s: accepted", c->id, route->id, c->ip);
 }
+

@@ -12,8 +12,9 @@
  *   its unread input drained for a moment - or can no longer be). A retired origin has no
  *   callbacks left, so every origin callback runs for c->org or for a pooled origin. A pool
  *   exists while it holds an idle connection.
- * Threads: everything here runs on the owning worker's thread; only px_route is shared (its
- *   configuration is immutable, what workers learn about origins is atomic).
+ * Threads: everything here runs on the owning worker's thread; only px_route and px_stats are
+ *   shared (a route's configuration is immutable; what workers learn about origins, and every
+ *   counter, is atomic).
  */
 #ifndef GAAPD_PX_CONN_H
 #define GAAPD_PX_CONN_H
@@ -46,10 +47,22 @@ struct px_upstream {
 	_Atomic int64_t down_until; /* px_now_ms(): skipped until then */
 };
 
+/* See px.h. Relaxed atomics: every counter stands alone, and a scrape needs no ordered cut. All
+ * zero bytes are zero counters (calloc). */
+struct px_stats {
+	atomic_uint refs;
+	atomic_uint conns;          /* client connections open, on every route and worker */
+	_Atomic uint64_t requests[PX_STATUS_CLASSES];
+	_Atomic uint64_t bytes_in, bytes_out;
+	_Atomic uint64_t origin_errors[PX_OERR_COUNT];
+	_Atomic uint64_t latency[PX_LATENCY_BUCKETS];
+	_Atomic uint64_t latency_sum_us;
+};
+
 struct px_route {
 	atomic_uint refs;
 	atomic_uint next;           /* the scheduler's cursor */
-	atomic_uint conns;          /* client connections open on every worker */
+	struct px_stats *stats;     /* a reference: its listener's counters and connection count */
 	char *id;                   /* the listener's id, for logs */
 	enum cfg_sched sched;
 	struct px_upstream *ups;
@@ -58,6 +71,13 @@ struct px_route {
 	size_t nseq;
 	struct cfg_http http;       /* access_log is the route's own copy */
 };
+
+/* stats.c: what the workers add. An exchange with a final status (100-599) counts in its class and
+ * the latency histogram; others (the client left before any answer) count in neither. */
+void px_stats_exchange(struct px_stats *s, int status, int64_t us);
+void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out);
+/* Counts reason's origin failure kind, if it has one (the close-reason table). */
+void px_stats_origin_error(struct px_stats *s, enum px_close reason);
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
 int64_t px_now_ms(void);
@@ -142,10 +162,13 @@ struct px_conn {
 	uint64_t body_bytes;        /* of a chunked request body, against max_body_size */
 	size_t linger_bytes;        /* discarded while lingering */
 	/* for the access log */
-	int64_t t_begin, t_head;    /* microseconds: request head begun, response head sent */
+	int64_t t_begin, t_head;    /* px_mono_us(): request head begun, response head sent */
 	uint64_t sent;              /* bytes added to the client output, ever */
 	struct evbuffer_cb_entry *sent_cb;  /* counts them; removed before the conn goes */
 	uint64_t sent_mark;         /* sent when the exchange began */
+	uint64_t received;          /* bytes read from the client, ever */
+	struct evbuffer_cb_entry *recv_cb;  /* counts them; removed before the conn goes */
+	uint64_t sent_counted, received_counted;    /* what the stats have of sent and received */
 	int status;                 /* of the response to the current exchange; 0 = none yet */
 	const struct cfg_addr *origin;  /* the last origin tried for the current exchange */
 	enum px_state state;
@@ -156,7 +179,7 @@ struct px_conn {
 	unsigned eof : 1;           /* the client half-closed: finish what it sent, then close */
 	unsigned lingering : 1;     /* closed, output flushed, discarding input until the timer */
 	unsigned linger_done : 1;   /* the lingering is over: free */
-	unsigned logged : 1;        /* the current exchange has its access log line */
+	unsigned logged : 1;        /* the current exchange is counted and has its access log line */
 	unsigned retried : 1;       /* the exchange was resent once on a fresh origin connection */
 	unsigned linger_wanted : 1; /* closed while the client may still be sending */
 	unsigned body_over : 1;     /* a chunked request body passed max_body_size */
@@ -191,10 +214,16 @@ void px_conn_output_drained(struct px_conn *c);
 void px_conn_input_resume(struct px_conn *c);
 /* ms as a timeval in *tv; NULL (no timeout) for 0. */
 const struct timeval *px_ms(struct timeval *tv, unsigned ms);
-/* The worker's cached loop time, microseconds. */
+/* The worker's cached loop time, microseconds: wall clock, for time stamps. */
 int64_t px_now_us(struct px_worker *w);
-/* One access log line for c's current exchange, once, if the route has an access log. */
-void px_access_log(struct px_conn *c);
+/* Microseconds on a precise monotonic clock, for durations (the loop's cached time is coarse:
+ * milliseconds, too coarse for a latency histogram that starts at 1 ms). */
+int64_t px_mono_us(void);
+/* c's current exchange is over (answered, or closed): counted in the stats and logged, once. */
+void px_exchange_done(struct px_conn *c);
+/* The access log line of c's current exchange, ended at end (px_mono_us()), if the route has an
+ * access log. */
+void px_access_log(struct px_conn *c, int64_t end);
 
 /* request.c: the parser's settings, and parsing what the client sent as far as the current
  * exchange allows (resumed: the parser was just resumed and must run even on empty input). */

@@ -9,8 +9,9 @@
 static const struct {
 	const char *text;
 	int status;
+	enum px_oerr oerr;
 } close_reasons[] = {
-#define PX_CLOSE(name, text, status) { text, status },
+#define PX_CLOSE(name, text, status, oerr) { text, status, PX_OERR_##oerr },
 	PX_CLOSE_REASONS
 #undef PX_CLOSE
 };
@@ -23,6 +24,11 @@ const char *px_close_text(enum px_close r)
 int px_close_status(enum px_close r)
 {
 	return (unsigned)r < PX_CLOSE_COUNT ? close_reasons[r].status : 0;
+}
+
+enum px_oerr px_close_oerr(enum px_close r)
+{
+	return (unsigned)r < PX_CLOSE_COUNT ? close_reasons[r].oerr : PX_OERR_NONE;
 }
 
 static const char *status_phrase(int status)

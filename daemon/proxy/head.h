@@ -15,34 +15,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Why a client connection ended: name, text for logs, status sent (0 = close silently). A status
- * goes out only while no byte of the response has reached the client. */
+#include "px.h"
+
+/* Why a client connection ended: name, text for logs, status sent (0 = close silently), and the
+ * kind of origin failure it counts as in the listener's stats (px.h; NONE: not an origin's fault).
+ * A status goes out only while no byte of the response has reached the client. */
 #define PX_CLOSE_REASONS \
-	PX_CLOSE(DONE, "done", 0) \
-	PX_CLOSE(CLIENT_CLOSED, "client closed", 0) \
-	PX_CLOSE(CLIENT_ERROR, "client error", 0) \
-	PX_CLOSE(IDLE_TIMEOUT, "keepalive timeout", 0) \
-	PX_CLOSE(SEND_TIMEOUT, "send timeout", 0) \
-	PX_CLOSE(SHUTDOWN, "shutdown", 0) \
-	PX_CLOSE(RETIRED, "listener deleted", 0) \
-	PX_CLOSE(DRAIN_TIMEOUT, "drain timeout", 0) \
-	PX_CLOSE(BAD_REQUEST, "bad request", 400) \
-	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408) \
-	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408) \
-	PX_CLOSE(BODY_TOO_LARGE, "request body too large", 413) \
-	PX_CLOSE(URI_TOO_LONG, "request line too long", 414) \
-	PX_CLOSE(HEADER_TOO_LARGE, "request header too large", 431) \
-	PX_CLOSE(NO_MEMORY, "out of memory", 500) \
-	PX_CLOSE(NO_ORIGIN, "no origin available", 502) \
-	PX_CLOSE(ORIGIN_CONNECT, "origin connect failed", 502) \
-	PX_CLOSE(ORIGIN_CLOSED, "origin closed", 502) \
-	PX_CLOSE(ORIGIN_STALE, "pooled origin connection closed", 502) \
-	PX_CLOSE(BAD_RESPONSE, "bad origin response", 502) \
-	PX_CLOSE(ORIGIN_CONNECT_TIMEOUT, "origin connect timeout", 504) \
-	PX_CLOSE(ORIGIN_TIMEOUT, "origin timeout", 504)
+	PX_CLOSE(DONE, "done", 0, NONE) \
+	PX_CLOSE(CLIENT_CLOSED, "client closed", 0, NONE) \
+	PX_CLOSE(CLIENT_ERROR, "client error", 0, NONE) \
+	PX_CLOSE(IDLE_TIMEOUT, "keepalive timeout", 0, NONE) \
+	PX_CLOSE(SEND_TIMEOUT, "send timeout", 0, NONE) \
+	PX_CLOSE(SHUTDOWN, "shutdown", 0, NONE) \
+	PX_CLOSE(RETIRED, "listener deleted", 0, NONE) \
+	PX_CLOSE(DRAIN_TIMEOUT, "drain timeout", 0, NONE) \
+	PX_CLOSE(BAD_REQUEST, "bad request", 400, NONE) \
+	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408, NONE) \
+	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408, NONE) \
+	PX_CLOSE(BODY_TOO_LARGE, "request body too large", 413, NONE) \
+	PX_CLOSE(URI_TOO_LONG, "request line too long", 414, NONE) \
+	PX_CLOSE(HEADER_TOO_LARGE, "request header too large", 431, NONE) \
+	PX_CLOSE(NO_MEMORY, "out of memory", 500, NONE) \
+	PX_CLOSE(NO_ORIGIN, "no origin available", 502, UNAVAILABLE) \
+	PX_CLOSE(ORIGIN_CONNECT, "origin connect failed", 502, CONNECT) \
+	PX_CLOSE(ORIGIN_CLOSED, "origin closed", 502, CLOSED) \
+	PX_CLOSE(ORIGIN_STALE, "pooled origin connection closed", 502, STALE) \
+	PX_CLOSE(BAD_RESPONSE, "bad origin response", 502, MALFORMED) \
+	PX_CLOSE(ORIGIN_CONNECT_TIMEOUT, "origin connect timeout", 504, CONNECT_TIMEOUT) \
+	PX_CLOSE(ORIGIN_TIMEOUT, "origin timeout", 504, TIMEOUT)
 
 enum px_close {
-#define PX_CLOSE(name, text, status) PX_CLOSE_##name,
+#define PX_CLOSE(name, text, status, oerr) PX_CLOSE_##name,
 	PX_CLOSE_REASONS
 #undef PX_CLOSE
 	PX_CLOSE_COUNT
@@ -50,6 +53,7 @@ enum px_close {
 
 const char *px_close_text(enum px_close r);
 int px_close_status(enum px_close r);
+enum px_oerr px_close_oerr(enum px_close r);    /* PX_OERR_NONE for a reason that is not one */
 /* Appends a complete error response for r (Content-Length, Connection: close). 0 or -1. */
 int px_close_reply(enum px_close r, struct evbuffer *out);
 

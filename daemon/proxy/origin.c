@@ -448,11 +448,16 @@ static void stale(struct px_origin *o, const char *why)
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 }
 
+/* A connect that fails over still counts as that origin's failure (px_conn_close() counts the
+ * ones the client sees). */
 static void connect_failed(struct px_origin *o, enum px_close reason, const char *why)
 {
+	struct px_stats *stats = o->c->route->stats;
 	health_failed(o);
 	if (failover(o, why) != 0)
 		origin_failed(o, reason, why);
+	else
+		px_stats_origin_error(stats, reason);
 }
 
 /* EOF ends a body that has no length; anywhere else it is a failure. */

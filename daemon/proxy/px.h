@@ -2,6 +2,10 @@
  * A px_route is what one listener forwards to (its origins, limits, id for logs): immutable,
  *   refcounted (atomic), shared by every worker; each accepted connection holds a reference, so a
  *   deleted listener's route lives until its last connection closes.
+ * A px_stats is one listener's traffic counters: refcounted (atomic) and shared by every route the
+ *   listener ever has, so a reload that replaces its routes, and connections still draining on a
+ *   replaced or deleted listener's routes, all count towards the one listener. Workers add with
+ *   relaxed atomics; any thread may read.
  * A px_worker is the proxy state of one worker thread: its event_base (borrowed), the client
  *   connections it owns, its pools of idle keep-alive origin connections (per origin address,
  *   shared by every route of the worker) and its access log descriptor. Every px_worker function
@@ -14,23 +18,71 @@
 
 #include <event2/util.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "../cfg.h"
 
 struct event_base;
 struct px_route;
+struct px_stats;
 struct px_worker;
 
-/* Copies what it needs from origins and http; round robin. NULL on ENOMEM. One reference, the
- * caller's. */
+/* Origin failures by kind: label and what counts. The close-reason table (head.h) maps reasons to
+ * kinds; a connect that failed over to another origin counts too (the client never saw it). */
+#define PX_ORIGIN_ERRORS \
+	PX_OERR(CONNECT, "connect")                 /* refused, unreachable, reset on connect */ \
+	PX_OERR(CONNECT_TIMEOUT, "connect_timeout") \
+	PX_OERR(TIMEOUT, "timeout")                 /* no response within the response timeout */ \
+	PX_OERR(CLOSED, "closed")                   /* closed or reset before the response ended */ \
+	PX_OERR(STALE, "stale")                     /* a pooled connection was closed: no replay */ \
+	PX_OERR(MALFORMED, "malformed")             /* the response failed parsing or checks */ \
+	PX_OERR(UNAVAILABLE, "unavailable")         /* every origin was down */
+
+enum px_oerr {
+#define PX_OERR(name, label) PX_OERR_##name,
+	PX_ORIGIN_ERRORS
+#undef PX_OERR
+	PX_OERR_COUNT,
+	PX_OERR_NONE = PX_OERR_COUNT
+};
+
+#define PX_STATUS_CLASSES 5     /* 1xx .. 5xx */
+#define PX_LATENCY_BUCKETS 13   /* 1 ms .. 10 s (px_latency_le()), and +Inf */
+
+/* A listener's counters as read at one moment (each on its own: they are not a consistent cut). */
+struct px_stats_snap {
+	uint64_t conns;                         /* client connections open now */
+	uint64_t requests[PX_STATUS_CLASSES];   /* answered exchanges by status class */
+	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
+	uint64_t origin_errors[PX_OERR_COUNT];
+	/* Request head begun -> response complete, of the exchanges in requests: per bucket, not
+	 * cumulative (the last is +Inf), so their total is the count. */
+	uint64_t latency[PX_LATENCY_BUCKETS];
+	uint64_t latency_sum_us;
+};
+
+struct px_stats *px_stats_new(void);            /* NULL on ENOMEM; one reference, the caller's */
+struct px_stats *px_stats_ref(struct px_stats *s);
+void px_stats_unref(struct px_stats *s);        /* NULL-safe; frees on the last reference */
+void px_stats_read(const struct px_stats *s, struct px_stats_snap *out);
+const char *px_oerr_label(enum px_oerr k);      /* "connect", ...; "" out of range */
+/* Bucket i's upper bound as Prometheus writes it: "0.001" (seconds) ... "10", "+Inf". */
+const char *px_latency_le(size_t i);
+
+/* Copies what it needs from origins and http; round robin; counts into a stats of its own. NULL on
+ * ENOMEM. One reference, the caller's. */
 struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
 	size_t norigins, const struct cfg_http *http);
-/* The same for a proxy's listener, with the proxy's scheduler and origin weights. */
+/* The same for a proxy's listener, with the proxy's scheduler and origin weights, counting into
+ * stats (the route takes a reference of its own; NULL = a stats of its own). */
 struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
-	const struct cfg_http *http);
+	const struct cfg_http *http, struct px_stats *stats);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
+struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */
+/* References held now: 1 means only the caller's, so no connection uses the route any more. */
+unsigned px_route_refs(struct px_route *r);
 
 struct px_worker *px_worker_new(struct event_base *base);
 void px_worker_destroy(struct px_worker *w);    /* NULL-safe; closes every connection */
@@ -38,6 +90,8 @@ void px_worker_destroy(struct px_worker *w);    /* NULL-safe; closes every conne
 void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *peer,
 	socklen_t peerlen, struct px_route *route);
 size_t px_worker_conn_count(const struct px_worker *w);
+/* Close the worker's access log; the next line opens the file anew (SIGUSR1, logrotate). */
+void px_worker_reopen_log(struct px_worker *w);
 /* The listener behind route r was deleted (its accepting has stopped): every connection of r on
  * this worker finishes the exchange in flight and closes instead of keeping alive; idle ones close
  * now; after timeout_ms whatever is left is closed. No request in flight is cut before then. */

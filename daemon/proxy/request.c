@@ -41,7 +41,7 @@ static int on_message_begin(llhttp_t *p)
 {
 	struct px_conn *c = p->data;
 	c->state = PX_HEAD;
-	c->t_begin = px_now_us(c->w);
+	c->t_begin = px_mono_us();
 	c->t_head = 0;
 	c->sent_mark = c->sent;
 	c->status = 0;

@@ -72,18 +72,18 @@ static int fill_upstreams(struct px_route *r, const struct cfg_addr *origins, si
 }
 
 static struct px_route *route_build(const char *listener_id, const struct cfg_addr *origins,
-	size_t norigins, enum cfg_sched sched, const struct cfg_http *http)
+	size_t norigins, enum cfg_sched sched, const struct cfg_http *http, struct px_stats *stats)
 {
 	struct px_route *r = calloc(1, sizeof *r);
 	if (r == NULL)
 		return NULL;
 	atomic_init(&r->refs, 1);
 	atomic_init(&r->next, 0);
-	atomic_init(&r->conns, 0);
 	r->sched = sched;
 	r->http = *http;
 	r->http.access_log = NULL;  /* ours below: the configuration may go before the route */
-	if ((r->id = strdup(listener_id != NULL ? listener_id : "")) == NULL ||
+	r->stats = stats != NULL ? px_stats_ref(stats) : px_stats_new();
+	if (r->stats == NULL || (r->id = strdup(listener_id != NULL ? listener_id : "")) == NULL ||
 	    (http->access_log != NULL && (r->http.access_log = strdup(http->access_log)) == NULL) ||
 	    fill_upstreams(r, origins, norigins) != 0 ||
 	    (sched == CFG_SCHED_WRR && norigins != 0 && build_sequence(r) != 0)) {
@@ -96,13 +96,18 @@ static struct px_route *route_build(const char *listener_id, const struct cfg_ad
 struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
 	size_t norigins, const struct cfg_http *http)
 {
-	return route_build(listener_id, origins, norigins, CFG_SCHED_RR, http);
+	return route_build(listener_id, origins, norigins, CFG_SCHED_RR, http, NULL);
 }
 
 struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
-	const struct cfg_http *http)
+	const struct cfg_http *http, struct px_stats *stats)
 {
-	return route_build(listener_id, p->origins, p->norigins, p->scheduler, http);
+	return route_build(listener_id, p->origins, p->norigins, p->scheduler, http, stats);
+}
+
+struct px_stats *px_route_stats(const struct px_route *r)
+{
+	return r->stats;
 }
 
 struct px_route *px_route_ref(struct px_route *r)
@@ -111,11 +116,17 @@ struct px_route *px_route_ref(struct px_route *r)
 	return r;
 }
 
+unsigned px_route_refs(struct px_route *r)
+{
+	return atomic_load(&r->refs);
+}
+
 void px_route_unref(struct px_route *r)
 {
 	/* acq_rel: the last owner must see every other owner's reads finished before freeing */
 	if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	px_stats_unref(r->stats);
 	free(r->seq);
 	free(r->ups);
 	free(r->http.access_log);

@@ -154,11 +154,12 @@ class Origin:
 
 def yaml_config(control_port=0, state_dir="state", credentials="credentials", auth="signature",
                 proxies=None, groups=None, extra_control="", workers=2, log_level="info",
-                rate_limit=1000000):
+                rate_limit=1000000, log_file=None):
     proxies = proxies if proxies is not None else [
         {"id": PROXY, "status": "RUNNING", "max_listeners": 50, "origins": ["127.0.0.1:1"]}]
     lines = ["node:", f"  workers: {workers}", f"  state_dir: {state_dir}",
-             f"  log_level: {log_level}", "control:",
+             f"  log_level: {log_level}"] + ([f"  log_file: {log_file}"] if log_file else []) + [
+             "control:",
              f"  listen: 127.0.0.1:{control_port}", f"  auth: {auth}",
              f"  credentials_file: {credentials}", f"  rate_limit: {rate_limit}"]
     lines += ["  " + l for l in extra_control.splitlines() if l]
@@ -193,7 +194,8 @@ class Gaapd:
                 if isinstance(credentials, str):
                     f.write(credentials)
             os.chmod(cred_path, 0o600)
-        self.log_path = os.path.join(self.dir, "gaapd.log")
+        # gaapd's own log: its stderr, or node.log_file when the test sets one
+        self.log_path = os.path.join(self.dir, kw.get("log_file") or "gaapd.log")
         self.preexec_fn = preexec_fn
         self.proc = None
         self.port = None

@@ -507,3 +507,4 @@ class Limits(ProxyCase):
 
 if __name__ == "__main__":
     unittest.main()
+

@@ -29,7 +29,7 @@ static struct px_route *route(enum cfg_sched sched, const unsigned *weights, siz
 		a[i].weight = weights[i];
 		snprintf(a[i].text, sizeof a[i].text, "127.0.0.1:%zu", i + 1);
 	}
-	assert_non_null(r = px_route_create("lst-t", &p, &http));
+	assert_non_null(r = px_route_create("lst-t", &p, &http, NULL));
 	return r;
 }
 

@@ -1,0 +1,235 @@
+/* control/metrics.c - see metrics.h. Families come in a fixed order, each with its HELP and TYPE
+ * lines and all of its samples together, as the format requires. Every label set is bounded by
+ * the configuration and the listener table, never by what clients send. */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "api.h"
+#include "cfg.h"
+
+#define NO_ACTION "(invalid)"       /* the action label of calls that named none of ours */
+#define NSTATUS 3                   /* enum lsn_status: RUNNING 0, CREATING 1, DESTROYING 2 */
+#define DURATION "gaapd_http_request_duration_seconds"
+
+static const char *const classes[LSN_STATUS_CLASSES] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+/* The caller's evbuffer, remembering a failed append: rendering checks once, at the end. */
+struct out {
+	struct evbuffer *b;
+	int failed;
+};
+
+/* A proxy or group and its listeners by status. */
+struct owner {
+	const char *id;
+	uint64_t n[NSTATUS];
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
+		o->failed = 1;
+	va_end(ap);
+}
+
+static void label(struct out *o, const char *v)
+{
+	while (*v != '\0') {
+		size_t n = strcspn(v, "\\\"\n");
+		if (n > 0 && evbuffer_add(o->b, v, n) != 0)
+			o->failed = 1;
+		v += n;
+		if (*v == '\0')
+			break;
+		put(o, "\\%c", *v == '\n' ? 'n' : *v);
+		v++;
+	}
+}
+
+int ctl_metrics_label(struct evbuffer *out, const char *value)
+{
+	struct out o = { out, 0 };
+	label(&o, value);
+	return o.failed ? -1 : 0;
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{k1="v1"} n, or name{k1="v1",k2="v2"} n when k2 is set. */
+static void sample(struct out *o, const char *name, const char *k1, const char *v1,
+	const char *k2, const char *v2, uint64_t n)
+{
+	put(o, "%s{%s=\"", name, k1);
+	label(o, v1);
+	if (k2 != NULL) {
+		put(o, "\",%s=\"", k2);
+		label(o, v2);
+	}
+	put(o, "\"} %" PRIu64 "\n", n);
+}
+
+/* The index of id among v[0, *n), added at the end when missing (v has room). */
+static size_t owner_index(struct owner *v, size_t *n, const char *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(v[i].id, id) == 0)
+			return i;
+	v[*n].id = id;
+	return (*n)++;
+}
+
+/* Every configured proxy and group shows, with 0 where it has no listener: absent is not zero. */
+static int listeners_family(struct out *o, const struct ctl_metrics_lsn *l, size_t n,
+	const struct cfg *cfg)
+{
+	size_t np = cfg != NULL ? cfg->nproxies : 0, ng = cfg != NULL ? cfg->ngroups : 0, no = 0;
+	struct owner *v = calloc(np + ng + n + 1, sizeof(*v));
+	char status[16];
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < np; i++)
+		owner_index(v, &no, cfg->proxies[i].id);
+	for (size_t i = 0; i < ng; i++)
+		owner_index(v, &no, cfg->groups[i].id);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = owner_index(v, &no, l[i].owner);
+		if (l[i].status >= 0 && l[i].status < NSTATUS)
+			v[k].n[l[i].status]++;
+	}
+	family(o, "gaapd_listeners", "gauge", "Listeners by the proxy (or proxy group) they were "
+		"created on and ListenerStatus (0 running, 1 creating, 2 destroying).");
+	for (size_t k = 0; k < no; k++)
+		for (int s = 0; s < NSTATUS; s++) {
+			snprintf(status, sizeof(status), "%d", s);
+			sample(o, "gaapd_listeners", "proxy", v[k].id, "status", status, v[k].n[s]);
+		}
+	free(v);
+	return 0;
+}
+
+static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, size_t n)
+{
+	family(o, "gaapd_connections_open", "gauge", "Client connections open, by listener.");
+	for (size_t i = 0; i < n; i++)
+		sample(o, "gaapd_connections_open", "listener", l[i].id, NULL, NULL, l[i].t.conns_open);
+	family(o, "gaapd_http_requests_total", "counter", "Requests answered, by listener and "
+		"status class (a client that left before any answer is not counted).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t c = 0; c < LSN_STATUS_CLASSES; c++)
+			sample(o, "gaapd_http_requests_total", "listener", l[i].id, "class", classes[c],
+				l[i].t.requests[c]);
+	family(o, "gaapd_http_bytes_received_total", "counter", "Bytes read from clients.");
+	for (size_t i = 0; i < n; i++)
+		sample(o, "gaapd_http_bytes_received_total", "listener", l[i].id, NULL, NULL,
+			l[i].t.bytes_in);
+	family(o, "gaapd_http_bytes_sent_total", "counter", "Bytes sent to clients.");
+	for (size_t i = 0; i < n; i++)
+		sample(o, "gaapd_http_bytes_sent_total", "listener", l[i].id, NULL, NULL,
+			l[i].t.bytes_out);
+	family(o, "gaapd_origin_errors_total", "counter", "Origin failures by listener and kind "
+		"(connect failures that were failed over included).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < LSN_ORIGIN_ERROR_KINDS; k++)
+			sample(o, "gaapd_origin_errors_total", "listener", l[i].id, "kind",
+				lsn_origin_error_kind(k), l[i].t.origin_errors[k]);
+}
+
+/* The buckets are stored apart; Prometheus wants them cumulative, +Inf equal to the count. */
+static void histogram(struct out *o, const struct ctl_metrics_lsn *l)
+{
+	uint64_t total = 0;
+	for (size_t b = 0; b < LSN_LATENCY_BUCKETS; b++) {
+		total += l->t.latency[b];
+		sample(o, DURATION "_bucket", "listener", l->id, "le", lsn_latency_le(b), total);
+	}
+	put(o, DURATION "_sum{listener=\"");
+	label(o, l->id);
+	put(o, "\"} %.6f\n", (double)l->t.latency_sum_us / 1e6);
+	sample(o, DURATION "_count", "listener", l->id, NULL, NULL, total);
+}
+
+int ctl_metrics_listeners(struct evbuffer *out, const struct ctl_metrics_lsn *l, size_t n,
+	const struct cfg *cfg)
+{
+	struct out o = { out, 0 };
+	if (listeners_family(&o, l, n, cfg) != 0)
+		return -1;
+	counter_families(&o, l, n);
+	family(&o, DURATION, "histogram", "Time from a request's first byte to its response's "
+		"last, by listener.");
+	for (size_t i = 0; i < n; i++)
+		histogram(&o, &l[i]);
+	return o.failed ? -1 : 0;
+}
+
+int ctl_metrics_api(struct evbuffer *out, const struct ctl_api *api)
+{
+	struct out o = { out, 0 };
+	family(&o, "gaapd_api_calls_total", "counter", "API calls answered, by action and code (OK, "
+		"or the error code); action \"" NO_ACTION "\": none of this endpoint's.");
+	for (size_t row = 0; row <= ctl_action_count(); row++) {
+		const struct ctl_action *a = ctl_action_at(row);
+		for (int e = 0; e < CTL_E__COUNT; e++) {
+			uint64_t n = ctl_api_calls(api, row, (enum ctl_err)e);
+			if (n != 0)
+				sample(&o, "gaapd_api_calls_total", "action", a != NULL ? a->name : NO_ACTION,
+					"code", e == CTL_E_OK ? "OK" : ctl_err_code((enum ctl_err)e), n);
+		}
+	}
+	return o.failed ? -1 : 0;
+}
+
+static void copy_listener(struct ctl_metrics_lsn *m, const struct lsn *l)
+{
+	snprintf(m->id, sizeof(m->id), "%s", l->rec.id);
+	snprintf(m->owner, sizeof(m->owner), "%s", l->rec.group_id[0] != '\0' ? l->rec.group_id :
+		l->rec.proxy_id);
+	m->status = (int)l->status;
+	lsn_traffic(l, &m->t);
+}
+
+/* The listeners, copied under the lock so that rendering does not hold it. NULL on ENOMEM. */
+static struct ctl_metrics_lsn *snapshot(struct lsn_table *t, size_t *n)
+{
+	struct ctl_metrics_lsn *v;
+	lsn_table_lock(t);
+	*n = lsn_table_count(t);
+	if ((v = calloc(*n + 1, sizeof(*v))) != NULL)
+		for (size_t i = 0; i < *n; i++)
+			copy_listener(&v[i], lsn_table_get(t, i));
+	lsn_table_unlock(t);
+	return v;
+}
+
+int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
+{
+	struct out o = { out, 0 };
+	size_t n = 0;
+	struct ctl_metrics_lsn *l = snapshot(src->listeners, &n);
+	if (l == NULL)
+		return -1;
+	family(&o, "gaapd_start_time_seconds", "gauge", "Unix time the control endpoint started.");
+	put(&o, "gaapd_start_time_seconds %" PRId64 "\n", src->start_time);
+	if (ctl_metrics_listeners(out, l, n, src->cfg) != 0 || ctl_metrics_api(out, src->api) != 0)
+		o.failed = 1;
+	family(&o, "gaapd_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by "
+		"result.");
+	put(&o, "gaapd_config_reloads_total{result=\"applied\"} %" PRIu64 "\n", src->reloads_applied);
+	put(&o, "gaapd_config_reloads_total{result=\"refused\"} %" PRIu64 "\n", src->reloads_refused);
+	free(l);
+	return o.failed ? -1 : 0;
+}

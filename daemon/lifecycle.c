@@ -1,0 +1,229 @@
+/* daemon/lifecycle.c - what happens to a running gaapd: SIGHUP reloads the configuration (all of
+ * it or none), SIGTERM/SIGINT drain (stop accepting, let requests in flight finish until
+ * http.drain_timeout, exit 0), SIGUSR1 reopens the logs; the service manager hears about each
+ * (notify.h) and gets its watchdog pings from this loop.
+ */
+#include "gaapd.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "creds.h"
+#include "ctl.h"
+#include "listener.h"
+#include "log.h"
+#include "notify.h"
+#include "proxy/px.h"
+#include "worker.h"
+
+#define TICK_MS 50              /* drain progress and STATUS updates */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t listener_count(struct gaapd *g)
+{
+	lsn_table_lock(g->listeners);
+	size_t n = lsn_table_count(g->listeners);
+	lsn_table_unlock(g->listeners);
+	return n;
+}
+
+/* What only a restart can change: the sockets, threads and directories made at start. */
+static int restart_only(const struct cfg *old, const struct cfg *next, char *err, size_t errlen)
+{
+	const char *key = old->workers != next->workers ? "node.workers"
+		: strcmp(old->state_dir, next->state_dir) != 0 ? "node.state_dir"
+		: strcmp(old->control_listen.text, next->control_listen.text) != 0 ? "control.listen"
+		: strcmp(old->metrics_listen.text, next->metrics_listen.text) != 0 ? "control.metrics_listen"
+		: NULL;
+	if (key != NULL)
+		snprintf(err, errlen, "%s changed: it needs a restart", key);
+	return key != NULL ? -1 : 0;
+}
+
+static int load_credentials(const struct cfg *c, struct ctl_creds **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (c->auth == CFG_AUTH_NONE)
+		return 0;
+	if (ctl_creds_ensure(c->credentials_file, err, errlen) < 0)
+		return -1;
+	return ctl_creds_load(c->credentials_file, out, err, errlen);
+}
+
+/* The listeners and the control API switch to next under the table lock, so no call is decided
+ * with one configuration and served with the other. */
+static int switch_to(struct gaapd *g, struct cfg *next, struct ctl_creds *creds, char *err,
+	size_t errlen)
+{
+	int rc = -1;
+	lsn_table_lock(g->listeners);
+	if (lsn_table_check(g->listeners, next, err, errlen) == 0) {
+		if (lsn_table_reconfigure(g->listeners, next) != 0)
+			snprintf(err, errlen, "out of memory building the new routes");
+		else
+			rc = 0;
+	}
+	if (rc == 0)
+		ctl_reconfigure(g->ctl, next, creds);
+	lsn_table_unlock(g->listeners);
+	return rc;
+}
+
+static void adopt(struct gaapd *g, struct cfg *next, struct ctl_creds *creds)
+{
+	int new_log = (g->cfg->log_file == NULL) != (next->log_file == NULL) ||
+		(next->log_file != NULL && strcmp(g->cfg->log_file, next->log_file) != 0);
+	log_set_level((enum log_level)next->log_level);
+	if (new_log && log_open(next->log_file) != 0)
+		LOG_ERR("main", "log_file %s: %s; logging to stderr", next->log_file, strerror(errno));
+	ctl_creds_destroy(g->creds);
+	cfg_destroy(g->cfg);
+	g->cfg = next;
+	g->creds = creds;
+}
+
+int gaapd_reload(struct gaapd *g)
+{
+	struct cfg *next = NULL;
+	struct ctl_creds *creds = NULL;
+	char err[1024] = "";
+	notify_reloading();
+	if (cfg_load_file(g->cfg->path, &next, err, sizeof(err)) != 0 ||
+	    restart_only(g->cfg, next, err, sizeof(err)) != 0 ||
+	    load_credentials(next, &creds, err, sizeof(err)) != 0 ||
+	    switch_to(g, next, creds, err, sizeof(err)) != 0) {
+		LOG_ERR("main", "reload refused, still running on the previous configuration: %s", err);
+		ctl_creds_destroy(creds);
+		cfg_destroy(next);
+		ctl_count_reload(g->ctl, 0);
+		notify_reloaded(listener_count(g), "refused");
+		return -1;
+	}
+	adopt(g, next, creds);
+	ctl_count_reload(g->ctl, 1);
+	LOG_INFO("main", "reload applied: %s", g->cfg->path);
+	notify_reloaded(listener_count(g), "applied");
+	return 0;
+}
+
+static void reopen_worker_log(struct wrk *w, void *arg)
+{
+	(void)arg;
+	px_worker_reopen_log(wrk_px(w));
+}
+
+static void reopen_logs(struct gaapd *g)
+{
+	if (g->cfg->log_file != NULL && log_open(g->cfg->log_file) != 0)
+		LOG_ERR("main", "log_file %s: %s", g->cfg->log_file, strerror(errno));
+	for (size_t i = 0; i < g->workers->n; i++)
+		if (wrk_post(g->workers->w[i], reopen_worker_log, NULL) != 0)
+			LOG_ERR("main", "worker=%zu: cannot reopen its access log", i);
+	LOG_INFO("main", "logs reopened");
+}
+
+/* Stop taking calls and connections; the tick ends the loop once the last exchange is done. */
+static void begin_drain(struct gaapd *g)
+{
+	unsigned drain_ms = g->cfg->http.drain_timeout_ms;
+	g->draining = 1;
+	g->drain_deadline_ms = now_ms() + drain_ms;
+	notify_stopping();
+	ctl_stop(g->ctl);
+	g->ctl = NULL;
+	lsn_table_lock(g->listeners);
+	lsn_table_stop_all(g->listeners, drain_ms);
+	lsn_table_unlock(g->listeners);
+	LOG_INFO("main", "draining: accepting stopped, waiting up to %u ms for requests in flight",
+		drain_ms);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct gaapd *g = arg;
+	(void)what;
+	if (sig == SIGHUP && !g->draining) {
+		(void)gaapd_reload(g);
+	} else if (sig == SIGUSR1) {
+		reopen_logs(g);
+	} else if ((sig == SIGTERM || sig == SIGINT) && !g->draining) {
+		LOG_INFO("main", "signal=%d: stopping", (int)sig);
+		begin_drain(g);
+	}
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct gaapd *g = arg;
+	(void)fd;
+	(void)what;
+	if (g->draining) {
+		size_t open = wrk_pool_conns(g->workers);
+		LOG_DEBUG("main", "draining: connections=%zu", open);
+		if (open == 0 || now_ms() >= g->drain_deadline_ms) {
+			if (open != 0)
+				LOG_WARN("main", "drain deadline: closing the connections still open");
+			event_base_loopexit(g->base, NULL);
+		}
+		return;
+	}
+	size_t n = listener_count(g);
+	if (n != g->reported_listeners)
+		notify_status(n);
+	g->reported_listeners = n;
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_watchdog();      /* the loop is turning: that is what the service manager asks */
+}
+
+static struct event *every(struct gaapd *g, uint64_t usec, event_callback_fn fn)
+{
+	const struct timeval tv = { (time_t)(usec / 1000000), (suseconds_t)(usec % 1000000) };
+	struct event *ev = event_new(g->base, -1, EV_PERSIST, fn, g);
+	if (ev != NULL && event_add(ev, &tv) != 0) {
+		event_free(ev);
+		ev = NULL;
+	}
+	return ev;
+}
+
+int gaapd_lifecycle_start(struct gaapd *g)
+{
+	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	uint64_t wd = notify_watchdog_usec();
+	for (size_t i = 0; i < 4; i++)
+		if ((g->signals[i] = evsignal_new(g->base, sigs[i], on_signal, g)) == NULL ||
+		    evsignal_add(g->signals[i], NULL) != 0)
+			return -1;
+	if ((g->tick = every(g, TICK_MS * 1000, on_tick)) == NULL ||
+	    (wd != 0 && (g->watchdog = every(g, wd, on_watchdog)) == NULL))
+		return -1;
+	g->reported_listeners = listener_count(g);
+	return 0;
+}
+
+void gaapd_lifecycle_stop(struct gaapd *g)
+{
+	for (size_t i = 0; i < 4; i++)
+		if (g->signals[i] != NULL)
+			event_free(g->signals[i]);
+	if (g->tick != NULL)
+		event_free(g->tick);
+	if (g->watchdog != NULL)
+		event_free(g->watchdog);
+}

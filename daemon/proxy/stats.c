@@ -1,0 +1,104 @@
+/* daemon/proxy/stats.c - a listener's traffic counters (px.h): a few relaxed atomic adds per
+ *   exchange on the workers, read counter by counter by a scrape on the control thread. */
+#include "conn.h"
+
+#include <stdlib.h>
+
+/* Prometheus' default buckets from 1 ms: the proxy's own latency is well under that. */
+static const struct {
+	int64_t us;
+	const char *le;
+} bounds[PX_LATENCY_BUCKETS - 1] = {
+	{ 1000, "0.001" }, { 5000, "0.005" }, { 10000, "0.01" }, { 25000, "0.025" },
+	{ 50000, "0.05" }, { 100000, "0.1" }, { 250000, "0.25" }, { 500000, "0.5" },
+	{ 1000000, "1" }, { 2500000, "2.5" }, { 5000000, "5" }, { 10000000, "10" },
+};
+
+static const char *const oerr_labels[PX_OERR_COUNT] = {
+#define PX_OERR(name, label) label,
+	PX_ORIGIN_ERRORS
+#undef PX_OERR
+};
+
+struct px_stats *px_stats_new(void)
+{
+	struct px_stats *s = calloc(1, sizeof *s);
+	if (s != NULL)
+		atomic_init(&s->refs, 1);
+	return s;
+}
+
+struct px_stats *px_stats_ref(struct px_stats *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void px_stats_unref(struct px_stats *s)
+{
+	if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+		free(s);
+}
+
+static uint64_t get(const _Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+void px_stats_read(const struct px_stats *s, struct px_stats_snap *out)
+{
+	out->conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
+	for (size_t i = 0; i < PX_STATUS_CLASSES; i++)
+		out->requests[i] = get(&s->requests[i]);
+	out->bytes_in = get(&s->bytes_in);
+	out->bytes_out = get(&s->bytes_out);
+	for (size_t i = 0; i < PX_OERR_COUNT; i++)
+		out->origin_errors[i] = get(&s->origin_errors[i]);
+	for (size_t i = 0; i < PX_LATENCY_BUCKETS; i++)
+		out->latency[i] = get(&s->latency[i]);
+	out->latency_sum_us = get(&s->latency_sum_us);
+}
+
+const char *px_oerr_label(enum px_oerr k)
+{
+	return (unsigned)k < PX_OERR_COUNT ? oerr_labels[k] : "";
+}
+
+const char *px_latency_le(size_t i)
+{
+	return i < PX_LATENCY_BUCKETS - 1 ? bounds[i].le : "+Inf";
+}
+
+void px_stats_exchange(struct px_stats *s, int status, int64_t us)
+{
+	size_t b = 0;
+	if (status < 100 || status > 599)
+		return;
+	if (us < 0)                 /* no start time: it would wrap the unsigned sum */
+		us = 0;
+	while (b < PX_LATENCY_BUCKETS - 1 && us > bounds[b].us)
+		b++;
+	add(&s->requests[status / 100 - 1], 1);
+	add(&s->latency[b], 1);
+	add(&s->latency_sum_us, (uint64_t)us);
+}
+
+void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out)
+{
+	if (in != 0)
+		add(&s->bytes_in, in);
+	if (out != 0)
+		add(&s->bytes_out, out);
+}
+
+void px_stats_origin_error(struct px_stats *s, enum px_close reason)
+{
+	enum px_oerr k = px_close_oerr(reason);
+	if (k != PX_OERR_NONE)
+		add(&s->origin_errors[k], 1);
+}
