@@ -300,7 +300,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct px_conn *c = arg;
 	(void)bev;
 	px_conn_enter(c);
-	if (what & BEV_EVENT_EOF) {
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_WRITING | BEV_EVENT_READING)) ==
+	    (BEV_EVENT_EOF | BEV_EVENT_READING)) {
+		/* Only a clean end of what the client sends is a half-close; an EOF that comes with
+		 * an error or from the write side (a reset) means the client can no longer receive,
+		 * and libevent has stopped writing: waiting for the response to flush would wait
+		 * for ever. */
 		client_eof(c);
 	} else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
 		px_conn_close(c, PX_CLOSE_BODY_TIMEOUT);

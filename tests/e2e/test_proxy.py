@@ -508,3 +508,22 @@ class Limits(ProxyCase):
 if __name__ == "__main__":
     unittest.main()
 
+
+
+class ClientsThatHangUp(ProxyCase):
+    """A client that reads part of a response and closes (the kernel answers the rest with a
+    reset) must not leave its connection behind: it once waited for ever for a flush libevent
+    had already given up on."""
+
+    def open_connections(self):
+        status, _, body = self.g.raw("GET", target="/metrics")
+        m = re.search(r'gaapd_connections_open\{listener="[^"]+"\} (\d+)', body.decode())
+        return int(m.group(1)) if m else 0
+
+    def test_a_reset_mid_response_frees_the_connection(self):
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", self.port()), timeout=5) as s:
+                s.sendall(b"GET /big?n=200000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                s.recv(64)
+        self.assertTrue(self.wait_for(lambda: self.open_connections() == 0),
+                        f"{self.open_connections()} connections still open")
