@@ -303,6 +303,11 @@ class Metrics(GaapdTest):
         self.assertEqual(other.requests[-1]["path"], "/new-route")
         m = self.metrics()
         self.assertEqual(m[f'gaapd_http_requests_total{{listener="{lid}",class="2xx"}}'], 3)
+        # /new-route's connection is closed by the client; gaapd sees that a moment later.
+        deadline = time.monotonic() + 5
+        while m[f'gaapd_connections_open{{listener="{lid}"}}'] != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            m = self.metrics()
         self.assertEqual(m[f'gaapd_connections_open{{listener="{lid}"}}'], 1)
         conn.close()
 
