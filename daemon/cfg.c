@@ -705,14 +705,17 @@ static void proxy_defaults(struct cfg_proxy *p)
 	p->max_listeners = 50;
 }
 
-/* Item i is read; its id must not repeat an earlier one. */
-static int proxy_unique(struct ctx *x, yaml_node_t *item, size_t i)
+/* Item i of a list of structs whose id is at ids (one every stride bytes) is read; its id must
+ * not repeat an earlier one. kind and list name them in messages ("proxy", "proxies"). */
+static int id_unique(struct ctx *x, yaml_node_t *item, const char *kind, const char *list,
+	const char *ids, size_t stride, size_t i)
 {
+	const char *id = ids + i * stride;
 	for (size_t j = 0; j < i; j++)
-		if (strcmp(x->c->proxies[j].id, x->c->proxies[i].id) == 0) {
+		if (strcmp(ids + j * stride, id) == 0) {
 			size_t old = path_push(x, "id", 0);
-			(void)fail(x, lookup(x, item, "id"), "duplicate proxy id %s (also proxies[%zu])",
-				x->c->proxies[i].id, j);
+			(void)fail(x, lookup(x, item, "id"), "duplicate %s id %s (also %s[%zu])",
+				kind, id, list, j);
 			path_pop(x, old);
 			return -1;
 		}
@@ -735,7 +738,8 @@ static int p_proxies(struct ctx *x, yaml_node_t *n, void *base, const struct fie
 		yaml_node_t *item = node_at(x, it[i]);
 		size_t old = path_push(x, NULL, i);
 		proxy_defaults(&c->proxies[i]);
-		if (apply(x, item, proxy_fields, &c->proxies[i]) != 0 || proxy_unique(x, item, i) != 0)
+		if (apply(x, item, proxy_fields, &c->proxies[i]) != 0 || id_unique(x, item, "proxy", "proxies",
+		    c->proxies[0].id, sizeof(*c->proxies), i) != 0)
 			return -1;
 		path_pop(x, old);
 	}
@@ -789,19 +793,6 @@ static const struct field group_fields[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-static int group_unique(struct ctx *x, yaml_node_t *item, size_t i)
-{
-	for (size_t j = 0; j < i; j++)
-		if (strcmp(x->c->groups[j].id, x->c->groups[i].id) == 0) {
-			size_t old = path_push(x, "id", 0);
-			(void)fail(x, lookup(x, item, "id"), "duplicate group id %s (also groups[%zu])",
-				x->c->groups[i].id, j);
-			path_pop(x, old);
-			return -1;
-		}
-	return 0;
-}
-
 static int p_groups(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
 {
 	struct cfg *c = base;
@@ -818,7 +809,8 @@ static int p_groups(struct ctx *x, yaml_node_t *n, void *base, const struct fiel
 		yaml_node_t *item = node_at(x, it[i]);
 		size_t old = path_push(x, NULL, i);
 		snprintf(c->groups[i].status, sizeof(c->groups[i].status), "RUNNING");
-		if (apply(x, item, group_fields, &c->groups[i]) != 0 || group_unique(x, item, i) != 0)
+		if (apply(x, item, group_fields, &c->groups[i]) != 0 || id_unique(x, item, "group", "groups",
+		    c->groups[0].id, sizeof(*c->groups), i) != 0)
 			return -1;
 		path_pop(x, old);
 	}
