@@ -271,27 +271,13 @@ class Gaapd:
     def pipeline(self, calls):
         """Send signed (action, params) calls in one write on one connection; the answers in order."""
         host = f"127.0.0.1:{self.port}"
-        wire = b""
+        requests = []
         for action, params in calls:
             body = json.dumps(params).encode()
             h = sign_tc3(SECRET_KEY, SECRET_ID, action, body, host, int(time.time()))
-            h.update({"Host": host, "Content-Length": str(len(body))})
-            wire += b"POST / HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()).encode()
-            wire += b"\r\n" + body
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-            s.sendall(wire)
-            s.shutdown(socket.SHUT_WR)
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        answers = []
-        while data:
-            head, rest = data.split(b"\r\n\r\n", 1)
-            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
-            ctype = re.search(rb"Content-Type: ([^\r]*)", head).group(1).decode()
-            answers.append(check_envelope(int(head.split()[1]), ctype, rest[:length]))
-            data = rest[length:]
-        return answers
+            h["Host"] = host
+            requests.append(raw_request("POST", "/", body, h))
+        return send_batch(self.port, requests)
 
     def create(self, port, name="listener-1", proxy=PROXY, **kw):
         params = {"ListenerName": name, "Port": port}
