@@ -78,6 +78,8 @@ struct fixture {
 	pthread_mutex_t lock;       /* seen, seen_len: the loop thread writes, the test reads */
 	char *seen;                 /* every byte the origin received, NUL-terminated */
 	size_t seen_len;
+	int held[2];                /* bound, never listening: refused ports nobody else can take */
+	size_t nheld;
 };
 
 /* ---- the canned origin (runs on the loop thread) ---- */
@@ -370,7 +372,10 @@ static struct cfg_addr loopback(int port)
 }
 
 /* A port nothing listens on: bound, then closed. */
-static int closed_port(void)
+/* A port that refuses connections for the whole run: bound and never listening. A port merely
+ * closed again could be taken by another test's server running in parallel, which would then
+ * answer for the "dead" origin. */
+static int closed_port(struct fixture *f)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sin;
@@ -378,7 +383,8 @@ static int closed_port(void)
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	close(fd);
+	assert_true(f->nheld < sizeof(f->held) / sizeof(f->held[0]));
+	f->held[f->nheld++] = fd;
 	return ntohs(sin.sin_port);
 }
 
@@ -436,12 +442,12 @@ static int setup(void **state)
 	assert_non_null(f->w = px_worker_new(f->base));
 	f->origin_lev = listen_on(f, origin_accept, f, &origin_port);
 	add_listener(f, &f->main, "lst-main", origin_port, &normal);
-	add_listener(f, &f->dead, "lst-dead", closed_port(), &normal);
+	add_listener(f, &f->dead, "lst-dead", closed_port(f), &normal);
 	add_listener(f, &f->fast, "lst-fast", origin_port, &fast);
 	add_listener(f, &f->small, "lst-small", origin_port, &normal);
 	f->small.small_bufs = 1;
 	add_listener(f, &f->ret, "lst-retire", origin_port, &normal);
-	duo[0] = closed_port();
+	duo[0] = closed_port(f);
 	duo[1] = origin_port;
 	add_listener_n(f, &f->duo, "lst-duo", duo, 2, &normal);
 	snprintf(f->alog, sizeof f->alog, "/tmp/test_px_relay_%ld.log", (long)getpid());
@@ -473,6 +479,8 @@ static int teardown(void **state)
 	event_base_free(f->base);
 	pthread_mutex_destroy(&f->lock);
 	unlink(f->alog);
+	for (size_t i = 0; i < f->nheld; i++)
+		close(f->held[i]);
 	free(f->seen);
 	free(f);
 	libevent_global_shutdown();
