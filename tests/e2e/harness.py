@@ -152,6 +152,44 @@ class Origin:
         self.server.server_close()
 
 
+class HeldOrigin:
+    """An origin that reads one request, says it arrived, and answers only once released: a
+    request in flight on command (deletes and shutdowns must let it finish)."""
+
+    BODY = b"slow and complete"
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.arrived.set()
+            self.release.wait(20)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(self.BODY), self.BODY))
+
+    def close(self):
+        self.release.set()
+        self.sock.close()
+
+
 def yaml_config(control_port=0, state_dir="state", credentials="credentials", auth="signature",
                 proxies=None, groups=None, extra_control="", workers=2, log_level="info",
                 rate_limit=1000000, log_file=None):
@@ -347,7 +385,6 @@ class GaapdTest(unittest.TestCase):
 # --- Legacy v1 signatures (tencent-api.md 1.3) and raw request batches, added for test_wire.py.
 # Written from the spec, like sign_tc3 above, so that they check the C code rather than mirror it.
 import base64  # noqa: E402
-import random  # noqa: E402
 import urllib.parse  # noqa: E402
 
 API_VERSION = "2018-05-29"

@@ -15,7 +15,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import (GAAPCTL, LISTENER_ID, PROXY, SECRET_ID, SECRET_KEY, Gaapd, GaapdTest,
-                     error_code, free_port, http_get, port_accepts, yaml_config)
+                     HeldOrigin, error_code, free_port, http_get, port_accepts, yaml_config)
 
 OTHER = "link-other001"
 GROUP = "lg-qz6ntod5"
@@ -63,40 +63,6 @@ def delete(gaapd, ids, proxy=PROXY, force=0, key=None, **extra):
 def ok(test, resp):
     test.assertNotIn("Error", resp)
     return resp
-
-
-class SlowOrigin:
-    """An origin that reads a request, says it arrived, and answers only once released."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.arrived.set()
-            self.release.wait(20)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-
-    def close(self):
-        self.release.set()
-        self.sock.close()
 
 
 # ---- DescribeHTTPListeners ----
@@ -363,7 +329,7 @@ class DeleteDrains(GaapdTest):
     """A request in flight when its listener is deleted still gets its whole response."""
 
     def setUp(self):
-        self.slow = SlowOrigin()
+        self.slow = HeldOrigin()
         self.addCleanup(self.slow.close)
         self.config = {"proxies": [{"id": PROXY, "origins": [f"127.0.0.1:{self.slow.port}"]}]}
         super().setUp()
@@ -387,7 +353,7 @@ class DeleteDrains(GaapdTest):
         t.join(20)
         self.assertFalse(t.is_alive())
         status, _, body = result["answer"]
-        self.assertEqual((status, body), (200, b"hello"))
+        self.assertEqual((status, body), (200, HeldOrigin.BODY))
 
 
 # ---- CreateHTTPListener on proxy groups ----

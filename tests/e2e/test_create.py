@@ -4,12 +4,11 @@ import os
 import resource
 import shutil
 import socket
-import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import (LISTENER_ID, PROXY, Gaapd, GaapdTest, Origin, error_code, free_port,
-                     http_get, port_accepts, yaml_config)
+from harness import (LISTENER_ID, PROXY, Gaapd, GaapdTest, error_code, free_port, http_get,
+                     port_accepts)
 
 
 class CreateSucceeds(GaapdTest):

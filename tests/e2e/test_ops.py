@@ -13,47 +13,10 @@ import threading
 import time
 import unittest
 
-from harness import (GAAPD, PROXY, Gaapd, GaapdTest, Origin, error_code, free_port, http_get,
-                     port_accepts, yaml_config)
+from harness import (GAAPD, PROXY, Gaapd, GaapdTest, HeldOrigin, Origin, error_code, free_port,
+                     http_get, port_accepts, yaml_config)
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-
-
-class SlowOrigin:
-    """Answers every request after `delay` seconds, so a request can be in flight on command."""
-
-    def __init__(self, delay):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.delay = delay
-        self.started = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
-
-    def answer(self, conn):
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.started.set()
-            time.sleep(self.delay)
-            body = b"slow and complete"
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-
-    def close(self):
-        self.sock.close()
 
 
 class NotifyProtocol(unittest.TestCase):
@@ -142,7 +105,7 @@ class Reload(GaapdTest):
 
 class Drain(unittest.TestCase):
     def test_sigterm_lets_the_request_in_flight_finish(self):
-        origin = SlowOrigin(delay=1.0)
+        origin = HeldOrigin()
         self.addCleanup(origin.close)
         g = Gaapd(proxies=[{"id": PROXY, "origins": [f"127.0.0.1:{origin.port}"]}])
         self.addCleanup(g.cleanup)
@@ -152,13 +115,17 @@ class Drain(unittest.TestCase):
         result = {}
         t = threading.Thread(target=lambda: result.update(r=http_get(port, "/slow")))
         t.start()
-        self.assertTrue(origin.started.wait(10))
+        self.assertTrue(origin.arrived.wait(10))
         g.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.1)
-        self.assertFalse(port_accepts(port), "still accepting while draining")
+        deadline = time.monotonic() + 5
+        while port_accepts(port):
+            self.assertLess(time.monotonic(), deadline, "still accepting while draining")
+            time.sleep(0.02)
+        self.assertIsNone(g.proc.poll(), "exited with a request in flight")
+        origin.release.set()
         t.join(20)
         self.assertEqual(result["r"][0], 200)
-        self.assertEqual(result["r"][2], b"slow and complete")
+        self.assertEqual(result["r"][2], HeldOrigin.BODY)
         self.assertEqual(g.proc.wait(20), 0)
 
 
