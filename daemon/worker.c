@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "proxy/px.h"
@@ -26,19 +28,27 @@ struct wrk {
 	int started;
 	struct event_base *base;
 	struct px_worker *px;
-	struct event *mail_ev;          /* activated by wrk_post() from any thread */
+	int mail_fd;                    /* eventfd: wrk_post() wakes the loop through it */
+	struct event *mail_ev;          /* reads mail_fd on the worker's base */
 	pthread_mutex_t mail_lock;      /* guards mail and closed */
 	STAILQ_HEAD(, wrk_mail) mail;
 	int closed;
 	atomic_size_t conns_seen;       /* the worker's connection count, as it last reported it */
 };
 
+/* The worker's base has no locks (EVENT_BASE_FLAG_NOLOCK: every event operation on it would
+ * take a mutex otherwise), so no other thread may touch it: wrk_post() wakes the loop by
+ * writing the eventfd, which only the poster of the first letter into an empty queue does.
+ * The counter is cleared before the queue is taken, so a letter queued after that take finds
+ * the queue empty and writes again. */
 static void run_mail(evutil_socket_t fd, short what, void *arg)
 {
 	struct wrk *w = arg;
 	STAILQ_HEAD(, wrk_mail) todo = STAILQ_HEAD_INITIALIZER(todo);
+	eventfd_t n;
 	(void)fd;
 	(void)what;
+	(void)!eventfd_read(w->mail_fd, &n);   /* EAGAIN when joined and empty: nothing to clear */
 	pthread_mutex_lock(&w->mail_lock);
 	STAILQ_CONCAT(&todo, &w->mail);
 	pthread_mutex_unlock(&w->mail_lock);
@@ -53,6 +63,7 @@ static void run_mail(evutil_socket_t fd, short what, void *arg)
 int wrk_post(struct wrk *w, wrk_fn fn, void *arg)
 {
 	struct wrk_mail *m = malloc(sizeof(*m));
+	int wake;
 	if (m == NULL)
 		return -1;
 	m->fn = fn;
@@ -63,9 +74,12 @@ int wrk_post(struct wrk *w, wrk_fn fn, void *arg)
 		free(m);
 		return -1;
 	}
+	wake = STAILQ_EMPTY(&w->mail);
 	STAILQ_INSERT_TAIL(&w->mail, m, link);
+	/* under the lock: run_mail() cannot take the queue between the insert and the wake-up */
+	if (wake && eventfd_write(w->mail_fd, 1) != 0)
+		LOG_ERR("wrk", "worker=%zu: cannot wake: %s", w->index, strerror(errno));
 	pthread_mutex_unlock(&w->mail_lock);
-	event_active(w->mail_ev, 0, 0);
 	return 0;
 }
 
@@ -91,8 +105,23 @@ static void wrk_destroy(struct wrk *w)
 		event_free(w->mail_ev);
 	if (w->base != NULL)
 		event_base_free(w->base);
+	if (w->mail_fd >= 0)
+		close(w->mail_fd);
 	pthread_mutex_destroy(&w->mail_lock);
 	free(w);
+}
+
+/* One thread touches the base: no locks in it (see run_mail()). */
+static struct event_base *base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *b = NULL;
+	if (cfg == NULL)
+		return NULL;
+	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK) == 0)
+		b = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return b;
 }
 
 static struct wrk *wrk_new(size_t index)
@@ -104,8 +133,10 @@ static struct wrk *wrk_new(size_t index)
 	atomic_init(&w->conns_seen, SIZE_MAX);  /* not reported yet */
 	pthread_mutex_init(&w->mail_lock, NULL);
 	STAILQ_INIT(&w->mail);
-	if ((w->base = event_base_new()) == NULL ||
-	    (w->mail_ev = event_new(w->base, -1, 0, run_mail, w)) == NULL ||
+	w->mail_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->mail_fd < 0 || (w->base = base_new()) == NULL ||
+	    (w->mail_ev = event_new(w->base, w->mail_fd, EV_READ | EV_PERSIST, run_mail,
+	    w)) == NULL || event_add(w->mail_ev, NULL) != 0 ||
 	    (w->px = px_worker_new(w->base)) == NULL) {
 		wrk_destroy(w);
 		return NULL;

@@ -6,7 +6,9 @@
  *   the mail still queued on the calling thread; from then on the caller may touch what the workers
  *   owned (their bases) to tear down things living on them. wrk_pool_destroy() joins if needed and
  *   frees everything (NULL-safe).
- * Requires evthread_use_pthreads() before the first event_base_new() (main does it).
+ * Threads: a worker's event_base has no locks (EVENT_BASE_FLAG_NOLOCK): only its own thread may
+ *   touch it, and wrk_post() wakes it through an eventfd, not event_active(). The main base still
+ *   needs evthread_use_pthreads() before the first event_base_new() (main does it).
  */
 #ifndef GAAPD_WORKER_H
 #define GAAPD_WORKER_H
