@@ -33,10 +33,22 @@
 
 /* Output queued towards one peer before we stop reading from the other. */
 #define PX_MAX_PENDING (64 * 1024)
+/* What libevent 2.1 reads per read event (EVBUFFER_MAX_READ, not settable before 2.2). */
+#define PX_LIBEVENT_READ 4096
+/* The most a bufferevent writes per write event (libevent's default is 16 KiB): a full output
+ * (PX_MAX_PENDING plus one px_fill()) goes out in one writev. */
+#define PX_MAX_WRITE (4 * PX_MAX_PENDING)
 /* A head buffer grown past this is given back between requests: idle connections stay small. */
 #define PX_HEAD_KEEP 4096
 /* Bytes a lingering close reads and discards before giving up on the client. */
 #define PX_LINGER_MAX (256 * 1024)
+
+/* The timeouts a bufferevent was last given, in ms (0 = none): bufferevent_set_timeouts()
+ * re-adds both of its events, so px_set_timeouts() calls it only when they change. */
+struct px_tmo {
+	unsigned rd, wr;
+	unsigned set : 1;           /* 0: never given (libevent's default, none) */
+};
 
 /* One origin of a route and what the workers learn about it. */
 struct px_upstream {
@@ -132,6 +144,7 @@ struct px_origin {
 	struct px_conn *c;          /* the conn it serves; NULL while pooled */
 	struct px_pool *pool;       /* while pooled */
 	struct bufferevent *bev;
+	struct px_tmo tmo;          /* bev's timeouts */
 	const struct cfg_addr *addr;    /* in c's route while serving, in the pool while idle */
 	int idx;                    /* its origin in c->route while serving */
 	struct px_msg resp;
@@ -151,6 +164,7 @@ struct px_conn {
 	uint64_t id;
 	uint64_t nreq;              /* requests seen, for logs */
 	struct bufferevent *bev;
+	struct px_tmo tmo;          /* bev's timeouts */
 	struct event *timer;        /* header deadline, keep-alive idle or lingering, by state */
 	char ip[INET6_ADDRSTRLEN];
 	unsigned port;
@@ -184,6 +198,7 @@ struct px_conn {
 	unsigned linger_wanted : 1; /* closed while the client may still be sending */
 	unsigned body_over : 1;     /* a chunked request body passed max_body_size */
 	unsigned req_chunked : 1;   /* the request body is re-framed as chunked */
+	unsigned req_body : 1;      /* the request has a body (chunked or a length above 0) */
 	unsigned req_head : 1;      /* HEAD: the response has no body whatever it says */
 	unsigned keep : 1;          /* the client connection outlives this exchange */
 	unsigned retiring : 1;      /* its listener was deleted: no exchange after the current one */
@@ -206,12 +221,17 @@ void px_conn_close(struct px_conn *c, enum px_close reason);
 void px_conn_response_done(struct px_conn *c);
 /* A final response head went to the client with this status. */
 void px_conn_response_head(struct px_conn *c, int status);
+/* Body relay: libevent read PX_LIBEVENT_READ bytes into from's input and there may be more; reads
+ * what the socket holds, up to PX_MAX_PENDING buffered, while to's output has room. */
+void px_fill(struct bufferevent *from, struct bufferevent *to);
 /* After moving bytes into to's output: stop reading from from while to is full. 1 = stopped. */
 int px_throttle(struct bufferevent *from, struct bufferevent *to);
 /* The client's output has room again: origin reads may resume. */
 void px_conn_output_drained(struct px_conn *c);
 /* The origin's output has room again (or the origin is gone): client reads may resume. */
 void px_conn_input_resume(struct px_conn *c);
+/* Gives bev the read and write timeouts rd_ms and wr_ms (0 = none) unless t says it has them. */
+void px_set_timeouts(struct bufferevent *bev, struct px_tmo *t, unsigned rd_ms, unsigned wr_ms);
 /* ms as a timeval in *tv; NULL (no timeout) for 0. */
 const struct timeval *px_ms(struct timeval *tv, unsigned ms);
 /* The worker's cached loop time, microseconds: wall clock, for time stamps. */
@@ -240,8 +260,8 @@ void px_client_timeouts(struct px_conn *c, int reading_body);
  * one. 0, or -1 with c closed (502 at once when every origin is down). */
 int px_origin_get(struct px_conn *c);
 /* Which timeouts an origin connection runs: while the request is sent, only the write timeout
- * (= connect timeout: no progress); once it is all in, the response timeout on reads too. A long
- * upload is not a silent origin. */
+ * (= connect timeout: no progress); once it is all in (at once for a bodiless request), the
+ * response timeout on reads too. A long upload is not a silent origin. */
 enum px_org_phase { PX_ORG_SENDING, PX_ORG_WAITING };
 void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase);
 /* Retires c->org: it moves to the dead list and reads stop; NULL-safe. */

@@ -115,6 +115,9 @@ enum px_frame {
 int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	const char *connection, struct evbuffer *out);
 
+/* Appends a chunk-size line for n bytes of chunk data ("%x\r\n", no printf). 0 or -1. */
+int px_chunk_size(uint64_t n, struct evbuffer *out);
+
 /* Appends the end of a chunked body: the last chunk, the trailer fields that may be forwarded
  * (not hop-by-hop, nor framing, routing, authentication or content metadata), the empty line.
  * 0 or -1. */

@@ -71,7 +71,7 @@ static int on_chunk_header(llhttp_t *p)
 	o->resp.chunk = p->content_length;
 	if (o->frame != PX_FRAME_CHUNKED || p->content_length == 0)
 		return 0;
-	return evbuffer_add_printf(client_out(o), "%" PRIx64 "\r\n", p->content_length) < 0 ? -1 : 0;
+	return px_chunk_size(p->content_length, client_out(o));
 }
 
 /* Only chunk data is copied here; other bodies are moved after execute returns. */
@@ -120,15 +120,13 @@ static void health_failed(struct px_origin *o)
 void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase)
 {
 	const struct cfg_http *h = &o->c->route->http;
-	struct timeval rd, wr;
-	bufferevent_set_timeouts(o->bev, phase == PX_ORG_WAITING ?
-		px_ms(&rd, h->origin_response_timeout_ms) : NULL,
-		px_ms(&wr, h->origin_connect_timeout_ms));
+	px_set_timeouts(o->bev, &o->tmo, phase == PX_ORG_WAITING ? h->origin_response_timeout_ms : 0,
+		h->origin_connect_timeout_ms);
 }
 
 static enum px_org_phase phase_of(const struct px_conn *c)
 {
-	return c->state == PX_WAIT ? PX_ORG_WAITING : PX_ORG_SENDING;
+	return c->state == PX_WAIT || !c->req_body ? PX_ORG_WAITING : PX_ORG_SENDING;
 }
 
 /* How the body goes to this client: keep its framing, or chunk what ends at EOF. */
@@ -260,7 +258,7 @@ static int move_body(struct px_origin *o, struct evbuffer *in, size_t used)
 	int chunk = o->frame == PX_FRAME_CHUNKED;   /* a body ending at EOF, chunked for the client */
 	if (used == 0)
 		return 0;
-	if (chunk && evbuffer_add_printf(out, "%zx\r\n", used) < 0)
+	if (chunk && px_chunk_size(used, out) != 0)
 		return -1;
 	if (evbuffer_remove_buffer(in, out, used) != (int)used)
 		return -1;
@@ -340,6 +338,7 @@ static struct px_origin *origin_new(struct px_conn *c)
 	o->w = c->w;
 	px_msg_init(&o->resp, HTTP_RESPONSE, &response_settings, head_max(c), o);
 	bufferevent_setwatermark(o->bev, EV_READ, 0, PX_MAX_PENDING);
+	bufferevent_set_max_single_write(o->bev, PX_MAX_WRITE);
 	return o;
 }
 
@@ -509,6 +508,8 @@ static void origin_read_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	px_conn_enter(c);
 	o->got_bytes = 1;
+	if (o->head_sent && !c->closing)
+		px_fill(o->bev, c->bev);
 	response_pump(o);
 	px_conn_leave(c);
 }

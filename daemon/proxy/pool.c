@@ -100,7 +100,6 @@ static struct px_pool *pool_get(struct px_worker *w, const struct cfg_addr *a)
 int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 {
 	struct px_pool *p = pool_find(o->w, o->addr);
-	struct timeval tv;
 	if (h->origin_keepalive == 0 || (p != NULL && p->n >= h->origin_keepalive) ||
 	    (p = pool_get(o->w, o->addr)) == NULL)
 		return -1;
@@ -110,7 +109,7 @@ int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 	o->addr = &p->addr;         /* the route it served may go before the pool does */
 	bufferevent_setcb(o->bev, idle_read_cb, NULL, idle_event_cb, o);
 	bufferevent_setwatermark(o->bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(o->bev, px_ms(&tv, h->origin_keepalive_timeout_ms), NULL);
+	px_set_timeouts(o->bev, &o->tmo, h->origin_keepalive_timeout_ms, 0);
 	bufferevent_enable(o->bev, EV_READ);
 	return 0;
 }

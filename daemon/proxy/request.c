@@ -67,7 +67,7 @@ static int on_chunk_header(llhttp_t *p)
 		return -1;
 	if (p->content_length == 0)     /* the last chunk: on_message_complete ends the body */
 		return 0;
-	return evbuffer_add_printf(out, "%" PRIx64 "\r\n", p->content_length) < 0 ? -1 : 0;
+	return px_chunk_size(p->content_length, out);
 }
 
 /* Content-Length bodies are moved after execute returns (their size was checked with the
@@ -203,14 +203,15 @@ static int request_head(struct px_conn *c)
 	c->http10 = p->http_minor == 0;
 	c->req_head = p->method == HTTP_HEAD;
 	c->req_chunked = (p->flags & F_CHUNKED) != 0;
+	c->req_body = c->req_chunked || ((p->flags & F_CONTENT_LENGTH) && p->content_length != 0);
 	c->req.keep = llhttp_should_keep_alive(p);
 	c->keep = c->req.keep && !c->retiring;
 	c->body_bytes = 0;
 	if (px_origin_get(c) != 0 || send_head(c) != 0)
 		return 0;
 	c->state = PX_BODY;
-	px_origin_timeouts(c->org, PX_ORG_SENDING);
-	px_client_timeouts(c, 1);
+	if (c->req_body)    /* a bodiless request is all in: the client's timeouts stay as they are */
+		px_client_timeouts(c, 1);
 	LOG_DEBUG("px", "conn=%" PRIu64 " req=%" PRIu64 " listener=%s client=%s origin=%s "
 		"method=%s target=%.*s reused=%u", c->id, c->nreq, c->route->id, c->ip,
 		c->org->addr->text, llhttp_method_name((llhttp_method_t)p->method),
