@@ -142,6 +142,47 @@ static int linger(struct px_conn *c)
 	return 1;
 }
 
+/* Writing at once. libevent 2.1 never writes when bytes are added: it adds write interest
+ * (epoll_ctl), writes on the next loop turn and removes the interest again (epoll_ctl): two
+ * system calls and a loop turn per response and per request. Our bufferevents keep EV_WRITE
+ * disabled while their output is empty; whatever is queued is written here, at the end of the
+ * outermost callback (px_conn_leave()) or where a response completes, and only what the socket
+ * does not take is left to libevent (EV_WRITE enabled: it writes, applies the write timeout,
+ * and the write callback, through px_write_idle(), disables it again once the output is empty).
+ * As libevent's own write does: the output's start is thawed for the write only, the write
+ * callback runs (deferred) once the output is at or below its low watermark, and an error goes
+ * to the event callback (deferred) with writing disabled. Not for a connecting bufferevent.
+ * 0, or -1 after a write error. */
+int px_flush(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	int n, err;
+	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
+		return 0;       /* nothing to write, or libevent is writing */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write_atmost(out, bufferevent_getfd(bev),
+		bufferevent_get_max_single_write(bev));
+	err = errno;
+	evbuffer_freeze(out, 1);
+	if (n <= 0 && !(n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))) {
+		bufferevent_trigger_event(bev, BEV_EVENT_WRITING |
+			(n < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF), 0);
+		return -1;
+	}
+	if (evbuffer_get_length(out) != 0)
+		bufferevent_enable(bev, EV_WRITE);      /* the rest when the socket has room */
+	if (n > 0)
+		bufferevent_trigger(bev, EV_WRITE, 0);  /* honours the low watermark */
+	return 0;
+}
+
+void px_write_idle(struct bufferevent *bev)
+{
+	/* libevent has already removed the write interest of an empty output: no system call */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
 void px_conn_enter(struct px_conn *c)
 {
 	c->in_cb++;
@@ -152,6 +193,10 @@ void px_conn_leave(struct px_conn *c)
 	if (--c->in_cb != 0)
 		return;
 	free_dead(c);
+	if (!c->broken && !c->lingering && px_flush(c->bev) != 0)
+		c->broken = 1;          /* its event callback (deferred) closes c */
+	if (c->org != NULL && (c->org->connected || c->org->reused))
+		(void)px_flush(c->org->bev);    /* an error goes to origin_event_cb() */
 	if (!c->closing ||
 	    !(c->broken || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
 		return;
@@ -315,6 +360,8 @@ void px_conn_response_done(struct px_conn *c)
 	}
 	px_exchange_done(c);
 	c->state = PX_FLUSH;
+	if (!c->broken && px_flush(c->bev) != 0)
+		c->broken = 1;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		px_next_request(c);
 }
@@ -334,6 +381,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct px_conn *c = arg;
 	px_conn_enter(c);
+	px_write_idle(bev);
 	px_conn_output_drained(c);
 	if (c->state == PX_FLUSH && !c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
@@ -408,8 +456,7 @@ static void peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_
  * nothing is left behind but c itself, which the caller frees. */
 static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd)
 {
-	if (evutil_make_socket_nonblocking(fd) != 0 ||
-	    (c->timer = evtimer_new(w->base, timer_cb, c)) == NULL ||
+	if ((c->timer = evtimer_new(w->base, timer_cb, c)) == NULL ||
 	    (c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE |
 	    BEV_OPT_DEFER_CALLBACKS)) == NULL) {
 		evutil_closesocket(fd);
@@ -422,7 +469,8 @@ static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, PX_MAX_PENDING);  /* bounds pipelined input */
 	bufferevent_set_max_single_write(c->bev, PX_MAX_WRITE);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_disable(c->bev, EV_WRITE);     /* enabled only while px_flush() has a rest */
+	bufferevent_enable(c->bev, EV_READ);
 	return 0;
 fail:
 	if (c->bev != NULL)

@@ -155,6 +155,7 @@ struct px_origin {
 	unsigned busy : 1;          /* counted in its upstream's active */
 	unsigned head_sent : 1;     /* the current response head went to the client */
 	unsigned in_chunked : 1;    /* the origin sends the body chunked (callbacks copy it) */
+	int64_t pooled_us;          /* px_now_us() when it last went into the pool */
 };
 
 struct px_conn {
@@ -200,6 +201,7 @@ struct px_conn {
 	unsigned req_chunked : 1;   /* the request body is re-framed as chunked */
 	unsigned req_body : 1;      /* the request has a body (chunked or a length above 0) */
 	unsigned req_head : 1;      /* HEAD: the response has no body whatever it says */
+	unsigned req_replay : 1;    /* idempotent and bodiless: a stale pooled connection is retried */
 	unsigned keep : 1;          /* the client connection outlives this exchange */
 	unsigned retiring : 1;      /* its listener was deleted: no exchange after the current one */
 	unsigned http10 : 1;        /* the request was HTTP/1.0: no chunked, no 1xx for it */
@@ -226,6 +228,11 @@ void px_conn_response_head(struct px_conn *c, int status);
 void px_fill(struct bufferevent *from, struct bufferevent *to);
 /* After moving bytes into to's output: stop reading from from while to is full. 1 = stopped. */
 int px_throttle(struct bufferevent *from, struct bufferevent *to);
+/* Writes bev's output now, as far as the socket takes it, leaving the rest to libevent (see
+ * conn.c); 0, or -1 after a write error (reported to the event callback). */
+int px_flush(struct bufferevent *bev);
+/* In a write callback: the output is written, write interest goes off until px_flush(). */
+void px_write_idle(struct bufferevent *bev);
 /* The client's output has room again: origin reads may resume. */
 void px_conn_output_drained(struct px_conn *c);
 /* The origin's output has room again (or the origin is gone): client reads may resume. */
@@ -268,8 +275,9 @@ void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase);
 void px_origin_retire(struct px_conn *c);
 void px_origin_free(struct px_origin *o);          /* NULL-safe; frees the bufferevent too */
 /* An idle connection to a, live as far as a peek can tell, out of w's pool (its callbacks
- * cleared, the caller sets them); NULL when there is none. */
-struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a);
+ * cleared, the caller sets them); NULL when there is none. replay: the request can go again on
+ * a new connection should this one turn out stale, so one pooled a moment ago is not peeked at. */
+struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, int replay);
 /* Keeps o (served, at a clean message boundary, detached from its conn) idle in its worker's
  * pool for h->origin_keepalive_timeout_ms. 0, or -1 when the pool is full (o is the caller's). */
 int px_pool_put(struct px_origin *o, const struct cfg_http *h);

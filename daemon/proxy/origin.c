@@ -338,6 +338,7 @@ static struct px_origin *origin_new(struct px_conn *c)
 	o->w = c->w;
 	px_msg_init(&o->resp, HTTP_RESPONSE, &response_settings, head_max(c), o);
 	bufferevent_setwatermark(o->bev, EV_READ, 0, PX_MAX_PENDING);
+	bufferevent_disable(o->bev, EV_WRITE);     /* enabled only while px_flush() has a rest */
 	bufferevent_set_max_single_write(o->bev, PX_MAX_WRITE);
 	return o;
 }
@@ -358,7 +359,7 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 	c->origin = o->addr;
 	bufferevent_setcb(o->bev, origin_read_cb, origin_write_cb, origin_event_cb, o);
 	px_origin_timeouts(o, phase_of(c));     /* before connect: the write timeout bounds it */
-	bufferevent_enable(o->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(o->bev, EV_READ);    /* writes: px_flush() (connecting: libevent) */
 }
 
 static int origin_connect(struct px_conn *c, int idx)
@@ -390,7 +391,7 @@ static int origin_choose(struct px_conn *c, int exclude)
 		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
 		return -1;
 	}
-	if ((o = px_pool_take(c->w, &c->route->ups[idx].addr)) == NULL)
+	if ((o = px_pool_take(c->w, &c->route->ups[idx].addr, c->req_replay)) == NULL)
 		return origin_connect(c, idx);
 	attach(c, o, idx);
 	o->reused = 1;
@@ -518,8 +519,8 @@ static void origin_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct px_origin *o = arg;
 	struct px_conn *c = o->c;
-	(void)bev;
 	px_conn_enter(c);
+	px_write_idle(bev);
 	px_conn_input_resume(c);
 	px_conn_leave(c);
 }

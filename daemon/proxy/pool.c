@@ -12,6 +12,12 @@
 
 #include "log.h"
 
+/* A connection pooled less than this ago is taken without the peek for a replayable request:
+ * under load the one just released serves the next request, and an origin closes idle
+ * connections after seconds, not within a loop turn; should it have, the request goes once
+ * more on a new connection (origin.c, stale()). */
+#define PX_POOL_FRESH_US 2000
+
 static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
 {
 	return a->len == b->len && memcmp(&a->sa, &b->sa, a->len) == 0;
@@ -61,24 +67,28 @@ static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* The origin may have closed it a moment ago without our loop having seen it yet. */
-static int alive(struct px_origin *o)
+static int alive(struct px_origin *o, int replay)
 {
 	char b;
 	ssize_t n;
+	int64_t age;
 	if (evbuffer_get_length(bufferevent_get_input(o->bev)) != 0)
 		return 0;
+	age = px_now_us(o->w) - o->pooled_us;
+	if (replay && age >= 0 && age < PX_POOL_FRESH_US)
+		return 1;
 	n = recv(bufferevent_getfd(o->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a)
+struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, int replay)
 {
 	struct px_pool *p;
 	while ((p = pool_find(w, a)) != NULL) {
 		struct px_origin *o = TAILQ_FIRST(&p->idle);
 		pool_remove(o);
 		bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
-		if (alive(o))
+		if (alive(o, replay))
 			return o;
 		px_origin_free(o);
 	}
@@ -107,8 +117,10 @@ int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 	p->n++;
 	o->pool = p;
 	o->addr = &p->addr;         /* the route it served may go before the pool does */
+	o->pooled_us = px_now_us(o->w);
 	bufferevent_setcb(o->bev, idle_read_cb, NULL, idle_event_cb, o);
 	bufferevent_setwatermark(o->bev, EV_WRITE, 0, 0);
+	bufferevent_disable(o->bev, EV_WRITE);     /* its output is empty: no system call */
 	px_set_timeouts(o->bev, &o->tmo, h->origin_keepalive_timeout_ms, 0);
 	bufferevent_enable(o->bev, EV_READ);
 	return 0;

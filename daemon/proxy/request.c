@@ -176,7 +176,7 @@ static int send_head(struct px_conn *c)
 	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
 		.close = c->route->http.origin_keepalive == 0 };
-	int keep_copy = c->org->reused && replayable(p);
+	int keep_copy = c->org->reused && c->req_replay;
 	struct evbuffer *out = origin_out(c);
 	if (c->replay != NULL)
 		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
@@ -204,6 +204,7 @@ static int request_head(struct px_conn *c)
 	c->req_head = p->method == HTTP_HEAD;
 	c->req_chunked = (p->flags & F_CHUNKED) != 0;
 	c->req_body = c->req_chunked || ((p->flags & F_CONTENT_LENGTH) && p->content_length != 0);
+	c->req_replay = replayable(p);
 	c->req.keep = llhttp_should_keep_alive(p);
 	c->keep = c->req.keep && !c->retiring;
 	c->body_bytes = 0;
