@@ -6,6 +6,10 @@
  *   every worker have let go.
  * Threads: the table is read and changed under lsn_table_lock() (the control thread and start-up
  *   restore); workers never read the table, only their own slots, via their mailbox.
+ * Routes: each slot holds its worker's own reference to the route new connections take; a reload
+ *   (lsn_table_reconfigure()) builds new routes and each worker switches its slots through its
+ *   mailbox, keeping a replaced route while connections still use it. A listener's px_stats is
+ *   shared by all the routes it ever has.
  * Decisions (limits, port uniqueness) are the caller's: take the lock, check, lsn_open(), write
  *   the store, lsn_table_add() (or lsn_table_remove()), unlock. Nothing here writes the store.
  */
