@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "actions.h"
 #include "cfg.h"
@@ -19,45 +18,6 @@
 #define GROUPS_LIMIT_MAX 100
 #define FILTERS_MAX 10
 #define FILTER_VALUES_MAX 5
-
-/* Field n (1-based, as in proc(5)) of /proc/self/stat; 0 when unreadable. */
-static unsigned long long self_stat_field(int n)
-{
-	char buf[1024], *p;
-	unsigned long long v = 0;
-	FILE *fp = fopen("/proc/self/stat", "re");
-	size_t len = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-	if (fp != NULL)
-		fclose(fp);
-	buf[len] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL)        /* the command name may hold spaces */
-		return 0;
-	for (int field = 2; field < n && p != NULL; field++)
-		p = strchr(p + 1, ' ');
-	return p != NULL && sscanf(p + 1, "%llu", &v) == 1 ? v : 0;
-}
-
-static unsigned long long boot_time(void)
-{
-	char line[256];
-	unsigned long long v = 0;
-	FILE *fp = fopen("/proc/stat", "re");
-	while (fp != NULL && fgets(line, sizeof(line), fp) != NULL)
-		if (sscanf(line, "btime %llu", &v) == 1)
-			break;
-	if (fp != NULL)
-		fclose(fp);
-	return v;
-}
-
-/* The proxies' and groups' CreateTime: they exist since gaapd started with them configured.
- * Whole seconds from fixed kernel values, so every call answers the same; 0 when unknown. */
-static json_int_t start_time(void)
-{
-	unsigned long long btime = boot_time(), ticks = self_stat_field(22);
-	long hz = sysconf(_SC_CLK_TCK);
-	return btime == 0 || hz <= 0 ? 0 : (json_int_t)(btime + ticks / (unsigned long long)hz);
-}
 
 /* ---- Filters (shared) ---- */
 
@@ -193,7 +153,7 @@ static enum ctl_err describe_proxies(struct ctl_call *call, const struct proxy_q
 	size_t offset, size_t limit, json_t *set)
 {
 	const struct cfg *cfg = call->deps->cfg;
-	json_int_t created = start_time();
+	json_int_t created = (json_int_t)call->deps->started;   /* configured since the start */
 	size_t total = 0;
 	int yes;
 	for (size_t i = 0; i < cfg->nproxies; i++) {
@@ -254,7 +214,7 @@ static enum ctl_err describe_groups(struct ctl_call *call, int64_t project, size
 {
 	const struct cfg *cfg = call->deps->cfg;
 	const json_t *filters = ctl_param_array(call, "Filters");
-	json_int_t created = start_time();
+	json_int_t created = (json_int_t)call->deps->started;   /* configured since the start */
 	size_t total = 0;
 	for (size_t i = 0; i < cfg->ngroups && (project == -1 || project == 0); i++) {
 		if (!ctl_may_manage_group(call, cfg->groups[i].id) || !filters_match(NULL, filters))

@@ -8,6 +8,7 @@
 #define GAAPD_CTL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct cfg;
 struct ctl;
@@ -21,6 +22,7 @@ struct ctl_deps {
 	const struct ctl_creds *creds;  /* NULL when cfg->auth is CFG_AUTH_NONE */
 	struct lsn_table *listeners;
 	struct st *store;
+	int64_t started;            /* Unix seconds gaapd started: the proxies' CreateTime, metrics */
 };
 
 struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen);

@@ -58,7 +58,6 @@ struct ctl {
 	unsigned port;
 	TAILQ_HEAD(, ctl_conn) conns;
 	struct evconnlistener *metrics_lev;     /* control.metrics_listen; NULL: /metrics is here */
-	int64_t started;                        /* Unix seconds, for gaapd_start_time_seconds */
 	uint64_t reloads_applied, reloads_refused;
 };
 
@@ -213,7 +212,7 @@ static void metrics_respond(struct ctl_conn *c, int keep_alive, int head)
 	static const char missing[] = "404 Not Found: metrics are at /metrics\n";
 	struct ctl *ctl = c->ctl;
 	const struct ctl_metrics_src src = { .cfg = ctl->deps->cfg, .listeners = ctl->deps->listeners,
-		.api = ctl->api, .start_time = ctl->started, .reloads_applied = ctl->reloads_applied,
+		.api = ctl->api, .start_time = ctl->deps->started, .reloads_applied = ctl->reloads_applied,
 		.reloads_refused = ctl->reloads_refused };
 	int found = is_metrics_path(&c->req) && (strcmp(c->req.method, "GET") == 0 || head), rc = -1;
 	struct evbuffer *body = evbuffer_new();
@@ -449,7 +448,6 @@ struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char
 	}
 	evconnlistener_set_error_cb(c->lev, accept_error_cb);
 	c->port = bound_port(evconnlistener_get_fd(c->lev));
-	c->started = (int64_t)time(NULL);
 	if (deps->cfg->metrics_listen.len != 0 && metrics_listen(base, c, err, errlen) != 0)
 		goto fail;
 	return c;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -129,6 +130,7 @@ static int open_credentials(struct gaapd *g)
 
 static int start(struct gaapd *g)
 {
+	int64_t started = (int64_t)time(NULL);
 	char err[512];
 	struct ctl_deps deps;
 	if ((g->store = st_open_file(g->cfg->state_dir, err, sizeof(err))) == NULL ||
@@ -140,7 +142,7 @@ static int start(struct gaapd *g)
 	    restore(g) != 0 || (g->base = event_base_new()) == NULL)
 		return -1;
 	deps = (struct ctl_deps){ .cfg = g->cfg, .creds = g->creds, .listeners = g->listeners,
-		.store = g->store };
+		.store = g->store, .started = started };
 	if ((g->ctl = ctl_start(g->base, &deps, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;
