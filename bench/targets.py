@@ -226,15 +226,7 @@ class NginxOrigin(Daemon):
         open(os.path.join(www, "upload"), "wb").close()
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(f"""worker_processes 1;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-{nginx_limits()}
-http {{
-    access_log off;
-    {temp_paths(self.dir)}
-    sendfile on;
+            f.write(nginx_prologue(self.dir) + f"""    sendfile on;
     keepalive_timeout 600s;
     keepalive_requests 100000000;
     server {{
@@ -283,6 +275,20 @@ def nginx_limits():
     """16384 connections (10,000 idle + wrk's + upstream ones, with room), within the limit."""
     n = nofile()
     return f"worker_rlimit_nofile {n};\nevents {{ worker_connections {min(16384, n - 100)}; }}"
+
+
+def nginx_prologue(d):
+    """What every nginx instance here shares: one worker in the foreground, its files under d,
+    the descriptor limits, and the opening of an http block without access logs."""
+    return f"""worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+{nginx_limits()}
+http {{
+    access_log off;
+    {temp_paths(d)}
+"""
 
 
 def temp_paths(d):
@@ -408,15 +414,7 @@ class NginxProxy(Daemon):
         t = TIMEOUTS
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(f"""worker_processes 1;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log warn;
-{nginx_limits()}
-http {{
-    access_log off;
-    {temp_paths(self.dir)}
-    client_header_timeout {t['client_header']}s;
+            f.write(nginx_prologue(self.dir) + f"""    client_header_timeout {t['client_header']}s;
     client_body_timeout {t['origin_response']}s;
     send_timeout {t['origin_response']}s;
     keepalive_timeout {t['client_keepalive']}s;
