@@ -19,15 +19,22 @@ from harness import (GAAPD, PROXY, Gaapd, GaapdTest, HeldOrigin, Origin, error_c
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
+def serving(test, origin):
+    """A started gaapd with one listener forwarding to origin (both cleaned up after test);
+    returns it and the listener's port."""
+    test.addCleanup(origin.close)
+    g = Gaapd(proxies=[{"id": PROXY, "origins": [f"127.0.0.1:{origin.port}"]}])
+    test.addCleanup(g.cleanup)
+    g.start()
+    port = free_port()
+    g.create(port)
+    return g, port
+
+
 class NotifyProtocol(unittest.TestCase):
     def test_ready_arrives_only_after_the_listeners_are_bound(self):
         origin = Origin()
-        self.addCleanup(origin.close)
-        g = Gaapd(proxies=[{"id": PROXY, "origins": [f"127.0.0.1:{origin.port}"]}])
-        self.addCleanup(g.cleanup)
-        g.start()
-        port = free_port()
-        g.create(port)
+        g, port = serving(self, origin)
         g.stop()
         path = os.path.join(g.dir, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -106,12 +113,7 @@ class Reload(GaapdTest):
 class Drain(unittest.TestCase):
     def test_sigterm_lets_the_request_in_flight_finish(self):
         origin = HeldOrigin()
-        self.addCleanup(origin.close)
-        g = Gaapd(proxies=[{"id": PROXY, "origins": [f"127.0.0.1:{origin.port}"]}])
-        self.addCleanup(g.cleanup)
-        g.start()
-        port = free_port()
-        g.create(port)
+        g, port = serving(self, origin)
         result = {}
         t = threading.Thread(target=lambda: result.update(r=http_get(port, "/slow")))
         t.start()
