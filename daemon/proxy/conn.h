@@ -12,6 +12,9 @@
  *   its unread input drained for a moment - or can no longer be). A retired origin has no
  *   callbacks left, so every origin callback runs for c->org or for a pooled origin. A pool
  *   exists while it holds an idle connection.
+ * Writing: client and origin bufferevents keep EV_WRITE off while their output is empty; what a
+ *   callback queues is written by the outermost px_conn_leave() (or when a response completes)
+ *   through px_flush(), and only what the socket does not take is left to libevent.
  * Threads: everything here runs on the owning worker's thread; only px_route and px_stats are
  *   shared (a route's configuration is immutable; what workers learn about origins, and every
  *   counter, is atomic).
