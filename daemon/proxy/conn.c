@@ -28,15 +28,14 @@ const struct timeval *px_ms(struct timeval *tv, unsigned ms)
 	return tv;
 }
 
-void px_set_timeouts(struct bufferevent *bev, struct px_tmo *t, unsigned rd_ms, unsigned wr_ms)
+void px_write_timeout(struct bufferevent *bev, struct px_tmo *t, unsigned wr_ms)
 {
-	struct timeval rd, wr;
-	if (t->set && t->rd == rd_ms && t->wr == wr_ms)
+	struct timeval wr;
+	if (t->set && t->wr == wr_ms)
 		return;
 	t->set = 1;
-	t->rd = rd_ms;
 	t->wr = wr_ms;
-	bufferevent_set_timeouts(bev, px_ms(&rd, rd_ms), px_ms(&wr, wr_ms));
+	bufferevent_set_timeouts(bev, NULL, px_ms(&wr, wr_ms));
 }
 
 int64_t px_now_us(struct px_worker *w)
@@ -66,9 +65,9 @@ static void free_dead(struct px_conn *c)
  * read): per exchange, not per read, to keep atomics off the relay path. */
 static void count_bytes(struct px_conn *c)
 {
-	px_stats_bytes(c->route->stats, c->received - c->received_counted,
+	px_stats_bytes(c->route->stats, c->rd.bytes - c->received_counted,
 		c->sent - c->sent_counted);
-	c->received_counted = c->received;
+	c->received_counted = c->rd.bytes;
 	c->sent_counted = c->sent;
 }
 
@@ -82,7 +81,7 @@ void px_conn_free(struct px_conn *c)
 	free_dead(c);
 	event_free(c->timer);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
-	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->recv_cb);
+	px_rd_free(&c->rd);
 	bufferevent_free(c->bev);
 	if (c->replay != NULL)
 		evbuffer_free(c->replay);
@@ -99,10 +98,10 @@ void px_conn_retire(struct px_conn *c)
 		px_conn_close(c, PX_CLOSE_RETIRED);
 }
 
-static void linger_read_cb(struct bufferevent *bev, void *arg)
+static void linger_read(void *arg)
 {
 	struct px_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(c->bev);
 	px_conn_enter(c);
 	c->linger_bytes += evbuffer_get_length(in);
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -111,14 +110,19 @@ static void linger_read_cb(struct bufferevent *bev, void *arg)
 	px_conn_leave(c);
 }
 
-static void linger_event_cb(struct bufferevent *bev, short what, void *arg)
+static void linger_end(short what, void *arg)
 {
 	struct px_conn *c = arg;
-	(void)bev;
 	(void)what;
 	px_conn_enter(c);
-	c->linger_done = 1;         /* EOF or error: the client has stopped sending */
+	c->linger_done = 1;         /* EOF, error or timeout: the client has stopped sending */
 	px_conn_leave(c);
+}
+
+static void linger_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	linger_end(what, arg);
 }
 
 /* A close while the client may still be sending would reset the connection and could destroy
@@ -134,10 +138,12 @@ static int linger(struct px_conn *c)
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(
 		bufferevent_get_input(c->bev)));
-	bufferevent_setcb(c->bev, linger_read_cb, NULL, linger_event_cb, c);
-	px_set_timeouts(c->bev, &c->tmo, 0, 0);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, NULL, linger_event_cb, c);
+	px_write_timeout(c->bev, &c->tmo, 0);
+	px_rd_setcb(&c->rd, linger_read, linger_end, c);
+	px_rd_timeout(&c->rd, 0);
+	c->rd.high = 0;
+	px_rd_enable(&c->rd);
 	evtimer_add(c->timer, px_ms(&tv, c->route->http.linger_timeout_ms));
 	return 1;
 }
@@ -193,6 +199,9 @@ void px_conn_leave(struct px_conn *c)
 	if (--c->in_cb != 0)
 		return;
 	free_dead(c);
+	px_rd_room(&c->rd);         /* what this callback consumed reopens a full reader */
+	if (c->org != NULL)
+		px_rd_room(&c->org->rd);
 	if (!c->broken && !c->lingering && px_flush(c->bev) != 0)
 		c->broken = 1;          /* its event callback (deferred) closes c */
 	if (c->org != NULL && (c->org->connected || c->org->reused))
@@ -220,7 +229,7 @@ void px_conn_close(struct px_conn *c, enum px_close reason)
 		c->status = status;
 	if (c->state != PX_IDLE)
 		px_exchange_done(c);
-	bufferevent_disable(c->bev, EV_READ);
+	px_rd_disable(&c->rd);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);  /* the write callback fires once drained */
 	evtimer_del(c->timer);
 	px_origin_retire(c);
@@ -229,52 +238,11 @@ void px_conn_close(struct px_conn *c, enum px_close reason)
 		px_close_text(reason), status);
 }
 
-/* libevent 2.1 moves a body 4 KiB per read event, each with its callbacks, watermark checks and
- * event re-arming (1.5 M instructions per MiB); one readv here takes up to 64 KiB. The input's
- * high watermark and the throttle still bound what is buffered (to's output at most
- * PX_MAX_PENDING plus one fill). EOF is left to the bufferevent's next read (the socket stays
- * readable); an error is reported as libevent would, reads stopped. A socket bufferevent keeps
- * its input's end frozen outside its own reads: thawed here for the same span. */
-void px_fill(struct bufferevent *from, struct bufferevent *to)
-{
-	struct evbuffer *in = bufferevent_get_input(from);
-	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	size_t len = evbuffer_get_length(in);
-	ssize_t got;
-	size_t left;
-	int n, err;
-	if (len < PX_LIBEVENT_READ || len >= PX_MAX_PENDING ||
-	    evbuffer_get_length(bufferevent_get_output(to)) >= PX_MAX_PENDING ||
-	    !(bufferevent_get_enabled(from) & EV_READ))
-		return;
-	evbuffer_unfreeze(in, 0);
-	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)(PX_MAX_PENDING - len), v, 2)) <= 0) {
-		evbuffer_freeze(in, 0);
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		iov[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
-	got = readv(bufferevent_getfd(from), iov, n);
-	err = errno;
-	left = got > 0 ? (size_t)got : 0;
-	for (int i = 0; i < n; i++) {
-		v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
-		left -= v[i].iov_len;
-	}
-	n = evbuffer_commit_space(in, v, n);
-	evbuffer_freeze(in, 0);
-	if (n != 0 || got >= 0 || err == EAGAIN || err == EINTR)
-		return;
-	bufferevent_disable(from, EV_READ);
-	bufferevent_trigger_event(from, BEV_EVENT_READING | BEV_EVENT_ERROR, 0);
-}
-
-int px_throttle(struct bufferevent *from, struct bufferevent *to)
+int px_throttle(struct px_rd *from, struct bufferevent *to)
 {
 	if (evbuffer_get_length(bufferevent_get_output(to)) < PX_MAX_PENDING)
 		return 0;
-	bufferevent_disable(from, EV_READ);
+	px_rd_disable(from);
 	bufferevent_setwatermark(to, EV_WRITE, PX_MAX_PENDING / 2, 0);
 	return 1;
 }
@@ -286,7 +254,7 @@ void px_conn_output_drained(struct px_conn *c)
 	c->origin_throttled = 0;
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (c->org != NULL)
-		bufferevent_enable(c->org->bev, EV_READ);
+		px_rd_enable(&c->org->rd);
 }
 
 void px_conn_input_resume(struct px_conn *c)
@@ -297,7 +265,7 @@ void px_conn_input_resume(struct px_conn *c)
 	if (c->org != NULL)
 		bufferevent_setwatermark(c->org->bev, EV_WRITE, 0, 0);
 	if (!c->closing && !c->eof)
-		bufferevent_enable(c->bev, EV_READ);
+		px_rd_enable(&c->rd);
 }
 
 /* While a request body streams in, a silent client is timed out like a slow head (inactivity);
@@ -306,8 +274,8 @@ void px_conn_input_resume(struct px_conn *c)
 void px_client_timeouts(struct px_conn *c, int reading_body)
 {
 	const struct cfg_http *h = &c->route->http;
-	px_set_timeouts(c->bev, &c->tmo, reading_body ? h->client_header_timeout_ms : 0,
-		h->client_send_timeout_ms);
+	px_rd_timeout(&c->rd, reading_body ? h->client_header_timeout_ms : 0);
+	px_write_timeout(c->bev, &c->tmo, h->client_send_timeout_ms);
 }
 
 void px_conn_timer(struct px_conn *c, unsigned ms)
@@ -366,13 +334,10 @@ void px_conn_response_done(struct px_conn *c)
 		px_next_request(c);
 }
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+static void client_read(void *arg)
 {
 	struct px_conn *c = arg;
-	(void)bev;
 	px_conn_enter(c);
-	if (c->state == PX_BODY && c->org != NULL && !c->closing)
-		px_fill(c->bev, c->org->bev);
 	px_request_pump(c, 0);
 	px_conn_leave(c);
 }
@@ -398,10 +363,10 @@ static void client_eof(struct px_conn *c)
 		px_conn_close(c, PX_CLOSE_CLIENT_CLOSED);
 }
 
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+/* From the reader (BEV_EVENT_READING) or the bufferevent (writing). */
+static void client_event(short what, void *arg)
 {
 	struct px_conn *c = arg;
-	(void)bev;
 	px_conn_enter(c);
 	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_WRITING | BEV_EVENT_READING)) ==
 	    (BEV_EVENT_EOF | BEV_EVENT_READING)) {
@@ -420,20 +385,18 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	px_conn_leave(c);
 }
 
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	client_event(what, arg);
+}
+
 /* Every byte queued for the client, for the access log. */
 static void count_sent(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct px_conn *c = arg;
 	(void)b;
 	c->sent += info->n_added;
-}
-
-/* Every byte read from the client, for the stats. */
-static void count_received(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
-{
-	struct px_conn *c = arg;
-	(void)b;
-	c->received += info->n_added;
 }
 
 static void peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t size,
@@ -462,17 +425,19 @@ static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd
 		evutil_closesocket(fd);
 		goto fail;
 	}
+	/* the input's bound also bounds pipelined requests */
+	px_rd_init(&c->rd, bufferevent_get_input(c->bev), PX_MAX_PENDING);
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), count_sent, c);
-	c->recv_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), count_received, c);
-	if (c->sent_cb == NULL || c->recv_cb == NULL)
+	if (c->sent_cb == NULL || px_rd_start(&c->rd, w->base, fd) != 0)
 		goto fail;              /* the bufferevent closes fd (and its callbacks go with it) */
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, PX_MAX_PENDING);  /* bounds pipelined input */
+	bufferevent_setcb(c->bev, NULL, client_write_cb, client_event_cb, c);
+	px_rd_setcb(&c->rd, client_read, client_event, c);
 	bufferevent_set_max_single_write(c->bev, PX_MAX_WRITE);
 	bufferevent_disable(c->bev, EV_WRITE);     /* enabled only while px_flush() has a rest */
-	bufferevent_enable(c->bev, EV_READ);
+	px_rd_enable(&c->rd);
 	return 0;
 fail:
+	px_rd_free(&c->rd);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->timer != NULL)

@@ -2,7 +2,7 @@
  *   connection serving it and the worker's pools of idle origin connections (internal to
  *   daemon/proxy).
  * Ownership: a px_worker owns its px_conns (a TAILQ) and its pools. A px_conn owns its client
- *   bufferevent, its timer, its request parser and one reference to its route; during an exchange
+ *   bufferevent (the socket, its output and write timeout) and px_rd (its reads), its timer, its request parser and one reference to its route; during an exchange
  *   it owns one origin connection (c->org), taken from the pool of that origin's address or newly
  *   connected, and gives it back to the pool at a clean message boundary. A pool owns its idle
  *   origins. Origins retired during an exchange wait on the conn's dead list.
@@ -12,6 +12,8 @@
  *   its unread input drained for a moment - or can no longer be). A retired origin has no
  *   callbacks left, so every origin callback runs for c->org or for a pooled origin. A pool
  *   exists while it holds an idle connection.
+ * Reading: through each side's px_rd (rd.h), never the bufferevent's own read event; what a
+ *   callback consumed reopens a reader stopped at its high mark in px_conn_leave().
  * Writing: client and origin bufferevents keep EV_WRITE off while their output is empty; what a
  *   callback queues is written by the outermost px_conn_leave() (or when a response completes)
  *   through px_flush(), and only what the socket does not take is left to libevent.
@@ -33,23 +35,23 @@
 
 #include "head.h"
 #include "px.h"
+#include "rd.h"
 
 /* Output queued towards one peer before we stop reading from the other. */
 #define PX_MAX_PENDING (64 * 1024)
-/* What libevent 2.1 reads per read event (EVBUFFER_MAX_READ, not settable before 2.2). */
-#define PX_LIBEVENT_READ 4096
 /* The most a bufferevent writes per write event (libevent's default is 16 KiB): a full output
- * (PX_MAX_PENDING plus one px_fill()) goes out in one writev. */
+ * (PX_MAX_PENDING plus one read's worth) goes out in one writev. */
 #define PX_MAX_WRITE (4 * PX_MAX_PENDING)
 /* A head buffer grown past this is given back between requests: idle connections stay small. */
 #define PX_HEAD_KEEP 4096
 /* Bytes a lingering close reads and discards before giving up on the client. */
 #define PX_LINGER_MAX (256 * 1024)
 
-/* The timeouts a bufferevent was last given, in ms (0 = none): bufferevent_set_timeouts()
- * re-adds both of its events, so px_set_timeouts() calls it only when they change. */
+/* The write timeout a bufferevent was last given, in ms (0 = none): bufferevent_set_timeouts()
+ * re-adds its events, so px_write_timeout() calls it only when it changes. (Read timeouts are
+ * the px_rd's.) */
 struct px_tmo {
-	unsigned rd, wr;
+	unsigned wr;
 	unsigned set : 1;           /* 0: never given (libevent's default, none) */
 };
 
@@ -147,7 +149,8 @@ struct px_origin {
 	struct px_conn *c;          /* the conn it serves; NULL while pooled */
 	struct px_pool *pool;       /* while pooled */
 	struct bufferevent *bev;
-	struct px_tmo tmo;          /* bev's timeouts */
+	struct px_tmo tmo;          /* bev's write timeout */
+	struct px_rd rd;            /* reads bev's socket into its input; started once connected */
 	const struct cfg_addr *addr;    /* in c's route while serving, in the pool while idle */
 	int idx;                    /* its origin in c->route while serving */
 	struct px_msg resp;
@@ -168,7 +171,8 @@ struct px_conn {
 	uint64_t id;
 	uint64_t nreq;              /* requests seen, for logs */
 	struct bufferevent *bev;
-	struct px_tmo tmo;          /* bev's timeouts */
+	struct px_tmo tmo;          /* bev's write timeout */
+	struct px_rd rd;            /* reads bev's socket; rd.bytes: read from the client, ever */
 	struct event *timer;        /* header deadline, keep-alive idle or lingering, by state */
 	char ip[INET6_ADDRSTRLEN];
 	unsigned port;
@@ -184,9 +188,7 @@ struct px_conn {
 	uint64_t sent;              /* bytes added to the client output, ever */
 	struct evbuffer_cb_entry *sent_cb;  /* counts them; removed before the conn goes */
 	uint64_t sent_mark;         /* sent when the exchange began */
-	uint64_t received;          /* bytes read from the client, ever */
-	struct evbuffer_cb_entry *recv_cb;  /* counts them; removed before the conn goes */
-	uint64_t sent_counted, received_counted;    /* what the stats have of sent and received */
+	uint64_t sent_counted, received_counted;    /* what the stats have of sent and rd.bytes */
 	int status;                 /* of the response to the current exchange; 0 = none yet */
 	const struct cfg_addr *origin;  /* the last origin tried for the current exchange */
 	enum px_state state;
@@ -226,11 +228,8 @@ void px_conn_close(struct px_conn *c, enum px_close reason);
 void px_conn_response_done(struct px_conn *c);
 /* A final response head went to the client with this status. */
 void px_conn_response_head(struct px_conn *c, int status);
-/* Body relay: libevent read PX_LIBEVENT_READ bytes into from's input and there may be more; reads
- * what the socket holds, up to PX_MAX_PENDING buffered, while to's output has room. */
-void px_fill(struct bufferevent *from, struct bufferevent *to);
 /* After moving bytes into to's output: stop reading from from while to is full. 1 = stopped. */
-int px_throttle(struct bufferevent *from, struct bufferevent *to);
+int px_throttle(struct px_rd *from, struct bufferevent *to);
 /* Writes bev's output now, as far as the socket takes it, leaving the rest to libevent (see
  * conn.c); 0, or -1 after a write error (reported to the event callback). */
 int px_flush(struct bufferevent *bev);
@@ -240,8 +239,8 @@ void px_write_idle(struct bufferevent *bev);
 void px_conn_output_drained(struct px_conn *c);
 /* The origin's output has room again (or the origin is gone): client reads may resume. */
 void px_conn_input_resume(struct px_conn *c);
-/* Gives bev the read and write timeouts rd_ms and wr_ms (0 = none) unless t says it has them. */
-void px_set_timeouts(struct bufferevent *bev, struct px_tmo *t, unsigned rd_ms, unsigned wr_ms);
+/* Gives bev the write timeout wr_ms (0 = none) unless t says it has it. */
+void px_write_timeout(struct bufferevent *bev, struct px_tmo *t, unsigned wr_ms);
 /* ms as a timeval in *tv; NULL (no timeout) for 0. */
 const struct timeval *px_ms(struct timeval *tv, unsigned ms);
 /* The worker's cached loop time, microseconds: wall clock, for time stamps. */
@@ -274,6 +273,8 @@ int px_origin_get(struct px_conn *c);
  * response timeout on reads too. A long upload is not a silent origin. */
 enum px_org_phase { PX_ORG_SENDING, PX_ORG_WAITING };
 void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase);
+/* o gets no more callbacks: reads and writes stop. */
+void px_origin_quiet(struct px_origin *o);
 /* Retires c->org: it moves to the dead list and reads stop; NULL-safe. */
 void px_origin_retire(struct px_conn *c);
 void px_origin_free(struct px_origin *o);          /* NULL-safe; frees the bufferevent too */

@@ -20,8 +20,9 @@ static int on_chunk_header(llhttp_t *p);
 static int on_body(llhttp_t *p, const char *at, size_t len);
 static int on_chunk_complete(llhttp_t *p);
 static int on_message_complete(llhttp_t *p);
-static void origin_read_cb(struct bufferevent *bev, void *arg);
+static void origin_read(void *arg);
 static void origin_write_cb(struct bufferevent *bev, void *arg);
+static void origin_event(short what, void *arg);
 static void origin_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static const llhttp_settings_t response_settings = {
@@ -120,8 +121,8 @@ static void health_failed(struct px_origin *o)
 void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase)
 {
 	const struct cfg_http *h = &o->c->route->http;
-	px_set_timeouts(o->bev, &o->tmo, phase == PX_ORG_WAITING ? h->origin_response_timeout_ms : 0,
-		h->origin_connect_timeout_ms);
+	px_rd_timeout(&o->rd, phase == PX_ORG_WAITING ? h->origin_response_timeout_ms : 0);
+	px_write_timeout(o->bev, &o->tmo, h->origin_connect_timeout_ms);
 }
 
 static enum px_org_phase phase_of(const struct px_conn *c)
@@ -213,8 +214,7 @@ static void release(struct px_conn *c)
 	llhttp_resume(&o->resp.p);
 	detach(c);
 	if (px_pool_put(o, &c->route->http) != 0) {
-		bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
-		bufferevent_disable(o->bev, EV_READ | EV_WRITE);
+		px_origin_quiet(o);
 		o->next_dead = c->dead;
 		c->dead = o;
 	}
@@ -282,7 +282,7 @@ static int response_consumed(struct px_origin *o, struct evbuffer *in, size_t us
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
 	}
-	if (px_throttle(o->bev, c->bev))
+	if (px_throttle(&o->rd, c->bev))
 		c->origin_throttled = 1;
 	return 0;
 }
@@ -337,7 +337,7 @@ static struct px_origin *origin_new(struct px_conn *c)
 	}
 	o->w = c->w;
 	px_msg_init(&o->resp, HTTP_RESPONSE, &response_settings, head_max(c), o);
-	bufferevent_setwatermark(o->bev, EV_READ, 0, PX_MAX_PENDING);
+	px_rd_init(&o->rd, bufferevent_get_input(o->bev), PX_MAX_PENDING);
 	bufferevent_disable(o->bev, EV_WRITE);     /* enabled only while px_flush() has a rest */
 	bufferevent_set_max_single_write(o->bev, PX_MAX_WRITE);
 	return o;
@@ -357,9 +357,10 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 	o->resp.head.max = head_max(c);
 	c->org = o;
 	c->origin = o->addr;
-	bufferevent_setcb(o->bev, origin_read_cb, origin_write_cb, origin_event_cb, o);
+	bufferevent_setcb(o->bev, NULL, origin_write_cb, origin_event_cb, o);
+	px_rd_setcb(&o->rd, origin_read, origin_event, o);
 	px_origin_timeouts(o, phase_of(c));     /* before connect: the write timeout bounds it */
-	bufferevent_enable(o->bev, EV_READ);    /* writes: px_flush() (connecting: libevent) */
+	px_rd_enable(&o->rd);   /* reads once connected; writes: px_flush() (connecting: libevent) */
 }
 
 static int origin_connect(struct px_conn *c, int idx)
@@ -425,7 +426,7 @@ static int failover(struct px_origin *o, const char *why)
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return 0;
 	}
-	if (px_throttle(c->bev, c->org->bev))
+	if (px_throttle(&c->rd, c->org->bev))
 		c->client_throttled = 1;
 	return 0;
 }
@@ -502,15 +503,12 @@ static void origin_error(struct px_origin *o, int err)
 		origin_failed(o, PX_CLOSE_ORIGIN_CLOSED, why);
 }
 
-static void origin_read_cb(struct bufferevent *bev, void *arg)
+static void origin_read(void *arg)
 {
 	struct px_origin *o = arg;
 	struct px_conn *c = o->c;
-	(void)bev;
 	px_conn_enter(c);
 	o->got_bytes = 1;
-	if (o->head_sent && !c->closing)
-		px_fill(o->bev, c->bev);
 	response_pump(o);
 	px_conn_leave(c);
 }
@@ -525,15 +523,23 @@ static void origin_write_cb(struct bufferevent *bev, void *arg)
 	px_conn_leave(c);
 }
 
-static void origin_event_cb(struct bufferevent *bev, short what, void *arg)
+/* Connected: reading begins. */
+static void origin_connected(struct px_origin *o)
+{
+	o->connected = 1;
+	if (px_rd_start(&o->rd, o->w->base, bufferevent_getfd(o->bev)) != 0)
+		px_conn_close(o->c, PX_CLOSE_NO_MEMORY);
+}
+
+/* From the reader (BEV_EVENT_READING) or the bufferevent (connect, writing). */
+static void origin_event(short what, void *arg)
 {
 	struct px_origin *o = arg;
 	struct px_conn *c = o->c;
 	int err = EVUTIL_SOCKET_ERROR();
-	(void)bev;
 	px_conn_enter(c);
 	if (what & BEV_EVENT_CONNECTED)
-		o->connected = 1;
+		origin_connected(o);
 	else if (what & BEV_EVENT_EOF)
 		origin_eof(o);
 	else if (what & BEV_EVENT_TIMEOUT)
@@ -543,14 +549,27 @@ static void origin_event_cb(struct bufferevent *bev, short what, void *arg)
 	px_conn_leave(c);
 }
 
+static void origin_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	origin_event(what, arg);
+}
+
+void px_origin_quiet(struct px_origin *o)
+{
+	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(o->bev, EV_READ | EV_WRITE);
+	px_rd_setcb(&o->rd, NULL, NULL, NULL);
+	px_rd_disable(&o->rd);
+}
+
 void px_origin_retire(struct px_conn *c)
 {
 	struct px_origin *o = c->org;
 	if (o == NULL)
 		return;
 	detach(c);
-	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
-	bufferevent_disable(o->bev, EV_READ | EV_WRITE);
+	px_origin_quiet(o);
 	o->next_dead = c->dead;
 	c->dead = o;
 }
@@ -559,6 +578,7 @@ void px_origin_free(struct px_origin *o)
 {
 	if (o == NULL)
 		return;
+	px_rd_free(&o->rd);
 	bufferevent_free(o->bev);
 	px_msg_free(&o->resp);
 	free(o);

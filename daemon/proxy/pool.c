@@ -53,15 +53,13 @@ static void idle_end(struct px_origin *o)
 	px_origin_free(o);
 }
 
-static void idle_read_cb(struct bufferevent *bev, void *arg)
+static void idle_read(void *arg)
 {
-	(void)bev;
 	idle_end(arg);
 }
 
-static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+static void idle_event(short what, void *arg)
 {
-	(void)bev;
 	(void)what;
 	idle_end(arg);
 }
@@ -87,7 +85,7 @@ struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, in
 	while ((p = pool_find(w, a)) != NULL) {
 		struct px_origin *o = TAILQ_FIRST(&p->idle);
 		pool_remove(o);
-		bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);
+		px_rd_setcb(&o->rd, NULL, NULL, NULL);
 		if (alive(o, replay))
 			return o;
 		px_origin_free(o);
@@ -118,11 +116,13 @@ int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 	o->pool = p;
 	o->addr = &p->addr;         /* the route it served may go before the pool does */
 	o->pooled_us = px_now_us(o->w);
-	bufferevent_setcb(o->bev, idle_read_cb, NULL, idle_event_cb, o);
+	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);  /* its output is empty: no writes */
 	bufferevent_setwatermark(o->bev, EV_WRITE, 0, 0);
-	bufferevent_disable(o->bev, EV_WRITE);     /* its output is empty: no system call */
-	px_set_timeouts(o->bev, &o->tmo, h->origin_keepalive_timeout_ms, 0);
-	bufferevent_enable(o->bev, EV_READ);
+	bufferevent_disable(o->bev, EV_WRITE);     /* no system call */
+	px_write_timeout(o->bev, &o->tmo, 0);
+	px_rd_setcb(&o->rd, idle_read, idle_event, o);
+	px_rd_timeout(&o->rd, h->origin_keepalive_timeout_ms);
+	px_rd_enable(&o->rd);       /* already reading when it served: no system call */
 	return 0;
 }
 

@@ -124,7 +124,7 @@ static int request_consumed(struct px_conn *c, struct evbuffer *in, size_t used)
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
 	}
-	if (c->org != NULL && px_throttle(c->bev, c->org->bev))
+	if (c->org != NULL && px_throttle(&c->rd, c->org->bev))
 		c->client_throttled = 1;
 	return 0;
 }

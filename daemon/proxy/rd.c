@@ -1,0 +1,181 @@
+/* daemon/proxy/rd.c - reading a proxied socket into its bufferevent's input (see rd.h). */
+#include "rd.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "conn.h"
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* ev is pending exactly while the owner wants to read and the input has room. */
+static void rd_sync(struct px_rd *r)
+{
+	int want = r->enabled && !r->full && r->ev != NULL;
+	struct timeval tv;
+	if (want && !r->added) {
+		event_add(r->ev, px_ms(&tv, r->timeout_ms));
+		r->added = 1;
+	} else if (!want && r->added) {
+		event_del(r->ev);
+		r->added = 0;
+	}
+}
+
+static int rd_is_full(const struct px_rd *r)
+{
+	return r->high != 0 && evbuffer_get_length(r->in) >= r->high;
+}
+
+/* One read of up to size bytes into space reserved at the input's end (nvec 1: recv() into one
+ * extent; 2: readv() across the last chain's rest and a new one). The input's end is thawed for
+ * the read only, as libevent does for its own. Bytes read, 0 at EOF, -1 with errno. */
+static ssize_t rd_read(struct px_rd *r, evutil_socket_t fd, size_t size, int nvec)
+{
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	ssize_t got;
+	size_t left;
+	int n, err;
+	evbuffer_unfreeze(r->in, 0);
+	if ((n = evbuffer_reserve_space(r->in, (ev_ssize_t)size, v, nvec)) <= 0) {
+		evbuffer_freeze(r->in, 0);
+		errno = ENOMEM;
+		return -1;
+	}
+	left = size;
+	for (int i = 0; i < n; i++) {
+		v[i].iov_len = min_size(v[i].iov_len, left);
+		left -= v[i].iov_len;
+		iov[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
+	}
+	got = n == 1 ? recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd, iov, n);
+	err = errno;
+	left = got > 0 ? (size_t)got : 0;
+	for (int i = 0; i < n; i++) {
+		v[i].iov_len = min_size(v[i].iov_len, left);
+		left -= v[i].iov_len;
+	}
+	evbuffer_commit_space(r->in, v, n);
+	evbuffer_freeze(r->in, 0);
+	if (got > 0)
+		r->bytes += (uint64_t)got;
+	errno = err;
+	return got;
+}
+
+/* Reading ends on EOF, an error or a timeout: reported once, reads disabled first (the callback
+ * may free r's owner). */
+static void rd_end(struct px_rd *r, short what, int err)
+{
+	r->enabled = 0;
+	rd_sync(r);
+	errno = err;
+	r->on_event(BEV_EVENT_READING | what, r->arg);
+}
+
+static void rd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct px_rd *r = arg;
+	size_t len = evbuffer_get_length(r->in);
+	size_t room = r->high == 0 ? PX_RD_MORE : len < r->high ? r->high - len : 0;
+	size_t first = min_size(room, PX_RD_FIRST);
+	ssize_t got;
+	if (r->on_read == NULL) {   /* between owners (a pooled connection being taken) */
+		px_rd_disable(r);
+		return;
+	}
+	if (what & EV_TIMEOUT) {
+		rd_end(r, BEV_EVENT_TIMEOUT, ETIMEDOUT);
+		return;
+	}
+	if (room == 0) {            /* the owner has not consumed what it has: wait for px_rd_room() */
+		r->full = 1;
+		rd_sync(r);
+		return;
+	}
+	got = rd_read(r, fd, first, 1);
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (got <= 0) {
+		rd_end(r, got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR, errno);
+		return;
+	}
+	/* More is likely waiting. An EOF or error on this read stays with the socket (EOF is
+	 * sticky, and a reset reads as EOF once reported): the next readiness reports it after
+	 * the owner has what came before. */
+	if ((size_t)got == first && room > first)
+		(void)rd_read(r, fd, min_size(room - first, PX_RD_MORE), 2);
+	r->full = rd_is_full(r);
+	r->on_read(r->arg);
+}
+
+void px_rd_init(struct px_rd *r, struct evbuffer *in, size_t high)
+{
+	*r = (struct px_rd){ .in = in, .high = high };
+}
+
+int px_rd_start(struct px_rd *r, struct event_base *base, evutil_socket_t fd)
+{
+	if ((r->ev = event_new(base, fd, EV_READ | EV_PERSIST, rd_cb, r)) == NULL)
+		return -1;
+	rd_sync(r);
+	return 0;
+}
+
+void px_rd_free(struct px_rd *r)
+{
+	if (r->ev != NULL)
+		event_free(r->ev);
+	r->ev = NULL;
+	r->added = 0;
+}
+
+void px_rd_setcb(struct px_rd *r, px_rd_read_fn *on_read, px_rd_event_fn *on_event, void *arg)
+{
+	r->on_read = on_read;
+	r->on_event = on_event;
+	r->arg = arg;
+}
+
+void px_rd_enable(struct px_rd *r)
+{
+	r->enabled = 1;
+	r->full = rd_is_full(r);
+	rd_sync(r);
+}
+
+void px_rd_disable(struct px_rd *r)
+{
+	r->enabled = 0;
+	rd_sync(r);
+}
+
+void px_rd_timeout(struct px_rd *r, unsigned ms)
+{
+	struct timeval tv;
+	if (r->timeout_ms == ms)
+		return;
+	r->timeout_ms = ms;
+	if (!r->added)
+		return;             /* rd_sync() applies it */
+	if (ms != 0)
+		event_add(r->ev, px_ms(&tv, ms));
+	else
+		event_remove_timer(r->ev);
+}
+
+void px_rd_room(struct px_rd *r)
+{
+	if (!r->full && r->high == 0)
+		return;
+	r->full = rd_is_full(r);
+	rd_sync(r);
+}
