@@ -34,10 +34,34 @@ static int rd_is_full(const struct px_rd *r)
 	return r->high != 0 && evbuffer_get_length(r->in) >= r->high;
 }
 
-/* One read of up to size bytes into space reserved at the input's end (nvec 1: recv() into one
- * extent; 2: readv() across the last chain's rest and a new one). The input's end is thawed for
- * the read only, as libevent does for its own. Bytes read, 0 at EOF, -1 with errno. */
-static ssize_t rd_read(struct px_rd *r, evutil_socket_t fd, size_t size, int nvec)
+/* The first read of a readiness lands here and is copied: the input then allocates a chain
+ * for what came (a small request fits the allocator's fast path), not for what might have (an
+ * 8 KiB chain, allocated and freed for every request). */
+static _Thread_local char rd_scratch[PX_RD_FIRST];
+
+/* The input's end is thawed for our own writes only, as libevent does for its reads. Bytes read
+ * (size at most PX_RD_FIRST), 0 at EOF, -1 with errno. */
+static ssize_t rd_first(struct px_rd *r, evutil_socket_t fd, size_t size)
+{
+	ssize_t got = recv(fd, rd_scratch, size, 0);
+	int err = errno, rc;
+	if (got <= 0)
+		return got;
+	evbuffer_unfreeze(r->in, 0);
+	rc = evbuffer_add(r->in, rd_scratch, (size_t)got);
+	evbuffer_freeze(r->in, 0);
+	if (rc != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	r->bytes += (uint64_t)got;
+	errno = err;
+	return got;
+}
+
+/* One readv() of up to size bytes straight into space reserved at the input's end (the last
+ * chain's rest and a new one). Bytes read, 0 at EOF, -1 with errno. */
+static ssize_t rd_more(struct px_rd *r, evutil_socket_t fd, size_t size)
 {
 	struct evbuffer_iovec v[2];
 	struct iovec iov[2];
@@ -45,7 +69,7 @@ static ssize_t rd_read(struct px_rd *r, evutil_socket_t fd, size_t size, int nve
 	size_t left;
 	int n, err;
 	evbuffer_unfreeze(r->in, 0);
-	if ((n = evbuffer_reserve_space(r->in, (ev_ssize_t)size, v, nvec)) <= 0) {
+	if ((n = evbuffer_reserve_space(r->in, (ev_ssize_t)size, v, 2)) <= 0) {
 		evbuffer_freeze(r->in, 0);
 		errno = ENOMEM;
 		return -1;
@@ -56,7 +80,7 @@ static ssize_t rd_read(struct px_rd *r, evutil_socket_t fd, size_t size, int nve
 		left -= v[i].iov_len;
 		iov[i] = (struct iovec){ v[i].iov_base, v[i].iov_len };
 	}
-	got = n == 1 ? recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd, iov, n);
+	got = readv(fd, iov, n);
 	err = errno;
 	left = got > 0 ? (size_t)got : 0;
 	for (int i = 0; i < n; i++) {
@@ -101,7 +125,7 @@ static void rd_cb(evutil_socket_t fd, short what, void *arg)
 		rd_sync(r);
 		return;
 	}
-	got = rd_read(r, fd, first, 1);
+	got = rd_first(r, fd, first);
 	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (got <= 0) {
@@ -112,7 +136,7 @@ static void rd_cb(evutil_socket_t fd, short what, void *arg)
 	 * sticky, and a reset reads as EOF once reported): the next readiness reports it after
 	 * the owner has what came before. */
 	if ((size_t)got == first && room > first)
-		(void)rd_read(r, fd, min_size(room - first, PX_RD_MORE), 2);
+		(void)rd_more(r, fd, min_size(room - first, PX_RD_MORE));
 	r->full = rd_is_full(r);
 	r->on_read(r->arg);
 }

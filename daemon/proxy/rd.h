@@ -2,8 +2,9 @@
  * Why not the bufferevent's own reads: libevent 2.1's evbuffer_read() asks the kernel how much
  *   is waiting (ioctl FIONREAD) before every read - a system call per read, two per proxied
  *   request - and reads at most 4 KiB per event. A px_rd reads straight into the bufferevent's
- *   input: one recv() of up to PX_RD_FIRST bytes per readiness and, only when that filled, one
- *   readv() of up to PX_RD_MORE (a body streams at 64 KiB per event). The bufferevent keeps the
+ *   input: one recv() of up to PX_RD_FIRST bytes per readiness (into a scratch buffer, copied:
+ *   small messages get small chains) and, only when that filled, one readv() of up to PX_RD_MORE
+ *   straight into the input (a body streams at 64 KiB per event). The bufferevent keeps the
  *   write side (output, write timeout, connect); its own read event is never enabled.
  * Ownership: embedded in the px_conn or px_origin whose socket it reads; the socket belongs to
  *   the bufferevent (BEV_OPT_CLOSE_ON_FREE), the event to the px_rd (px_rd_free() before the
@@ -25,8 +26,7 @@
 
 struct evbuffer;
 
-/* The first read of a readiness: a request or a small response fits, and the input's chain
- * stays small (the evbuffer allocates what a read reserves). */
+/* The first read of a readiness: a request or a small response fits. */
 #define PX_RD_FIRST 4096
 /* What one more read takes when the first filled (a body in flight). */
 #define PX_RD_MORE (64 * 1024)
