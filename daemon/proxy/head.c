@@ -591,15 +591,19 @@ static enum llhttp_errno execute(struct px_msg *m, const char *at, size_t len)
  * colon). */
 static void scan_head(struct px_msg *m, const unsigned char *b, size_t n)
 {
-	unsigned char prev = m->scan_prev;
-	for (size_t i = 0; i < n; i++) {
-		if (b[i] == '\n' && prev != '\r')
+	const unsigned char *p = b, *end = b + n, *lf;
+	if (n == 0)
+		return;
+	if (m->scan_prev == '\n' && (b[0] == ' ' || b[0] == '\t'))
+		m->obs_fold = 1;        /* the line began in the previous piece */
+	while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if ((lf > b ? lf[-1] : m->scan_prev) != '\r')
 			m->bare_lf = 1;
-		else if (prev == '\n' && (b[i] == ' ' || b[i] == '\t'))
+		if (lf + 1 < end && (lf[1] == ' ' || lf[1] == '\t'))
 			m->obs_fold = 1;
-		prev = b[i];
+		p = lf + 1;
 	}
-	m->scan_prev = prev;
+	m->scan_prev = end[-1];
 }
 
 /* One iovec; returns the parser's verdict, *k = bytes it consumed. */
