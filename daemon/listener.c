@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -24,9 +23,10 @@ struct lsn_slot {
 	struct lsn *lsn;
 	size_t sock;                /* index into lsn->socks */
 	struct wrk *w;
-	int fd;                     /* owned until lev takes it (LEV_OPT_CLOSE_ON_FREE) */
-	int running;                /* the worker holds a reference and owns lev (control thread's view) */
-	struct evconnlistener *lev;
+	int fd;                     /* the slot's duplicate of its socket: closed with the slot */
+	int running;                /* the worker holds a reference and owns accepting (control
+	                             * thread's view) */
+	struct event *accepting;    /* EV_READ on fd, on the worker's base */
 	struct event *retry;
 	struct lsn_wait *wait;      /* set while a stop is posted */
 	/* The worker's own view of the routes, so a reload can replace them without a lock: */
@@ -63,7 +63,7 @@ static void lsn_unref(struct lsn *l)
 	if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
 		return;
 	for (size_t i = 0; i < l->nslots; i++) {
-		if (l->slots[i].lev == NULL && l->slots[i].fd >= 0)
+		if (l->slots[i].accepting == NULL && l->slots[i].fd >= 0)
 			close(l->slots[i].fd);
 		slot_release_routes(&l->slots[i]);
 	}
@@ -193,12 +193,44 @@ struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
 	return l;
 }
 
-static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-	int salen, void *arg)
+/* EMFILE and friends: stop accepting for a moment instead of spinning on a full backlog. */
+static void accept_pause(struct lsn_slot *s, int err)
+{
+	const struct timeval pause = { 0, ACCEPT_RETRY_MS * 1000 };
+	LOG_WARN("lsn", "listener=%s worker=%zu: accept: %s; pausing %d ms", s->lsn->rec.id,
+		wrk_index(s->w), evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
+	event_del(s->accepting);
+	evtimer_add(s->retry, &pause);
+}
+
+/* One connection per readiness, as nginx does without multi_accept: the socket stays readable
+ * while its backlog holds more, and the next loop turn takes the next one between the other
+ * connections' events. Accepting until EAGAIN (evconnlistener) costs a failing accept4() per
+ * readiness, a system call per connection when they come one at a time. */
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct lsn_slot *s = arg;
-	(void)lev;
-	px_accept(wrk_px(s->w), fd, sa, (socklen_t)salen, s->route);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	(void)what;
+	if (fd >= 0) {
+		px_accept(wrk_px(s->w), fd, (struct sockaddr *)&ss, len, s->route);
+		return;
+	}
+	switch (errno) {
+	case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+	case EWOULDBLOCK:
+#endif
+	case EINTR:
+	case ECONNABORTED:          /* the client gave up while queued: not our failure */
+	case EPROTO:
+	case EPERM:                 /* a firewall rule refused it */
+		return;
+	default:
+		accept_pause(s, errno);
+	}
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -206,19 +238,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct lsn_slot *s = arg;
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(s->lev);
-}
-
-/* EMFILE and friends: stop accepting for a moment instead of spinning on a full backlog. */
-static void accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	struct lsn_slot *s = arg;
-	const struct timeval pause = { 0, ACCEPT_RETRY_MS * 1000 };
-	int e = EVUTIL_SOCKET_ERROR();
-	LOG_WARN("lsn", "listener=%s worker=%zu: accept: %s; pausing %d ms", s->lsn->rec.id,
-		wrk_index(s->w), evutil_socket_error_to_string(e), ACCEPT_RETRY_MS);
-	evconnlistener_disable(lev);
-	evtimer_add(s->retry, &pause);
+	event_add(s->accepting, NULL);
 }
 
 static void slot_start(struct wrk *w, void *arg)
@@ -227,22 +247,21 @@ static void slot_start(struct wrk *w, void *arg)
 	struct event_base *base = wrk_base(w);
 	s->retry = evtimer_new(base, retry_cb, s);
 	if (s->retry != NULL)
-		s->lev = evconnlistener_new(base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE, -1, s->fd);
-	if (s->lev == NULL) {
+		s->accepting = event_new(base, s->fd, EV_READ | EV_PERSIST, accept_cb, s);
+	if (s->accepting == NULL || event_add(s->accepting, NULL) != 0) {
 		LOG_ERR("lsn", "listener=%s worker=%zu: cannot start accepting", s->lsn->rec.id,
 			wrk_index(w));
-		return;         /* the fd is closed with the listener */
+		return;         /* the fd is closed with the slot */
 	}
-	evconnlistener_set_error_cb(s->lev, accept_error_cb);
 }
 
 static void slot_free(struct lsn_slot *s)
 {
-	if (s->lev != NULL)
-		evconnlistener_free(s->lev);    /* closes s->fd */
-	else if (s->fd >= 0)
+	if (s->accepting != NULL)
+		event_free(s->accepting);
+	if (s->fd >= 0)
 		close(s->fd);
-	s->lev = NULL;
+	s->accepting = NULL;
 	s->fd = -1;
 	if (s->retry != NULL)
 		event_free(s->retry);

@@ -1,9 +1,9 @@
 /* daemon/listener.h - the listener table: the interface control/ sees of the data plane.
  * A struct lsn is one listener: its durable record, its listening sockets (one for a proxy's
  *   listener; one per distinct bind address of the member proxies for a group's) and a px_route per
- *   socket. The table owns each lsn; every worker serving it holds a slot per socket (an
- *   evconnlistener on a dup of the socket) and a reference, so an lsn lives until the table and
- *   every worker have let go.
+ *   socket. The table owns each lsn; every worker serving it holds a slot per socket (an accept
+ *   event on a dup of the socket, one connection per readiness) and a reference, so an lsn lives
+ *   until the table and every worker have let go.
  * Threads: the table is read and changed under lsn_table_lock() (the control thread and start-up
  *   restore); workers never read the table, only their own slots, via their mailbox.
  * Routes: each slot holds its worker's own reference to the route new connections take; a reload
