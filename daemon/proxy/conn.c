@@ -83,8 +83,6 @@ void px_conn_free(struct px_conn *c)
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
 	px_rd_free(&c->rd);
 	bufferevent_free(c->bev);
-	if (c->replay != NULL)
-		evbuffer_free(c->replay);
 	px_msg_free(&c->req);
 	px_route_unref(c->route);
 	free(c);

@@ -179,7 +179,6 @@ struct px_conn {
 	struct px_msg req;
 	struct px_origin *org;      /* serving this client's exchange; NULL when none */
 	struct px_origin *dead;     /* retired origins, freed by px_conn_leave() */
-	struct evbuffer *replay;    /* the head sent on a reused origin connection, for a retry */
 	unsigned attempts;          /* origins tried for this exchange */
 	uint64_t body_bytes;        /* of a chunked request body, against max_body_size */
 	size_t linger_bytes;        /* discarded while lingering */
@@ -258,6 +257,9 @@ void px_access_log(struct px_conn *c, int64_t end);
  * exchange allows (resumed: the parser was just resumed and must run even on empty input). */
 extern const llhttp_settings_t px_request_settings;
 void px_request_pump(struct px_conn *c, int resumed);
+/* The rebuilt request head into c->org's output: for the exchange, and again for its one retry
+ * on a new connection (c->req.head lasts as long as the exchange). 0, or -1 with c closed. */
+int px_send_head(struct px_conn *c);
 /* The response has been written: the next request, if the connection lives on. */
 void px_next_request(struct px_conn *c);
 /* Deadlines: the header or keep-alive timer (0 = none), and the socket timeouts (read: a body

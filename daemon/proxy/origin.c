@@ -431,13 +431,13 @@ static int failover(struct px_origin *o, const char *why)
 	return 0;
 }
 
-/* A pooled connection the origin had closed: an idempotent bodiless request (its head kept in
- * c->replay) goes once more on a new connection; anything else gets 502. */
+/* A pooled connection the origin had closed: an idempotent bodiless request goes once more on a
+ * new connection (its head rebuilt); anything else gets 502. */
 static void stale(struct px_origin *o, const char *why)
 {
 	struct px_conn *c = o->c;
 	int idx = o->idx;
-	if (c->retried || c->replay == NULL || evbuffer_get_length(c->replay) == 0) {
+	if (c->retried || !c->req_replay) {
 		origin_failed(o, PX_CLOSE_ORIGIN_STALE, why);
 		return;
 	}
@@ -445,8 +445,8 @@ static void stale(struct px_origin *o, const char *why)
 		c->id, o->addr->text, why);
 	c->retried = 1;
 	px_origin_retire(c);
-	if (origin_connect(c, idx) == 0 && evbuffer_add_buffer(origin_out(c), c->replay) != 0)
-		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+	if (origin_connect(c, idx) == 0)
+		(void)px_send_head(c);
 }
 
 /* A connect that fails over still counts as that origin's failure (px_conn_close() counts the

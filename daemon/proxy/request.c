@@ -169,23 +169,13 @@ static int replayable(const llhttp_t *p)
 		!((p->flags & F_CONTENT_LENGTH) && p->content_length != 0);
 }
 
-/* The rebuilt head goes to the origin; on a reused connection, a copy stays for a retry. */
-static int send_head(struct px_conn *c)
+int px_send_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
 	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
 		.close = c->route->http.origin_keepalive == 0 };
-	int keep_copy = c->org->reused && c->req_replay;
-	struct evbuffer *out = origin_out(c);
-	if (c->replay != NULL)
-		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
-	if (keep_copy && c->replay == NULL)
-		c->replay = evbuffer_new();
-	if (keep_copy && c->replay != NULL)
-		out = c->replay;
-	if (px_head_request(&c->req.head, &f, out) != 0 || (out == c->replay &&
-	    evbuffer_add(origin_out(c), evbuffer_pullup(out, -1), evbuffer_get_length(out)) != 0)) {
+	if (px_head_request(&c->req.head, &f, bufferevent_get_output(c->org->bev)) != 0) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
 	}
@@ -208,7 +198,7 @@ static int request_head(struct px_conn *c)
 	c->req.keep = llhttp_should_keep_alive(p);
 	c->keep = c->req.keep && !c->retiring;
 	c->body_bytes = 0;
-	if (px_origin_get(c) != 0 || send_head(c) != 0)
+	if (px_origin_get(c) != 0 || px_send_head(c) != 0)
 		return 0;
 	c->state = PX_BODY;
 	if (c->req_body)    /* a bodiless request is all in: the client's timeouts stay as they are */
