@@ -397,15 +397,36 @@ static void count_sent(struct evbuffer *b, const struct evbuffer_cb_info *info, 
 	c->sent += info->n_added;
 }
 
+/* Dotted quad into buf (16 bytes at least): glibc's inet_ntop() formats IPv4 with sprintf(), a
+ * thousand instructions per accepted connection. */
+static void ipv4_text(const struct in_addr *a, char *buf)
+{
+	const unsigned char *b = (const unsigned char *)&a->s_addr;
+	char *p = buf;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
 static void peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t size,
 	unsigned *port)
 {
 	const void *a = NULL;
 	*port = 0;
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-		*port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in) &&
+	    size >= INET_ADDRSTRLEN) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+		*port = ntohs(sin->sin_port);
+		ipv4_text(&sin->sin_addr, buf);
+		return;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 		*port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
 	}
