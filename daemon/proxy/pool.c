@@ -118,8 +118,7 @@ int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 	o->pooled_us = px_now_us(o->w);
 	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);  /* its output is empty: no writes */
 	bufferevent_setwatermark(o->bev, EV_WRITE, 0, 0);
-	bufferevent_disable(o->bev, EV_WRITE);     /* no system call */
-	px_write_timeout(o->bev, &o->tmo, 0);
+	bufferevent_disable(o->bev, EV_WRITE);     /* no system call; and no write timeout runs */
 	px_rd_setcb(&o->rd, idle_read, idle_event, o);
 	px_rd_timeout(&o->rd, h->origin_keepalive_timeout_ms);
 	px_rd_enable(&o->rd);       /* already reading when it served: no system call */
