@@ -28,6 +28,15 @@ const struct timeval *px_ms(struct timeval *tv, unsigned ms)
 	return tv;
 }
 
+const struct timeval *px_timeout(struct event_base *base, struct timeval *tv, unsigned ms)
+{
+	const struct timeval *common;
+	if (px_ms(tv, ms) == NULL)
+		return NULL;
+	common = event_base_init_common_timeout(base, tv);
+	return common != NULL ? common : tv;
+}
+
 void px_write_timeout(struct bufferevent *bev, struct px_tmo *t, unsigned wr_ms)
 {
 	struct timeval wr;
@@ -35,7 +44,7 @@ void px_write_timeout(struct bufferevent *bev, struct px_tmo *t, unsigned wr_ms)
 		return;
 	t->set = 1;
 	t->wr = wr_ms;
-	bufferevent_set_timeouts(bev, NULL, px_ms(&wr, wr_ms));
+	bufferevent_set_timeouts(bev, NULL, px_timeout(bufferevent_get_base(bev), &wr, wr_ms));
 }
 
 int64_t px_now_us(struct px_worker *w)
@@ -79,7 +88,7 @@ void px_conn_free(struct px_conn *c)
 	count_bytes(c);
 	px_origin_retire(c);
 	free_dead(c);
-	event_free(c->timer);
+	event_del(&c->timer);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
 	px_rd_free(&c->rd);
 	bufferevent_free(c->bev);
@@ -142,7 +151,7 @@ static int linger(struct px_conn *c)
 	px_rd_timeout(&c->rd, 0);
 	c->rd.high = 0;
 	px_rd_enable(&c->rd);
-	evtimer_add(c->timer, px_ms(&tv, c->route->http.linger_timeout_ms));
+	evtimer_add(&c->timer, px_timeout(c->w->base, &tv, c->route->http.linger_timeout_ms));
 	return 1;
 }
 
@@ -229,7 +238,7 @@ void px_conn_close(struct px_conn *c, enum px_close reason)
 		px_exchange_done(c);
 	px_rd_disable(&c->rd);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);  /* the write callback fires once drained */
-	evtimer_del(c->timer);
+	evtimer_del(&c->timer);
 	px_origin_retire(c);
 	LOG_DEBUG("px", "conn=%" PRIu64 " listener=%s client=%s requests=%" PRIu64
 		" close=\"%s\" status=%d", c->id, c->route->id, c->ip, c->nreq,
@@ -279,10 +288,11 @@ void px_client_timeouts(struct px_conn *c, int reading_body)
 void px_conn_timer(struct px_conn *c, unsigned ms)
 {
 	struct timeval tv;
-	if (px_ms(&tv, ms) != NULL)
-		evtimer_add(c->timer, &tv);
+	const struct timeval *t = px_timeout(c->w->base, &tv, ms);
+	if (t != NULL)
+		evtimer_add(&c->timer, t);
 	else
-		evtimer_del(c->timer);
+		evtimer_del(&c->timer);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -438,8 +448,8 @@ static void peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_
  * nothing is left behind but c itself, which the caller frees. */
 static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd)
 {
-	if ((c->timer = evtimer_new(w->base, timer_cb, c)) == NULL ||
-	    (c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE |
+	evtimer_assign(&c->timer, w->base, timer_cb, c);
+	if ((c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE |
 	    BEV_OPT_DEFER_CALLBACKS)) == NULL) {
 		evutil_closesocket(fd);
 		goto fail;
@@ -459,8 +469,6 @@ fail:
 	px_rd_free(&c->rd);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	if (c->timer != NULL)
-		event_free(c->timer);
 	return -1;
 }
 

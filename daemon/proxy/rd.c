@@ -18,13 +18,13 @@ static size_t min_size(size_t a, size_t b)
 /* ev is pending exactly while the owner wants to read and the input has room. */
 static void rd_sync(struct px_rd *r)
 {
-	int want = r->enabled && !r->full && r->ev != NULL;
+	int want = r->enabled && !r->full && r->started;
 	struct timeval tv;
 	if (want && !r->added) {
-		event_add(r->ev, px_ms(&tv, r->timeout_ms));
+		event_add(&r->ev, px_timeout(event_get_base(&r->ev), &tv, r->timeout_ms));
 		r->added = 1;
 	} else if (!want && r->added) {
-		event_del(r->ev);
+		event_del(&r->ev);
 		r->added = 0;
 	}
 }
@@ -148,18 +148,18 @@ void px_rd_init(struct px_rd *r, struct evbuffer *in, size_t high)
 
 int px_rd_start(struct px_rd *r, struct event_base *base, evutil_socket_t fd)
 {
-	if ((r->ev = event_new(base, fd, EV_READ | EV_PERSIST, rd_cb, r)) == NULL)
+	if (event_assign(&r->ev, base, fd, EV_READ | EV_PERSIST, rd_cb, r) != 0)
 		return -1;
+	r->started = 1;
 	rd_sync(r);
 	return 0;
 }
 
 void px_rd_free(struct px_rd *r)
 {
-	if (r->ev != NULL)
-		event_free(r->ev);
-	r->ev = NULL;
-	r->added = 0;
+	if (r->started)
+		event_del(&r->ev);  /* safe inside its own callback, as event_free() is */
+	r->started = r->added = 0;
 }
 
 void px_rd_setcb(struct px_rd *r, px_rd_read_fn *on_read, px_rd_event_fn *on_event, void *arg)
@@ -191,9 +191,9 @@ void px_rd_timeout(struct px_rd *r, unsigned ms)
 	if (!r->added)
 		return;             /* rd_sync() applies it */
 	if (ms != 0)
-		event_add(r->ev, px_ms(&tv, ms));
+		event_add(&r->ev, px_timeout(event_get_base(&r->ev), &tv, ms));
 	else
-		event_remove_timer(r->ev);
+		event_remove_timer(&r->ev);
 }
 
 void px_rd_room(struct px_rd *r)

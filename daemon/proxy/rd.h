@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>    /* only to embed a struct event: one allocation fewer */
 
 struct evbuffer;
 
@@ -35,7 +36,7 @@ typedef void px_rd_read_fn(void *arg);
 typedef void px_rd_event_fn(short what, void *arg);
 
 struct px_rd {
-	struct event *ev;           /* EV_READ | EV_PERSIST; NULL until px_rd_start() */
+	struct event ev;            /* EV_READ | EV_PERSIST; assigned by px_rd_start() */
 	struct evbuffer *in;        /* the bufferevent's input (its end is frozen outside reads) */
 	px_rd_read_fn *on_read;     /* bytes were added */
 	px_rd_event_fn *on_event;
@@ -43,6 +44,7 @@ struct px_rd {
 	uint64_t bytes;             /* read, ever */
 	size_t high;                /* reads stop while the input holds this much; 0 = no bound */
 	unsigned timeout_ms;        /* 0 = none */
+	unsigned started : 1;       /* ev is assigned: the socket is open */
 	unsigned enabled : 1;       /* the owner wants to read */
 	unsigned full : 1;          /* stopped at the high mark */
 	unsigned added : 1;         /* ev is pending in the loop */
@@ -50,7 +52,7 @@ struct px_rd {
 
 /* Binds r to in (reads bounded by high); not reading, no socket yet. */
 void px_rd_init(struct px_rd *r, struct evbuffer *in, size_t high);
-/* The socket is open (accepted, or connected): reading may begin. 0, or -1 (no memory). */
+/* The socket is open (accepted, or connected): reading may begin. 0, or -1. */
 int px_rd_start(struct px_rd *r, struct event_base *base, evutil_socket_t fd);
 void px_rd_free(struct px_rd *r);
 void px_rd_setcb(struct px_rd *r, px_rd_read_fn *on_read, px_rd_event_fn *on_event, void *arg);

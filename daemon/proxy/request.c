@@ -188,7 +188,7 @@ static int request_head(struct px_conn *c)
 	llhttp_t *p = &c->req.p;
 	if (!request_acceptable(c))
 		return 0;
-	evtimer_del(c->timer);      /* the client may now be silent as long as the exchange runs */
+	evtimer_del(&c->timer);    /* the client may now be silent as long as the exchange runs */
 	c->nreq++;
 	c->http10 = p->http_minor == 0;
 	c->req_head = p->method == HTTP_HEAD;
