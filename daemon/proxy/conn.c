@@ -162,13 +162,17 @@ static int linger(struct px_conn *c)
  * outermost callback (px_conn_leave()) or where a response completes, and only what the socket
  * does not take is left to libevent (EV_WRITE enabled: it writes, applies the write timeout,
  * and the write callback, through px_write_idle(), disables it again once the output is empty).
- * As libevent's own write does: the output's start is thawed for the write only, the write
- * callback runs (deferred) once the output is at or below its low watermark, and an error goes
- * to the event callback (deferred) with writing disabled. Not for a connecting bufferevent.
- * 0, or -1 after a write error. */
+ * As libevent's own write does: the output's start is thawed for the write only, and an error
+ * goes to the event callback (deferred) with writing disabled. The write callback runs
+ * (deferred) once the output is at or below its low watermark - only when one is set: a
+ * throttled peer waits for it (px_throttle()). At the default, 0, it would only learn that the
+ * output is empty, which every caller of px_flush() handles itself (px_conn_leave() frees a
+ * closing conn, px_conn_response_done() starts the next request). Not for a connecting
+ * bufferevent. 0, or -1 after a write error. */
 int px_flush(struct bufferevent *bev)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t low = 0;
 	int n, err;
 	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
 		return 0;       /* nothing to write, or libevent is writing */
@@ -184,15 +188,17 @@ int px_flush(struct bufferevent *bev)
 	}
 	if (evbuffer_get_length(out) != 0)
 		bufferevent_enable(bev, EV_WRITE);      /* the rest when the socket has room */
-	if (n > 0)
-		bufferevent_trigger(bev, EV_WRITE, 0);  /* honours the low watermark */
+	bufferevent_getwatermark(bev, EV_WRITE, &low, NULL);
+	if (n > 0 && low != 0)
+		bufferevent_trigger(bev, EV_WRITE, 0);  /* runs it if the output is at or below low */
 	return 0;
 }
 
 void px_write_idle(struct bufferevent *bev)
 {
 	/* libevent has already removed the write interest of an empty output: no system call */
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if ((bufferevent_get_enabled(bev) & EV_WRITE) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		bufferevent_disable(bev, EV_WRITE);
 }
 
