@@ -3,24 +3,160 @@
 
 Measures, against a freshly started gaapd on loopback (signed TC3 calls, as a client would send):
   1. create-to-serve latency: from sending CreateHTTPListener to the first proxied 200 on the
-     new port (N_FIRST samples, default 200);
-  2. N_CREATES creates one call at a time (default 1000): total, per call, and gaapd's RSS growth
-     per listener.
+     new port, N_FIRST samples (default 200) with each of two API clients, interleaved sample by
+     sample (the order alternating, so that neither always meets the smaller state file; the
+     state holds up to 2 x N_FIRST listeners by the end):
+       - new connection: Gaapd.call (tests/e2e/harness.py), http.client with a new TCP connection
+         per call;
+       - keep-alive: KeepAliveClient below, one kept TCP connection for every call, as the
+         official SDKs reuse theirs;
+     the GET on the new port is a new connection either way (the port is new);
+  2. the floors, interleaved, min(N_FIRST, 100) rounds: the client floor of each client (a
+     signed DescribeHTTPListeners, which changes nothing, + a first GET on a port already
+     serving) and the durability floor (what gaapd's state store must do before it answers a
+     create: write a temp file as large as gaapd's state file is then, fsync, close, rename over
+     the target, fsync the directory; in a temporary directory beside gaapd's state directory,
+     so on the same filesystem);
+  3. N_CREATES creates one call at a time (default 1000, the new-connection client, on top of
+     the 2 x N_FIRST listeners of 1.): total, per call, and gaapd's RSS growth per listener.
 Bounded: every socket has a timeout, the counts are fixed, gaapd is stopped at the end.
 
 Usage: bench/provision.py [--gaapd build/gaapd] [--first 200] [--creates 1000]
 bench/run calls measure() for its workload (f).
 """
 import argparse
+import json
 import os
+import select
+import shutil
 import socket
 import statistics
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import PROXY, Gaapd, Origin, error_code  # noqa: E402
+from harness import (PROXY, SECRET_ID, SECRET_KEY, Gaapd, Origin, check_envelope,  # noqa: E402
+                     error_code, raw_request, sign_tc3)
+
+
+class KeepAliveClient:
+    """Signed TC3 calls to gaapd's control port over one kept HTTP/1.1 connection: the request as
+    raw bytes with a fresh signature and the headers Gaapd.call sends, the response read by its
+    Content-Length, its envelope checked. Before reusing the connection it checks that gaapd has
+    not closed it (readable while idle = closed, as urllib3 does) and reconnects; a reused
+    connection that dies before any byte of the answer arrived is retried once on a new one.
+    connects counts the TCP connections opened."""
+
+    def __init__(self, port, timeout=10):
+        self.port = port
+        self.host = f"127.0.0.1:{port}"
+        self.timeout = timeout
+        self.sock = None
+        self.poll = None
+        self.buf = b""
+        self.connects = 0
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = self.poll = None
+        self.buf = b""
+
+    def call(self, action, params):
+        """The "Response" object, as Gaapd.call returns it."""
+        body = json.dumps(params).encode()
+        headers = sign_tc3(SECRET_KEY, SECRET_ID, action, body, self.host, int(time.time()))
+        headers["Host"] = self.host
+        request = raw_request("POST", "/", body, headers)
+        reused = self._ready()
+        try:
+            self.sock.sendall(request)
+            status, ctype, data, close = self._response()
+        except (ConnectionError, EOFError):
+            partial = bool(self.buf)
+            self.close()
+            if not reused or partial:
+                raise
+            self._ready()
+            self.sock.sendall(request)
+            status, ctype, data, close = self._response()
+        if close:
+            self.close()
+        return check_envelope(status, ctype, data)
+
+    def create(self, port, name="listener-1"):
+        return self.call("CreateHTTPListener", {"ListenerName": name, "Port": port,
+                                                "ProxyId": PROXY})
+
+    def _ready(self):
+        """Connects if there is no usable connection; True if the one there is gets reused."""
+        if self.sock is not None and self.poll.poll(0):
+            self.close()                    # idle and readable: gaapd closed it
+        if self.sock is not None:
+            return True
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.poll = select.poll()
+        self.poll.register(self.sock, select.POLLIN)
+        self.connects += 1
+        return False
+
+    def _recv(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("gaapd closed the control connection")
+        self.buf += chunk
+
+    def _response(self):
+        """(status, content type, body, close after it); gaapd always sends a Content-Length."""
+        while b"\r\n\r\n" not in self.buf:
+            self._recv()
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        fields = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        length = int(fields["content-length"])
+        self.buf = rest
+        while len(self.buf) < length:
+            self._recv()
+        data, self.buf = self.buf[:length], self.buf[length:]
+        return (int(lines[0].split()[1]), fields.get("content-type"), data,
+                fields.get("connection", "").lower() == "close")
+
+
+class DurabilityFloor:
+    """What gaapd's file state store does before it answers a change (daemon/store_file.c,
+    persist()), from Python: open a temp file, write the state, fsync, close, rename over the
+    target, fsync the directory. In its own temporary directory inside parent (the same
+    filesystem as gaapd's state directory); close() removes it."""
+
+    def __init__(self, parent):
+        self.dir = tempfile.mkdtemp(prefix="fsync-floor-", dir=parent)
+        self.dir_fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def round(self, data):
+        """One round of data's bytes; its time in ms."""
+        t0 = time.perf_counter()
+        fd = os.open("state.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640,
+                     dir_fd=self.dir_fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename("state.tmp", "state", src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        os.fsync(self.dir_fd)
+        return (time.perf_counter() - t0) * 1000
+
+    def close(self):
+        os.close(self.dir_fd)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def rss_kib(pid):
@@ -54,6 +190,25 @@ def first_response(port):
         raise RuntimeError(f"port {port}: {data!r}")
 
 
+def create_to_first(create, port, name):
+    """ms from sending the create to the first proxied 200 on the new port."""
+    t0 = time.perf_counter()
+    resp = create(port, name=name)
+    if error_code(resp):
+        raise RuntimeError(resp)
+    first_response(port)
+    return (time.perf_counter() - t0) * 1000
+
+
+def state_bytes(g):
+    """gaapd's state file as it is now (its content, for the durability floor); ~5 KiB if none."""
+    try:
+        with open(os.path.join(g.dir, "state", "listeners.json"), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b"x" * 5120
+
+
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p / 100))]
@@ -62,46 +217,60 @@ def percentile(values, p):
 def measure(gaapd, first=200, creates=1000, origin_port=None, proxy_cpu=None, client_cpu=None):
     """One measurement against a fresh gaapd (workers: 1, file state store); the figures as a dict.
     origin_port: an origin already running (else a Python one is started); proxy_cpu pins gaapd,
-    client_cpu this process while it measures."""
+    client_cpu this process while it measures.
+    Keys without a prefix are the new-connection client's (and the bulk creates'); keepalive_* are
+    the keep-alive client's (its floor's GET is get_floor_ms: the same GET); fsync_* the
+    durability floor's."""
     import harness
     harness.GAAPD = os.path.abspath(gaapd)
     origin = Origin() if origin_port is None else None
     port = origin.port if origin else origin_port
-    total = first + creates
+    total = 2 * first + creates
     pin = (lambda: os.sched_setaffinity(0, {proxy_cpu})) if proxy_cpu is not None else None
     g = Gaapd(workers=1, preexec_fn=pin, proxies=[{
         "id": PROXY, "max_listeners": total + 10, "origins": [f"127.0.0.1:{port}"]}])
     affinity = os.sched_getaffinity(0)
+    ka = floor = None
     try:
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
         g.start()
         free = ports(total)
-        latencies = []
+        ka = KeepAliveClient(g.port)
+        ka.call("DescribeHTTPListeners", {"ProxyId": PROXY, "Limit": 1})    # opened untimed
+        latencies, ka_latencies = [], []
         for i in range(first):
-            t0 = time.perf_counter()
-            resp = g.create(free[i], name=f"first-{i}")
-            if error_code(resp):
-                raise RuntimeError(resp)
-            first_response(free[i])
-            latencies.append((time.perf_counter() - t0) * 1000)
-        # The client's own floor: a signed call that changes nothing, and a first request on a
-        # port that already serves (each a new connection from Python, as above).
-        call_floor, get_floor = [], []
+            pair = [(g.create, latencies, free[2 * i], f"first-{i}"),
+                    (ka.create, ka_latencies, free[2 * i + 1], f"first-ka-{i}")]
+            for create, out, p, name in (pair if i % 2 == 0 else pair[::-1]):
+                out.append(create_to_first(create, p, name))
+        # The floors: what each client costs on its own (a signed call that changes nothing, and
+        # a first request on a port that already serves), and the cost of the state store's
+        # durability (as many bytes as gaapd's state file has now).
+        floor = DurabilityFloor(g.dir)
+        data = state_bytes(g)
+        floor.round(data)                   # the target exists from here on, as in gaapd
+        call_floor, get_floor, ka_call_floor, fsync_floor = [], [], [], []
         for i in range(min(first, 100)):
             t0 = time.perf_counter()
             g.call("DescribeHTTPListeners", {"ProxyId": PROXY, "Limit": 1})
             t1 = time.perf_counter()
             first_response(free[i])
+            t2 = time.perf_counter()
+            ka.call("DescribeHTTPListeners", {"ProxyId": PROXY, "Limit": 1})
             call_floor.append((t1 - t0) * 1000)
-            get_floor.append((time.perf_counter() - t1) * 1000)
+            get_floor.append((t2 - t1) * 1000)
+            ka_call_floor.append((time.perf_counter() - t2) * 1000)
+            fsync_floor.append(floor.round(data))
+        ka_connects = ka.connects
+        ka.close()
         rss_before = rss_kib(g.proc.pid)
         cpu_before = cpu_ticks(g.proc.pid)
         per_call = []
         t0 = time.perf_counter()
         for i in range(creates):
             t1 = time.perf_counter()
-            resp = g.create(free[first + i], name=f"bulk-{i}")
+            resp = g.create(free[2 * first + i], name=f"bulk-{i}")
             per_call.append((time.perf_counter() - t1) * 1000)
             if error_code(resp):
                 raise RuntimeError(resp)
@@ -111,20 +280,32 @@ def measure(gaapd, first=200, creates=1000, origin_port=None, proxy_cpu=None, cl
         g.stop()
     finally:
         os.sched_setaffinity(0, affinity)
+        if ka:
+            ka.close()
+        if floor:
+            floor.close()
         g.cleanup()
         if origin:
             origin.close()
+    med = lambda v: statistics.median(v) if v else None  # noqa: E731
     return {
         "first": first, "creates": creates, "latencies_ms": latencies,
-        "first_p50_ms": statistics.median(latencies) if latencies else None,
+        "first_p50_ms": med(latencies),
         "first_p99_ms": percentile(latencies, 99) if latencies else None,
-        "call_floor_ms": statistics.median(call_floor) if call_floor else None,
-        "get_floor_ms": statistics.median(get_floor) if get_floor else None,
+        "call_floor_ms": med(call_floor), "get_floor_ms": med(get_floor),
         "creates_s": elapsed, "per_call_ms": elapsed / creates * 1000 if creates else None,
         "first100_ms": statistics.mean(per_call[:100]) if per_call else None,
         "last100_ms": statistics.mean(per_call[-100:]) if per_call else None,
         "gaapd_cpu_s": cpu_s, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
         "rss_per_listener_kib": (rss_after - rss_before) / creates if creates else None,
+        "keepalive_latencies_ms": ka_latencies,
+        "keepalive_first_p50_ms": med(ka_latencies),
+        "keepalive_first_p99_ms": percentile(ka_latencies, 99) if ka_latencies else None,
+        "keepalive_call_floor_ms": med(ka_call_floor),
+        "keepalive_connects": ka_connects,
+        "fsync_floor_ms": med(fsync_floor),
+        "fsync_floor_p99_ms": percentile(fsync_floor, 99) if fsync_floor else None,
+        "fsync_bytes": len(data) if first else None,
     }
 
 
@@ -147,16 +328,21 @@ def main():
     print(f"# gaapd provisioning ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, 1 worker,"
           f" file state store, signed TC3 calls from Python)\n")
     print("| figure | value |\n|---|---|")
-    print(f"| create-to-first-proxied-200, p50 ({args.first} samples) | {f('first_p50_ms')} ms |")
-    print(f"| create-to-first-proxied-200, p99 | {f('first_p99_ms')} ms |")
-    print(f"| client floor, p50: a signed DescribeHTTPListeners + a GET on a serving port | "
-          f"{f('call_floor_ms')} + {f('get_floor_ms')} ms |")
+    for client, p in (("new connection per call (http.client)", ""),
+                      ("keep-alive, one connection", "keepalive_")):
+        print(f"| create-to-first-proxied-200, {client}: p50 ({args.first} samples) | "
+              f"{f(p + 'first_p50_ms')} ms |")
+        print(f"| create-to-first-proxied-200, {client}: p99 | {f(p + 'first_p99_ms')} ms |")
+        print(f"| client floor, {client}, p50: a signed DescribeHTTPListeners + a GET on a "
+              f"serving port | {f(p + 'call_floor_ms')} + {f('get_floor_ms')} ms |")
+    print(f"| durability floor, p50 (p99): write {f('fsync_bytes', '{:,}')} bytes, fsync, rename,"
+          f" fsync the directory | {f('fsync_floor_ms')} ({f('fsync_floor_p99_ms')}) ms |")
     print(f"| {args.creates} creates one call at a time | {f('creates_s')} s "
           f"({f('per_call_ms')} ms/call: first 100 {f('first100_ms')}, last 100 "
           f"{f('last100_ms')}; gaapd CPU {f('gaapd_cpu_s')} s) |")
     print(f"| RSS growth per idle listener | {f('rss_per_listener_kib', '{:.1f}')} KiB "
           f"({m['rss_before_kib']} -> {m['rss_after_kib']} KiB) |")
-
+    print(f"\nThe keep-alive client opened {m['keepalive_connects']} connection(s).")
 
 if __name__ == "__main__":
     main()
