@@ -161,6 +161,16 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 
 /* The JSON answer (freed here), or a bare 500 when none could be made. A HEAD request gets the
  * head only: a body there would be read as the start of the next response. */
+/* The signature clock. Not time(): on Linux it reads the coarse clock, a tick behind, so a
+ * request signed at the very start of a second could look a second younger than it is and pass
+ * the five-minute window a second late. */
+static time_t wall_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
 static void respond(struct ctl_conn *c, char *json, int keep_alive, int head)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -242,7 +252,7 @@ static int on_message_complete(llhttp_t *p)
 	if (metrics_wanted(c))
 		metrics_respond(c, llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
 	else
-		respond(c, ctl_api_handle(c->ctl->api, &c->req, time(NULL)),
+		respond(c, ctl_api_handle(c->ctl->api, &c->req, wall_seconds()),
 			llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
 	ctl_req_reset(&c->req);
 	c->head_bytes = 0;
