@@ -99,7 +99,8 @@ static int hmac256(const void *key, size_t klen, const char *msg, unsigned char 
 }
 
 /* SecretSigning of spec 1.2 into k[32]. The derived keys are secrets too: cleansed after use. */
-static int signing_key(const char *secret_key, const char *date, const char *service, unsigned char k[32])
+static int derive_signing_key(const char *secret_key, const char *date, const char *service,
+	unsigned char k[32])
 {
 	size_t n = strlen(secret_key);
 	unsigned char t[32];
@@ -119,6 +120,42 @@ static int signing_key(const char *secret_key, const char *date, const char *ser
 	OPENSSL_cleanse(tc3, n + 3);
 	free(tc3);
 	return rc;
+}
+
+/* The last signing key this thread derived: a key changes once a day per secret and service, and
+ * each derivation is three HMACs (OpenSSL 3's one-shot HMAC() fetches its algorithm every call:
+ * some 50,000 instructions each). Secrets longer than the buffer are not kept. */
+#define SIGNING_CACHE_SECRET 128
+static _Thread_local struct {
+	char secret[SIGNING_CACHE_SECRET];
+	char date[11];
+	char service[32];
+	unsigned char key[32];
+	int valid;
+} signing_cache;
+
+static int signing_key(const char *secret_key, const char *date, const char *service,
+	unsigned char k[32])
+{
+	int cacheable = strlen(secret_key) < sizeof(signing_cache.secret) &&
+		strlen(date) < sizeof(signing_cache.date) &&
+		strlen(service) < sizeof(signing_cache.service);
+	if (cacheable && signing_cache.valid && strcmp(signing_cache.secret, secret_key) == 0 &&
+	    strcmp(signing_cache.date, date) == 0 && strcmp(signing_cache.service, service) == 0) {
+		memcpy(k, signing_cache.key, 32);
+		return 0;
+	}
+	if (derive_signing_key(secret_key, date, service, k) != 0)
+		return -1;
+	if (cacheable) {
+		OPENSSL_cleanse(&signing_cache, sizeof(signing_cache));
+		strcpy(signing_cache.secret, secret_key);
+		strcpy(signing_cache.date, date);
+		strcpy(signing_cache.service, service);
+		memcpy(signing_cache.key, k, 32);
+		signing_cache.valid = 1;
+	}
+	return 0;
 }
 
 static char *string_to_sign(const char *timestamp, const char *date, const char *service,

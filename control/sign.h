@@ -1,7 +1,8 @@
 /* control/sign.h - Tencent Cloud API request signatures: TC3-HMAC-SHA256 (spec 1.2) and legacy v1
- * (spec 1.3), shared by the server (verification) and gaapctl (signing). Pure functions over a
- * struct ctl_req or its decoded params; no I/O. Keys are borrowed for the call only. Output buffers
- * are the caller's.
+ * (spec 1.3), shared by the server (verification) and gaapctl (signing). Functions over a
+ * struct ctl_req or its decoded params; no I/O. Keys are borrowed for the call; the one state kept
+ * is each thread's last derived TC3 signing key (with the secret, date and service it came from).
+ * Output buffers are the caller's.
  */
 #ifndef GAAPD_CTL_SIGN_H
 #define GAAPD_CTL_SIGN_H

@@ -143,6 +143,39 @@ static void vector_b_older_doc(void **state)
 	ctl_req_reset(&r);
 }
 
+/* The signing key each thread keeps is only reused for the same secret, date and service. */
+static void signing_key_is_reused_only_for_the_same_secret_date_and_service(void **state)
+{
+	const char *a = "********************************", *b = "Gu5t9xGARNpq86cd98joQYCN3*******";
+	const char *want = "10b1a37a7301a02ca19a647ad722d5e43b4b3cff309d421d85b46093f6ab6c4f";
+	char sig[65], other[65], long_key[200];
+	struct ctl_req r;
+	char *canonical;
+	(void)state;
+	doc_request(&r);
+	canonical = ctl_tc3_canonical(&r, "content-type;host;x-tc-action", 0);
+	assert_non_null(canonical);
+	assert_int_equal(ctl_tc3_sign(a, "2019-02-25", "cvm", "1551113065", canonical, sig), 0);
+	assert_string_equal(sig, want);
+	assert_int_equal(ctl_tc3_sign(b, "2019-02-25", "cvm", "1551113065", canonical, other), 0);
+	assert_string_not_equal(other, want);
+	assert_int_equal(ctl_tc3_sign(a, "2019-02-26", "cvm", "1551113065", canonical, other), 0);
+	assert_string_not_equal(other, want);
+	assert_int_equal(ctl_tc3_sign(a, "2019-02-25", "cvm2", "1551113065", canonical, other), 0);
+	assert_string_not_equal(other, want);
+	assert_int_equal(ctl_tc3_sign(a, "2019-02-25", "cvm", "1551113065", canonical, sig), 0);
+	assert_string_equal(sig, want);
+	memset(long_key, 'k', sizeof(long_key) - 1);   /* longer than what is kept: derived each time */
+	long_key[sizeof(long_key) - 1] = '\0';
+	assert_int_equal(ctl_tc3_sign(long_key, "2019-02-25", "cvm", "1551113065", canonical, sig), 0);
+	assert_int_equal(ctl_tc3_sign(long_key, "2019-02-25", "cvm", "1551113065", canonical, other),
+		0);
+	assert_string_equal(sig, other);
+	assert_string_not_equal(sig, want);
+	free(canonical);
+	ctl_req_reset(&r);
+}
+
 /* A signer (gaapctl) and the verifier agree through the Authorization header. */
 static void doc_vector_round_trips_through_authorization(void **state)
 {
@@ -747,6 +780,7 @@ int main(void)
 		cmocka_unit_test(vector_a_official_doc),
 		cmocka_unit_test(vector_b_older_doc),
 		cmocka_unit_test(doc_vector_round_trips_through_authorization),
+		cmocka_unit_test(signing_key_is_reused_only_for_the_same_secret_date_and_service),
 		cmocka_unit_test_setup_teardown(vector_c_request_matches_json, vector_c_setup, vector_c_teardown),
 		cmocka_unit_test_setup_teardown(vector_c_canonical_and_signature, vector_c_setup, vector_c_teardown),
 		cmocka_unit_test_setup_teardown(vector_c_host_with_port, vector_c_setup, vector_c_teardown),
