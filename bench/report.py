@@ -18,6 +18,8 @@ FIGURES = [
     ("errors", "errors", "{:,.0f}"),
     ("cpu_s", "proxy CPU s", "{:.2f}"),
     ("req_per_cpu_s", "req per CPU-s", "{:,.0f}"),
+    ("user_us", "user µs/req", "{:.2f}"),
+    ("kernel_us", "kernel µs/req", "{:.2f}"),
     ("peak_rss_mib", "peak RSS MiB", "{:.1f}"),
     ("rss_idle_mib", "RSS idle-held MiB", "{:.1f}"),
 ]
@@ -111,6 +113,21 @@ class Report:
             out.append(f"| {w.key}. {w.title} | " + " | ".join(row) + " |")
         return "\n".join(out)
 
+    def cpu_table(self):
+        """User and kernel µs per request by workload and target (not origin direct: its row
+        would be the origin's own CPU)."""
+        out = ["| workload | target | user µs/req | kernel µs/req | total µs/req | kernel share |",
+               "|---|---|---:|---:|---:|---:|"]
+        for w in self.workloads:
+            for t, label in self.targets:
+                u, k = self.get(w.key, t, "user_us"), self.get(w.key, t, "kernel_us")
+                if t == "origin" or u is None or k is None or u["median"] + k["median"] <= 0:
+                    continue
+                total = u["median"] + k["median"]
+                out.append(f"| {w.key}. {w.title} | {label} | {cell('user_us', u)} | "
+                           f"{cell('kernel_us', k)} | {total:.2f} | {k['median'] / total:.0%} |")
+        return "\n".join(out)
+
     def idle_table(self, idle_key, base_key):
         out = ["| target | idle connections held | RSS with them held, before load (MiB) "
                "| peak RSS under load (MiB) | p99 ms with them | p99 ms without (a) | ratio |",
@@ -146,7 +163,7 @@ class Report:
 def runs_tsv(runs):
     keys = ["workload", "target", "rep", "seconds", "requests", "bytes", "rps", "mibps", "p50_ms",
             "p99_ms", "max_ms", "errors", "status_errors", "socket_errors", "cpu_s",
-            "req_per_cpu_s", "peak_rss_mib", "rss_idle_mib", "idle_open", "idle_failed"]
+            "req_per_cpu_s", "user_us", "kernel_us", "peak_rss_mib", "rss_idle_mib", "idle_open", "idle_failed"]
     lines = ["\t".join(keys)]
     for r in runs:
         lines.append("\t".join("" if r.get(k) is None else

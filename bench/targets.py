@@ -79,13 +79,14 @@ def start_time(pid):
 
 
 def cpu_ticks(pid):
-    """utime + stime of a whole process (every thread), in clock ticks; None once it is gone."""
+    """(utime, stime) of a whole process (every thread), in clock ticks: user space and the
+    kernel working for it; None once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 def status_kib(pid, key):
@@ -173,12 +174,19 @@ class Daemon:
         return {pid: cpu_ticks(pid) for pid in self.pids()}
 
     @staticmethod
-    def cpu_seconds(before, after):
-        ticks = 0
+    def cpu_user_sys(before, after):
+        """(user, kernel) CPU seconds of the processes between two cpu_snapshot()s."""
+        user = kernel = 0
         for pid, t in after.items():
             if t is not None:
-                ticks += t - (before.get(pid) or 0)
-        return ticks / CLK_TCK
+                u0, s0 = before.get(pid) or (0, 0)
+                user += t[0] - u0
+                kernel += t[1] - s0
+        return user / CLK_TCK, kernel / CLK_TCK
+
+    @staticmethod
+    def cpu_seconds(before, after):
+        return sum(Daemon.cpu_user_sys(before, after))
 
     def reset_peak(self):
         return all(reset_peak_rss(pid) for pid in self.pids())
