@@ -86,8 +86,8 @@ unsigned px_route_refs(struct px_route *r);
 
 struct px_worker *px_worker_new(struct event_base *base);
 void px_worker_destroy(struct px_worker *w);    /* NULL-safe; closes every connection */
-/* Takes ownership of fd, a non-blocking socket as evconnlistener accepts it (closed on failure
- * too), and a new reference to route. */
+/* Takes ownership of fd, an accepted non-blocking socket (closed on failure too), and a new
+ * reference to route. */
 void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *peer,
 	socklen_t peerlen, struct px_route *route);
 size_t px_worker_conn_count(const struct px_worker *w);
