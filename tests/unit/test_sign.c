@@ -58,6 +58,16 @@ static void doc_request(struct ctl_req *r)
 	add(r, "X-TC-Timestamp", "1551113065");
 }
 
+/* The doc's request and its canonical form over the doc's signed headers (the caller frees it). */
+static char *doc_canonical(struct ctl_req *r)
+{
+	char *canonical;
+	doc_request(r);
+	canonical = ctl_tc3_canonical(r, "content-type;host;x-tc-action", 0);
+	assert_non_null(canonical);
+	return canonical;
+}
+
 static void assert_hash_of(const char *s, const char *expect)
 {
 	char h[65];
@@ -152,9 +162,7 @@ static void signing_key_is_reused_only_for_the_same_secret_date_and_service(void
 	struct ctl_req r;
 	char *canonical;
 	(void)state;
-	doc_request(&r);
-	canonical = ctl_tc3_canonical(&r, "content-type;host;x-tc-action", 0);
-	assert_non_null(canonical);
+	canonical = doc_canonical(&r);
 	assert_int_equal(ctl_tc3_sign(a, "2019-02-25", "cvm", "1551113065", canonical, sig), 0);
 	assert_string_equal(sig, want);
 	assert_int_equal(ctl_tc3_sign(b, "2019-02-25", "cvm", "1551113065", canonical, other), 0);
@@ -185,9 +193,7 @@ static void doc_vector_round_trips_through_authorization(void **state)
 	char sig[65], value[512];
 	char *canonical;
 	(void)state;
-	doc_request(&r);
-	canonical = ctl_tc3_canonical(&r, "content-type;host;x-tc-action", 0);
-	assert_non_null(canonical);
+	canonical = doc_canonical(&r);
 	assert_int_equal(ctl_tc3_sign(key, "2019-02-25", "cvm", "1551113065", canonical, sig), 0);
 	assert_int_equal(ctl_tc3_authorization("AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******", "2019-02-25",
 		"cvm", "content-type;host;x-tc-action", sig, value, sizeof(value)), 0);
