@@ -28,23 +28,32 @@ const struct timeval *px_ms(struct timeval *tv, unsigned ms)
 	return tv;
 }
 
-const struct timeval *px_timeout(struct event_base *base, struct timeval *tv, unsigned ms)
+const struct timeval *px_timeout(struct px_worker *w, struct timeval *tv, unsigned ms)
 {
 	const struct timeval *common;
 	if (px_ms(tv, ms) == NULL)
 		return NULL;
-	common = event_base_init_common_timeout(base, tv);
-	return common != NULL ? common : tv;
+	for (size_t i = 0; i < w->ntimeouts; i++)
+		if (w->timeouts[i].ms == ms)
+			return w->timeouts[i].tv;
+	if ((common = event_base_init_common_timeout(w->base, tv)) == NULL)
+		return tv;
+	if (w->ntimeouts < PX_TIMEOUTS) {
+		w->timeouts[w->ntimeouts].ms = ms;
+		w->timeouts[w->ntimeouts++].tv = common;
+	}
+	return common;
 }
 
-void px_write_timeout(struct bufferevent *bev, struct px_tmo *t, unsigned wr_ms)
+void px_write_timeout(struct px_worker *w, struct bufferevent *bev, struct px_tmo *t,
+	unsigned wr_ms)
 {
 	struct timeval wr;
 	if (t->set && t->wr == wr_ms)
 		return;
 	t->set = 1;
 	t->wr = wr_ms;
-	bufferevent_set_timeouts(bev, NULL, px_timeout(bufferevent_get_base(bev), &wr, wr_ms));
+	bufferevent_set_timeouts(bev, NULL, px_timeout(w, &wr, wr_ms));
 }
 
 int64_t px_now_us(struct px_worker *w)
@@ -146,12 +155,12 @@ static int linger(struct px_conn *c)
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(
 		bufferevent_get_input(c->bev)));
 	bufferevent_setcb(c->bev, NULL, NULL, linger_event_cb, c);
-	px_write_timeout(c->bev, &c->tmo, 0);
+	px_write_timeout(c->w, c->bev, &c->tmo, 0);
 	px_rd_setcb(&c->rd, linger_read, linger_end, c);
 	px_rd_timeout(&c->rd, 0);
 	c->rd.high = 0;
 	px_rd_enable(&c->rd);
-	evtimer_add(&c->timer, px_timeout(c->w->base, &tv, c->route->http.linger_timeout_ms));
+	evtimer_add(&c->timer, px_timeout(c->w, &tv, c->route->http.linger_timeout_ms));
 	return 1;
 }
 
@@ -288,13 +297,13 @@ void px_client_timeouts(struct px_conn *c, int reading_body)
 {
 	const struct cfg_http *h = &c->route->http;
 	px_rd_timeout(&c->rd, reading_body ? h->client_header_timeout_ms : 0);
-	px_write_timeout(c->bev, &c->tmo, h->client_send_timeout_ms);
+	px_write_timeout(c->w, c->bev, &c->tmo, h->client_send_timeout_ms);
 }
 
 void px_conn_timer(struct px_conn *c, unsigned ms)
 {
 	struct timeval tv;
-	const struct timeval *t = px_timeout(c->w->base, &tv, ms);
+	const struct timeval *t = px_timeout(c->w, &tv, ms);
 	if (t != NULL)
 		evtimer_add(&c->timer, t);
 	else
@@ -463,7 +472,7 @@ static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd
 	/* the input's bound also bounds pipelined requests */
 	px_rd_init(&c->rd, bufferevent_get_input(c->bev), PX_MAX_PENDING);
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), count_sent, c);
-	if (c->sent_cb == NULL || px_rd_start(&c->rd, w->base, fd) != 0)
+	if (c->sent_cb == NULL || px_rd_start(&c->rd, w, fd) != 0)
 		goto fail;              /* the bufferevent closes fd (and its callbacks go with it) */
 	bufferevent_setcb(c->bev, NULL, client_write_cb, client_event_cb, c);
 	px_rd_setcb(&c->rd, client_read, client_event, c);

@@ -123,8 +123,18 @@ struct px_pool {
 	unsigned n;
 };
 
+/* Durations a worker keeps the common timeout of (px_timeout()); more are looked up each time. */
+#define PX_TIMEOUTS 16
+
 struct px_worker {
 	struct event_base *base;
+	/* The common timeouts asked of base so far, by duration in ms: libevent finds one with a
+	 * linear search under the base's lock, and a worker waits only its routes' few durations. */
+	struct {
+		unsigned ms;
+		const struct timeval *tv;   /* owned by base */
+	} timeouts[PX_TIMEOUTS];
+	size_t ntimeouts;
 	TAILQ_HEAD(px_conn_list, px_conn) conns;
 	LIST_HEAD(, px_retire) retiring;
 	LIST_HEAD(, px_pool) pools;
@@ -239,16 +249,17 @@ void px_write_idle(struct bufferevent *bev);
 void px_conn_output_drained(struct px_conn *c);
 /* The origin's output has room again (or the origin is gone): client reads may resume. */
 void px_conn_input_resume(struct px_conn *c);
-/* Gives bev the write timeout wr_ms (0 = none) unless t says it has it. */
-void px_write_timeout(struct bufferevent *bev, struct px_tmo *t, unsigned wr_ms);
+/* Gives bev, of w's base, the write timeout wr_ms (0 = none) unless t says it has it. */
+void px_write_timeout(struct px_worker *w, struct bufferevent *bev, struct px_tmo *t,
+	unsigned wr_ms);
 /* ms as a timeval in *tv; NULL (no timeout) for 0. */
 const struct timeval *px_ms(struct timeval *tv, unsigned ms);
-/* ms as a timeout for base's events (NULL for 0): libevent's common timeout for that duration,
- * kept in a queue per duration. Every connection of a route waits the same few durations, so an
- * add or delete is a queue operation instead of a heap one: with 10,000 idle keep-alive
- * connections the heap is 14 levels deep and each level a cache miss, three times a request.
- * The plain timeval in *tv when base has no room for another duration (256). */
-const struct timeval *px_timeout(struct event_base *base, struct timeval *tv, unsigned ms);
+/* ms as a timeout for events of w's base (NULL for 0): libevent's common timeout for that
+ * duration, kept in a queue per duration. Every connection of a route waits the same few
+ * durations, so an add or delete is a queue operation instead of a heap one: with 10,000 idle
+ * keep-alive connections the heap is 14 levels deep and each level a cache miss, three times a
+ * request. The plain timeval in *tv when the base has no room for another duration (256). */
+const struct timeval *px_timeout(struct px_worker *w, struct timeval *tv, unsigned ms);
 /* The worker's cached loop time, microseconds: wall clock, for time stamps. */
 int64_t px_now_us(struct px_worker *w);
 /* Microseconds on a precise monotonic clock, for durations (the loop's cached time is coarse:

@@ -122,7 +122,7 @@ void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase)
 {
 	const struct cfg_http *h = &o->c->route->http;
 	px_rd_timeout(&o->rd, phase == PX_ORG_WAITING ? h->origin_response_timeout_ms : 0);
-	px_write_timeout(o->bev, &o->tmo, h->origin_connect_timeout_ms);
+	px_write_timeout(o->w, o->bev, &o->tmo, h->origin_connect_timeout_ms);
 }
 
 static enum px_org_phase phase_of(const struct px_conn *c)
@@ -527,7 +527,7 @@ static void origin_write_cb(struct bufferevent *bev, void *arg)
 static void origin_connected(struct px_origin *o)
 {
 	o->connected = 1;
-	if (px_rd_start(&o->rd, o->w->base, bufferevent_getfd(o->bev)) != 0)
+	if (px_rd_start(&o->rd, o->w, bufferevent_getfd(o->bev)) != 0)
 		px_conn_close(o->c, PX_CLOSE_NO_MEMORY);
 }
 

@@ -21,7 +21,7 @@ static void rd_sync(struct px_rd *r)
 	int want = r->enabled && !r->full && r->started;
 	struct timeval tv;
 	if (want && !r->added) {
-		event_add(&r->ev, px_timeout(event_get_base(&r->ev), &tv, r->timeout_ms));
+		event_add(&r->ev, px_timeout(r->w, &tv, r->timeout_ms));
 		r->added = 1;
 	} else if (!want && r->added) {
 		event_del(&r->ev);
@@ -146,10 +146,11 @@ void px_rd_init(struct px_rd *r, struct evbuffer *in, size_t high)
 	*r = (struct px_rd){ .in = in, .high = high };
 }
 
-int px_rd_start(struct px_rd *r, struct event_base *base, evutil_socket_t fd)
+int px_rd_start(struct px_rd *r, struct px_worker *w, evutil_socket_t fd)
 {
-	if (event_assign(&r->ev, base, fd, EV_READ | EV_PERSIST, rd_cb, r) != 0)
+	if (event_assign(&r->ev, w->base, fd, EV_READ | EV_PERSIST, rd_cb, r) != 0)
 		return -1;
+	r->w = w;
 	r->started = 1;
 	rd_sync(r);
 	return 0;
@@ -191,7 +192,7 @@ void px_rd_timeout(struct px_rd *r, unsigned ms)
 	if (!r->added)
 		return;             /* rd_sync() applies it */
 	if (ms != 0)
-		event_add(&r->ev, px_timeout(event_get_base(&r->ev), &tv, ms));
+		event_add(&r->ev, px_timeout(r->w, &tv, ms));
 	else
 		event_remove_timer(&r->ev);
 }

@@ -26,6 +26,7 @@
 #include <event2/event_struct.h>    /* only to embed a struct event: one allocation fewer */
 
 struct evbuffer;
+struct px_worker;
 
 /* The first read of a readiness: a request or a small response fits. */
 #define PX_RD_FIRST 4096
@@ -37,6 +38,7 @@ typedef void px_rd_event_fn(short what, void *arg);
 
 struct px_rd {
 	struct event ev;            /* EV_READ | EV_PERSIST; assigned by px_rd_start() */
+	struct px_worker *w;        /* whose loop ev is in (and whose common timeouts it uses) */
 	struct evbuffer *in;        /* the bufferevent's input (its end is frozen outside reads) */
 	px_rd_read_fn *on_read;     /* bytes were added */
 	px_rd_event_fn *on_event;
@@ -52,8 +54,8 @@ struct px_rd {
 
 /* Binds r to in (reads bounded by high); not reading, no socket yet. */
 void px_rd_init(struct px_rd *r, struct evbuffer *in, size_t high);
-/* The socket is open (accepted, or connected): reading may begin. 0, or -1. */
-int px_rd_start(struct px_rd *r, struct event_base *base, evutil_socket_t fd);
+/* The socket is open (accepted, or connected): reading may begin, in w's loop. 0, or -1. */
+int px_rd_start(struct px_rd *r, struct px_worker *w, evutil_socket_t fd);
 void px_rd_free(struct px_rd *r);
 void px_rd_setcb(struct px_rd *r, px_rd_read_fn *on_read, px_rd_event_fn *on_event, void *arg);
 void px_rd_enable(struct px_rd *r);
