@@ -649,8 +649,7 @@ static int p_sched(struct ctx *x, yaml_node_t *n, void *base, const struct field
 	return fail(x, n, "unknown value \"%s\" (allowed: rr, wrr, lc)", s);
 }
 
-/* off (no access log), stderr, or a file (relative to the config file's directory). */
-/* "stderr" (NULL) or a file. */
+/* node.log_file: "stderr" (kept as NULL) or a file, relative to the config file's directory. */
 static int p_log_file(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
 {
 	char **dst = (char **)((char *)base + f->off);
@@ -666,6 +665,7 @@ static int p_log_file(struct ctx *x, yaml_node_t *n, void *base, const struct fi
 	return (*dst = path_join(x->dir, s)) == NULL ? fail(x, n, "out of memory") : 0;
 }
 
+/* http.access_log: "off" (NULL), "stderr", or a file, relative to the config file's directory. */
 static int p_access_log(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
 {
 	char **dst = (char **)((char *)base + f->off);
