@@ -237,7 +237,7 @@ static int list_has(const char *v, size_t vlen, const char *t, size_t tlen)
 
 static const struct px_name hop_names[] = { PX_NAME("connection"), PX_NAME("keep-alive"),
 	PX_NAME("proxy-connection"), PX_NAME("te"), PX_NAME("trailer"),
-	PX_NAME("transfer-encoding"), PX_NAME("upgrade") };
+	PX_NAME("transfer-encoding"), PX_NAME("upgrade"), PX_NAME("http2-settings") };
 #define PX_NHOP (sizeof hop_names / sizeof hop_names[0])
 
 /* Whether header i is named in one of the Connection headers conn[0, nconn) lists. */
@@ -257,6 +257,15 @@ int px_head_hop(const struct px_head *h, size_t i)
 		return 1;
 	for (size_t k = 0; k < h->nhdrs; k++)
 		if (name_eq(h, &h->hdrs[k], "connection", 10) && listed(h, i, &k, 1))
+			return 1;
+	return 0;
+}
+
+int px_head_websocket(const struct px_head *h)
+{
+	for (size_t i = 0; i < h->nhdrs; i++)
+		if (name_eq(h, &h->hdrs[i], "upgrade", 7) &&
+		    list_has(h->buf + h->hdrs[i].value, h->hdrs[i].vlen, "websocket", 9))
 			return 1;
 	return 0;
 }
@@ -390,7 +399,9 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 	put_forwarded_for(&w, h, f->client_ip);
 	if (f->chunked)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
-	if (f->close)
+	if (f->websocket)
+		PUT_LIT(&w, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+	else if (f->close)
 		PUT_LIT(&w, "Connection: close\r\n");
 	PUT_LIT(&w, "\r\n");
 	return wr_end(&w) != 0 ? -1 : 0;
@@ -417,6 +428,8 @@ int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	put_end_to_end(&w, h, 1, status >= 200 && status != 204);
 	if (frame == PX_FRAME_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
+	else if (frame == PX_FRAME_TUNNEL)
+		PUT_LIT(&w, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
 	if (connection != NULL) {
 		PUT_LIT(&w, "Connection: ");
 		put(&w, connection, clen);

@@ -88,8 +88,11 @@ void px_head_free(struct px_head *h);
 const char *px_head_get(const struct px_head *h, const char *name, size_t *vlen);
 /* How many headers are called name (any case). */
 size_t px_head_count(const struct px_head *h, const char *name);
-/* Whether header i must not be forwarded: hop-by-hop by name or listed in a Connection header. */
+/* Whether header i must not be forwarded: hop-by-hop by name or listed in a Connection header.
+ * Upgrade and HTTP2-Settings are hop-by-hop too (an upgrade is between neighbours). */
 int px_head_hop(const struct px_head *h, size_t i);
+/* Whether an Upgrade header of h lists websocket (any case), the one protocol gaapd tunnels. */
+int px_head_websocket(const struct px_head *h);
 
 /* What a forwarded request carries besides the client's end-to-end headers. */
 struct px_fwd {
@@ -97,9 +100,12 @@ struct px_fwd {
 	const char *client_ip;
 	int chunked;                /* the body goes out re-framed as chunked */
 	int close;                  /* ask the origin to close after this exchange */
+	int websocket;              /* ask the origin to upgrade to WebSocket (close is ignored) */
 };
 /* Appends the request head sent to an origin: the target byte for byte, HTTP/1.1, hop-by-hop
- * headers dropped, X-Forwarded-For extended and X-Real-IP replaced. 0 or -1 (ENOMEM). */
+ * headers dropped (every Upgrade offer with them), X-Forwarded-For extended and X-Real-IP
+ * replaced, then Upgrade: websocket and Connection: Upgrade for a WebSocket upgrade. 0 or -1
+ * (ENOMEM). */
 int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbuffer *out);
 
 /* How a response body travels to the client. */
@@ -108,6 +114,8 @@ enum px_frame {
 	PX_FRAME_LENGTH,            /* Content-Length, moved as is */
 	PX_FRAME_CHUNKED,           /* chunked, with gaapd's own size lines */
 	PX_FRAME_CLOSE,             /* raw bytes, the end is our close */
+	PX_FRAME_TUNNEL,            /* a 101 to a WebSocket upgrade: Upgrade: websocket and
+	                             * Connection: Upgrade, then bytes both ways, unframed */
 };
 /* Appends the response head sent to a client: HTTP/1.1, status and reason as received, hop-by-hop
  * headers dropped (and Content-Length for 1xx and 204), framing headers for frame, Connection:

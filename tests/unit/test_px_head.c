@@ -1,5 +1,6 @@
 /* tests/unit/test_px_head.c - head collection and rebuild: hop-by-hop filtering, X-Forwarded-For,
- * Host kept, the target byte for byte, response heads, the close-reason table. */
+ * Host kept, the target byte for byte, upgrade offers (WebSocket kept, others stripped),
+ * response heads (the 101 of a tunnel), the close-reason table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,6 +130,76 @@ static void test_framing_and_version(void **state)
 		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\nConnection: close\r\n\r\n");
 }
 
+/* A WebSocket upgrade reaches the origin with Upgrade and Connection as RFC 6455 4.1 wants them
+ * (whatever else the client's Connection listed stays behind) and every Sec-WebSocket-* field;
+ * a connection the proxy would close is not closed under the upgrade. */
+static void test_websocket_upgrade_kept(void **state)
+{
+	struct px_fwd ws = { .method = "GET", .client_ip = "10.0.0.1", .websocket = 1 };
+	struct px_fwd ws_close = { .method = "GET", .client_ip = "10.0.0.1", .websocket = 1,
+		.close = 1 };
+	static const char req[] = "GET /chat?room=1 HTTP/1.1\r\nHost: h\r\n"
+		"Connection: keep-alive, Upgrade, X-Hop\r\nUpgrade: WebSocket\r\nX-Hop: 1\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+		"Sec-WebSocket-Protocol: chat, superchat\r\nOrigin: http://h\r\n\r\n";
+	static const char want[] = "GET /chat?room=1 HTTP/1.1\r\nHost: h\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+		"Sec-WebSocket-Protocol: chat, superchat\r\nOrigin: http://h\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n"
+		"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+	(void)state;
+	check_request(req, &ws, want);
+	check_request(req, &ws_close, want);
+}
+
+/* h2c (and any other protocol) is never offered to the origin: the request goes as HTTP/1.1
+ * without Upgrade and HTTP2-Settings, even when the client forgot to list the latter in
+ * Connection. */
+static void test_other_upgrades_stripped(void **state)
+{
+	struct px_fwd post = { .method = "POST", .client_ip = "10.0.0.1" };
+	(void)state;
+	check_request("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+		"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nAccept: */*\r\n\r\n",
+		&plain, "GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+	check_request("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+		"http2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", &plain,
+		"GET / HTTP/1.1\r\nHost: h\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+	check_request("POST /u HTTP/1.1\r\nHost: h\r\nUpgrade: foo/2, bar\r\n"
+		"Connection: upgrade\r\nContent-Length: 2\r\n\r\n", &post,
+		"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+}
+
+/* Which heads ask for WebSocket: the token in any Upgrade header, any case, among others. */
+static void test_websocket_token(void **state)
+{
+	static const struct { const char *head; int ws; } cases[] = {
+		{ "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nupgrade: WebSocket\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nUpgrade: h2c,  websocket \r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n\r\n", 1 },
+		{ "GET / HTTP/1.1\r\nUpgrade: h2c\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nUpgrade: websocket/13\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nUpgrade: websockets\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nX-Upgrade: websocket\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nConnection: websocket\r\n\r\n", 0 },
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", 1 },
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n", 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct px_msg m;
+		parse(&m, strncmp(cases[i].head, "HTTP/", 5) == 0 ? HTTP_RESPONSE : HTTP_REQUEST,
+			cases[i].head);
+		print_message("%s", cases[i].head);
+		assert_int_equal(px_head_websocket(&m.head), cases[i].ws);
+		px_msg_free(&m);
+	}
+}
+
 static char *rebuild_response(const char *in, enum px_frame frame, const char *conn)
 {
 	struct px_msg m;
@@ -164,6 +235,23 @@ static void test_response_head(void **state)
 	s = rebuild_response("HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
 		PX_FRAME_NONE, NULL);
 	assert_string_equal(s, "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n");
+	free(s);
+}
+
+/* The 101 that opens a tunnel: the origin's end-to-end fields, its own Upgrade and Connection
+ * replaced by the two the client expects (RFC 6455 4.2.2), nothing about a length. */
+static void test_switching_protocols_head(void **state)
+{
+	char *s;
+	(void)state;
+	s = rebuild_response("HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n"
+		"Connection: upgrade, X-Hop\r\nX-Hop: 1\r\nContent-Length: 0\r\n"
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+		"Sec-WebSocket-Protocol: chat\r\n\r\n", PX_FRAME_TUNNEL, NULL);
+	assert_string_equal(s, "HTTP/1.1 101 Switching Protocols\r\n"
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+		"Sec-WebSocket-Protocol: chat\r\n"
+		"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
 	free(s);
 }
 
@@ -255,7 +343,11 @@ int main(void)
 		cmocka_unit_test(test_forwarded_for_appended),
 		cmocka_unit_test(test_target_byte_for_byte),
 		cmocka_unit_test(test_framing_and_version),
+		cmocka_unit_test(test_websocket_upgrade_kept),
+		cmocka_unit_test(test_other_upgrades_stripped),
+		cmocka_unit_test(test_websocket_token),
 		cmocka_unit_test(test_response_head),
+		cmocka_unit_test(test_switching_protocols_head),
 		cmocka_unit_test(test_head_get_and_limits),
 		cmocka_unit_test(test_values_trimmed_and_line_limits),
 		cmocka_unit_test(test_close_table),
