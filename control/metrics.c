@@ -126,6 +126,11 @@ static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, siz
 	family(o, "gaapd_connections_open", "gauge", "Client connections open, by listener.");
 	for (size_t i = 0; i < n; i++)
 		sample(o, "gaapd_connections_open", "listener", l[i].id, NULL, NULL, l[i].t.conns_open);
+	family(o, "gaapd_connections_upgraded_total", "counter", "Client connections that a 101 "
+		"answer to a WebSocket upgrade turned into a tunnel, by listener.");
+	for (size_t i = 0; i < n; i++)
+		sample(o, "gaapd_connections_upgraded_total", "listener", l[i].id, NULL, NULL,
+			l[i].t.upgraded);
 	family(o, "gaapd_http_requests_total", "counter", "Requests answered, by listener and "
 		"status class (a client that left before any answer is not counted).");
 	for (size_t i = 0; i < n; i++)

@@ -688,6 +688,7 @@ void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 	struct px_stats_snap s;
 	px_stats_read(l->stats, &s);
 	out->conns_open = s.conns;
+	out->upgraded = s.upgraded;
 	memcpy(out->requests, s.requests, sizeof(out->requests));
 	out->bytes_in = s.bytes_in;
 	out->bytes_out = s.bytes_out;

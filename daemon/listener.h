@@ -134,6 +134,7 @@ void lsn_discard(struct lsn *l);
 /* A listener's counters since it was created, over every route it has had; each read on its own. */
 struct lsn_traffic {
 	uint64_t conns_open;                    /* client connections open now */
+	uint64_t upgraded;                      /* connections that became WebSocket tunnels */
 	uint64_t requests[LSN_STATUS_CLASSES];  /* answered requests by status class */
 	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
 	uint64_t origin_errors[LSN_ORIGIN_ERROR_KINDS];

@@ -70,6 +70,7 @@ struct px_upstream {
 struct px_stats {
 	atomic_uint refs;
 	atomic_uint conns;          /* client connections open, on every route and worker */
+	_Atomic uint64_t upgraded;  /* client connections a 101 turned into a tunnel */
 	_Atomic uint64_t requests[PX_STATUS_CLASSES];
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t origin_errors[PX_OERR_COUNT];
@@ -96,6 +97,7 @@ void px_stats_exchange(struct px_stats *s, int status, int64_t us);
 void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out);
 /* Counts reason's origin failure kind, if it has one (the close-reason table). */
 void px_stats_origin_error(struct px_stats *s, enum px_close reason);
+void px_stats_upgraded(struct px_stats *s);
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
 int64_t px_now_ms(void);

@@ -54,6 +54,7 @@ enum px_oerr {
 /* A listener's counters as read at one moment (each on its own: they are not a consistent cut). */
 struct px_stats_snap {
 	uint64_t conns;                         /* client connections open now */
+	uint64_t upgraded;                      /* connections that became WebSocket tunnels */
 	uint64_t requests[PX_STATUS_CLASSES];   /* answered exchanges by status class */
 	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
 	uint64_t origin_errors[PX_OERR_COUNT];

@@ -53,6 +53,7 @@ static void add(_Atomic uint64_t *v, uint64_t n)
 void px_stats_read(const struct px_stats *s, struct px_stats_snap *out)
 {
 	out->conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
+	out->upgraded = get(&s->upgraded);
 	for (size_t i = 0; i < PX_STATUS_CLASSES; i++)
 		out->requests[i] = get(&s->requests[i]);
 	out->bytes_in = get(&s->bytes_in);
@@ -101,4 +102,9 @@ void px_stats_origin_error(struct px_stats *s, enum px_close reason)
 	enum px_oerr k = px_close_oerr(reason);
 	if (k != PX_OERR_NONE)
 		add(&s->origin_errors[k], 1);
+}
+
+void px_stats_upgraded(struct px_stats *s)
+{
+	add(&s->upgraded, 1);
 }

@@ -89,6 +89,7 @@ static void test_listener_counters(void **state)
 	l[0].t.bytes_in = 138;
 	l[0].t.bytes_out = 18446744073709551615u;       /* the whole uint64_t range prints */
 	l[0].t.conns_open = 2;
+	l[1].t.upgraded = 5;
 	l[1].t.origin_errors[0] = 7;
 	assert_int_equal(ctl_metrics_listeners(b, l, 2, NULL), 0);
 	s = text_of(b);
@@ -99,6 +100,9 @@ static void test_listener_counters(void **state)
 		"gaapd_listeners{proxy=\"lg-g\",status=\"1\"} 1\n"));
 	assert_non_null(strstr(s, "gaapd_connections_open{listener=\"listener-1\"} 2\n"
 		"gaapd_connections_open{listener=\"listener-2\"} 0\n"));
+	assert_non_null(strstr(s, "# TYPE gaapd_connections_upgraded_total counter\n"
+		"gaapd_connections_upgraded_total{listener=\"listener-1\"} 0\n"
+		"gaapd_connections_upgraded_total{listener=\"listener-2\"} 5\n"));
 	assert_non_null(strstr(s, "gaapd_http_requests_total{listener=\"listener-1\",class=\"2xx\"} 3\n"));
 	assert_non_null(strstr(s, "gaapd_http_requests_total{listener=\"listener-1\",class=\"5xx\"} 1\n"));
 	assert_non_null(strstr(s, "gaapd_http_bytes_received_total{listener=\"listener-1\"} 138\n"));

@@ -48,6 +48,7 @@ static void test_routes_share_the_listeners_stats(void **state)
 	px_stats_exchange(px_route_stats(new), 503, 2000000);
 	px_stats_bytes(px_route_stats(new), 100, 0);
 	px_stats_bytes(px_route_stats(old), 0, 2000);
+	px_stats_upgraded(px_route_stats(old));
 	px_route_unref(old);
 	snap = read_stats(px_route_stats(new));
 	assert_int_equal(snap.requests[1], 1);
@@ -56,6 +57,7 @@ static void test_routes_share_the_listeners_stats(void **state)
 	assert_int_equal(snap.bytes_in, 100);
 	assert_int_equal(snap.bytes_out, 2000);
 	assert_int_equal(snap.conns, 0);
+	assert_int_equal(snap.upgraded, 1);
 	px_route_unref(new);                    /* the last reference: frees the stats (ASan) */
 }
 
