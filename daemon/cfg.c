@@ -854,6 +854,7 @@ static const struct field http_fields[] = {
 	{ "drain_timeout",            p_uint, CFG_OFF(http.drain_timeout_ms),            1,    MS_MAX,   NULL, 0 },
 	{ "client_send_timeout",      p_uint, CFG_OFF(http.client_send_timeout_ms),      1,    MS_MAX,   NULL, 0 },
 	{ "linger_timeout",           p_uint, CFG_OFF(http.linger_timeout_ms),           0,    MS_MAX,   NULL, 0 },
+	{ "tunnel_idle_timeout",      p_uint, CFG_OFF(http.tunnel_idle_timeout_ms),      1,    MS_MAX,   NULL, 0 },
 	{ "origin_keepalive",         p_uint, CFG_OFF(http.origin_keepalive),            0,    100000,   NULL, 0 },
 	{ "origin_keepalive_timeout", p_uint, CFG_OFF(http.origin_keepalive_timeout_ms), 1,    MS_MAX,   NULL, 0 },
 	{ "origin_max_fails",         p_uint, CFG_OFF(http.origin_max_fails),            0,    1000,     NULL, 0 },
@@ -899,6 +900,7 @@ static struct cfg *cfg_new(const char *path)
 	c->http.drain_timeout_ms = 30000;
 	c->http.client_send_timeout_ms = 60000;
 	c->http.linger_timeout_ms = 2000;
+	c->http.tunnel_idle_timeout_ms = 60000;
 	c->http.origin_keepalive = 32;
 	c->http.origin_keepalive_timeout_ms = 4000;
 	c->http.origin_max_fails = 1;

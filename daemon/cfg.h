@@ -63,6 +63,7 @@ struct cfg_http {
 	unsigned drain_timeout_ms;  /* a deleted listener's connections finish within this */
 	unsigned client_send_timeout_ms;    /* a client that takes no bytes for this long is cut */
 	unsigned linger_timeout_ms;         /* after an error reply, unread input is drained so long */
+	unsigned tunnel_idle_timeout_ms;    /* a WebSocket tunnel moving no byte for this long closes */
 	unsigned origin_keepalive;          /* idle connections kept per origin per worker; 0 = none */
 	unsigned origin_keepalive_timeout_ms;   /* an idle pooled origin connection is closed after */
 	unsigned origin_max_fails;          /* consecutive failures that take an origin out ... */

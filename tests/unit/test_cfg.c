@@ -106,6 +106,7 @@ static void empty_file_takes_every_default(void **state)
 	assert_int_equal(c->http.max_header_size, 32768);
 	assert_int_equal(c->http.client_send_timeout_ms, 60000);
 	assert_int_equal(c->http.linger_timeout_ms, 2000);
+	assert_int_equal(c->http.tunnel_idle_timeout_ms, 60000);
 	assert_int_equal(c->http.origin_keepalive, 32);
 	assert_int_equal(c->http.origin_keepalive_timeout_ms, 4000);
 	assert_int_equal(c->http.origin_max_fails, 1);
@@ -127,6 +128,7 @@ static void proxy_data_plane_keys(void **state)
 	(void)state;
 	struct cfg *c = load_ok(
 		"http:\n  client_send_timeout: 5\n  linger_timeout: 0\n  origin_keepalive: 0\n"
+		"  tunnel_idle_timeout: 9\n"
 		"  origin_keepalive_timeout: 6\n  origin_max_fails: 0\n  origin_fail_timeout: 7\n"
 		"  max_request_line: 64\n  max_headers: 1\n  max_response_header_size: 1024\n"
 		"  max_body_size: 1125899906842624\n  max_connections_per_listener: 8\n"
@@ -137,6 +139,7 @@ static void proxy_data_plane_keys(void **state)
 		"  - {id: link-c, origins: [1.1.1.1:1]}\n");
 	assert_int_equal(c->http.client_send_timeout_ms, 5);
 	assert_int_equal(c->http.linger_timeout_ms, 0);
+	assert_int_equal(c->http.tunnel_idle_timeout_ms, 9);
 	assert_int_equal(c->http.origin_keepalive, 0);
 	assert_int_equal(c->http.origin_keepalive_timeout_ms, 6);
 	assert_int_equal(c->http.origin_max_fails, 0);
@@ -181,6 +184,8 @@ static void proxy_data_plane_keys(void **state)
 	load_fails("http: {max_request_line: 63}\n", "http.max_request_line: must be between 64",
 		NULL);
 	load_fails("http: {max_headers: 0}\n", "http.max_headers: must be between 1", NULL);
+	load_fails("http: {tunnel_idle_timeout: 0}\n",
+		"http.tunnel_idle_timeout: must be between 1 and 86400000", NULL);
 }
 
 static void empty_sections_and_lists_take_defaults(void **state)
