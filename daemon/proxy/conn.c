@@ -275,7 +275,7 @@ void px_conn_output_drained(struct px_conn *c)
 		return;
 	c->origin_throttled = 0;
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	if (c->org != NULL)
+	if (c->org != NULL && !c->org->eof)
 		px_rd_enable(&c->org->rd);
 }
 
@@ -318,6 +318,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	px_conn_enter(c);
 	if (c->lingering)
 		c->linger_done = 1;
+	else if (c->state == PX_TUNNEL)
+		px_tunnel_timer(c);
 	else
 		px_conn_close(c, c->state == PX_HEAD ? PX_CLOSE_HEADER_TIMEOUT
 			: PX_CLOSE_IDLE_TIMEOUT);
@@ -338,7 +340,8 @@ void px_exchange_done(struct px_conn *c)
 		return;
 	c->logged = 1;
 	end = px_mono_us();
-	px_stats_exchange(c->route->stats, c->status, end - c->t_begin);
+	if (c->state != PX_TUNNEL)  /* a tunnel's 101 was counted when it began */
+		px_stats_exchange(c->route->stats, c->status, end - c->t_begin);
 	count_bytes(c);
 	px_access_log(c, end);
 }

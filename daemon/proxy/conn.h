@@ -18,6 +18,9 @@
  * Writing: client and origin bufferevents keep EV_WRITE off while their output is empty; what a
  *   callback queues is written by the outermost px_conn_leave() (or when a response completes)
  *   through px_flush(), and only what the socket does not take is left to libevent.
+ * Tunnels: a 101 to a WebSocket upgrade turns the conn and its origin connection into a tunnel
+ *   (PX_TUNNEL, tunnel.c) for the rest of their lives: the parsers stop, both sides' callbacks
+ *   become the tunnel's, and the origin connection is never pooled.
  * Threads: everything here runs on the owning worker's thread; only px_route and px_stats are
  *   shared (a route's configuration is immutable; what workers learn about origins, and every
  *   counter, is atomic).
@@ -153,6 +156,7 @@ enum px_state {
 	PX_BODY,                    /* relaying the request body; the response may be flowing too */
 	PX_WAIT,                    /* request complete, parser paused: the response is in flight */
 	PX_FLUSH,                   /* response complete, waiting until the client has it all */
+	PX_TUNNEL,                  /* after a 101 to a WebSocket upgrade: bytes both ways */
 };
 
 struct px_origin {
@@ -174,6 +178,8 @@ struct px_origin {
 	unsigned busy : 1;          /* counted in its upstream's active */
 	unsigned head_sent : 1;     /* the current response head went to the client */
 	unsigned in_chunked : 1;    /* the origin sends the body chunked (callbacks copy it) */
+	unsigned eof : 1;           /* tunnel: the origin has ended what it sends */
+	unsigned shut : 1;          /* tunnel: its write side is shut (the client ended) */
 	int64_t pooled_us;          /* px_now_us() when it last went into the pool */
 };
 
@@ -201,6 +207,7 @@ struct px_conn {
 	struct evbuffer_cb_entry *sent_cb;  /* counts them; removed before the conn goes */
 	uint64_t sent_mark;         /* sent when the exchange began */
 	uint64_t sent_counted, received_counted;    /* what the stats have of sent and rd.bytes */
+	int64_t tunnel_seen;        /* px_now_ms() when the tunnel last moved bytes */
 	int status;                 /* of the response to the current exchange; 0 = none yet */
 	const struct cfg_addr *origin;  /* the last origin tried for the current exchange */
 	enum px_state state;
@@ -225,6 +232,8 @@ struct px_conn {
 	unsigned resp_started : 1;  /* a final response head reached the client output */
 	unsigned client_throttled : 1;  /* client reads stopped: the origin's output is full */
 	unsigned origin_throttled : 1;  /* origin reads stopped: the client's output is full */
+	unsigned websocket : 1;     /* the request asks for a WebSocket upgrade */
+	unsigned shut : 1;          /* tunnel: the client's write side is shut (the origin ended) */
 };
 
 /* Frees c and everything it owns; not from inside one of c's callbacks (px_conn_leave() decides
@@ -267,7 +276,8 @@ int64_t px_now_us(struct px_worker *w);
 /* Microseconds on a precise monotonic clock, for durations (the loop's cached time is coarse:
  * milliseconds, too coarse for a latency histogram that starts at 1 ms). */
 int64_t px_mono_us(void);
-/* c's current exchange is over (answered, or closed): counted in the stats and logged, once. */
+/* c's current exchange is over (answered, or closed): counted in the stats and logged, once. A
+ * tunnel's exchange is logged when the tunnel closes; its 101 was counted when it began. */
 void px_exchange_done(struct px_conn *c);
 /* The access log line of c's current exchange, ended at end (px_mono_us()), if the route has an
  * access log. */
@@ -286,6 +296,17 @@ void px_next_request(struct px_conn *c);
  * that stalls, only while reading_body; write: a client that takes nothing). */
 void px_conn_timer(struct px_conn *c, unsigned ms);
 void px_client_timeouts(struct px_conn *c, int reading_body);
+
+/* tunnel.c. The origin answered c's WebSocket upgrade with 101, whose head is in the client's
+ * output and whose parser stopped right after it: from now on c and c->org relay bytes both
+ * ways (first what each side sent after its head), until both have ended (each end's EOF shuts
+ * the other's write side once what came before is written), an error, or tunnel_idle_timeout
+ * without a byte moving. */
+void px_tunnel_start(struct px_conn *c);
+/* c->timer of a tunnel fired: closes an idle tunnel, or waits for the rest of the timeout. */
+void px_tunnel_timer(struct px_conn *c);
+/* The origin's EOF reached the response side after the tunnel began (it came with the 101). */
+void px_tunnel_origin_eof(struct px_conn *c);
 
 /* Makes c->org ready for a new request: a pooled connection to the scheduler's choice, or a new
  * one. 0, or -1 with c closed (502 at once when every origin is down). */

@@ -29,6 +29,7 @@
 	PX_CLOSE(SHUTDOWN, "shutdown", 0, NONE) \
 	PX_CLOSE(RETIRED, "listener deleted", 0, NONE) \
 	PX_CLOSE(DRAIN_TIMEOUT, "drain timeout", 0, NONE) \
+	PX_CLOSE(TUNNEL_IDLE, "tunnel idle timeout", 0, NONE) \
 	PX_CLOSE(BAD_REQUEST, "bad request", 400, NONE) \
 	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408, NONE) \
 	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408, NONE) \

@@ -59,8 +59,8 @@ static int on_headers_complete(llhttp_t *p)
 	struct px_origin *o = p->data;
 	int status = p->status_code;
 	o->resp.got_head = 1;
-	if (status == 101)          /* we never ask for an upgrade: no tunnel yet */
-		return -1;
+	if (status == 101)          /* only to a WebSocket upgrade: checked, then a tunnel */
+		return o->c->websocket ? HPE_PAUSED : -1;
 	if (status < 200 || status == 204 || status == 304 || o->c->req_head)
 		return 1;
 	return HPE_PAUSED;          /* the head is rebuilt outside the parser, then we resume */
@@ -155,6 +155,25 @@ static int informational_head(struct px_origin *o)
 	return -1;
 }
 
+/* A 101 to the WebSocket upgrade: it must switch to websocket (RFC 6455 4.1: Upgrade and
+ * Connection: upgrade); the client gets the 101 with its end-to-end headers
+ * (Sec-WebSocket-Accept, ...). */
+static int switching_head(struct px_origin *o)
+{
+	struct px_conn *c = o->c;
+	struct px_msg *m = &o->resp;
+	if (!m->p.upgrade || !px_head_websocket(&m->head)) {
+		origin_failed(o, PX_CLOSE_BAD_RESPONSE, "101 without a websocket upgrade");
+		return -1;
+	}
+	if (px_head_response(&m->head, 101, PX_FRAME_TUNNEL, NULL, client_out(o)) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	px_conn_response_head(c, 101);
+	return 0;
+}
+
 static int response_head(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
@@ -166,6 +185,8 @@ static int response_head(struct px_origin *o)
 	}
 	px_route_succeeded(c->route, (size_t)o->idx);
 	o->head_sent = 1;
+	if (m->p.status_code == 101)
+		return switching_head(o);
 	if (m->p.status_code < 200)
 		return informational_head(o);
 	o->frame = response_frame(o);
@@ -238,6 +259,10 @@ static int response_paused(struct px_origin *o)
 	struct px_msg *m = &o->resp;
 	if (!o->head_sent && response_head(o) != 0)
 		return 0;
+	if (m->p.status_code == 101) {  /* the parser stops here: what follows is the tunnel's */
+		px_tunnel_start(o->c);
+		return 0;
+	}
 	if (!m->done) {
 		llhttp_resume(&m->p);
 		return 1;
@@ -470,6 +495,10 @@ static void origin_eof(struct px_origin *o)
 	response_pump(o);           /* what arrived with the EOF comes first */
 	if (c->org != o || c->closing)
 		return;
+	if (c->state == PX_TUNNEL) {
+		px_tunnel_origin_eof(c);
+		return;
+	}
 	if (o->reused && !o->got_bytes) {
 		stale(o, "end of file");
 		return;

@@ -139,15 +139,33 @@ static void request_error(struct px_conn *c, enum llhttp_errno err)
 		: m->too_large || m->too_many ? PX_CLOSE_HEADER_TOO_LARGE : PX_CLOSE_BAD_REQUEST);
 }
 
-/* What even strict llhttp lets through (px_msg_check()), upgrades and CONNECT (no tunnels
- * yet), and a Content-Length over the body limit (413 before the origin sees anything). */
+/* WebSocket is the one protocol gaapd tunnels, and only from a bodiless HTTP/1.1 GET that says
+ * Connection: upgrade (RFC 6455 4.1): anything else naming it is refused rather than guessed
+ * at. Other Upgrade offers (h2c, ...) are dropped with the hop-by-hop headers and the request
+ * is served as HTTP/1.1. CONNECT is for forward proxies. NULL when acceptable. */
+static const char *upgrade_refused(const struct px_conn *c)
+{
+	const llhttp_t *p = &c->req.p;
+	int body = (p->flags & F_CHUNKED) ||
+		((p->flags & F_CONTENT_LENGTH) && p->content_length != 0);
+	if (p->method == HTTP_CONNECT)
+		return "CONNECT";
+	if (c->websocket && (p->method != HTTP_GET || p->http_minor == 0 || body ||
+	    !(p->flags & F_CONNECTION_UPGRADE)))
+		return "websocket upgrade other than a bodiless HTTP/1.1 GET with Connection: upgrade";
+	return NULL;
+}
+
+/* What even strict llhttp lets through (px_msg_check()), upgrades gaapd does not tunnel
+ * (upgrade_refused()), and a Content-Length over the body limit (413 before the origin sees
+ * anything). */
 static int request_acceptable(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
 	const char *why = px_msg_check(&c->req);
 	size_t max = c->route->http.max_body_size;
-	if (why == NULL && (p->upgrade || p->method == HTTP_CONNECT))
-		why = "upgrade or CONNECT";
+	if (why == NULL)
+		why = upgrade_refused(c);
 	if (why != NULL) {
 		LOG_DEBUG("px", "conn=%" PRIu64 " client=%s: bad request: %s", c->id, c->ip, why);
 		px_conn_close(c, PX_CLOSE_BAD_REQUEST);
@@ -174,7 +192,7 @@ int px_send_head(struct px_conn *c)
 	llhttp_t *p = &c->req.p;
 	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
-		.close = c->route->http.origin_keepalive == 0 };
+		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket };
 	if (px_head_request(&c->req.head, &f, bufferevent_get_output(c->org->bev)) != 0) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
@@ -186,8 +204,13 @@ int px_send_head(struct px_conn *c)
 static int request_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
+	c->websocket = px_head_websocket(&c->req.head);
 	if (!request_acceptable(c))
 		return 0;
+	/* Parsed to its end as an HTTP/1.1 message whatever it offered: llhttp would stop there
+	 * for good (HPE_PAUSED_UPGRADE), and a WebSocket request the origin does not switch for
+	 * leaves the connection HTTP. Only a 101 makes a tunnel (origin.c). */
+	p->upgrade = 0;
 	evtimer_del(&c->timer);    /* the client may now be silent as long as the exchange runs */
 	c->nreq++;
 	c->http10 = p->http_minor == 0;

@@ -1,2 +1,3 @@
 # (filled by the proxy work)
 gaap_e2e_test(test_proxy)
+gaap_e2e_test(test_websocket)

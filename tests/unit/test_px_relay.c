@@ -811,8 +811,8 @@ static void test_smuggling_400_origin_untouched(void **state)
 		"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400);
 	expect_error(f, f->main.port, "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400);
 	expect_error(f, f->main.port, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 400);
-	expect_error(f, f->main.port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\n"
-		"Upgrade: websocket\r\n\r\n", 400);
+	expect_error(f, f->main.port, "GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n",
+		400);   /* WebSocket without Connection: upgrade */
 	expect_error(f, f->main.port, "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n", 400);
 	assert_int_equal(atomic_load(&f->origin_conns), conns);
 	assert_int_equal(seen_len(f), seen);
@@ -1050,7 +1050,14 @@ static const char *const ambiguous[] = {
 	"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
 	"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
 	"GET / HTTP/0.9\r\nHost: t\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+		"Content-Length: 0\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+		"Content-Length: 2\r\n\r\nab",
+	"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
 	"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n",
 	"GET /a\001 HTTP/1.1\r\nHost: t\r\n\r\n",
 	"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n",
