@@ -151,6 +151,16 @@ static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, siz
 		for (size_t k = 0; k < LSN_ORIGIN_ERROR_KINDS; k++)
 			sample(o, "gaapd_origin_errors_total", "listener", l[i].id, "kind",
 				lsn_origin_error_kind(k), l[i].t.origin_errors[k]);
+	family(o, "gaapd_origin_ejections_total", "counter", "Origins that passive health took out "
+		"for origin_fail_timeout, by listener (the log names the origin).");
+	for (size_t i = 0; i < n; i++)
+		sample(o, "gaapd_origin_ejections_total", "listener", l[i].id, NULL, NULL,
+			l[i].t.origin_ejections);
+	family(o, "gaapd_origin_recoveries_total", "counter", "Origins taken out that answered "
+		"again and were put back, by listener.");
+	for (size_t i = 0; i < n; i++)
+		sample(o, "gaapd_origin_recoveries_total", "listener", l[i].id, NULL, NULL,
+			l[i].t.origin_recoveries);
 }
 
 /* The buckets are stored apart; Prometheus wants them cumulative, +Inf equal to the count. */

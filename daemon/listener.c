@@ -689,6 +689,8 @@ void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 	px_stats_read(l->stats, &s);
 	out->conns_open = s.conns;
 	out->upgraded = s.upgraded;
+	out->origin_ejections = s.origin_ejections;
+	out->origin_recoveries = s.origin_recoveries;
 	memcpy(out->requests, s.requests, sizeof(out->requests));
 	out->bytes_in = s.bytes_in;
 	out->bytes_out = s.bytes_out;

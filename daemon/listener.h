@@ -135,6 +135,8 @@ void lsn_discard(struct lsn *l);
 struct lsn_traffic {
 	uint64_t conns_open;                    /* client connections open now */
 	uint64_t upgraded;                      /* connections that became WebSocket tunnels */
+	uint64_t origin_ejections;              /* origins taken out by passive health */
+	uint64_t origin_recoveries;             /* ... and brought back by an answer */
 	uint64_t requests[LSN_STATUS_CLASSES];  /* answered requests by status class */
 	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
 	uint64_t origin_errors[LSN_ORIGIN_ERROR_KINDS];

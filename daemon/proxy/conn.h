@@ -74,6 +74,7 @@ struct px_stats {
 	atomic_uint refs;
 	atomic_uint conns;          /* client connections open, on every route and worker */
 	_Atomic uint64_t upgraded;  /* client connections a 101 turned into a tunnel */
+	_Atomic uint64_t origin_ejections, origin_recoveries;  /* passive health transitions */
 	_Atomic uint64_t requests[PX_STATUS_CLASSES];
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t origin_errors[PX_OERR_COUNT];
@@ -101,15 +102,20 @@ void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out);
 /* Counts reason's origin failure kind, if it has one (the close-reason table). */
 void px_stats_origin_error(struct px_stats *s, enum px_close reason);
 void px_stats_upgraded(struct px_stats *s);
+/* An origin of a route was taken out (ejected: 1) by passive health, or answered again (0). */
+void px_stats_origin_health(struct px_stats *s, int ejected);
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
 int64_t px_now_ms(void);
 /* The origin for the next exchange: its index, skipping origins that are down and exclude
- * (-1 = none); -1 when none is usable. Any thread. */
+ * (-1 = none); when every other origin is down, the one that failed longest ago (passive health
+ * never leaves a request without a try). -1 only when there is no origin but exclude. Any
+ * thread. */
 int px_route_pick(struct px_route *r, int exclude);
-/* Passive health. failed: 1 when this failure took the origin out for origin_fail_timeout. */
+/* Passive health. failed: 1 when this failure took the origin out for origin_fail_timeout
+ * (never the only origin of a route). succeeded: 1 when it brought a taken-out origin back. */
 int px_route_failed(struct px_route *r, size_t i);
-void px_route_succeeded(struct px_route *r, size_t i);
+int px_route_succeeded(struct px_route *r, size_t i);
 
 /* A deleted listener's route on one worker: its connections' deadline (px_worker_retire()). */
 struct px_retire {

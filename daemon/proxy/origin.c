@@ -109,7 +109,8 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 	px_conn_close(c, reason);
 }
 
-/* Passive health: a refused, failed or silent origin is skipped for a while. */
+/* Passive health: a refused, failed or silent origin is skipped for a while, unless it is the
+ * route's only one (px_route_failed()); logged once per transition, not per request. */
 static void health_failed(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
@@ -183,7 +184,9 @@ static int response_head(struct px_origin *o)
 		origin_failed(o, PX_CLOSE_BAD_RESPONSE, why);
 		return -1;
 	}
-	px_route_succeeded(c->route, (size_t)o->idx);
+	if (px_route_succeeded(c->route, (size_t)o->idx))
+		LOG_WARN("px", "listener=%s origin=%s: answering again, back in service",
+			c->route->id, o->addr->text);
 	o->head_sent = 1;
 	if (m->p.status_code == 101)
 		return switching_head(o);

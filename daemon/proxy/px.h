@@ -55,6 +55,8 @@ enum px_oerr {
 struct px_stats_snap {
 	uint64_t conns;                         /* client connections open now */
 	uint64_t upgraded;                      /* connections that became WebSocket tunnels */
+	uint64_t origin_ejections;              /* origins taken out by passive health */
+	uint64_t origin_recoveries;             /* ... and brought back by an answer */
 	uint64_t requests[PX_STATUS_CLASSES];   /* answered exchanges by status class */
 	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
 	uint64_t origin_errors[PX_OERR_COUNT];

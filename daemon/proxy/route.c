@@ -174,31 +174,61 @@ static int pick_least(struct px_route *r, int exclude, int64_t now)
 	return best;
 }
 
+/* Every origin but exclude is down: the one whose down period ends first (it failed longest
+ * ago) is tried rather than none. Passive health never takes away the last way out. */
+static int pick_least_recently_failed(struct px_route *r, int exclude)
+{
+	int64_t best_until = 0;
+	int best = -1;
+	for (size_t i = 0; i < r->nups; i++) {
+		int64_t until = atomic_load_explicit(&r->ups[i].down_until, memory_order_relaxed);
+		if ((int)i == exclude)
+			continue;
+		if (best < 0 || until < best_until) {
+			best = (int)i;
+			best_until = until;
+		}
+	}
+	return best;
+}
+
 int px_route_pick(struct px_route *r, int exclude)
 {
 	int64_t now = px_now_ms();
+	int i;
 	if (r->nups == 0)
 		return -1;
-	return r->sched == CFG_SCHED_LC ? pick_least(r, exclude, now)
-		: pick_cycle(r, exclude, now);
+	i = r->sched == CFG_SCHED_LC ? pick_least(r, exclude, now) : pick_cycle(r, exclude, now);
+	return i >= 0 ? i : pick_least_recently_failed(r, exclude);
 }
 
 int px_route_failed(struct px_route *r, size_t i)
 {
 	struct px_upstream *u = &r->ups[i];
 	unsigned max = r->http.origin_max_fails;
-	if (max == 0 || atomic_fetch_add_explicit(&u->fails, 1, memory_order_relaxed) + 1 < max)
+	int64_t now;
+	/* A single origin is never taken out (as nginx): skipping it helps no request. */
+	if (max == 0 || r->nups < 2 ||
+	    atomic_fetch_add_explicit(&u->fails, 1, memory_order_relaxed) + 1 < max)
 		return 0;
+	now = px_now_ms();
 	atomic_store_explicit(&u->fails, 0, memory_order_relaxed);
-	atomic_store_explicit(&u->down_until, px_now_ms() + r->http.origin_fail_timeout_ms,
-		memory_order_relaxed);
+	if (atomic_exchange_explicit(&u->down_until, now + r->http.origin_fail_timeout_ms,
+	    memory_order_relaxed) > now)
+		return 0;   /* already out: tried as the last way out, or failed on another worker */
+	px_stats_origin_health(r->stats, 1);
 	return 1;
 }
 
-void px_route_succeeded(struct px_route *r, size_t i)
+int px_route_succeeded(struct px_route *r, size_t i)
 {
 	struct px_upstream *u = &r->ups[i];
-	/* a load first: healthy origins keep their cache line shared between workers */
+	/* loads first: healthy origins keep their cache line shared between workers */
 	if (atomic_load_explicit(&u->fails, memory_order_relaxed) != 0)
 		atomic_store_explicit(&u->fails, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&u->down_until, memory_order_relaxed) == 0 ||
+	    atomic_exchange_explicit(&u->down_until, 0, memory_order_relaxed) == 0)
+		return 0;
+	px_stats_origin_health(r->stats, 0);
+	return 1;
 }

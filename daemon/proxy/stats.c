@@ -54,6 +54,8 @@ void px_stats_read(const struct px_stats *s, struct px_stats_snap *out)
 {
 	out->conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
 	out->upgraded = get(&s->upgraded);
+	out->origin_ejections = get(&s->origin_ejections);
+	out->origin_recoveries = get(&s->origin_recoveries);
 	for (size_t i = 0; i < PX_STATUS_CLASSES; i++)
 		out->requests[i] = get(&s->requests[i]);
 	out->bytes_in = get(&s->bytes_in);
@@ -107,4 +109,9 @@ void px_stats_origin_error(struct px_stats *s, enum px_close reason)
 void px_stats_upgraded(struct px_stats *s)
 {
 	add(&s->upgraded, 1);
+}
+
+void px_stats_origin_health(struct px_stats *s, int ejected)
+{
+	add(ejected ? &s->origin_ejections : &s->origin_recoveries, 1);
 }

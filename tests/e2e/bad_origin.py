@@ -78,7 +78,7 @@ class HeadOnly:
 class BadOrigin:
     """One origin on 127.0.0.1:port; name tags its /conn answers."""
 
-    def __init__(self, name="origin"):
+    def __init__(self, name="origin", port=0):
         self.name = name
         self.lock = threading.Lock()
         self.connections = 0
@@ -86,7 +86,7 @@ class BadOrigin:
         self.raw = bytearray()              # every byte received
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.closed = False

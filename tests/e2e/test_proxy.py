@@ -356,8 +356,8 @@ class OriginErrors(ProxyCase):
     def test_no_answer_within_the_response_timeout_is_504(self):
         r, closed = self.one(get("/hang"), pid="link-hang")
         self.assertEqual((r.status, closed), (504, True))
-        r, closed = self.one(get("/conn"), pid="link-hang")     # timed out: skipped a while
-        self.assertEqual((r.status, closed), (502, True))
+        r, _ = self.one(get("/conn"), pid="link-hang")  # the only origin: never skipped
+        self.assertEqual(r.status, 200)
 
     def test_closed_without_an_answer_is_502(self):
         r, closed = self.one(get("/close-now"))
@@ -399,11 +399,13 @@ class OriginErrors(ProxyCase):
             self.assertEqual((r.status, r.body), (200, b"hi"))
         self.assertIn("down for 60000 ms", self.g.log_text())
 
-    def test_all_origins_down_is_502(self):
+    def test_a_dead_single_origin_is_tried_by_every_request(self):
+        before = self.g.log_text().count("origin connect failed")
         for _ in range(3):
             r, closed = self.one(get("/conn"), pid="link-dead")
             self.assertEqual((r.status, closed), (502, True))
-        self.assertIn("no origin available", self.g.log_text())
+        self.assertGreaterEqual(self.g.log_text().count("origin connect failed") - before, 3)
+        self.assertNotIn("no origin available", self.g.log_text())
 
     def test_rr_alternates(self):
         names = [self.one(get("/conn", extra="Connection: close\r\n"), pid="link-rr")[0]
@@ -429,6 +431,50 @@ class OriginErrors(ProxyCase):
             with open(path) as f:
                 return f.read()
         self.assertTrue(self.wait_for(lambda: re.search(pattern, text())), text())
+
+
+class PassiveHealth(ProxyCase):
+    """The defaults (origin_max_fails 1, origin_fail_timeout 10 s): an origin that refused once is
+    skipped while another answers, but never when nothing else is left, and the first answer
+    puts it back at once."""
+    http = {"origin_fail_timeout": 10000}   # the default, over ProxyCase's 60 s
+
+    @classmethod
+    def origins(cls):
+        cls.solo_port, cls.duo_ports = closed_port(), (closed_port(), closed_port())
+        return {"main": BadOrigin("main")}
+
+    @classmethod
+    def proxies(cls, o):
+        return [("link-main", [f"127.0.0.1:{o['main'].port}"], "rr"),
+                ("link-solo", [f"127.0.0.1:{cls.solo_port}"], "rr"),
+                ("link-duo", [f"127.0.0.1:{p}" for p in cls.duo_ports], "rr")]
+
+    def get_conn(self, pid):
+        return self.one(get("/conn", extra="Connection: close\r\n"), pid=pid)[0]
+
+    def test_a_restarted_single_origin_answers_the_very_next_request(self):
+        self.assertEqual(self.get_conn("link-solo").status, 502)       # stopped
+        origin = BadOrigin("solo", port=self.solo_port)                # started again
+        try:
+            r = self.get_conn("link-solo")
+            self.assertEqual((r.status, r.body.split()[0]), (200, b"solo"))
+        finally:
+            origin.close()
+
+    def test_when_every_origin_is_down_they_are_still_tried(self):
+        self.assertEqual(self.get_conn("link-duo").status, 502)        # both refuse: both out
+        self.assertEqual(self.g.log_text().count("down for 10000 ms"), 2)
+        origin = BadOrigin("second", port=self.duo_ports[1])
+        try:
+            r = self.get_conn("link-duo")
+            self.assertEqual((r.status, r.body.split()[0]), (200, b"second"))
+            self.assertIn("answering again, back in service", self.g.log_text())
+            m = self.g.raw("GET", target="/metrics")[2].decode()
+            self.assertRegex(m, r'gaapd_origin_ejections_total\{listener="listener-[0-9a-z]+"\} 2')
+            self.assertRegex(m, r'gaapd_origin_recoveries_total\{listener="listener-[0-9a-z]+"\} 1')
+        finally:
+            origin.close()
 
 
 class Limits(ProxyCase):

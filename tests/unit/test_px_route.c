@@ -93,22 +93,61 @@ static void test_passive_health(void **state)
 {
 	const unsigned w[] = { 1, 1 };
 	struct px_route *r = route(CFG_SCHED_RR, w, 2);
+	struct px_stats_snap snap;
 	char got[16];
 	(void)state;
 	assert_int_equal(px_route_failed(r, 0), 0);     /* one of the two failures allowed */
-	px_route_succeeded(r, 0);                       /* ... and forgiven */
+	assert_int_equal(px_route_succeeded(r, 0), 0);  /* ... and forgiven: it was never out */
 	assert_int_equal(px_route_failed(r, 0), 0);
 	assert_int_equal(px_route_failed(r, 0), 1);     /* down for a minute */
 	picks(r, 4, got);
 	assert_string_equal(got, "bbbb");
-	assert_int_equal(px_route_pick(r, 1), -1);      /* the other one excluded: none left */
+	assert_int_equal(px_route_pick(r, 1), 0);       /* the other one excluded: the down one */
 	assert_int_equal(px_route_failed(r, 1), 0);
 	assert_int_equal(px_route_failed(r, 1), 1);
 	picks(r, 2, got);
-	assert_string_equal(got, "--");                 /* all down: 502 at once */
+	assert_string_equal(got, "aa");                 /* all down: the one that failed first */
+	assert_int_equal(px_route_pick(r, 0), 1);       /* ... then the other, never none */
+	assert_int_equal(px_route_succeeded(r, 1), 1);  /* b answered: back at once */
+	picks(r, 2, got);
+	assert_string_equal(got, "bb");
 	atomic_store(&r->ups[0].down_until, px_now_ms() - 1);
 	picks(r, 2, got);
-	assert_string_equal(got, "aa");                 /* back after its fail timeout */
+	assert_true(strcmp(got, "ab") == 0 || strcmp(got, "ba") == 0);  /* a back after its time */
+	px_stats_read(px_route_stats(r), &snap);
+	assert_int_equal(snap.origin_ejections, 2);
+	assert_int_equal(snap.origin_recoveries, 1);
+	px_route_unref(r);
+}
+
+static void test_single_origin_is_never_taken_out(void **state)
+{
+	const unsigned w[] = { 1 };
+	struct px_route *r = route(CFG_SCHED_RR, w, 1);
+	struct px_stats_snap snap;
+	char got[16];
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(px_route_failed(r, 0), 0);
+	picks(r, 3, got);
+	assert_string_equal(got, "aaa");
+	assert_int_equal(px_route_pick(r, 0), -1);      /* failover: there is no other */
+	px_stats_read(px_route_stats(r), &snap);
+	assert_int_equal(snap.origin_ejections, 0);
+	px_route_unref(r);
+}
+
+static void test_lc_tries_the_least_recently_failed_when_all_are_down(void **state)
+{
+	const unsigned w[] = { 1, 1, 1 };
+	struct px_route *r = route(CFG_SCHED_LC, w, 3);
+	int64_t now = px_now_ms();
+	(void)state;
+	atomic_store(&r->ups[0].down_until, now + 30000);
+	atomic_store(&r->ups[1].down_until, now + 10000);   /* failed longest ago */
+	atomic_store(&r->ups[2].down_until, now + 20000);
+	assert_int_equal(px_route_pick(r, -1), 1);
+	assert_int_equal(px_route_pick(r, 1), 2);
 	px_route_unref(r);
 }
 
@@ -128,6 +167,8 @@ int main(void)
 		cmocka_unit_test(test_wrr_is_smooth_and_reduced),
 		cmocka_unit_test(test_lc_weighs_exchanges_in_flight),
 		cmocka_unit_test(test_passive_health),
+		cmocka_unit_test(test_single_origin_is_never_taken_out),
+		cmocka_unit_test(test_lc_tries_the_least_recently_failed_when_all_are_down),
 		cmocka_unit_test(test_no_origins),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
