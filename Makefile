@@ -8,6 +8,10 @@ CONF       ?= conf/gaapd.yaml
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure -j$(JOBS)
 
+# Warnings stop the build in the test builds only (CMake's GAAPD_WERROR); not for a plain build.
+WERROR     ?= OFF
+test test-build test-asan: WERROR = ON
+
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps deps-test build build-asan run test test-build test-asan install clean
@@ -21,11 +25,11 @@ deps-test:
 	@scripts/deps.sh test
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGAAPD_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 build-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DGAAPD_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 run: build

@@ -111,8 +111,11 @@ static const char *kind(const yaml_node_t *n)
 }
 
 /* The text of a scalar; refuses mappings, lists and embedded NULs. */
+/* *out is set on every path: fail() returns -1, but out of line, so an optimising build cannot
+ * see that callers never read *out after it. */
 static int scalar(struct ctx *x, yaml_node_t *n, const char **out)
 {
+	*out = "";
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(x, n, "expected a single value, found %s", kind(n));
 	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
@@ -214,6 +217,7 @@ static int p_section(struct ctx *x, yaml_node_t *n, void *base, const struct fie
 static int to_uint(struct ctx *x, yaml_node_t *n, const struct field *f, unsigned long long *out)
 {
 	const char *s;
+	*out = 0;   /* as scalar()'s */
 	if (scalar(x, n, &s) != 0)
 		return -1;
 	if (s[0] == '-')
