@@ -34,14 +34,32 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+/* Once the log is a file, its descriptor number never changes: a reopen points it at the new
+ * file with dup2(), which is atomic for a thread writing at that moment. Closing the old number
+ * instead would let an accepted client socket take it between a writer's load and its write(),
+ * and log lines would go to a client. */
 int log_open(const char *path)
 {
-	int fd = STDERR_FILENO;
-	if (path != NULL && (fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0)
+	int cur = atomic_load(&log_fd);
+	int fd = path != NULL ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)
+		: STDERR_FILENO;
+	if (fd < 0)
 		return -1;
-	int old = atomic_exchange(&log_fd, fd);
-	if (old != STDERR_FILENO)
-		close(old);
+	if (cur == STDERR_FILENO) {
+		atomic_store(&log_fd, fd);
+		return 0;
+	}
+	if (fd == cur)
+		return 0;
+	if (dup3(fd, cur, O_CLOEXEC) < 0) {
+		int err = errno;
+		if (fd != STDERR_FILENO)
+			close(fd);
+		errno = err;
+		return -1;
+	}
+	if (fd != STDERR_FILENO)
+		close(fd);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* daemon/log.h - the event log: one line per event on stderr (or a file), syslog-prefixed.
- * Ownership: the log owns its output stream; log_open() replaces it, log_close() restores stderr.
+ * Ownership: the log owns its output stream; log_open() points it at a file, log_close() back at
+ *   stderr; a reopen keeps the descriptor number (dup2) so that no writer can hit a closed one.
  * Threads: any thread may log; lines are written with one write(2) each, so they never interleave.
  * The level is process-wide (it is what an operator sets once); messages below it cost one compare.
  */

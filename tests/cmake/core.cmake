@@ -1,2 +1,4 @@
 # daemon/: the state store.
 gaap_unit_test(test_store gaap_core)
+# daemon/log.c: the event log's reopen.
+gaap_unit_test(test_log gaap_log)

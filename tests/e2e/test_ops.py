@@ -132,6 +132,55 @@ class Drain(unittest.TestCase):
 
 
 class LogReopen(unittest.TestCase):
+    def test_sigusr1_in_a_loop_under_load_sends_no_log_line_to_a_client(self):
+        """Workers log a warning per request (the origin refuses) while the log is rotated and
+        reopened 200 times: every client gets HTTP only, and no descriptor is left behind."""
+        g = Gaapd(log_file="gaapd-events.log")
+        self.addCleanup(g.cleanup)
+        g.start()
+        port = free_port()
+        g.create(port)
+        events = os.path.join(g.dir, "gaapd-events.log")
+        fds = lambda: len(os.listdir(f"/proc/{g.proc.pid}/fd"))
+        before, stop, bad, answered = fds(), threading.Event(), [], [0]
+
+        def client():
+            while not stop.is_set():
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    got = b""
+                    while (chunk := s.recv(65536)):
+                        got += chunk
+                if not got.startswith(b"HTTP/1.1 502 ") or b"warn" in got:
+                    bad.append(got[:200])
+                answered[0] += 1
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(200):
+                os.replace(events, f"{events}.{i % 2}")     # what logrotate does
+                g.proc.send_signal(signal.SIGUSR1)
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        self.assertEqual(bad, [])
+        self.assertGreater(answered[0], 200)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(events):               # the last signal's reopen
+            self.assertLess(time.monotonic(), deadline, "log not reopened")
+            time.sleep(0.02)
+        while fds() > before:                           # connections still closing
+            self.assertLess(time.monotonic(), deadline, f"{fds()} descriptors, {before} before")
+            time.sleep(0.02)
+        g.create(free_port(), name="after-rotation")
+        with open(events) as f:
+            self.assertIn("CreateHTTPListener", f.read())
+        g.stop()
+
+
     def test_sigusr1_reopens_the_log_file(self):
         g = Gaapd(log_file="gaapd-events.log")
         self.addCleanup(g.cleanup)
