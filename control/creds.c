@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "creds.h"
+#include "util.h"
 
 #define CREDS_FILE_MAX (1024 * 1024)
 #define PROXY_ID_MAX 64
@@ -348,20 +349,6 @@ static int make_parents(const char *path)
 	return rc;
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int write_new_key(int fd)
 {
 	char id[RANDOM_LEN + 1], key[RANDOM_LEN + 1], text[256];
@@ -372,7 +359,7 @@ static int write_new_key(int fd)
 	}
 	n = snprintf(text, sizeof(text), "# gaapd API credentials (Tencent Cloud profile format),"
 		" created on first start.\n[default]\nsecret_id = AKID%s\nsecret_key = %s\n", id, key);
-	if (n > 0 && (size_t)n < sizeof(text) && write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0)
+	if (n > 0 && (size_t)n < sizeof(text) && util_write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0)
 		rc = 0;
 out:
 	OPENSSL_cleanse(key, sizeof(key));

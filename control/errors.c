@@ -1,6 +1,7 @@
 /* control/errors.c - the code and default messages of each enum ctl_err (errors.h), the message
  * language, and the UTF-8 hygiene that lets any message go into a JSON string. */
 #include "errors.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,21 +47,6 @@ int ctl_lang_parse(const char *s, enum ctl_lang *out)
 	return -1;
 }
 
-/* Bytes of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, surrogates or values past
- * U+10FFFF, which JSON libraries refuse), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
-		s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if (len > 1 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)))
-		return 0;
-	return len;
-}
-
 /* 1 when s starts a sequence that the end of the string cuts short (a buffer was too small). */
 static int cut_at_end(const unsigned char *s)
 {
@@ -76,7 +62,7 @@ void ctl_utf8_clean(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
 	while (*p != '\0') {
-		size_t len = utf8_seq(p);
+		size_t len = util_utf8_seq(p);
 		if (len > 0) {
 			p += len;
 		} else if (cut_at_end(p)) {

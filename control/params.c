@@ -1,5 +1,6 @@
 /* control/params.c - see params.h. */
 #include "params.h"
+#include "util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -160,22 +161,13 @@ const json_t *ctl_param_array(const struct ctl_call *call, const char *name)
 
 #define LISTENER_NAME_MAX_CHARS 30
 
-/* Bytes of the UTF-8 sequence at s, or 0 when it is invalid: overlong forms, surrogates, beyond
- * U+10FFFF, and the C0/C1 control characters are all refused. */
+/* Bytes of the valid UTF-8 sequence at s, or 0 when it is invalid or a C0/C1 control character
+ * or DEL (a name is shown in consoles and logs). */
 static size_t utf8_seq(const unsigned char *s)
 {
-	if (s[0] < 0x80)
-		return s[0] >= 0x20 && s[0] != 0x7f;
-	size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
-		s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xc2 && s[1] < 0xa0) ||               /* C1 controls */
-	    (s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return len;
+	size_t len = util_utf8_seq(s);
+	unsigned v = len > 0 ? util_utf8_value(s, len) : 0;
+	return v < 0x20 || (v >= 0x7f && v < 0xa0) ? 0 : len;
 }
 
 /* Length in characters of valid UTF-8 without control characters, or -1. */

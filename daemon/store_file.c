@@ -6,6 +6,7 @@
  * lines and the write, not a JSON encoding of every listener.
  */
 #include "store.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,20 +104,6 @@ static char *serialize(const struct st_entry *ents, size_t n, size_t *len)
 	return text;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* temp file, fsync, rename, fsync dir: the new set is durable, or the old file is untouched. */
 static int persist(struct st_file *f, const struct st_entry *ents, size_t n, char *err, size_t errlen)
 {
@@ -129,7 +116,7 @@ static int persist(struct st_file *f, const struct st_entry *ents, size_t n, cha
 		return -1;
 	}
 	if ((fd = openat(f->dir_fd, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 ||
-	    write_all(fd, text, len) != 0 || fsync(fd) != 0) {
+	    util_write_all(fd, text, len) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "state %s/%s: %s", f->dir, STATE_TMP, strerror(errno));
 		goto out;
 	}

@@ -2,3 +2,5 @@
 gaap_unit_test(test_store gaap_core)
 # daemon/log.c: the event log's reopen.
 gaap_unit_test(test_log gaap_log)
+# daemon/util.c: UTF-8 validity and whole writes.
+gaap_unit_test(test_util gaap_util)

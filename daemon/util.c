@@ -1,0 +1,46 @@
+/* daemon/util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+size_t util_utf8_seq(const unsigned char *s)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+		s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if (len > 1 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90)))
+		return 0;
+	return len;
+}
+
+unsigned util_utf8_value(const unsigned char *s, size_t len)
+{
+	static const unsigned char lead_mask[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned v = s[0] & lead_mask[len < 5 ? len : 0];
+	for (size_t i = 1; i < len; i++)
+		v = v << 6 | (s[i] & 0x3f);
+	return v;
+}
+
+int util_write_all(int fd, const void *p, size_t len)
+{
+	const char *b = p;
+	while (len > 0) {
+		ssize_t w = write(fd, b, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {           /* a regular file that takes nothing: the disk is full */
+			errno = ENOSPC;
+			return -1;
+		}
+		b += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
