@@ -670,6 +670,67 @@ static const char *check_lines(const struct px_head *h)
 	return NULL;
 }
 
+/* RFC 3986 unreserved and sub-delims: what a reg-name (and IPv4address) is made of. */
+static int host_char(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		(ch != '\0' && strchr("-._~!$&'()*+,;=", ch) != NULL);
+}
+
+static int hex_digit(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+}
+
+/* The host part: an IP-literal in brackets (IPv6 or IPvFuture characters), or a reg-name with
+ * percent-encoding. Its length, or 0 when s does not start with one (an empty reg-name is 0). */
+static size_t host_part(const char *s, size_t len)
+{
+	size_t i = 0;
+	if (len > 0 && s[0] == '[') {
+		for (i = 1; i < len && s[i] != ']'; i++)
+			if (!host_char((unsigned char)s[i]) && s[i] != ':')
+				return 0;
+		return i < len && i > 1 ? i + 1 : 0;
+	}
+	while (i < len) {
+		if (s[i] == '%' && i + 2 < len && hex_digit((unsigned char)s[i + 1]) &&
+		    hex_digit((unsigned char)s[i + 2]))
+			i += 3;
+		else if (host_char((unsigned char)s[i]))
+			i++;
+		else
+			break;
+	}
+	return i;
+}
+
+int px_host_valid(const char *v, size_t len)
+{
+	size_t i, port = 0;
+	if (len == 0)
+		return 1;           /* allowed when the target has no authority (RFC 9112 3.2) */
+	if ((i = host_part(v, len)) == 0)
+		return 0;
+	if (i == len)
+		return 1;
+	if (v[i++] != ':' || i == len || len - i > 5)
+		return 0;           /* another character, an empty port, or more digits than a port */
+	for (; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return 0;
+		port = port * 10 + (size_t)(v[i] - '0');
+	}
+	return port <= 65535;
+}
+
+static int host_header_valid(const struct px_head *h)
+{
+	size_t vlen;
+	const char *v = px_head_get(h, "host", &vlen);
+	return px_host_valid(v, vlen);
+}
+
 const char *px_msg_check(const struct px_msg *m)
 {
 	const llhttp_t *p = &m->p;
@@ -685,6 +746,8 @@ const char *px_msg_check(const struct px_msg *m)
 			: check_lines(&m->head);
 	if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
 		return hosts > 1 ? "several Host" : "no Host";
+	if (hosts == 1 && !host_header_valid(&m->head))
+		return "Host not a uri-host [ \":\" port ]";
 	if (p->http_minor == 0 && px_head_count(&m->head, "transfer-encoding") != 0)
 		return "transfer-encoding in HTTP/1.0";
 	return check_lines(&m->head);

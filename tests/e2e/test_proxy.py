@@ -231,6 +231,11 @@ AMBIGUOUS = [
     b"GET / HTTP/1.1\r\nHost: t\r\n: y\r\n\r\n",
     b"GET / HTTP/1.1\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",             # Host: not a uri-host [":" port]
+    b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a:\r\n\r\n",
     b"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
     b"Content-Length: 0\r\n\r\n",

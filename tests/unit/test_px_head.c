@@ -335,6 +335,27 @@ static void test_close_table(void **state)
 	free(s);
 }
 
+static void test_host_values(void **state)
+{
+	static const char *const ok[] = {
+		"", "a.example", "a.example:8080", "A-b_c~d.EXAMPLE", "127.0.0.1", "127.0.0.1:1",
+		"[::1]", "[::1]:443", "[2001:db8::7]:65535", "[v1.fe80::a+en1]", "xn--bcher-kva.example",
+		"a%20b", "!$&'()*+,;=", "a:0",
+	};
+	static const char *const bad[] = {
+		"a b", "a.example ", "u@a.example", "a/b", "a:1:2", "::1", "a:", "a:x", "a:123456",
+		"a:65536", "[::1", "[]", "[::1]x", "[::1]:", "[a b]", "a%2", "a%zz", "a\tb", "a\\b",
+		"a?b", "a#b", "\"a\"",
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (!px_host_valid(ok[i], strlen(ok[i])))
+			fail_msg("refused: \"%s\"", ok[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (px_host_valid(bad[i], strlen(bad[i])))
+			fail_msg("accepted: \"%s\"", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_head_get_and_limits),
 		cmocka_unit_test(test_values_trimmed_and_line_limits),
 		cmocka_unit_test(test_close_table),
+		cmocka_unit_test(test_host_values),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
