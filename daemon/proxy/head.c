@@ -352,14 +352,17 @@ static const struct px_name fwd_names[] = { PX_NAME("x-forwarded-for"), PX_NAME(
 
 /* Copies the end-to-end headers; X-Forwarded-For and X-Real-IP only when keep_fwd,
  * Content-Length only when keep_length. */
-static void put_end_to_end(struct wr *w, const struct px_head *h, int keep_fwd, int keep_length)
+/* keep_host 0: the Host line is written apart (an absolute-form target's authority). */
+static void put_end_to_end(struct wr *w, const struct px_head *h, int keep_fwd, int keep_length,
+	int keep_host)
 {
 	struct hop_scan s;
 	hop_scan(h, &s);
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const struct px_hdr *x = &h->hdrs[i];
 		if (is_hop(h, i, &s) || (!keep_fwd && name_in(h, x, fwd_names, 2)) ||
-		    (!keep_length && name_eq(h, x, "content-length", 14)))
+		    (!keep_length && name_eq(h, x, "content-length", 14)) ||
+		    (!keep_host && name_eq(h, x, "host", 4)))
 			continue;
 		put_line(w, h, x);
 	}
@@ -391,11 +394,20 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 	struct wr w;
 	if (wr_begin(&w, out, max) != 0)
 		return -1;
+	struct px_target t;
+	int absolute = px_target_parse(h->buf, h->tlen, &t) == 1;
 	put(&w, f->method, mlen);
 	PUT_LIT(&w, " ");
-	put(&w, h->buf, h->tlen);
+	if (absolute && (t.path_len == 0 || t.path[0] == '?'))
+		PUT_LIT(&w, "/");   /* http://a.example or http://a.example?q: the path is "/" */
+	put(&w, absolute ? t.path : h->buf, absolute ? t.path_len : h->tlen);
 	PUT_LIT(&w, " HTTP/1.1\r\n");
-	put_end_to_end(&w, h, 0, 1);
+	if (absolute) {         /* RFC 9112 3.2.2: the target's authority replaces Host */
+		PUT_LIT(&w, "Host: ");
+		put(&w, t.authority, t.authority_len);
+		PUT_LIT(&w, "\r\n");
+	}
+	put_end_to_end(&w, h, 0, 1, !absolute);
 	put_forwarded_for(&w, h, f->client_ip);
 	if (f->chunked)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
@@ -425,7 +437,7 @@ int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	put(&w, h->buf, h->tlen);
 	PUT_LIT(&w, "\r\n");
 	/* RFC 9110 8.6: never a Content-Length in a 1xx or 204 */
-	put_end_to_end(&w, h, 1, status >= 200 && status != 204);
+	put_end_to_end(&w, h, 1, status >= 200 && status != 204, 1);
 	if (frame == PX_FRAME_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	else if (frame == PX_FRAME_TUNNEL)
@@ -724,6 +736,28 @@ int px_host_valid(const char *v, size_t len)
 	return port <= 65535;
 }
 
+int px_target_parse(const char *s, size_t len, struct px_target *t)
+{
+	size_t skip = len >= 7 && strncasecmp(s, "http://", 7) == 0 ? 7
+		: len >= 8 && strncasecmp(s, "https://", 8) == 0 ? 8 : 0;
+	size_t end;
+	if (len == 0 || s[0] == '/' || (len == 1 && s[0] == '*'))
+		return 0;
+	if (skip == 0)
+		return -1;          /* another scheme, or not a URI at all */
+	for (end = skip; end < len && s[end] != '/' && s[end] != '?'; end++)
+		;
+	t->authority = s + skip;
+	t->authority_len = end - skip;
+	t->path = s + end;
+	t->path_len = len - end;
+	/* no userinfo (RFC 9110 4.2.4 deprecates it; '@' fails uri-host), no empty host */
+	if (t->authority_len == 0 || t->authority[0] == ':' ||
+	    !px_host_valid(t->authority, t->authority_len))
+		return -1;
+	return 1;
+}
+
 static int host_header_valid(const struct px_head *h)
 {
 	size_t vlen;
@@ -748,6 +782,8 @@ const char *px_msg_check(const struct px_msg *m)
 		return hosts > 1 ? "several Host" : "no Host";
 	if (hosts == 1 && !host_header_valid(&m->head))
 		return "Host not a uri-host [ \":\" port ]";
+	if (px_target_parse(m->head.buf, m->head.tlen, &(struct px_target){ 0 }) < 0)
+		return "target neither origin-form nor http(s) absolute-form";
 	if (p->http_minor == 0 && px_head_count(&m->head, "transfer-encoding") != 0)
 		return "transfer-encoding in HTTP/1.0";
 	return check_lines(&m->head);

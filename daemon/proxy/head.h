@@ -186,4 +186,15 @@ const char *px_msg_check(const struct px_msg *m);
  * authority). No space, '@', '/', second colon outside brackets or empty port. */
 int px_host_valid(const char *v, size_t len);
 
+/* An absolute-form request target split (RFC 9112 3.2.2): authority and the rest (path and
+ * query; empty when the target has neither path nor query). Spans point into the target. */
+struct px_target {
+	const char *authority, *path;
+	size_t authority_len, path_len;
+};
+/* 1: s is "http://" or "https://" (any case), a valid uri-host [":" port] without userinfo, then
+ * the rest; 0: origin-form or "*" (t untouched); -1: anything else (another scheme, userinfo,
+ * a bad authority). */
+int px_target_parse(const char *s, size_t len, struct px_target *t);
+
 #endif

@@ -236,6 +236,8 @@ AMBIGUOUS = [
     b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: a:\r\n\r\n",
+    b"GET ftp://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n",   # absolute-form: http(s)
+    b"GET http://u@a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
     b"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
     b"POST / HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
     b"Content-Length: 0\r\n\r\n",
@@ -260,6 +262,15 @@ class Framing(ProxyCase):
         self.assertEqual(self.o["main"].seen(), seen)
         r, _ = self.one(get("/conn", extra="Connection: close\r\n"))
         self.assertEqual(r.status, 200)
+
+    def test_absolute_form_target_forwards_its_authority_as_host(self):
+        r, _ = self.one(b"GET http://a.example:81/headers?q=1 HTTP/1.1\r\nHost: b.example\r\n"
+                        b"Connection: close\r\n\r\n")
+        self.assertEqual(r.status, 200)
+        head = r.body.decode("latin-1")
+        self.assertTrue(head.startswith("GET /headers?q=1 HTTP/1.1\r\n"), head)
+        self.assertIn("\r\nHost: a.example:81\r\n", head)
+        self.assertNotIn("b.example", head)
 
     def test_hop_by_hop_removed_forwarding_headers_set_target_byte_for_byte(self):
         target = "/headers?p=/%2F..;x/./a&q=1&r=%41&s=%zz&t=a+b"

@@ -110,7 +110,7 @@ static void test_target_byte_for_byte(void **state)
 		"GET /%7Efoo/./a;b?c=d&e=%2F&f=%zz&&g HTTP/1.1\r\nhOsT: Ex.COM\r\n"
 		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
 	check_request("GET http://example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
-		&plain, "GET http://example.com:8080/x?y HTTP/1.1\r\nHost: example.com:8080\r\n"
+		&plain, "GET /x?y HTTP/1.1\r\nHost: example.com:8080\r\n"   /* origin-form: 3.2.2 */
 		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
 	check_request("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &f, "OPTIONS * HTTP/1.1\r\nHost: h\r\n"
 		"X-Forwarded-For: ::1\r\nX-Real-IP: ::1\r\n\r\n");
@@ -335,6 +335,43 @@ static void test_close_table(void **state)
 	free(s);
 }
 
+/* RFC 9112 3.2.2: the authority of an absolute-form target wins over Host; the origin gets the
+ * origin-form target. */
+static void test_absolute_form_target_becomes_origin_form_with_its_host(void **state)
+{
+	(void)state;
+	check_request("GET http://a.example/x?q=1 HTTP/1.1\r\nHost: b.example\r\nX: y\r\n\r\n",
+		&plain, "GET /x?q=1 HTTP/1.1\r\nHost: a.example\r\nX: y\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+	check_request("GET HTTPS://a.example:8443 HTTP/1.1\r\nHost: b\r\n\r\n", &plain,
+		"GET / HTTP/1.1\r\nHost: a.example:8443\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+	check_request("GET http://[::1]?q HTTP/1.1\r\nHost: b\r\n\r\n", &plain,
+		"GET /?q HTTP/1.1\r\nHost: [::1]\r\n"
+		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+}
+
+static void test_target_forms(void **state)
+{
+	static const char *const origin_form[] = { "/", "/x?y", "*" };
+	static const char *const refused[] = {
+		"ftp://a.example/", "http:/a", "http://", "http:///x", "http://u@a.example/",
+		"http://a b/", "http://a:/", "http://:80/", "a.example:80", "x",
+	};
+	struct px_target t;
+	(void)state;
+	for (size_t i = 0; i < sizeof origin_form / sizeof origin_form[0]; i++)
+		assert_int_equal(px_target_parse(origin_form[i], strlen(origin_form[i]), &t), 0);
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		if (px_target_parse(refused[i], strlen(refused[i]), &t) != -1)
+			fail_msg("accepted: \"%s\"", refused[i]);
+	assert_int_equal(px_target_parse("http://a:1/p", 12, &t), 1);
+	assert_int_equal(t.authority_len, 3);
+	assert_memory_equal(t.authority, "a:1", 3);
+	assert_int_equal(t.path_len, 2);
+	assert_memory_equal(t.path, "/p", 2);
+}
+
 static void test_host_values(void **state)
 {
 	static const char *const ok[] = {
@@ -373,6 +410,8 @@ int main(void)
 		cmocka_unit_test(test_values_trimmed_and_line_limits),
 		cmocka_unit_test(test_close_table),
 		cmocka_unit_test(test_host_values),
+		cmocka_unit_test(test_absolute_form_target_becomes_origin_form_with_its_host),
+		cmocka_unit_test(test_target_forms),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
