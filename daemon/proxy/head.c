@@ -760,9 +760,9 @@ int px_target_parse(const char *s, size_t len, struct px_target *t)
 
 static int host_header_valid(const struct px_head *h)
 {
-	size_t vlen;
+	size_t vlen = 0;
 	const char *v = px_head_get(h, "host", &vlen);
-	return px_host_valid(v, vlen);
+	return v == NULL || px_host_valid(v, vlen);
 }
 
 const char *px_msg_check(const struct px_msg *m)
