@@ -669,6 +669,9 @@ static int value_is(const struct px_head *h, const char *name, const char *want)
 	return v != NULL && vlen == strlen(want) && strncasecmp(v, want, vlen) == 0;
 }
 
+/* The values compared are the field values without their OWS (llhttp skips it before a value,
+ * trim_value() drops it after), so a Transfer-Encoding is "chunked" with any SP and HTAB around
+ * it (RFC 9110 5.5) and nothing else: no second coding, no parameter, no other whitespace. */
 static const char *check_lines(const struct px_head *h)
 {
 	size_t te = px_head_count(h, "transfer-encoding");
@@ -765,7 +768,20 @@ static int host_header_valid(const struct px_head *h)
 	return v == NULL || px_host_valid(v, vlen);
 }
 
-const char *px_msg_check(const struct px_msg *m)
+/* check_lines(), then the parser's framing made ours. llhttp 8.1 ends the chunked coding at a
+ * space only: "chunked<HTAB>" is an unknown coding to it, a request with it an error after the
+ * head and a response read until close. A head that passed has one Transfer-Encoding at most,
+ * and it is chunked: the parser is told so before it reads the body. (No Content-Length gets
+ * here beside it: llhttp refuses the pair whatever the coding.) */
+static const char *check_framing(struct px_msg *m)
+{
+	const char *why = check_lines(&m->head);
+	if (why == NULL && px_head_count(&m->head, "transfer-encoding") == 1)
+		m->p.flags |= F_CHUNKED;
+	return why;
+}
+
+const char *px_msg_check(struct px_msg *m)
 {
 	const llhttp_t *p = &m->p;
 	size_t hosts = px_head_count(&m->head, "host");
@@ -777,7 +793,7 @@ const char *px_msg_check(const struct px_msg *m)
 		return "not HTTP/1.x";
 	if (p->type == HTTP_RESPONSE)
 		return p->status_code < 100 || p->status_code > 599 ? "status out of range"
-			: check_lines(&m->head);
+			: check_framing(m);
 	if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
 		return hosts > 1 ? "several Host" : "no Host";
 	if (hosts == 1 && !host_header_valid(&m->head))
@@ -786,5 +802,5 @@ const char *px_msg_check(const struct px_msg *m)
 		return "target neither origin-form nor http(s) absolute-form";
 	if (p->http_minor == 0 && px_head_count(&m->head, "transfer-encoding") != 0)
 		return "transfer-encoding in HTTP/1.0";
-	return check_lines(&m->head);
+	return check_framing(m);
 }

@@ -177,9 +177,13 @@ enum llhttp_errno px_feed(struct px_msg *m, struct evbuffer *in, size_t *used);
 
 /* A complete head's framing, as far as even strict llhttp lets it through: NULL when it is
  * acceptable, else why not (for logs). Requests: exactly one Host in HTTP/1.1, at most one in
- * 1.0, a valid one (px_host_valid()), no Transfer-Encoding in 1.0. Both: HTTP/1.x, no bare LF or obs-fold, no empty field name,
- * Transfer-Encoding at most once and exactly "chunked", a status from 100 to 599. */
-const char *px_msg_check(const struct px_msg *m);
+ * 1.0, a valid one (px_host_valid()), an origin-form, "*" or http(s) absolute-form target, no
+ * Transfer-Encoding in 1.0. Both: HTTP/1.x, no bare LF or obs-fold, no empty field name,
+ * Transfer-Encoding at most once and exactly "chunked" (OWS around it allowed), a status from
+ * 100 to 599. Call it at the pause after the head, before the body is parsed: an acceptable
+ * chunked head is marked F_CHUNKED in m's parser, which llhttp 8.1 misses when a tab follows
+ * "chunked", so that llhttp frames the body as the check and the rebuilt head do. */
+const char *px_msg_check(struct px_msg *m);
 /* Whether a Host value is `uri-host [ ":" port ]` (RFC 9112 3.2, RFC 3986 3.2.2): a reg-name
  * (unreserved, sub-delims, percent-encoded), IPv4address or IP-literal in brackets, then at most
  * one colon and a port of 1 to 5 digits up to 65535. Empty is valid (a target without an

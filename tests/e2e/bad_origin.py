@@ -8,6 +8,7 @@ bodies), recorded raw, and answered according to its path:
   /echo            200, body = the request body (decoded if chunked)
   /headers         200, body = the request head as received
   /chunked         200, chunked body "hello chunked world"
+  /chunked-tab     200, chunked body "hello", sent under "Transfer-Encoding:<HTAB>chunked<HTAB>"
   /close           200 without a length: the body ends when the origin closes
   /big?n=N         200, N bytes of body, Content-Length
   /204cl, /304cl   204 / 304 carrying a Content-Length: 5 (and no body)
@@ -211,6 +212,9 @@ class BadOrigin:
         elif path == "/chunked":
             c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"6\r\nhello \r\n8\r\nchunked \r\n5\r\nworld\r\n0\r\n\r\n")
+        elif path == "/chunked-tab":
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\t\r\n\r\n"
+                      b"5\r\nhello\r\n0\r\n\r\n")
         elif path == "/close":
             c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
             return None

@@ -214,6 +214,11 @@ AMBIGUOUS = [
     b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:  xchunked\r\n\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\tchunked\t,\tchunked\r\n\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked;x\r\n\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\tx\tchunked\r\n\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: \x0bchunked\r\n\r\n0\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\x0c\r\n\r\n0\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc",
     b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
@@ -271,6 +276,19 @@ class Framing(ProxyCase):
         self.assertTrue(head.startswith("GET /headers?q=1 HTTP/1.1\r\n"), head)
         self.assertIn("\r\nHost: a.example:81\r\n", head)
         self.assertNotIn("b.example", head)
+
+    def test_chunked_between_tabs_is_chunked_both_ways(self):
+        # HTAB is OWS (RFC 9110 5.5): the body is framed as chunked, and the connection carries
+        # on with the next request
+        got, closed = exchange(self.port(), b"POST /echo HTTP/1.1\r\nHost: t\r\n"
+                               b"Transfer-Encoding:\tchunked\t\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                               + get("/chunked-tab") + get("/conn", extra="Connection: close\r\n"))
+        rs = parse_responses(got)
+        self.assertEqual([(r.status, r.body) for r in rs][:2], [(200, b"hello"), (200, b"hello")],
+                         rs)
+        self.assertEqual(len(rs), 3, rs)
+        self.assertEqual(rs[2].status, 200)
+        self.assertTrue(closed)
 
     def test_hop_by_hop_removed_forwarding_headers_set_target_byte_for_byte(self):
         target = "/headers?p=/%2F..;x/./a&q=1&r=%41&s=%zz&t=a+b"

@@ -246,6 +246,39 @@ static void test_checks_after_llhttp(void **state)
 		"<0 99 1.1 Odd|Content-Length=0!status out of range>{end keep}");
 }
 
+/* OWS around "chunked" is no part of it (RFC 9110 5.5): a tab after it, which llhttp 8.1 takes
+ * for another coding (an error for a request, read-until-close for a response), is chunked for
+ * the check and for the parser alike, at any split. Every other spelling stays refused. */
+static void test_chunked_between_tabs(void **state)
+{
+	static const char *const refused[] = {
+		"chunked, chunked", "gzip, chunked", "chunked;x", "chunked;q=1", "x\tchunked",
+		"chunked\tx", "\vchunked", "chunked\v", "\fchunked", "chunked\f", "chunked\r",
+		"chunk ed", "\"chunked\"", "chunked,", ",chunked", "identity",
+	};
+	struct result r;
+	(void)state;
+	check_splits(HTTP_REQUEST, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked\t\r\n"
+		"\r\n3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+		"<3 0 1.1 /|Host=h|Transfer-Encoding=chunked>[chunk 3]abc[chunk 0]{end keep}"
+		"<1 0 1.1 /next|Host=h>{end keep}");
+	check_splits(HTTP_REQUEST, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \t Chunked"
+		" \t \t\r\n\r\n0\r\n\r\n",
+		"<3 0 1.1 /|Host=h|Transfer-Encoding=Chunked>[chunk 0]{end keep}");
+	check_splits(HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n"
+		"5\r\nhello\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+		"<0 200 1.1 OK|Transfer-Encoding=chunked>[chunk 5]hello[chunk 0]{end keep}"
+		"<0 200 1.1 OK|Content-Length=2>hi{end keep}");
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		char req[128];
+		snprintf(req, sizeof req, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: %s\r\n"
+			"\r\n0\r\n\r\n", refused[i]);
+		run(HTTP_REQUEST, req, NULL, 0, &r);
+		if (strstr(r.text, "{error") == NULL && strstr(r.text, "!") == NULL)
+			fail_msg("accepted: Transfer-Encoding: %s: %s", refused[i], r.text);
+	}
+}
+
 static void test_header_limit(void **state)
 {
 	char big[5000];
@@ -276,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_obs_fold_refused),
 		cmocka_unit_test(test_smuggling_refused),
 		cmocka_unit_test(test_checks_after_llhttp),
+		cmocka_unit_test(test_chunked_between_tabs),
 		cmocka_unit_test(test_header_limit),
 		cmocka_unit_test(test_responses),
 	};
