@@ -27,7 +27,7 @@
 
 #define API_VERSION "2018-05-29"
 #define MAX_SKEW_S 300
-#define V1_MAX_BYTES 32768          /* a v1 query or form; GET requests are documented as <= 32 KB */
+#define V1_MAX_BYTES CTL_API_V1_MAX_BYTES
 #define MAX_BUCKETS 4096            /* (action, caller) pairs with a partly used rate */
 
 /* Token bucket per (action, caller): the action's rate in tokens per second, burst of as many. */
@@ -67,6 +67,10 @@ struct call_ctx {
 	char secret_id[CTL_SECRET_ID_MAX];
 	char who[CTL_SECRET_ID_MAX];    /* whom the rate limit counts */
 };
+
+/* Tencent's answer to a v1 request over V1_MAX_BYTES, word for word (spec 1.3). */
+static const char v1_too_large[] = "The provided credentials could not be validated because of "
+	"exceeding request size limit, please use new signature method `TC3-HMAC-SHA256`.";
 
 /* The common params of v1 (spec 1.1); the rest of the form is the action's. */
 static const char *const v1_common[] = {
@@ -383,11 +387,8 @@ static enum ctl_err load_v1_form(const struct ctl_req *r, struct call_ctx *x, st
 		return CTL_E_OK;
 	const char *text = get ? r->query : r->body != NULL ? r->body : "";
 	size_t len = get ? strlen(r->query) : r->body != NULL ? r->body_len : 0;
-	/* Tencent's answer to a large v1 request, word for word (spec 1.3). */
 	if (len > V1_MAX_BYTES)
-		return ctl_fail(call, CTL_E_AUTH_SIGNATURE_FAILURE, "The provided credentials could not be "
-			"validated because of exceeding request size limit, please use new signature method "
-			"`TC3-HMAC-SHA256`.");
+		return ctl_fail(call, CTL_E_AUTH_SIGNATURE_FAILURE, "%s", v1_too_large);
 	if (ctl_form_parse(text, len, &x->form) != 0)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER, "The %s is not valid "
 			"x-www-form-urlencoded text.", get ? "query string" : "form body");
@@ -572,4 +573,30 @@ char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now)
 		return envelope(error_object(e, call.message, call.lang), request_id);
 	}
 	return envelope(call.result, request_id);
+}
+
+size_t ctl_api_body_allowance(const struct ctl_api *a, const struct ctl_req *head)
+{
+	const struct cfg *cfg = a->deps->cfg;
+	const char *authz = ctl_req_header(head, "Authorization");
+	struct ctl_tc3_auth auth;
+	if (cfg->auth == CFG_AUTH_NONE || (authz != NULL && ctl_tc3_parse(authz, &auth) == 0 &&
+	    ctl_creds_find(a->deps->creds, auth.secret_id) != NULL))
+		return cfg->max_request_size;
+	return cfg->max_request_size < V1_MAX_BYTES ? cfg->max_request_size : V1_MAX_BYTES;
+}
+
+char *ctl_api_refuse_body(struct ctl_api *a, const struct ctl_req *head, time_t now)
+{
+	static char empty[1];
+	struct ctl_req r = *head;
+	if (is_v1(head)) {
+		ctl_api_count_refused(a, CTL_E_AUTH_SIGNATURE_FAILURE);
+		return ctl_api_error_body(CTL_E_AUTH_SIGNATURE_FAILURE, v1_too_large, CTL_LANG_EN_US);
+	}
+	/* Its authentication fails before the signature, the one check that reads the body (this
+	 * head names no known SecretId): judged without the body, it gets the same answer. */
+	r.body = empty;
+	r.body_len = 0;
+	return ctl_api_handle(a, &r, now);
 }

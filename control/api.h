@@ -18,6 +18,11 @@
 #include "errors.h"
 #include "req.h"
 
+/* The largest v1 query or form (GET requests are documented as <= 32 KB); a larger one gets
+ * Tencent's own refusal (spec 1.3). It is also what a request without known credentials may make
+ * the server buffer of its body (ctl_api_body_allowance()). */
+#define CTL_API_V1_MAX_BYTES 32768
+
 /* v1 requests remembered against replay. Past it the oldest timestamp is forgotten, and requests
  * signed at or before it are refused as possible replays until they expire anyway. */
 #define CTL_API_MAX_SEEN 16384
@@ -43,6 +48,19 @@ void ctl_api_destroy(struct ctl_api *a);
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
 /* The envelope of an error answered before a request could be parsed (size limits). */
 char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang);
+
+/* Before a body is read: how many bytes of it are worth buffering for a request with this head
+ * (its body not read yet). control.max_request_size when the head names credentials this endpoint
+ * knows (an Authorization in the TC3 format with a known SecretId), or under auth: none; else at
+ * most CTL_API_V1_MAX_BYTES: a v1 call, whose SecretId is in its form, is refused past that size
+ * anyway, and a TC3 call with unknown credentials is refused whatever its body holds. */
+size_t ctl_api_body_allowance(const struct ctl_api *a, const struct ctl_req *head);
+/* The answer to a request whose body would exceed ctl_api_body_allowance(), decided from its head
+ * alone: for a v1 call, Tencent's refusal of a large one; else ctl_api_handle() of the head with an
+ * empty body, which fails authentication before the body matters (logged and counted as that
+ * call; the v1 refusal is counted as one refused unparsed). A malloc'd JSON text the caller frees,
+ * or NULL (ENOMEM). */
+char *ctl_api_refuse_body(struct ctl_api *a, const struct ctl_req *head, time_t now);
 
 /* Calls answered so far with code e (CTL_E_OK: success), for metrics. Row i < ctl_action_count()
  * is ctl_action_at(i)'s calls; row ctl_action_count() counts calls that named no action of this

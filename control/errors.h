@@ -61,6 +61,8 @@
 		"未授权操作。") \
 	X(FAILED_OPERATION, "FailedOperation", "The operation failed.", "操作失败。") \
 	X(INTERNAL_ERROR, "InternalError", "An internal error occurred.", "内部错误。") \
+	X(SERVICE_UNAVAILABLE, "ServiceUnavailable", "The service is temporarily unavailable.", \
+		"当前服务暂时不可用。") \
 	X(GROUP_STATUS_NOT_IN_RUNING, "FailedOperation.GroupStatusNotInRuning", \
 		"The proxy group is not running; the operation cannot be performed.", \
 		"通道组不处于运行状态，无法进行该操作。") \

@@ -2,6 +2,11 @@
  * connection, answered synchronously (api.c decides), keep-alive and pipelining in order.
  * Every answer is 200 + Content-Type: application/json exactly (spec 1.4); a request too large or
  * unparseable gets its JSON error and the connection closes.
+ * What a client can hold is bounded (the API port faces the network): a connection is not read
+ * while its unsent answers pass CTL_OUT_HIGH; a request's head and body each have a deadline; a
+ * body is admitted from its head (its size, the caller's credentials) before it is buffered, and
+ * all bodies being received share one budget; the connections are counted, and past the limit the
+ * one idle the longest makes room; a listener out of descriptors pauses instead of spinning.
  */
 #include "ctl.h"
 
@@ -17,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -28,6 +34,10 @@
 #define CTL_MAX_HEAD 65536          /* request line + headers */
 #define CTL_MAX_HEADERS 100
 #define CTL_IDLE_TIMEOUT_S 60
+#define CTL_OUT_HIGH (64u << 10)    /* unsent answers past which a connection is not read ... */
+#define CTL_OUT_LOW (32u << 10)     /* ... until they are down to this */
+#define ACCEPT_RETRY_MS 500         /* after EMFILE/ENFILE/ENOMEM: let connections close first */
+#define SHORTAGE_GAP_S 60           /* that long without a pause ends a descriptor shortage */
 
 struct ctl_str {
 	char *p;
@@ -48,6 +58,15 @@ struct ctl_conn {
 	                             * still sends, so the answer is not lost to a reset */
 	size_t discarded;
 	int metrics_only;           /* accepted on control.metrics_listen: serves GET /metrics only */
+	int in_request;             /* a request's first byte came, its last has not */
+	int in_body;                /* ... and its head is complete */
+	int stalled;                /* unsent answers over CTL_OUT_HIGH: not read until they drain */
+	uint64_t idle_since;        /* ctl->ticks when it last finished a request (or was accepted) */
+	struct event *deadline;     /* the end of the head, the body, or the lingering close */
+	size_t allowance;           /* body bytes the request's head admits */
+	size_t reserved;            /* this request's share of ctl->buffered */
+	char *answer;               /* a refusal decided by the API (owned): refuse() sends it */
+	char reject_msg[160];       /* the message of reject; "" = the default */
 };
 
 struct ctl {
@@ -59,6 +78,12 @@ struct ctl {
 	TAILQ_HEAD(, ctl_conn) conns;
 	struct evconnlistener *metrics_lev;     /* control.metrics_listen; NULL: /metrics is here */
 	uint64_t reloads_applied, reloads_refused;
+	size_t nconns;
+	size_t buffered;            /* request body bytes admitted on all connections */
+	uint64_t ticks;             /* orders the connections' idle_since */
+	struct event *accept_retry; /* re-enables accepting after a pause */
+	unsigned pauses;            /* accept pauses (EMFILE...) in this shortage */
+	struct timespec last_pause; /* CLOCK_MONOTONIC */
 };
 
 static int str_add(struct ctl_str *s, const char *at, size_t len)
@@ -79,6 +104,19 @@ static int str_add(struct ctl_str *s, const char *at, size_t len)
 	return 0;
 }
 
+/* Room for cap bytes at once: a body of known length is allocated at its size, not doubled to it. */
+static int str_reserve(struct ctl_str *s, size_t cap)
+{
+	char *p;
+	if (s->cap >= cap)
+		return 0;
+	if ((p = realloc(s->p, cap)) == NULL)
+		return -1;
+	s->p = p;
+	s->cap = cap;
+	return 0;
+}
+
 static void str_free(struct ctl_str *s)
 {
 	free(s->p);
@@ -88,6 +126,46 @@ static void str_free(struct ctl_str *s)
 static struct ctl_conn *conn_of(llhttp_t *p)
 {
 	return p->data;
+}
+
+static void arm(struct ctl_conn *c, unsigned ms)
+{
+	const struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(c->deadline, &tv);
+}
+
+/* n more bytes of c's body against control.max_buffered_bodies. Past the budget the newest request
+ * is refused, not the ones already coming in; a request alone is always let in (max_request_size
+ * bounds it). 0, or -1 with the refusal set. */
+static int budget_take(struct ctl_conn *c, size_t n)
+{
+	struct ctl *ctl = c->ctl;
+	size_t others = ctl->buffered - c->reserved;
+	if (others > 0 && others + c->reserved + n > ctl->deps->cfg->control_max_buffered_bodies) {
+		c->reject = CTL_E_SERVICE_UNAVAILABLE;
+		snprintf(c->reject_msg, sizeof(c->reject_msg), "Too many request bodies are being "
+			"received at once; try again later.");
+		return -1;
+	}
+	ctl->buffered += n;
+	c->reserved += n;
+	return 0;
+}
+
+static void budget_release(struct ctl_conn *c)
+{
+	c->ctl->buffered -= c->reserved;
+	c->reserved = 0;
+}
+
+/* The head's deadline runs from the request's first byte, whatever the idle timer does. */
+static int on_message_begin(llhttp_t *p)
+{
+	struct ctl_conn *c = conn_of(p);
+	c->in_request = 1;
+	c->in_body = 0;
+	arm(c, c->ctl->deps->cfg->control_header_timeout_ms);
+	return HPE_OK;
 }
 
 /* Head bytes count against CTL_MAX_HEAD; past it the request is refused whole. */
@@ -132,6 +210,42 @@ static int on_value_complete(llhttp_t *p)
 	return rc;
 }
 
+/* The signature clock. Not time(): on Linux it reads the coarse clock, a tick behind, so a
+ * request signed at the very start of a second could look a second younger than it is and pass
+ * the five-minute window a second late. */
+static time_t wall_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+/* A body larger than its head admits: refused before it is read. -1, for on_headers_complete. */
+static int refuse_body(struct ctl_conn *c)
+{
+	c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;  /* if the API has no answer (ENOMEM) */
+	if (!c->metrics_only)
+		c->answer = ctl_api_refuse_body(c->ctl->api, &c->req, wall_seconds());
+	return -1;
+}
+
+/* Whether the body may be read, from the head alone: what the caller's credentials admit
+ * (ctl_api_body_allowance()), and a length known in advance is taken from the budget at once. A
+ * chunked body is checked as it comes. 0, or -1 with the refusal set. */
+static int admit_body(struct ctl_conn *c, const llhttp_t *p)
+{
+	size_t most = c->ctl->deps->cfg->max_request_size;
+	if (!(p->flags & F_CHUNKED) && !((p->flags & F_CONTENT_LENGTH) && p->content_length > 0))
+		return 0;       /* no body */
+	c->allowance = c->metrics_only ? (most < CTL_API_V1_MAX_BYTES ? most : CTL_API_V1_MAX_BYTES) :
+		ctl_api_body_allowance(c->ctl->api, &c->req);
+	if (!(p->flags & F_CONTENT_LENGTH))
+		return 0;
+	if (p->content_length > c->allowance)
+		return refuse_body(c);
+	return budget_take(c, (size_t)p->content_length);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
 	struct ctl_conn *c = conn_of(p);
@@ -143,34 +257,37 @@ static int on_headers_complete(llhttp_t *p)
 		c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;
 		return HPE_USER;    /* answer now: reading a body we refuse only costs us */
 	}
+	if (admit_body(c, p) != 0)
+		return HPE_USER;
 	const char *expect = ctl_req_header(&c->req, "Expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
 		evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+	c->in_body = 1;
+	arm(c, c->ctl->deps->cfg->control_body_timeout_ms);
 	return HPE_OK;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct ctl_conn *c = conn_of(p);
+	int known = (p->flags & F_CONTENT_LENGTH) != 0;
 	if (c->body.len + len > c->ctl->deps->cfg->max_request_size) {
 		c->reject = CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED;
 		return HPE_USER;
 	}
+	if (c->body.len + len > c->allowance) {
+		refuse_body(c);
+		return HPE_USER;
+	}
+	if (!known && budget_take(c, len) != 0)
+		return HPE_USER;
+	if (known && str_reserve(&c->body, c->reserved + 1) != 0)
+		return HPE_USER;
 	return str_add(&c->body, at, len) == 0 ? HPE_OK : HPE_USER;
 }
 
 /* The JSON answer (freed here), or a bare 500 when none could be made. A HEAD request gets the
  * head only: a body there would be read as the start of the next response. */
-/* The signature clock. Not time(): on Linux it reads the coarse clock, a tick behind, so a
- * request signed at the very start of a second could look a second younger than it is and pass
- * the five-minute window a second late. */
-static time_t wall_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec;
-}
-
 static void respond(struct ctl_conn *c, char *json, int keep_alive, int head)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -239,9 +356,14 @@ static void metrics_respond(struct ctl_conn *c, int keep_alive, int head)
 		evbuffer_free(body);
 }
 
+/* Answers are made as requests complete; a client that sends without reading would grow its
+ * unsent answers without end, so past CTL_OUT_HIGH the parser pauses and the connection is not
+ * read (the kernel's buffers then hold the client back) until the write callback sees them drain. */
 static int on_message_complete(llhttp_t *p)
 {
 	struct ctl_conn *c = conn_of(p);
+	evtimer_del(c->deadline);
+	c->in_request = c->in_body = 0;
 	c->req.body = c->body.p;
 	c->req.body_len = c->body.len;
 	if (c->req.body == NULL && str_add(&c->body, "", 0) == 0)
@@ -255,11 +377,15 @@ static int on_message_complete(llhttp_t *p)
 		respond(c, ctl_api_handle(c->ctl->api, &c->req, wall_seconds()),
 			llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
 	ctl_req_reset(&c->req);
+	budget_release(c);
 	c->head_bytes = 0;
-	return c->closing ? HPE_PAUSED : HPE_OK;
+	c->idle_since = ++c->ctl->ticks;
+	c->stalled = !c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) >= CTL_OUT_HIGH;
+	return c->closing || c->stalled ? HPE_PAUSED : HPE_OK;
 }
 
 static const llhttp_settings_t settings = {
+	.on_message_begin = on_message_begin,
 	.on_url = on_url,
 	.on_header_field = on_field,
 	.on_header_value = on_value,
@@ -272,6 +398,11 @@ static const llhttp_settings_t settings = {
 static void conn_free(struct ctl_conn *c)
 {
 	TAILQ_REMOVE(&c->ctl->conns, c, link);
+	c->ctl->nconns--;
+	budget_release(c);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	free(c->answer);
 	bufferevent_free(c->bev);
 	ctl_req_reset(&c->req);
 	str_free(&c->url);
@@ -281,18 +412,26 @@ static void conn_free(struct ctl_conn *c)
 	free(c);
 }
 
-/* A request we cannot parse or will not read gets its JSON error, then the connection closes. */
+/* A request we cannot parse or will not read gets its JSON error (the API's, when it decided),
+ * then the connection closes. */
 static void refuse(struct ctl_conn *c, enum llhttp_errno err)
 {
 	enum ctl_err e = c->reject != CTL_E_OK ? c->reject : CTL_E_INVALID_PARAMETER;
 	enum ctl_lang lang = CTL_LANG_EN_US;
 	char msg[160];
+	evtimer_del(c->deadline);
+	if (c->answer != NULL) {
+		respond(c, c->answer, 0, 0);
+		c->answer = NULL;
+		return;
+	}
 	/* The headers read so far may name the caller's language; a bad one is not worth an error. */
 	if (ctl_lang_parse(ctl_req_header(&c->req, "X-TC-Language"), &lang) != 0)
 		lang = CTL_LANG_EN_US;
-	snprintf(msg, sizeof(msg), "%s", e == CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED ?
+	snprintf(msg, sizeof(msg), "%s", c->reject_msg[0] != '\0' ? c->reject_msg :
+		e == CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED ?
 		"The request exceeds the size limit of this endpoint." : "Malformed HTTP request.");
-	if (e != CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED)
+	if (e == CTL_E_INVALID_PARAMETER && err != HPE_OK)
 		LOG_DEBUG("ctl", "bad request: %s: %s", llhttp_errno_name(err),
 			llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "");
 	if (!c->metrics_only)
@@ -301,6 +440,7 @@ static void refuse(struct ctl_conn *c, enum llhttp_errno err)
 }
 
 #define LINGER_TIMEOUT_S 2               /* the client's silence that ends a lingering close */
+#define LINGER_MAX_MS 5000               /* its whole length, however the client trickles */
 #define LINGER_MAX_BYTES (16u << 20)     /* what we discard at most before closing anyway */
 
 /* Closing a socket with unread input makes the kernel send a reset, which can destroy the answer
@@ -314,6 +454,16 @@ static void linger(struct ctl_conn *c)
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	bufferevent_set_timeouts(c->bev, &quiet, NULL);
 	bufferevent_enable(c->bev, EV_READ);
+	arm(c, LINGER_MAX_MS);
+}
+
+/* After an answer that ends the connection: nothing more is parsed; linger once it is sent. */
+static void end_after_answer(struct ctl_conn *c)
+{
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		linger(c);
 }
 
 static void discard(struct ctl_conn *c, struct evbuffer *in)
@@ -324,64 +474,142 @@ static void discard(struct ctl_conn *c, struct evbuffer *in)
 		conn_free(c);
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+/* Parse what has arrived, answering each request as it completes, until the input is used up, the
+ * connection is closing, or it stalls on its unsent answers (see on_message_complete()). */
+static void pump(struct ctl_conn *c)
 {
-	struct ctl_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	if (c->lingering) {
-		discard(c, in);
-		return;
-	}
-	while (!c->closing && evbuffer_get_length(in) > 0) {
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	while (!c->closing && !c->stalled && evbuffer_get_length(in) > 0) {
 		size_t len = evbuffer_get_contiguous_space(in);
 		const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
 		enum llhttp_errno err = llhttp_execute(&c->parser, data, len);
 		size_t used = err == HPE_OK ? len : (size_t)(llhttp_get_error_pos(&c->parser) - data);
-		evbuffer_drain(in, used);
-		if (err == HPE_PAUSED)
-			break;      /* closing after an answer: what follows is not read */
-		if (err != HPE_OK) {
-			refuse(c, err);
-			break;
-		}
+		evbuffer_drain(in, used);   /* a pause stops right after the message it completed */
+		if (err == HPE_PAUSED && c->stalled)
+			llhttp_resume(&c->parser);
+		else if (err != HPE_OK && err != HPE_PAUSED)
+			refuse(c, err);     /* HPE_PAUSED alone: closing, what follows is not read */
 	}
 	if (c->closing) {
-		bufferevent_disable(bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			linger(c);
+		end_after_answer(c);
+	} else if (c->stalled) {
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, CTL_OUT_LOW, 0);
 	}
 }
 
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *c = arg;
+	if (c->lingering) {
+		discard(c, bufferevent_get_input(bev));
+		return;
+	}
+	pump(c);
+}
+
+/* Runs once the output is down to the write low-water mark: CTL_OUT_LOW while stalled, else 0. */
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ctl_conn *c = arg;
-	(void)bev;
-	if (c->closing && !c->lingering)
+	if (c->stalled) {
+		c->stalled = 0;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(bev, EV_READ);
+		pump(c);    /* requests that came before the stall: no read event will announce them */
+		return;
+	}
+	if (c->closing && !c->lingering && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		linger(c);
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_conn *c = arg;
-	(void)bev;
 	if (what & BEV_EVENT_EOF && !c->closing && llhttp_finish(&c->parser) != HPE_OK &&
 	    c->head_bytes > 0)
 		LOG_DEBUG("ctl", "client closed mid-request");
+	/* A client that half-closes after its requests still gets their answers. */
+	if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && !c->lingering &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		c->closing = 1;
+		c->stalled = 0;
+		evtimer_del(c->deadline);   /* a request it began is abandoned, not late */
+		end_after_answer(c);
+		return;
+	}
 	conn_free(c);
 }
 
-static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-	int salen, void *arg)
+/* The head or the body did not arrive in time (or a lingering close ran out): the request is
+ * refused and the connection closes, however steadily the client trickles bytes. */
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct ctl *ctl = arg;
+	struct ctl_conn *c = arg;
+	const struct cfg *cfg = c->ctl->deps->cfg;
+	(void)fd;
+	(void)what;
+	if (c->lingering || c->closing) {
+		conn_free(c);
+		return;
+	}
+	c->reject = CTL_E_INVALID_PARAMETER;
+	snprintf(c->reject_msg, sizeof(c->reject_msg), "The request %s did not arrive in full within "
+		"%u ms.", c->in_body ? "body" : "head", c->in_body ? cfg->control_body_timeout_ms :
+		cfg->control_header_timeout_ms);
+	LOG_DEBUG("ctl", "request %s timed out", c->in_body ? "body" : "head");
+	refuse(c, HPE_OK);
+	end_after_answer(c);
+}
+
+static int is_idle(const struct ctl_conn *c)
+{
+	return !c->in_request && !c->stalled && !c->closing &&
+		evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+/* The connection to close so that a new caller gets in: one lingering after its answer, else the
+ * one idle the longest. NULL when every connection is busy with a request. */
+static struct ctl_conn *victim(struct ctl *ctl)
+{
+	struct ctl_conn *c, *best = NULL;
+	TAILQ_FOREACH(c, &ctl->conns, link) {
+		if (c->lingering)
+			return c;
+		if (is_idle(c) && (best == NULL || c->idle_since < best->idle_since))
+			best = c;
+	}
+	return best;
+}
+
+/* Over control.max_connections: 1 when no connection could make room (the new one is then told
+ * so and closed), else 0. */
+static int make_room(struct ctl *ctl)
+{
+	struct ctl_conn *v;
+	if (ctl->nconns < ctl->deps->cfg->control_max_connections)
+		return 0;
+	if ((v = victim(ctl)) == NULL)
+		return 1;
+	LOG_DEBUG("ctl", "connections=%zu: closing the one idle longest for a new caller", ctl->nconns);
+	conn_free(v);
+	return 0;
+}
+
+/* A connection for fd (owned from here on: closed on failure), reading; NULL on ENOMEM. */
+static struct ctl_conn *conn_new(struct ctl *ctl, struct evconnlistener *lev, evutil_socket_t fd,
+	const struct sockaddr *sa, int salen)
+{
+	struct event_base *base = evconnlistener_get_base(lev);
 	struct ctl_conn *c = calloc(1, sizeof(*c));
 	const struct timeval idle = { CTL_IDLE_TIMEOUT_S, 0 };
-	(void)salen;
-	if (c == NULL || (c->bev = bufferevent_socket_new(evconnlistener_get_base(lev), fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if (c == NULL || (c->deadline = evtimer_new(base, deadline_cb, c)) == NULL ||
+	    (c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		evutil_closesocket(fd);
+		if (c != NULL && c->deadline != NULL)
+			event_free(c->deadline);
 		free(c);
-		return;
+		return NULL;
 	}
 	c->ctl = ctl;
 	c->metrics_only = lev == ctl->metrics_lev;
@@ -389,16 +617,78 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
 	c->parser.data = c;
 	TAILQ_INSERT_TAIL(&ctl->conns, c, link);
+	ctl->nconns++;
+	c->idle_since = ++ctl->ticks;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return c;
 }
 
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	int salen, void *arg)
+{
+	struct ctl *ctl = arg;
+	int full = make_room(ctl);
+	struct ctl_conn *c = conn_new(ctl, lev, fd, sa, salen);
+	if (c != NULL && full) {
+		c->reject = CTL_E_SERVICE_UNAVAILABLE;
+		snprintf(c->reject_msg, sizeof(c->reject_msg), "Every control connection is busy with "
+			"a request; try again later.");
+		refuse(c, HPE_OK);
+		end_after_answer(c);
+	}
+}
+
+/* EMFILE, ENFILE, ENOMEM...: the backlog stays readable, so accepting again at once would spin.
+ * Pause, as the data-plane listeners do. No connection is closed to make room: Linux reports
+ * EMFILE before it looks at the backlog, so the accept after the one that took the last
+ * descriptor fails too, and the idle connection would be the caller just accepted. (Idle clients
+ * cannot take the descriptors: control.max_connections stops them first.) A shortage lasts until
+ * a minute passes without a pause; its 1st, 2nd, 4th, 8th... pause is logged, with the count: a
+ * long one writes a few lines, not two a second. */
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	(void)lev;
-	(void)arg;
-	LOG_WARN("ctl", "accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	struct ctl *ctl = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	const struct timeval pause = { 0, ACCEPT_RETRY_MS * 1000 };
+	struct timespec now;
+	if (err == EPROTO || err == EPERM) {    /* that one caller's failure, already consumed */
+		LOG_DEBUG("ctl", "accept: %s", evutil_socket_error_to_string(err));
+		return;
+	}
+	evconnlistener_disable(lev);
+	evtimer_add(ctl->accept_retry, &pause);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec - ctl->last_pause.tv_sec > SHORTAGE_GAP_S)
+		ctl->pauses = 0;
+	ctl->last_pause = now;
+	ctl->pauses++;
+	if ((ctl->pauses & (ctl->pauses - 1)) == 0)
+		LOG_WARN("ctl", "accept: %s; pausing %d ms (pause %u of this shortage, connections=%zu)",
+			evutil_socket_error_to_string(err), ACCEPT_RETRY_MS, ctl->pauses, ctl->nconns);
+}
+
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl *ctl = arg;
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(ctl->lev);
+	if (ctl->metrics_lev != NULL)
+		evconnlistener_enable(ctl->metrics_lev);
+}
+
+/* control.max_connections is meant to stay well under the descriptor limit, which the data plane
+ * and the store need too. */
+static void check_nofile(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    cfg->control_max_connections > rl.rlim_cur / 4)
+		LOG_WARN("ctl", "control.max_connections=%u is over a quarter of the descriptor limit "
+			"(%llu): raise LimitNOFILE or lower it", cfg->control_max_connections,
+			(unsigned long long)rl.rlim_cur);
 }
 
 static unsigned bound_port(evutil_socket_t fd)
@@ -446,7 +736,8 @@ struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char
 	c->deps_copy = *deps;
 	c->deps = &c->deps_copy;
 	TAILQ_INIT(&c->conns);
-	if ((c->api = ctl_api_new(c->deps)) == NULL) {
+	if ((c->api = ctl_api_new(c->deps)) == NULL ||
+	    (c->accept_retry = evtimer_new(base, accept_retry_cb, c)) == NULL) {
 		snprintf(err, errlen, "control: out of memory");
 		goto fail;
 	}
@@ -460,6 +751,7 @@ struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char
 	c->port = bound_port(evconnlistener_get_fd(c->lev));
 	if (deps->cfg->metrics_listen.len != 0 && metrics_listen(base, c, err, errlen) != 0)
 		goto fail;
+	check_nofile(deps->cfg);
 	return c;
 fail:
 	ctl_stop(c);
@@ -476,6 +768,8 @@ void ctl_stop(struct ctl *c)
 		evconnlistener_free(c->metrics_lev);
 	while (!TAILQ_EMPTY(&c->conns))
 		conn_free(TAILQ_FIRST(&c->conns));
+	if (c->accept_retry != NULL)
+		event_free(c->accept_retry);
 	ctl_api_destroy(c->api);
 	free(c);
 }

@@ -833,6 +833,8 @@ static const struct field node_fields[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+#define MS_MAX 86400000U        /* a day */
+
 /* listen precedes auth: auth none depends on it. */
 static const struct field control_fields[] = {
 	/* key                parse     offset                     min   max        aux   required */
@@ -844,10 +846,13 @@ static const struct field control_fields[] = {
 	{ "rate_limits",      p_rates,  0,                         1,    1000000,   NULL, 0 },
 	{ "max_request_size", p_size,   CFG_OFF(max_request_size), 1024, 1U << 30,  NULL, 0 },
 	{ "reserved_ports",   p_ports,  0,                         1,    65535,     NULL, 0 },
+	{ "header_timeout",   p_uint,   CFG_OFF(control_header_timeout_ms), 1, MS_MAX, NULL, 0 },
+	{ "body_timeout",     p_uint,   CFG_OFF(control_body_timeout_ms),   1, MS_MAX, NULL, 0 },
+	{ "max_connections",  p_uint,   CFG_OFF(control_max_connections),   1, 1000000, NULL, 0 },
+	{ "max_buffered_bodies", p_size, CFG_OFF(control_max_buffered_bodies), 1024, 1ULL << 40, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-#define MS_MAX 86400000U        /* a day */
 static const struct field http_fields[] = {
 	/* key                        parse   offset                                   min   max       aux   required */
 	{ "client_header_timeout",    p_uint, CFG_OFF(http.client_header_timeout_ms),    1,    MS_MAX,   NULL, 0 },
@@ -896,6 +901,10 @@ static struct cfg *cfg_new(const char *path)
 	c->auth = CFG_AUTH_SIGNATURE;
 	c->rate_limit = 20;
 	c->max_request_size = 1048576;
+	c->control_header_timeout_ms = 10000;
+	c->control_body_timeout_ms = 30000;
+	c->control_max_connections = 256;
+	c->control_max_buffered_bodies = 16u << 20;
 	c->http.client_header_timeout_ms = 60000;
 	c->http.client_keepalive_timeout_ms = 75000;
 	c->http.origin_connect_timeout_ms = 5000;

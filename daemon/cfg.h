@@ -92,6 +92,10 @@ struct cfg {
 	struct cfg_rate *rate_limits;   /* per-action overrides of rate_limit */
 	size_t nrate_limits;
 	size_t max_request_size;    /* control API body limit, bytes */
+	unsigned control_header_timeout_ms; /* a control request's whole head must arrive within */
+	unsigned control_body_timeout_ms;   /* ... and then its whole body within */
+	unsigned control_max_connections;   /* past it the longest idle control connection goes */
+	size_t control_max_buffered_bodies; /* request bodies held for all control connections */
 	uint16_t *reserved_ports;   /* never listener ports (besides the control port) */
 	size_t nreserved_ports;
 

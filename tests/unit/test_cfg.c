@@ -502,6 +502,29 @@ static void reserved_ports_include_the_control_port(void **state)
 	cfg_destroy(c);
 }
 
+static void control_port_limits(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("# nothing\n");
+	assert_int_equal(c->control_header_timeout_ms, 10000);
+	assert_int_equal(c->control_body_timeout_ms, 30000);
+	assert_int_equal(c->control_max_connections, 256);
+	assert_int_equal(c->control_max_buffered_bodies, 16 << 20);
+	cfg_destroy(c);
+	c = load_ok("control:\n  header_timeout: 1\n  body_timeout: 86400000\n  max_connections: 1\n"
+		"  max_buffered_bodies: 1099511627776\n");
+	assert_int_equal(c->control_header_timeout_ms, 1);
+	assert_int_equal(c->control_body_timeout_ms, 86400000);
+	assert_int_equal(c->control_max_connections, 1);
+	assert_true(c->control_max_buffered_bodies == 1ULL << 40);
+	cfg_destroy(c);
+	load_fails("control: {header_timeout: 0}\n", "control.header_timeout: must be between 1", NULL);
+	load_fails("control: {body_timeout: 86400001}\n", "control.body_timeout: must be", NULL);
+	load_fails("control: {max_connections: 0}\n", "control.max_connections: must be", NULL);
+	load_fails("control: {max_buffered_bodies: 1023}\n", "control.max_buffered_bodies: must be",
+		NULL);
+}
+
 static void per_action_rate_limits_override_the_default(void **state)
 {
 	(void)state;
@@ -566,6 +589,7 @@ int main(void)
 		cmocka_unit_test(auth_none_only_on_loopback),
 		cmocka_unit_test(reserved_ports_include_the_control_port),
 		cmocka_unit_test(per_action_rate_limits_override_the_default),
+		cmocka_unit_test(control_port_limits),
 		cmocka_unit_test(log_file_and_metrics_address),
 		cmocka_unit_test(destroy_accepts_null),
 	};
