@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,46 +122,48 @@ static int listeners_family(struct out *o, const struct ctl_metrics_lsn *l, size
 	return 0;
 }
 
+/* A family with one sample per listener: the lsn_traffic field at offset. */
+static void per_listener(struct out *o, const char *name, const char *type, const char *help,
+	const struct ctl_metrics_lsn *l, size_t n, size_t offset)
+{
+	family(o, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		memcpy(&v, (const char *)&l[i].t + offset, sizeof v);
+		sample(o, name, "listener", l[i].id, NULL, NULL, v);
+	}
+}
+
+#define TRAFFIC(field) offsetof(struct lsn_traffic, field)
+
 static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, size_t n)
 {
-	family(o, "gaapd_connections_open", "gauge", "Client connections open, by listener.");
-	for (size_t i = 0; i < n; i++)
-		sample(o, "gaapd_connections_open", "listener", l[i].id, NULL, NULL, l[i].t.conns_open);
-	family(o, "gaapd_connections_upgraded_total", "counter", "Client connections that a 101 "
-		"answer to a WebSocket upgrade turned into a tunnel, by listener.");
-	for (size_t i = 0; i < n; i++)
-		sample(o, "gaapd_connections_upgraded_total", "listener", l[i].id, NULL, NULL,
-			l[i].t.upgraded);
+	per_listener(o, "gaapd_connections_open", "gauge", "Client connections open, by listener.",
+		l, n, TRAFFIC(conns_open));
+	per_listener(o, "gaapd_connections_upgraded_total", "counter", "Client connections that a "
+		"101 answer to a WebSocket upgrade turned into a tunnel, by listener.",
+		l, n, TRAFFIC(upgraded));
 	family(o, "gaapd_http_requests_total", "counter", "Requests answered, by listener and "
 		"status class (a client that left before any answer is not counted).");
 	for (size_t i = 0; i < n; i++)
 		for (size_t c = 0; c < LSN_STATUS_CLASSES; c++)
 			sample(o, "gaapd_http_requests_total", "listener", l[i].id, "class", classes[c],
 				l[i].t.requests[c]);
-	family(o, "gaapd_http_bytes_received_total", "counter", "Bytes read from clients.");
-	for (size_t i = 0; i < n; i++)
-		sample(o, "gaapd_http_bytes_received_total", "listener", l[i].id, NULL, NULL,
-			l[i].t.bytes_in);
-	family(o, "gaapd_http_bytes_sent_total", "counter", "Bytes sent to clients.");
-	for (size_t i = 0; i < n; i++)
-		sample(o, "gaapd_http_bytes_sent_total", "listener", l[i].id, NULL, NULL,
-			l[i].t.bytes_out);
+	per_listener(o, "gaapd_http_bytes_received_total", "counter", "Bytes read from clients.",
+		l, n, TRAFFIC(bytes_in));
+	per_listener(o, "gaapd_http_bytes_sent_total", "counter", "Bytes sent to clients.",
+		l, n, TRAFFIC(bytes_out));
 	family(o, "gaapd_origin_errors_total", "counter", "Origin failures by listener and kind "
 		"(connect failures that were failed over included).");
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < LSN_ORIGIN_ERROR_KINDS; k++)
 			sample(o, "gaapd_origin_errors_total", "listener", l[i].id, "kind",
 				lsn_origin_error_kind(k), l[i].t.origin_errors[k]);
-	family(o, "gaapd_origin_ejections_total", "counter", "Origins that passive health took out "
-		"for origin_fail_timeout, by listener (the log names the origin).");
-	for (size_t i = 0; i < n; i++)
-		sample(o, "gaapd_origin_ejections_total", "listener", l[i].id, NULL, NULL,
-			l[i].t.origin_ejections);
-	family(o, "gaapd_origin_recoveries_total", "counter", "Origins taken out that answered "
-		"again and were put back, by listener.");
-	for (size_t i = 0; i < n; i++)
-		sample(o, "gaapd_origin_recoveries_total", "listener", l[i].id, NULL, NULL,
-			l[i].t.origin_recoveries);
+	per_listener(o, "gaapd_origin_ejections_total", "counter", "Origins that passive health "
+		"took out for origin_fail_timeout, by listener (the log names the origin).",
+		l, n, TRAFFIC(origin_ejections));
+	per_listener(o, "gaapd_origin_recoveries_total", "counter", "Origins taken out that "
+		"answered again and were put back, by listener.", l, n, TRAFFIC(origin_recoveries));
 }
 
 /* The buckets are stored apart; Prometheus wants them cumulative, +Inf equal to the count. */
