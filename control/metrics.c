@@ -159,11 +159,36 @@ static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, siz
 		for (size_t k = 0; k < LSN_ORIGIN_ERROR_KINDS; k++)
 			sample(o, "gaapd_origin_errors_total", "listener", l[i].id, "kind",
 				lsn_origin_error_kind(k), l[i].t.origin_errors[k]);
-	per_listener(o, "gaapd_origin_ejections_total", "counter", "Origins that passive health "
-		"took out for origin_fail_timeout, by listener (the log names the origin).",
-		l, n, TRAFFIC(origin_ejections));
-	per_listener(o, "gaapd_origin_recoveries_total", "counter", "Origins taken out that "
-		"answered again and were put back, by listener.", l, n, TRAFFIC(origin_recoveries));
+}
+
+/* name{listener="..",proxy="..",origin=".."} n */
+static void origin_sample(struct out *o, const char *name, const struct ctl_metrics_lsn *l,
+	const struct lsn_origin_health *h, uint64_t n)
+{
+	put(o, "%s{listener=\"", name);
+	label(o, l->id);
+	put(o, "\",proxy=\"");
+	label(o, h->proxy);
+	put(o, "\",origin=\"");
+	label(o, h->origin);
+	put(o, "\"} %" PRIu64 "\n", n);
+}
+
+/* Passive health is each listener's own (its routes'), so the origin lines are per listener. */
+static void origin_families(struct out *o, const struct ctl_metrics_lsn *l, size_t n)
+{
+	family(o, "gaapd_origin_ejections_total", "counter", "Origins marked down by passive health "
+		"(origin_max_fails consecutive failures while up), by listener, proxy and origin.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < l[i].norigins; k++)
+			origin_sample(o, "gaapd_origin_ejections_total", &l[i], &l[i].origins[k],
+				l[i].origins[k].ejections);
+	family(o, "gaapd_origin_recoveries_total", "counter", "Origins marked down that answered "
+		"again, by listener, proxy and origin.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < l[i].norigins; k++)
+			origin_sample(o, "gaapd_origin_recoveries_total", &l[i], &l[i].origins[k],
+				l[i].origins[k].recoveries);
 }
 
 /* The buckets are stored apart; Prometheus wants them cumulative, +Inf equal to the count. */
@@ -187,6 +212,7 @@ int ctl_metrics_listeners(struct evbuffer *out, const struct ctl_metrics_lsn *l,
 	if (listeners_family(&o, l, n, cfg) != 0)
 		return -1;
 	counter_families(&o, l, n);
+	origin_families(&o, l, n);
 	family(&o, DURATION, "histogram", "Time from a request's first byte to its response's "
 		"last, by listener.");
 	for (size_t i = 0; i < n; i++)
@@ -211,13 +237,25 @@ int ctl_metrics_api(struct evbuffer *out, const struct ctl_api *api)
 	return o.failed ? -1 : 0;
 }
 
-static void copy_listener(struct ctl_metrics_lsn *m, const struct lsn *l)
+static int copy_listener(struct ctl_metrics_lsn *m, const struct lsn *l)
 {
+	struct lsn_origin_health *h;
 	snprintf(m->id, sizeof(m->id), "%s", l->rec.id);
 	snprintf(m->owner, sizeof(m->owner), "%s", l->rec.group_id[0] != '\0' ? l->rec.group_id :
 		l->rec.proxy_id);
 	m->status = (int)l->status;
 	lsn_traffic(l, &m->t);
+	if (lsn_origin_health(l, &h, &m->norigins) != 0)
+		return -1;
+	m->origins = h;
+	return 0;
+}
+
+static void snapshot_free(struct ctl_metrics_lsn *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free((void *)v[i].origins);
+	free(v);
 }
 
 /* The listeners, copied under the lock so that rendering does not hold it. NULL on ENOMEM. */
@@ -228,7 +266,11 @@ static struct ctl_metrics_lsn *snapshot(struct lsn_table *t, size_t *n)
 	*n = lsn_table_count(t);
 	if ((v = calloc(*n + 1, sizeof(*v))) != NULL)
 		for (size_t i = 0; i < *n; i++)
-			copy_listener(&v[i], lsn_table_get(t, i));
+			if (copy_listener(&v[i], lsn_table_get(t, i)) != 0) {
+				snapshot_free(v, i);
+				v = NULL;
+				break;
+			}
 	lsn_table_unlock(t);
 	return v;
 }
@@ -248,6 +290,6 @@ int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
 		"result.");
 	put(&o, "gaapd_config_reloads_total{result=\"applied\"} %" PRIu64 "\n", src->reloads_applied);
 	put(&o, "gaapd_config_reloads_total{result=\"refused\"} %" PRIu64 "\n", src->reloads_refused);
-	free(l);
+	snapshot_free(l, n);
 	return o.failed ? -1 : 0;
 }

@@ -1,5 +1,6 @@
 /* control/metrics.h - GET /metrics: the Prometheus text exposition format 0.0.4 of the listeners'
- *   traffic (listener.h), the API's calls by action and code, reloads and the start time.
+ *   traffic and their origins' passive health (listener.h), the API's calls by action and code,
+ *   reloads and the start time.
  * Ownership: the renderers only append to the caller's evbuffer and read what they are given.
  * Threads: the control thread. The listener table is copied out under lsn_table_lock() and
  *   rendered after the unlock; the traffic counters are atomics the workers keep adding to, so a
@@ -42,6 +43,8 @@ struct ctl_metrics_lsn {
 	char owner[ST_ID_MAX];          /* the proxy it was created on, or its group */
 	int status;                     /* enum lsn_status: the API's ListenerStatus */
 	struct lsn_traffic t;
+	const struct lsn_origin_health *origins;    /* norigins of them (a scrape owns its copy) */
+	size_t norigins;
 };
 
 /* gaapd_listeners (by owner: cfg's proxies and groups, then any other owner in l) and every

@@ -689,14 +689,52 @@ void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 	px_stats_read(l->stats, &s);
 	out->conns_open = s.conns;
 	out->upgraded = s.upgraded;
-	out->origin_ejections = s.origin_ejections;
-	out->origin_recoveries = s.origin_recoveries;
 	memcpy(out->requests, s.requests, sizeof(out->requests));
 	out->bytes_in = s.bytes_in;
 	out->bytes_out = s.bytes_out;
 	memcpy(out->origin_errors, s.origin_errors, sizeof(out->origin_errors));
 	memcpy(out->latency, s.latency, sizeof(out->latency));
 	out->latency_sum_us = s.latency_sum_us;
+}
+
+/* The stats' list only grows: ask again with room for what it has now. */
+static struct px_origin_snap *origins_snap(const struct lsn *l, size_t *n)
+{
+	struct px_origin_snap *v = NULL, *grown;
+	size_t cap = 0, got;
+	while ((got = px_stats_origins(l->stats, v, cap)) > cap) {
+		if ((grown = realloc(v, got * sizeof(*v))) == NULL) {
+			free(v);
+			return NULL;
+		}
+		v = grown;
+		cap = got;
+	}
+	*n = got;
+	return v != NULL ? v : calloc(1, sizeof(*v));   /* none: still not an error */
+}
+
+int lsn_origin_health(const struct lsn *l, struct lsn_origin_health **out, size_t *n)
+{
+	size_t got = 0;
+	struct px_origin_snap *v = origins_snap(l, &got);
+	struct lsn_origin_health *h = v != NULL ? calloc(got + 1, sizeof(*h)) : NULL;
+	*out = NULL;
+	*n = 0;
+	if (h == NULL) {
+		free(v);
+		return -1;
+	}
+	for (size_t i = 0; i < got; i++) {
+		snprintf(h[i].proxy, sizeof(h[i].proxy), "%s", v[i].proxy);
+		snprintf(h[i].origin, sizeof(h[i].origin), "%s", v[i].origin);
+		h[i].ejections = v[i].ejections;
+		h[i].recoveries = v[i].recoveries;
+	}
+	free(v);
+	*out = h;
+	*n = got;
+	return 0;
 }
 
 const char *lsn_origin_error_kind(size_t k)

@@ -135,8 +135,6 @@ void lsn_discard(struct lsn *l);
 struct lsn_traffic {
 	uint64_t conns_open;                    /* client connections open now */
 	uint64_t upgraded;                      /* connections that became WebSocket tunnels */
-	uint64_t origin_ejections;              /* origins taken out by passive health */
-	uint64_t origin_recoveries;             /* ... and brought back by an answer */
 	uint64_t requests[LSN_STATUS_CLASSES];  /* answered requests by status class */
 	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
 	uint64_t origin_errors[LSN_ORIGIN_ERROR_KINDS];
@@ -145,8 +143,20 @@ struct lsn_traffic {
 	uint64_t latency_sum_us;
 };
 
+/* One origin of a listener as passive health saw it, counted since the listener was created
+ * over every route it has had: an origin a reload removed keeps its counts (and its line). */
+struct lsn_origin_health {
+	char proxy[CFG_ID_MAX];     /* the proxy whose origins list has it */
+	char origin[64];            /* as configured (cfg_addr.text): 127.0.0.1:8080 */
+	uint64_t ejections;         /* marked down while it was up */
+	uint64_t recoveries;        /* answered again while marked down */
+};
+
 /* Under the lock (l stays in the table meanwhile). */
 void lsn_traffic(const struct lsn *l, struct lsn_traffic *out);
+/* Every origin l has had, in the order first configured: a new array of *n in *out, the
+ * caller's to free. 0, or -1 (ENOMEM) with *out NULL and *n 0. Under the lock. */
+int lsn_origin_health(const struct lsn *l, struct lsn_origin_health **out, size_t *n);
 /* Label values: origin_errors[k]'s kind ("connect", "timeout", ...), latency[i]'s upper bound in
  * seconds ("0.001" ... "10", "+Inf"). */
 const char *lsn_origin_error_kind(size_t k);

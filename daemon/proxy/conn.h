@@ -59,6 +59,17 @@ struct px_tmo {
 	unsigned set : 1;           /* 0: never given (libevent's default, none) */
 };
 
+/* One origin's passive-health transitions on one listener. Found or added by each route built
+ * for the listener (px_stats_origin()) and never removed while the stats live, so a reload that
+ * keeps an origin keeps counting on the same line. */
+struct px_origin_stats {
+	struct px_origin_stats *next;   /* set before the node is published, never changed after */
+	char proxy[CFG_ID_MAX];         /* whose origins list has it ("" for routes built by hand) */
+	char origin[sizeof ((struct cfg_addr *)0)->text];
+	_Atomic uint64_t ejections;     /* marked down while it was up */
+	_Atomic uint64_t recoveries;    /* answered again while marked down */
+};
+
 /* One origin of a route and what the workers learn about it. */
 struct px_upstream {
 	struct cfg_addr addr;
@@ -66,6 +77,7 @@ struct px_upstream {
 	atomic_uint active;         /* exchanges in flight (lc) */
 	atomic_uint fails;          /* consecutive failures */
 	_Atomic int64_t down_until; /* px_now_ms(): skipped until then */
+	struct px_origin_stats *health;     /* its counters in the route's stats */
 };
 
 /* See px.h. Relaxed atomics: every counter stands alone, and a scrape needs no ordered cut. All
@@ -74,12 +86,12 @@ struct px_stats {
 	atomic_uint refs;
 	atomic_uint conns;          /* client connections open, on every route and worker */
 	_Atomic uint64_t upgraded;  /* client connections a 101 turned into a tunnel */
-	_Atomic uint64_t origin_ejections, origin_recoveries;  /* passive health transitions */
 	_Atomic uint64_t requests[PX_STATUS_CLASSES];
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t origin_errors[PX_OERR_COUNT];
 	_Atomic uint64_t latency[PX_LATENCY_BUCKETS];
 	_Atomic uint64_t latency_sum_us;
+	_Atomic(struct px_origin_stats *) origins;     /* newest first, prepended with a CAS */
 };
 
 struct px_route {
@@ -102,8 +114,9 @@ void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out);
 /* Counts reason's origin failure kind, if it has one (the close-reason table). */
 void px_stats_origin_error(struct px_stats *s, enum px_close reason);
 void px_stats_upgraded(struct px_stats *s);
-/* An origin of a route was taken out (ejected: 1) by passive health, or answered again (0). */
-void px_stats_origin_health(struct px_stats *s, int ejected);
+/* The health counters of proxy's origin (cfg_addr.text) in s, added on first use; NULL on ENOMEM.
+ * Borrowed: they live as long as s. For route builds, not the request path. Any thread. */
+struct px_origin_stats *px_stats_origin(struct px_stats *s, const char *proxy, const char *origin);
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
 int64_t px_now_ms(void);
@@ -113,7 +126,8 @@ int64_t px_now_ms(void);
  * thread. */
 int px_route_pick(struct px_route *r, int exclude);
 /* Passive health. failed: 1 when this failure took the origin out for origin_fail_timeout
- * (never the only origin of a route). succeeded: 1 when it brought a taken-out origin back. */
+ * (never the only origin of a route). succeeded: 1 when it brought a taken-out origin back.
+ * Each 1 is counted in the origin's px_origin_stats. */
 int px_route_failed(struct px_route *r, size_t i);
 int px_route_succeeded(struct px_route *r, size_t i);
 

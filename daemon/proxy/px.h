@@ -55,8 +55,6 @@ enum px_oerr {
 struct px_stats_snap {
 	uint64_t conns;                         /* client connections open now */
 	uint64_t upgraded;                      /* connections that became WebSocket tunnels */
-	uint64_t origin_ejections;              /* origins taken out by passive health */
-	uint64_t origin_recoveries;             /* ... and brought back by an answer */
 	uint64_t requests[PX_STATUS_CLASSES];   /* answered exchanges by status class */
 	uint64_t bytes_in, bytes_out;           /* from clients, to clients */
 	uint64_t origin_errors[PX_OERR_COUNT];
@@ -66,10 +64,22 @@ struct px_stats_snap {
 	uint64_t latency_sum_us;
 };
 
+/* Passive health on one origin of a listener, as read at one moment. */
+struct px_origin_snap {
+	const char *proxy;          /* whose origins list has it; borrowed from the stats, like: */
+	const char *origin;         /* as configured: 127.0.0.1:8080 */
+	uint64_t ejections;         /* marked down while it was up */
+	uint64_t recoveries;        /* answered again while marked down */
+};
+
 struct px_stats *px_stats_new(void);            /* NULL on ENOMEM; one reference, the caller's */
 struct px_stats *px_stats_ref(struct px_stats *s);
 void px_stats_unref(struct px_stats *s);        /* NULL-safe; frees on the last reference */
 void px_stats_read(const struct px_stats *s, struct px_stats_snap *out);
+/* Every origin of every route the stats have counted for (each proxy's origin once), in the
+ * order they were first configured, into out[0, max). Returns how many there are: more than max
+ * means nothing was written (call again with room for them). */
+size_t px_stats_origins(const struct px_stats *s, struct px_origin_snap *out, size_t max);
 const char *px_oerr_label(enum px_oerr k);      /* "connect", ...; "" out of range */
 /* Bucket i's upper bound as Prometheus writes it: "0.001" (seconds) ... "10", "+Inf". */
 const char *px_latency_le(size_t i);

@@ -52,7 +52,9 @@ static int build_sequence(struct px_route *r)
 	return 0;
 }
 
-static int fill_upstreams(struct px_route *r, const struct cfg_addr *origins, size_t n)
+/* Each origin's health counters are the listener's (stats), shared with its other routes. */
+static int fill_upstreams(struct px_route *r, const char *proxy_id, const struct cfg_addr *origins,
+	size_t n)
 {
 	if (n == 0)
 		return 0;
@@ -67,12 +69,14 @@ static int fill_upstreams(struct px_route *r, const struct cfg_addr *origins, si
 		atomic_init(&r->ups[i].active, 0);
 		atomic_init(&r->ups[i].fails, 0);
 		atomic_init(&r->ups[i].down_until, 0);
+		if ((r->ups[i].health = px_stats_origin(r->stats, proxy_id, origins[i].text)) == NULL)
+			return -1;
 	}
 	return 0;
 }
 
-static struct px_route *route_build(const char *listener_id, const struct cfg_addr *origins,
-	size_t norigins, enum cfg_sched sched, const struct cfg_http *http, struct px_stats *stats)
+static struct px_route *route_build(const char *listener_id, const char *proxy_id,
+	const struct cfg_addr *origins, size_t norigins, enum cfg_sched sched, const struct cfg_http *http, struct px_stats *stats)
 {
 	struct px_route *r = calloc(1, sizeof *r);
 	if (r == NULL)
@@ -85,7 +89,7 @@ static struct px_route *route_build(const char *listener_id, const struct cfg_ad
 	r->stats = stats != NULL ? px_stats_ref(stats) : px_stats_new();
 	if (r->stats == NULL || (r->id = strdup(listener_id != NULL ? listener_id : "")) == NULL ||
 	    (http->access_log != NULL && (r->http.access_log = strdup(http->access_log)) == NULL) ||
-	    fill_upstreams(r, origins, norigins) != 0 ||
+	    fill_upstreams(r, proxy_id, origins, norigins) != 0 ||
 	    (sched == CFG_SCHED_WRR && norigins != 0 && build_sequence(r) != 0)) {
 		px_route_unref(r);
 		return NULL;
@@ -96,13 +100,13 @@ static struct px_route *route_build(const char *listener_id, const struct cfg_ad
 struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
 	size_t norigins, const struct cfg_http *http)
 {
-	return route_build(listener_id, origins, norigins, CFG_SCHED_RR, http, NULL);
+	return route_build(listener_id, "", origins, norigins, CFG_SCHED_RR, http, NULL);
 }
 
 struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
 	const struct cfg_http *http, struct px_stats *stats)
 {
-	return route_build(listener_id, p->origins, p->norigins, p->scheduler, http, stats);
+	return route_build(listener_id, p->id, p->origins, p->norigins, p->scheduler, http, stats);
 }
 
 struct px_stats *px_route_stats(const struct px_route *r)
@@ -216,7 +220,7 @@ int px_route_failed(struct px_route *r, size_t i)
 	if (atomic_exchange_explicit(&u->down_until, now + r->http.origin_fail_timeout_ms,
 	    memory_order_relaxed) > now)
 		return 0;   /* already out: tried as the last way out, or failed on another worker */
-	px_stats_origin_health(r->stats, 1);
+	atomic_fetch_add_explicit(&u->health->ejections, 1, memory_order_relaxed);
 	return 1;
 }
 
@@ -229,6 +233,6 @@ int px_route_succeeded(struct px_route *r, size_t i)
 	if (atomic_load_explicit(&u->down_until, memory_order_relaxed) == 0 ||
 	    atomic_exchange_explicit(&u->down_until, 0, memory_order_relaxed) == 0)
 		return 0;
-	px_stats_origin_health(r->stats, 0);
+	atomic_fetch_add_explicit(&u->health->recoveries, 1, memory_order_relaxed);
 	return 1;
 }

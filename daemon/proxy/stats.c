@@ -2,7 +2,9 @@
  *   exchange on the workers, read counter by counter by a scrape on the control thread. */
 #include "conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Prometheus' default buckets from 1 ms: the proxy's own latency is well under that. */
 static const struct {
@@ -23,8 +25,10 @@ static const char *const oerr_labels[PX_OERR_COUNT] = {
 struct px_stats *px_stats_new(void)
 {
 	struct px_stats *s = calloc(1, sizeof *s);
-	if (s != NULL)
+	if (s != NULL) {
 		atomic_init(&s->refs, 1);
+		atomic_init(&s->origins, NULL);
+	}
 	return s;
 }
 
@@ -36,8 +40,14 @@ struct px_stats *px_stats_ref(struct px_stats *s)
 
 void px_stats_unref(struct px_stats *s)
 {
-	if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-		free(s);
+	struct px_origin_stats *o, *next;
+	if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (o = atomic_load_explicit(&s->origins, memory_order_acquire); o != NULL; o = next) {
+		next = o->next;
+		free(o);
+	}
+	free(s);
 }
 
 static uint64_t get(const _Atomic uint64_t *v)
@@ -54,8 +64,6 @@ void px_stats_read(const struct px_stats *s, struct px_stats_snap *out)
 {
 	out->conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
 	out->upgraded = get(&s->upgraded);
-	out->origin_ejections = get(&s->origin_ejections);
-	out->origin_recoveries = get(&s->origin_recoveries);
 	for (size_t i = 0; i < PX_STATUS_CLASSES; i++)
 		out->requests[i] = get(&s->requests[i]);
 	out->bytes_in = get(&s->bytes_in);
@@ -65,6 +73,56 @@ void px_stats_read(const struct px_stats *s, struct px_stats_snap *out)
 	for (size_t i = 0; i < PX_LATENCY_BUCKETS; i++)
 		out->latency[i] = get(&s->latency[i]);
 	out->latency_sum_us = get(&s->latency_sum_us);
+}
+
+static struct px_origin_stats *origin_find(struct px_origin_stats *o, const char *proxy,
+	const char *origin)
+{
+	for (; o != NULL; o = o->next)
+		if (strcmp(o->proxy, proxy) == 0 && strcmp(o->origin, origin) == 0)
+			return o;
+	return NULL;
+}
+
+/* Lock-free find-or-add: nodes are only ever prepended, so a failed CAS means someone else
+ * prepended, and searching again from the new head sees their node (no duplicates). Release on
+ * publishing, acquire on reading: a node is seen only with its names written. */
+struct px_origin_stats *px_stats_origin(struct px_stats *s, const char *proxy, const char *origin)
+{
+	struct px_origin_stats *head = atomic_load_explicit(&s->origins, memory_order_acquire);
+	struct px_origin_stats *o = origin_find(head, proxy, origin), *mine;
+	if (o != NULL || (mine = calloc(1, sizeof *mine)) == NULL)
+		return o;
+	snprintf(mine->proxy, sizeof mine->proxy, "%s", proxy);
+	snprintf(mine->origin, sizeof mine->origin, "%s", origin);
+	do {
+		if ((o = origin_find(head, proxy, origin)) != NULL) {
+			free(mine);
+			return o;
+		}
+		mine->next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&s->origins, &head, mine,
+		memory_order_acq_rel, memory_order_acquire));
+	return mine;
+}
+
+size_t px_stats_origins(const struct px_stats *s, struct px_origin_snap *out, size_t max)
+{
+	const struct px_origin_stats *head = atomic_load_explicit(&s->origins, memory_order_acquire);
+	size_t n = 0, k;
+	for (const struct px_origin_stats *o = head; o != NULL; o = o->next)
+		n++;
+	if (n > max)
+		return n;
+	k = n;
+	for (const struct px_origin_stats *o = head; o != NULL; o = o->next) {
+		struct px_origin_snap *v = &out[--k];       /* newest first in the list */
+		v->proxy = o->proxy;
+		v->origin = o->origin;
+		v->ejections = get(&o->ejections);
+		v->recoveries = get(&o->recoveries);
+	}
+	return n;
 }
 
 const char *px_oerr_label(enum px_oerr k)
@@ -109,9 +167,4 @@ void px_stats_origin_error(struct px_stats *s, enum px_close reason)
 void px_stats_upgraded(struct px_stats *s)
 {
 	add(&s->upgraded, 1);
-}
-
-void px_stats_origin_health(struct px_stats *s, int ejected)
-{
-	add(ejected ? &s->origin_ejections : &s->origin_recoveries, 1);
 }

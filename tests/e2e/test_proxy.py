@@ -505,8 +505,12 @@ class PassiveHealth(ProxyCase):
             self.assertEqual((r.status, r.body.split()[0]), (200, b"second"))
             self.assertIn("answering again, back in service", self.g.log_text())
             m = self.g.raw("GET", target="/metrics")[2].decode()
-            self.assertRegex(m, r'gaapd_origin_ejections_total\{listener="listener-[0-9a-z]+"\} 2')
-            self.assertRegex(m, r'gaapd_origin_recoveries_total\{listener="listener-[0-9a-z]+"\} 1')
+            first, second = (f'proxy="link-duo",origin="127.0.0.1:{p}"' for p in self.duo_ports)
+            for labels, ejected, recovered in ((first, 1, 0), (second, 1, 1)):
+                self.assertRegex(m, r'gaapd_origin_ejections_total\{listener="listener-[0-9a-z]+",'
+                                 + re.escape(labels) + rf'\}} {ejected}\n')
+                self.assertRegex(m, r'gaapd_origin_recoveries_total\{listener="listener-[0-9a-z]+",'
+                                 + re.escape(labels) + rf'\}} {recovered}\n')
         finally:
             origin.close()
 

@@ -117,6 +117,34 @@ static void test_listener_counters(void **state)
 	evbuffer_free(b);
 }
 
+/* Passive health per listener, proxy and origin; a listener without origin lines has none. */
+static void test_origin_health_families(void **state)
+{
+	struct ctl_metrics_lsn l[2] = { lsn("listener-1", "lg-g", 0), lsn("listener-2", "link-c", 0) };
+	struct lsn_origin_health h[2] = {
+		{ .proxy = "link-a", .origin = "127.0.0.1:8080", .ejections = 3, .recoveries = 2 },
+		{ .proxy = "link-b", .origin = "[::1]:80", .ejections = 0, .recoveries = 0 },
+	};
+	struct evbuffer *b = evbuffer_new();
+	char *s;
+	(void)state;
+	l[0].origins = h;
+	l[0].norigins = 2;
+	assert_int_equal(ctl_metrics_listeners(b, l, 2, NULL), 0);
+	s = text_of(b);
+	assert_non_null(strstr(s, "# TYPE gaapd_origin_ejections_total counter\n"
+		"gaapd_origin_ejections_total{listener=\"listener-1\",proxy=\"link-a\","
+		"origin=\"127.0.0.1:8080\"} 3\n"
+		"gaapd_origin_ejections_total{listener=\"listener-1\",proxy=\"link-b\","
+		"origin=\"[::1]:80\"} 0\n# HELP gaapd_origin_recoveries_total "));
+	assert_non_null(strstr(s, "# TYPE gaapd_origin_recoveries_total counter\n"
+		"gaapd_origin_recoveries_total{listener=\"listener-1\",proxy=\"link-a\","
+		"origin=\"127.0.0.1:8080\"} 2\n"));
+	assert_null(strstr(s, "origin_ejections_total{listener=\"listener-2\""));
+	free(s);
+	evbuffer_free(b);
+}
+
 /* Configured proxies and groups show with 0 listeners; owners in the table show even when the
  * configuration no longer has them. */
 static void test_configured_owners_show_zero(void **state)
@@ -185,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_label_values_are_escaped),
 		cmocka_unit_test(test_histogram_buckets_are_cumulative),
 		cmocka_unit_test(test_listener_counters),
+		cmocka_unit_test(test_origin_health_families),
 		cmocka_unit_test(test_configured_owners_show_zero),
 		cmocka_unit_test(test_odd_ids_are_escaped_in_samples),
 		cmocka_unit_test(test_api_calls),

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy/conn.h"
@@ -132,6 +133,62 @@ static void test_origin_error_kinds(void **state)
 	px_stats_unref(s);
 }
 
+static struct px_route *route_of(struct px_stats *s, const char *proxy, struct cfg_addr *a,
+	size_t n)
+{
+	struct cfg_proxy p;
+	struct px_route *r;
+	memset(&p, 0, sizeof p);
+	snprintf(p.id, sizeof p.id, "%s", proxy);
+	p.origins = a;
+	p.norigins = n;
+	assert_non_null(r = px_route_create("listener-t", &p, &http, s));
+	return r;
+}
+
+/* Ejections and recoveries are the listener's, per proxy and origin: a reload's new route counts
+ * on the old route's lines, an origin it drops keeps its line, new ones come after, in the order
+ * first configured. */
+static void test_origin_health_lines_outlive_routes(void **state)
+{
+	struct px_stats *s = px_stats_new();
+	struct cfg_addr a[3];
+	struct px_origin_snap v[5];
+	struct px_route *old, *new, *other;
+	(void)state;
+	memset(a, 0, sizeof a);
+	snprintf(a[0].text, sizeof a[0].text, "10.0.0.1:80");
+	snprintf(a[1].text, sizeof a[1].text, "10.0.0.2:80");
+	snprintf(a[2].text, sizeof a[2].text, "10.0.0.3:80");
+	assert_int_equal(px_stats_origins(s, NULL, 0), 0);
+	old = route_of(s, "link-a", a, 2);
+	new = route_of(s, "link-a", a + 1, 2);          /* a reload: .1 gone, .3 new */
+	other = route_of(s, "link-b", a, 2);            /* a group's other proxy, the same origins */
+	assert_int_equal(px_route_failed(old, 1), 0);
+	assert_int_equal(px_route_failed(old, 1), 1);   /* 10.0.0.2 down on the old route */
+	assert_int_equal(px_route_succeeded(new, 0), 0);        /* the new route never saw it down */
+	assert_int_equal(px_route_succeeded(old, 1), 1);
+	assert_int_equal(px_route_failed(other, 0), 0);
+	assert_int_equal(px_route_failed(other, 0), 1);
+	assert_int_equal(px_stats_origins(s, v, 4), 5);         /* too small: nothing written */
+	assert_int_equal(px_stats_origins(s, v, 5), 5);
+	assert_string_equal(v[0].proxy, "link-a");
+	assert_string_equal(v[0].origin, "10.0.0.1:80");
+	assert_string_equal(v[1].origin, "10.0.0.2:80");
+	assert_int_equal(v[1].ejections, 1);
+	assert_int_equal(v[1].recoveries, 1);
+	assert_string_equal(v[2].origin, "10.0.0.3:80");
+	assert_string_equal(v[3].proxy, "link-b");
+	assert_string_equal(v[3].origin, "10.0.0.1:80");
+	assert_int_equal(v[3].ejections, 1);
+	assert_string_equal(v[4].origin, "10.0.0.2:80");
+	assert_int_equal(v[0].ejections + v[0].recoveries + v[3].recoveries + v[4].ejections, 0);
+	px_route_unref(old);
+	px_route_unref(new);
+	px_route_unref(other);
+	px_stats_unref(s);
+}
+
 /* A route made without a listener's stats counts into one of its own. */
 static void test_a_route_alone_has_its_own_stats(void **state)
 {
@@ -153,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_status_classes),
 		cmocka_unit_test(test_origin_error_kinds),
 		cmocka_unit_test(test_a_route_alone_has_its_own_stats),
+		cmocka_unit_test(test_origin_health_lines_outlive_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,7 +93,7 @@ static void test_passive_health(void **state)
 {
 	const unsigned w[] = { 1, 1 };
 	struct px_route *r = route(CFG_SCHED_RR, w, 2);
-	struct px_stats_snap snap;
+	struct px_origin_snap v[2];
 	char got[16];
 	(void)state;
 	assert_int_equal(px_route_failed(r, 0), 0);     /* one of the two failures allowed */
@@ -114,9 +114,11 @@ static void test_passive_health(void **state)
 	atomic_store(&r->ups[0].down_until, px_now_ms() - 1);
 	picks(r, 2, got);
 	assert_true(strcmp(got, "ab") == 0 || strcmp(got, "ba") == 0);  /* a back after its time */
-	px_stats_read(px_route_stats(r), &snap);
-	assert_int_equal(snap.origin_ejections, 2);
-	assert_int_equal(snap.origin_recoveries, 1);
+	assert_int_equal(px_stats_origins(px_route_stats(r), v, 2), 2);
+	assert_int_equal(v[0].ejections, 1);            /* each origin counts its own */
+	assert_int_equal(v[0].recoveries, 0);
+	assert_int_equal(v[1].ejections, 1);
+	assert_int_equal(v[1].recoveries, 1);
 	px_route_unref(r);
 }
 
@@ -124,7 +126,7 @@ static void test_single_origin_is_never_taken_out(void **state)
 {
 	const unsigned w[] = { 1 };
 	struct px_route *r = route(CFG_SCHED_RR, w, 1);
-	struct px_stats_snap snap;
+	struct px_origin_snap v[1];
 	char got[16];
 	(void)state;
 	for (int i = 0; i < 5; i++)
@@ -132,8 +134,8 @@ static void test_single_origin_is_never_taken_out(void **state)
 	picks(r, 3, got);
 	assert_string_equal(got, "aaa");
 	assert_int_equal(px_route_pick(r, 0), -1);      /* failover: there is no other */
-	px_stats_read(px_route_stats(r), &snap);
-	assert_int_equal(snap.origin_ejections, 0);
+	assert_int_equal(px_stats_origins(px_route_stats(r), v, 1), 1);
+	assert_int_equal(v[0].ejections, 0);
 	px_route_unref(r);
 }
 
