@@ -23,6 +23,10 @@ struct ctl_deps {
 	struct lsn_table *listeners;
 	struct st *store;
 	int64_t started;            /* Unix seconds gaapd started: the proxies' CreateTime, metrics */
+	/* Called before each API call is decided, so that a reload a signal asked for happens
+	 * first (it may call ctl_reconfigure()); NULL: none. */
+	void (*catch_up)(void *arg);
+	void *catch_up_arg;
 };
 
 struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen);

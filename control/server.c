@@ -371,11 +371,14 @@ static int on_message_complete(llhttp_t *p)
 	memset(&c->body, 0, sizeof(c->body));  /* the request owns it now */
 	/* After CONNECT or an Upgrade the peer would speak another protocol: answer, then close
 	 * (llhttp stops there with HPE_PAUSED_UPGRADE anyway). */
-	if (metrics_wanted(c))
+	if (metrics_wanted(c)) {
 		metrics_respond(c, llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
-	else
+	} else {
+		if (c->ctl->deps_copy.catch_up != NULL)
+			c->ctl->deps_copy.catch_up(c->ctl->deps_copy.catch_up_arg);
 		respond(c, ctl_api_handle(c->ctl->api, &c->req, wall_seconds()),
 			llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
+	}
 	ctl_req_reset(&c->req);
 	budget_release(c);
 	c->head_bytes = 0;

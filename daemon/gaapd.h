@@ -25,7 +25,8 @@ struct gaapd {
 	struct lsn_table *listeners;
 	struct event_base *base;
 	struct ctl *ctl;
-	struct event *signals[4];       /* TERM, INT, HUP, USR1 */
+	struct event *signals[3];       /* TERM, INT, USR1 */
+	struct event *hup;              /* SIGHUP's wake-up pipe (lifecycle.c says why not evsignal) */
 	struct event *tick;             /* status, and the drain's progress while draining */
 	struct event *watchdog;
 	int draining;
@@ -33,10 +34,20 @@ struct gaapd {
 	size_t reported_listeners;
 };
 
+/* Event priorities on g->base: signals before client I/O, so that in one turn of the loop a
+ * signal is acted on before any request that came with it. Everything else has the default
+ * (GAAPD_PRIO_COUNT / 2). */
+#define GAAPD_PRIO_COUNT 2
+#define GAAPD_PRIO_SIGNAL 0
+
 /* Install the signal handlers and timers on g->base; after READY=1 is sent. 0 or -1. */
 int gaapd_lifecycle_start(struct gaapd *g);
 void gaapd_lifecycle_stop(struct gaapd *g);
 /* SIGHUP: re-read g->cfg->path; apply it whole, or keep running on the old one. 0 applied. */
 int gaapd_reload(struct gaapd *g);
+/* Reloads now if a SIGHUP came in since the last reload (arg: the struct gaapd). The control API
+ * calls it before deciding each call (ctl_deps.catch_up), so that once kill -HUP has returned,
+ * every call read after it is decided with the new configuration and keys. */
+void gaapd_catch_up(void *arg);
 
 #endif

@@ -5,11 +5,14 @@
  */
 #include "gaapd.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "creds.h"
@@ -152,13 +155,82 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct gaapd *g = arg;
 	(void)what;
-	if (sig == SIGHUP && !g->draining) {
-		(void)gaapd_reload(g);
-	} else if (sig == SIGUSR1) {
+	if (sig == SIGUSR1) {
 		reopen_logs(g);
 	} else if ((sig == SIGTERM || sig == SIGINT) && !g->draining) {
 		LOG_INFO("main", "signal=%d: stopping", (int)sig);
 		begin_drain(g);
+	}
+}
+
+/* SIGHUP is caught here, not by an evsignal: libevent's handler only writes to a socket, and a
+ * loop whose epoll_wait() had already collected a readable client socket would serve that
+ * client before it learned of the signal, with the keys the operator just revoked. This flag is
+ * set when the handler runs, and the handler runs on the main thread (the workers block the
+ * signal) before the epoll_wait() or read() that could bring any later request returns; every
+ * API call checks it first (gaapd_catch_up()), and the pipe wakes an idle loop at the signal
+ * priority. */
+static volatile sig_atomic_t hup_pending;
+static int hup_pipe[2] = { -1, -1 };
+
+static void on_hup(int sig)
+{
+	int saved = errno;
+	(void)sig;
+	hup_pending = 1;
+	if (write(hup_pipe[1], "", 1) < 0) {
+		/* EAGAIN: the pipe is full, so a wake-up is already on its way */
+	}
+	errno = saved;
+}
+
+void gaapd_catch_up(void *arg)
+{
+	struct gaapd *g = arg;
+	if (!hup_pending)
+		return;
+	hup_pending = 0;
+	if (!g->draining)
+		(void)gaapd_reload(g);
+}
+
+static void on_hup_pipe(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		continue;
+	gaapd_catch_up(arg);
+}
+
+static int catch_hup(struct gaapd *g)
+{
+	struct sigaction sa;
+	if (pipe2(hup_pipe, O_NONBLOCK | O_CLOEXEC) != 0 ||
+	    (g->hup = event_new(g->base, hup_pipe[0], EV_READ | EV_PERSIST, on_hup_pipe, g)) == NULL ||
+	    event_priority_set(g->hup, GAAPD_PRIO_SIGNAL) != 0 || event_add(g->hup, NULL) != 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGHUP, &sa, NULL);
+}
+
+static void release_hup(struct gaapd *g)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;        /* a late SIGHUP must not kill a gaapd that is exiting */
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	if (g->hup != NULL)
+		event_free(g->hup);
+	g->hup = NULL;
+	for (size_t i = 0; i < 2; i++) {
+		if (hup_pipe[i] >= 0)
+			close(hup_pipe[i]);
+		hup_pipe[i] = -1;
 	}
 }
 
@@ -204,12 +276,17 @@ static struct event *every(struct gaapd *g, uint64_t usec, event_callback_fn fn)
 
 int gaapd_lifecycle_start(struct gaapd *g)
 {
-	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	static const int sigs[3] = { SIGTERM, SIGINT, SIGUSR1 };
 	uint64_t wd = notify_watchdog_usec();
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 3; i++)
 		if ((g->signals[i] = evsignal_new(g->base, sigs[i], on_signal, g)) == NULL ||
+		    event_priority_set(g->signals[i], GAAPD_PRIO_SIGNAL) != 0 ||
 		    evsignal_add(g->signals[i], NULL) != 0)
 			return -1;
+	if (catch_hup(g) != 0) {
+		LOG_ERR("main", "SIGHUP: %s", strerror(errno));
+		return -1;
+	}
 	if ((g->tick = every(g, TICK_MS * 1000, on_tick)) == NULL ||
 	    (wd != 0 && (g->watchdog = every(g, wd, on_watchdog)) == NULL))
 		return -1;
@@ -219,9 +296,10 @@ int gaapd_lifecycle_start(struct gaapd *g)
 
 void gaapd_lifecycle_stop(struct gaapd *g)
 {
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 3; i++)
 		if (g->signals[i] != NULL)
 			event_free(g->signals[i]);
+	release_hup(g);
 	if (g->tick != NULL)
 		event_free(g->tick);
 	if (g->watchdog != NULL)

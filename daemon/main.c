@@ -139,10 +139,11 @@ static int start(struct gaapd *g)
 		return -1;
 	}
 	if (open_credentials(g) != 0 || (g->listeners = lsn_table_new(g->workers)) == NULL ||
-	    restore(g) != 0 || (g->base = event_base_new()) == NULL)
+	    restore(g) != 0 || (g->base = event_base_new()) == NULL ||
+	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
 		return -1;
 	deps = (struct ctl_deps){ .cfg = g->cfg, .creds = g->creds, .listeners = g->listeners,
-		.store = g->store, .started = started };
+		.store = g->store, .started = started, .catch_up = gaapd_catch_up, .catch_up_arg = g };
 	if ((g->ctl = ctl_start(g->base, &deps, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;

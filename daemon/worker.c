@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,14 +145,29 @@ static struct wrk *wrk_new(size_t index)
 	return w;
 }
 
+/* Workers never take process signals: they go to the main thread, whose loop acts on them, and a
+ * SIGHUP's handler then runs before that thread reads another API call (lifecycle.c). A thread
+ * inherits its creator's mask; the faults a thread causes itself stay deliverable. */
+static void block_process_signals(sigset_t *old)
+{
+	static const int own[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
+	sigset_t set;
+	sigfillset(&set);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		sigdelset(&set, own[i]);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
 struct wrk_pool *wrk_pool_start(unsigned n, char *err, size_t errlen)
 {
 	struct wrk_pool *p = calloc(1, sizeof(*p));
+	sigset_t old;
 	if (p == NULL || (p->w = calloc(n, sizeof(*p->w))) == NULL) {
 		snprintf(err, errlen, "workers: out of memory");
 		free(p);
 		return NULL;
 	}
+	block_process_signals(&old);
 	for (p->n = 0; p->n < n; p->n++) {
 		struct wrk *w = wrk_new(p->n);
 		if (w == NULL) {
@@ -167,8 +183,10 @@ struct wrk_pool *wrk_pool_start(unsigned n, char *err, size_t errlen)
 		}
 		w->started = 1;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return p;
 fail:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	wrk_pool_destroy(p);
 	return NULL;
 }

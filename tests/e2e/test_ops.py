@@ -13,8 +13,9 @@ import threading
 import time
 import unittest
 
-from harness import (GAAPD, PROXY, Gaapd, GaapdTest, HeldOrigin, Origin, error_code, free_port,
-                     http_get, port_accepts, yaml_config)
+from harness import (GAAPD, PROXY, SECRET_ID, SECRET_KEY, Gaapd, GaapdTest, HeldOrigin, Origin,
+                     check_envelope, error_code, free_port, http_get, port_accepts, raw_request,
+                     sign_tc3, yaml_config)
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
@@ -29,6 +30,87 @@ def serving(test, origin):
     port = free_port()
     g.create(port)
     return g, port
+
+
+def read_answer(sock):
+    """One API answer (Content-Length framed) from a keep-alive connection: its envelope."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed after {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    ctype = re.search(rb"Content-Type: ([^\r]*)", head).group(1).decode()
+    return check_envelope(int(head.split()[1]), ctype, body[:length])
+
+
+class KeyRevocation(unittest.TestCase):
+    """Once kill -HUP has returned, a call read after it is decided with the new keys, even on
+    connections that were open and busy before, and even when it is sent at once."""
+    DOOMED_ID, DOOMED_KEY = "AKIDE2EDOOMEDKEY0000000000000000", "doomedsecretkey0123456789abcdef0"
+    CONNS, ROUNDS = 20, 8
+
+    def credentials(self, with_doomed):
+        text = f"[default]\nsecret_id = {SECRET_ID}\nsecret_key = {SECRET_KEY}\n"
+        if with_doomed:
+            text += f"[doomed]\nsecret_id = {self.DOOMED_ID}\nsecret_key = {self.DOOMED_KEY}\n"
+        path = os.path.join(self.g.dir, "credentials")
+        with open(path + ".new", "w") as f:
+            f.write(text)
+        os.chmod(path + ".new", 0o600)
+        os.replace(path + ".new", path)
+
+    def call_bytes(self):
+        host = f"127.0.0.1:{self.g.port}"
+        body = json.dumps({"ProxyId": PROXY}).encode()
+        h = sign_tc3(self.DOOMED_KEY, self.DOOMED_ID, "DescribeHTTPListeners", body, host,
+                     int(time.time()))
+        h["Host"] = host
+        return raw_request("POST", "/", body, h)
+
+    def reload(self):
+        before = self.g.log_text().count("reload applied")
+        self.g.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.g.log_text().count("reload applied") == before:
+            self.assertLess(time.monotonic(), deadline, "the reload was not applied")
+            time.sleep(0.01)
+
+    def test_calls_sent_right_after_sighup_use_the_new_keys(self):
+        self.g = Gaapd(credentials=False)
+        self.addCleanup(self.g.cleanup)
+        self.credentials(True)
+        self.g.start()
+        socks = [socket.create_connection(("127.0.0.1", self.g.port), timeout=10)
+                 for _ in range(self.CONNS)]
+        for s in socks:
+            self.addCleanup(s.close)
+        accepted = 0
+        for _ in range(self.ROUNDS):
+            for s in socks:                     # every connection works with the key, and is warm
+                s.sendall(self.call_bytes())
+            for s in socks:
+                self.assertNotIn("Error", read_answer(s))
+            calls = [self.call_bytes() for _ in socks]
+            self.credentials(False)
+            os.kill(self.g.proc.pid, signal.SIGHUP)
+            for s, c in zip(socks, calls):      # all at once, right after kill() returned
+                s.sendall(c)
+            for s in socks:
+                resp = read_answer(s)
+                if "Error" not in resp:
+                    accepted += 1
+                else:
+                    self.assertEqual(error_code(resp), "AuthFailure.SecretIdNotFound")
+            self.credentials(True)
+            self.reload()
+        self.assertEqual(accepted, 0, f"{accepted} of {self.CONNS * self.ROUNDS} calls sent "
+                         "after kill -HUP returned were decided with the revoked key")
+        self.g.stop()
 
 
 class NotifyProtocol(unittest.TestCase):
