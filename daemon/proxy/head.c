@@ -1,6 +1,8 @@
 /* daemon/proxy/head.c - head collection, rebuild, feed() and the close-reason table. */
 #include "head.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +400,9 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 	int absolute = px_target_parse(h->buf, h->tlen, &t) == 1;
 	put(&w, f->method, mlen);
 	PUT_LIT(&w, " ");
-	if (absolute && (t.path_len == 0 || t.path[0] == '?'))
+	if (absolute && t.path_len == 0 && strcmp(f->method, "OPTIONS") == 0)
+		PUT_LIT(&w, "*");   /* RFC 9112 3.2.4: the last proxy asks for the server's options */
+	else if (absolute && (t.path_len == 0 || t.path[0] == '?'))
 		PUT_LIT(&w, "/");   /* http://a.example or http://a.example?q: the path is "/" */
 	put(&w, absolute ? t.path : h->buf, absolute ? t.path_len : h->tlen);
 	PUT_LIT(&w, " HTTP/1.1\r\n");
@@ -697,16 +701,38 @@ static int hex_digit(unsigned char ch)
 	return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
 }
 
-/* The host part: an IP-literal in brackets (IPv6 or IPvFuture characters), or a reg-name with
- * percent-encoding. Its length, or 0 when s does not start with one (an empty reg-name is 0). */
+/* RFC 3986 3.2.2: IPvFuture ("v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )), or an
+ * IPv6address, which inet_pton() knows in all its forms (zone ids are not in RFC 3986). */
+static int ip_literal(const char *s, size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+	size_t i = 1;
+	if (len > 0 && (s[0] | 0x20) == 'v') {
+		while (i < len && hex_digit((unsigned char)s[i]))
+			i++;
+		if (i == 1 || i + 1 >= len || s[i++] != '.')
+			return 0;
+		for (; i < len; i++)
+			if (!host_char((unsigned char)s[i]) && s[i] != ':')
+				return 0;
+		return 1;
+	}
+	if (len == 0 || len >= sizeof text)
+		return 0;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	return inet_pton(AF_INET6, text, &a) == 1;
+}
+
+/* The host part: an IP-literal in brackets, or a reg-name with percent-encoding. Its length, or
+ * 0 when s does not start with one (an empty reg-name is 0). */
 static size_t host_part(const char *s, size_t len)
 {
 	size_t i = 0;
 	if (len > 0 && s[0] == '[') {
-		for (i = 1; i < len && s[i] != ']'; i++)
-			if (!host_char((unsigned char)s[i]) && s[i] != ':')
-				return 0;
-		return i < len && i > 1 ? i + 1 : 0;
+		const char *end = memchr(s, ']', len);
+		return end != NULL && ip_literal(s + 1, (size_t)(end - s) - 1) ? (size_t)(end - s) + 1 : 0;
 	}
 	while (i < len) {
 		if (s[i] == '%' && i + 2 < len && hex_digit((unsigned char)s[i + 1]) &&
@@ -761,6 +787,12 @@ int px_target_parse(const char *s, size_t len, struct px_target *t)
 	return 1;
 }
 
+static int host_empty(const struct px_head *h)
+{
+	size_t vlen = 0;
+	return px_head_get(h, "host", &vlen) != NULL && vlen == 0;
+}
+
 static int host_header_valid(const struct px_head *h)
 {
 	size_t vlen = 0;
@@ -798,6 +830,8 @@ const char *px_msg_check(struct px_msg *m)
 		return hosts > 1 ? "several Host" : "no Host";
 	if (hosts == 1 && !host_header_valid(&m->head))
 		return "Host not a uri-host [ \":\" port ]";
+	if (hosts == 1 && host_empty(&m->head) && m->head.tlen > 0 && m->head.buf[0] == '/')
+		return "empty Host";    /* an http URI in origin-form has an authority (RFC 9112 3.2) */
 	if (px_target_parse(m->head.buf, m->head.tlen, &(struct px_target){ 0 }) < 0)
 		return "target neither origin-form nor http(s) absolute-form";
 	if (p->http_minor == 0 && px_head_count(&m->head, "transfer-encoding") != 0)

@@ -232,6 +232,10 @@ static void test_checks_after_llhttp(void **state)
 	check_splits(HTTP_REQUEST, "GET / HTTP/1.1\r\n: x\r\nHost: h\r\n\r\n",
 		"<1 0 1.1 /|=x|Host=h!empty field name>{end keep}");
 	check_splits(HTTP_REQUEST, "GET / HTTP/1.1\r\n\r\n", "<1 0 1.1 /!no Host>{end keep}");
+	check_splits(HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: \r\n\r\n",
+		"<1 0 1.1 /|Host=!empty Host>{end keep}");
+	check_splits(HTTP_REQUEST, "GET http://a/ HTTP/1.1\r\nHost:\r\n\r\n",
+		"<1 0 1.1 http://a/|Host=>{end keep}");     /* the target's authority replaces it */
 	check_splits(HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n",
 		"<1 0 1.1 /|Host=a|host=b!several Host>{end keep}");
 	check_splits(HTTP_REQUEST, "GET / HTTP/0.9\r\n\r\n", "<1 0 0.9 /!not HTTP/1.x>{end close}");

@@ -114,6 +114,11 @@ static void test_target_byte_for_byte(void **state)
 		"X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
 	check_request("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &f, "OPTIONS * HTTP/1.1\r\nHost: h\r\n"
 		"X-Forwarded-For: ::1\r\nX-Real-IP: ::1\r\n\r\n");
+	/* RFC 9112 3.2.4: an absolute-form OPTIONS without a path asks about the server itself */
+	check_request("OPTIONS http://h:81 HTTP/1.1\r\nHost: h:81\r\n\r\n", &f,
+		"OPTIONS * HTTP/1.1\r\nHost: h:81\r\nX-Forwarded-For: ::1\r\nX-Real-IP: ::1\r\n\r\n");
+	check_request("OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", &f,
+		"OPTIONS / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: ::1\r\nX-Real-IP: ::1\r\n\r\n");
 }
 
 static void test_framing_and_version(void **state)
@@ -377,12 +382,14 @@ static void test_host_values(void **state)
 	static const char *const ok[] = {
 		"", "a.example", "a.example:8080", "A-b_c~d.EXAMPLE", "127.0.0.1", "127.0.0.1:1",
 		"[::1]", "[::1]:443", "[2001:db8::7]:65535", "[v1.fe80::a+en1]", "xn--bcher-kva.example",
+		"[::ffff:127.0.0.1]", "[1:2:3:4:5:6:7:8]", "[VF.a:b]",
 		"a%20b", "!$&'()*+,;=", "a:0",
 	};
 	static const char *const bad[] = {
 		"a b", "a.example ", "u@a.example", "a/b", "a:1:2", "::1", "a:", "a:x", "a:123456",
 		"a:65536", "[::1", "[]", "[::1]x", "[::1]:", "[a b]", "a%2", "a%zz", "a\tb", "a\\b",
-		"a?b", "a#b", "\"a\"",
+		"a?b", "a#b", "\"a\"", "[zz]", "[::g]", "[1:2:3]", "[1:2:3:4:5:6:7:8:9]", "[::1%25eth0]",
+		"[127.0.0.1]", "[v.a]", "[v1.]", "[vx.a]", "[v1a]",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
