@@ -216,10 +216,24 @@ class Drain(unittest.TestCase):
 class LogReopen(unittest.TestCase):
     def test_sigusr1_in_a_loop_under_load_sends_no_log_line_to_a_client(self):
         """Workers log a warning per request (the origin refuses) while the log is rotated and
-        reopened 200 times: every client gets HTTP only, and no descriptor is left behind."""
+        reopened 200 times: every client gets HTTP only, and no descriptor is left behind. A
+        reopen that closed the descriptor while a worker was about to write to it would let an
+        accepted client take its number; that window is nanoseconds wide, so gaapd runs with
+        slow_append.c preloaded (CTest sets SLOW_APPEND): each log write waits 200 us after the
+        writer picked its descriptor."""
         g = Gaapd(log_file="gaapd-events.log")
         self.addCleanup(g.cleanup)
-        g.start()
+        saved = dict(os.environ)
+        if os.environ.get("SLOW_APPEND"):
+            os.environ["LD_PRELOAD"] = os.environ["SLOW_APPEND"]
+            # under ASan its runtime must come first, unless told the order is fine
+            os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + \
+                ":verify_asan_link_order=0"
+        try:
+            g.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         port = free_port()
         g.create(port)
         events = os.path.join(g.dir, "gaapd-events.log")
