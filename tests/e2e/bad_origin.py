@@ -95,14 +95,18 @@ class BadOrigin:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self):
+        """Stops it as a process exit would: the port refuses, open connections are closed.
+        shutdown() first: close() alone wakes no thread blocked in accept() or recv(), and the
+        kernel keeps such a socket open (and accepting) until that call returns."""
         self.closed = True
-        self.sock.close()
         with self.lock:
-            for c in self.conns:
-                try:
-                    c.close()
-                except OSError:
-                    pass
+            socks = [self.sock] + self.conns
+        for c in socks:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
 
     def seen(self):
         with self.lock:
