@@ -1,16 +1,14 @@
 /* control/act_listener.c - the HTTP listener actions (spec 2.2, 2.4-2.6).
- * Every check that can refuse runs before anything changes; then, under the listener table's
- * lock, the change is made in the order that can be undone: sockets, then the store (durable
- * before the answer), then the workers. A failure at any step undoes the earlier ones, so no call
- * leaves a socket without a record or a record without a socket.
+ * A changing action checks its parameters, resolves the caller's target and rights, and hands
+ * one change to the state machine (state/sm.h), which makes it whole or not at all; the outcome
+ * is worded here as the API's error. Describe reads the listener table under its lock.
  * A group's listener is one record (GroupId set, ProxyId "") occupying its port on every member
- * proxy: one socket per distinct member bind address, created and deleted as a whole.
+ * proxy.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "actions.h"
 #include "cfg.h"
@@ -19,6 +17,7 @@
 #include "listener.h"
 #include "log.h"
 #include "params.h"
+#include "state/sm.h"
 #include "store.h"
 
 #define DESCRIBE_LIMIT_MAX 100
@@ -133,77 +132,6 @@ static enum ctl_err store_error(struct ctl_call *call, int e)
 
 /* ---- CreateHTTPListener ---- */
 
-static int new_listener_id(const struct lsn_table *t, char *out, size_t len)
-{
-	for (int tries = 0; tries < 16; tries++)
-		if (ctl_id_new("listener", out, len) == 0 && lsn_table_find(t, out) == NULL)
-			return 0;
-	return -1;
-}
-
-/* The proxies a new listener occupies its port on (out has room for every configured proxy):
- * the target proxy, or every member of the target group, each RUNNING. */
-static enum ctl_err create_proxies(struct ctl_call *call, const struct target *t,
-	const struct cfg_proxy **out, size_t *n)
-{
-	const struct cfg *cfg = call->deps->cfg;
-	*n = 0;
-	if (t->proxy != NULL)
-		out[(*n)++] = t->proxy;
-	for (size_t i = 0; t->group != NULL && i < t->group->nproxies; i++)
-		if ((out[*n] = cfg_find_proxy(cfg, t->group->proxies[i])) != NULL)
-			(*n)++;
-	if (*n == 0)
-		return ctl_fail(call, CTL_E_FAILED_OPERATION, "Proxy group %s has no proxies to "
-			"listen on.", t->group->id);
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp(out[i]->status, "RUNNING") != 0)
-			return ctl_fail(call, CTL_E_PROXY_STATUS_NOT_IN_RUNING, "Proxy %s is %s, not "
-				"RUNNING.", out[i]->id, out[i]->status);
-	return CTL_E_OK;
-}
-
-/* The checks that depend on other listeners, on every proxy the listener would occupy. */
-static enum ctl_err check_room(struct ctl_call *call, const struct cfg_proxy *const *proxies,
-	size_t n, unsigned port)
-{
-	const struct lsn_table *t = call->deps->listeners;
-	for (size_t i = 0; i < n; i++)
-		if (lsn_table_find_port(t, proxies[i]->id, port) != NULL)
-			return ctl_fail(call, CTL_E_DUPLICATED_LISTENER_PORT, "Port %u already has a "
-				"listener on proxy %s.", port, proxies[i]->id);
-	for (size_t i = 0; i < n; i++)
-		if (lsn_table_count_proxy(t, proxies[i]->id) >= proxies[i]->max_listeners)
-			return ctl_fail(call, CTL_E_LIMIT_NUM_OF_LISTENER, "Proxy %s already has its "
-				"maximum of %u listeners.", proxies[i]->id, proxies[i]->max_listeners);
-	return CTL_E_OK;
-}
-
-/* Under the table lock: room, bind every socket, store, serve. */
-static enum ctl_err create_locked(struct ctl_call *call, const struct cfg_proxy *const *proxies,
-	size_t n, struct st_listener *rec)
-{
-	struct lsn_table *t = call->deps->listeners;
-	char err[256];
-	size_t failed;
-	enum ctl_err e = check_room(call, proxies, n, rec->port);
-	if (e != CTL_E_OK)
-		return e;
-	if (lsn_table_reserve(t) != 0 || new_listener_id(t, rec->id, sizeof(rec->id)) != 0)
-		return CTL_E_INTERNAL_ERROR;
-	struct lsn *l = lsn_open(t, rec, proxies, n, &call->deps->cfg->http, 1, &failed);
-	if (l == NULL)
-		return bind_error(call, proxies[failed < n ? failed : 0], rec->port, errno);
-	if (st_put(call->deps->store, rec, err, sizeof(err)) != 0) {
-		int se = errno;
-		LOG_ERR("api", "listener=%s: %s; create rolled back", rec->id, err);
-		lsn_discard(l);         /* closes the sockets: the port is free again */
-		return store_error(call, se);
-	}
-	lsn_table_add(t, l);
-	return CTL_E_OK;
-}
-
 /* Target, statuses and reserved ports: everything that needs no lock. */
 static enum ctl_err create_checks(struct ctl_call *call, struct target *t, uint64_t port)
 {
@@ -216,24 +144,50 @@ static enum ctl_err create_checks(struct ctl_call *call, struct target *t, uint6
 	if (t->group != NULL && strcmp(t->group->status, "RUNNING") != 0)
 		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
 			"RUNNING.", t->group->id, t->group->status);
-	if (cfg_port_reserved(call->deps->cfg, (unsigned)port))
-		return ctl_fail(call, CTL_E_INVALID_LISTENER_PORT, "Port %llu is reserved on this node.",
-			(unsigned long long)port);
 	return CTL_E_OK;
 }
 
-static enum ctl_err create(struct ctl_call *call, const struct target *t, struct st_listener *rec)
+/* The API's words for what the state machine refused. */
+static enum ctl_err sm_error(struct ctl_call *call, const struct sm_change *c,
+	const struct sm_outcome *o)
 {
-	const struct cfg_proxy **proxies = calloc(call->deps->cfg->nproxies + 1, sizeof(*proxies));
-	size_t n = 0;
-	enum ctl_err e = proxies != NULL ? create_proxies(call, t, proxies, &n) : CTL_E_INTERNAL_ERROR;
-	if (e == CTL_E_OK) {
-		lsn_table_lock(call->deps->listeners);
-		e = create_locked(call, proxies, n, rec);
-		lsn_table_unlock(call->deps->listeners);
+	const struct cfg_proxy *p = o->proxy;
+	switch (o->err) {
+	case SM_OK:
+		return CTL_E_OK;
+	case SM_E_PORT_RESERVED:
+		return ctl_fail(call, CTL_E_INVALID_LISTENER_PORT, "Port %u is reserved on this "
+			"node.", c->rec.port);
+	case SM_E_GROUP_EMPTY:
+		return ctl_fail(call, CTL_E_FAILED_OPERATION, "Proxy group %s has no proxies to "
+			"listen on.", c->rec.group_id);
+	case SM_E_PROXY_NOT_RUNNING:
+		return ctl_fail(call, CTL_E_PROXY_STATUS_NOT_IN_RUNING, "Proxy %s is %s, not "
+			"RUNNING.", p->id, p->status);
+	case SM_E_DUPLICATED_PORT:
+		return ctl_fail(call, CTL_E_DUPLICATED_LISTENER_PORT, "Port %u already has a "
+			"listener on proxy %s.", c->rec.port, p->id);
+	case SM_E_LISTENER_LIMIT:
+		return ctl_fail(call, CTL_E_LIMIT_NUM_OF_LISTENER, "Proxy %s already has its "
+			"maximum of %u listeners.", p->id, p->max_listeners);
+	case SM_E_BIND:
+		return bind_error(call, p, c->rec.port, o->sys);
+	case SM_E_STORE:
+		return store_error(call, o->sys);
+	case SM_E_NOT_FOUND:
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", c->id);
+	case SM_E_FORBIDDEN:
+		return CTL_E_UNAUTHORIZED_OPERATION;     /* allowed() worded it */
+	case SM_E_GROUP_LISTENER:
+		return ctl_fail(call, CTL_E_NOT_SUPPORT_PROXY_GROUP, "Listener %s belongs to proxy "
+			"group %s: HTTP listeners of proxy groups cannot be modified.", c->id, o->detail);
+	case SM_E_DESTROYING:
+		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.",
+			c->id);
+	case SM_E_NOMEM:
+		break;
 	}
-	free(proxies);
-	return e;
+	return CTL_E_INTERNAL_ERROR;
 }
 
 enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
@@ -244,7 +198,9 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 		{ "ProxyId", CTL_P_STRING, 0 },
 		{ "GroupId", CTL_P_STRING, 0 },
 	};
-	struct st_listener rec = { .protocol = "HTTP" };
+	struct sm_change c = { .op = SM_CREATE_LISTENER, .rec = { .protocol = "HTTP" } };
+	struct st_listener *rec = &c.rec;
+	struct sm_outcome o;
 	struct target t;
 	uint64_t port;
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
@@ -257,16 +213,16 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 	(void)ctl_param_uint(call, "Port", &port);
 	if ((e = create_checks(call, &t, port)) != CTL_E_OK)
 		return e;
-	snprintf(rec.name, sizeof(rec.name), "%s", name);
-	snprintf(rec.proxy_id, sizeof(rec.proxy_id), "%s", t.proxy ? t.proxy->id : "");
-	snprintf(rec.group_id, sizeof(rec.group_id), "%s", t.group ? t.group->id : "");
-	rec.port = (unsigned)port;
-	rec.create_time = (int64_t)time(NULL);
-	if ((e = create(call, &t, &rec)) != CTL_E_OK)
-		return e;
-	LOG_INFO("api", "listener=%s proxy=%s group=%s port=%u name=%s: created", rec.id,
-		t.proxy ? t.proxy->id : "-", t.group ? t.group->id : "-", rec.port, rec.name);
-	return json_object_set_new(call->result, "ListenerId", json_string(rec.id)) == 0 ?
+	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	snprintf(rec->proxy_id, sizeof(rec->proxy_id), "%s", t.proxy ? t.proxy->id : "");
+	snprintf(rec->group_id, sizeof(rec->group_id), "%s", t.group ? t.group->id : "");
+	rec->port = (unsigned)port;
+	sm_apply(call->deps->sm, &c, &o);
+	if (o.err != SM_OK)
+		return sm_error(call, &c, &o);
+	LOG_INFO("api", "listener=%s proxy=%s group=%s port=%u name=%s: created", o.id,
+		t.proxy ? t.proxy->id : "-", t.group ? t.group->id : "-", rec->port, rec->name);
+	return json_object_set_new(call->result, "ListenerId", json_string(o.id)) == 0 ?
 		CTL_E_OK : CTL_E_INTERNAL_ERROR;
 }
 
@@ -387,33 +343,14 @@ enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call)
 
 /* ---- ModifyHTTPListenerAttribute ---- */
 
-/* Under the table lock: the listener, its ownership, then the store before memory. */
-static enum ctl_err modify_locked(struct ctl_call *call, const char *id, const char *name,
-	const struct cfg_proxy *p)
+static int may_rename(const struct st_listener *r, void *arg)
 {
-	struct lsn_table *t = call->deps->listeners;
-	const struct lsn *l = lsn_table_find(t, id);
-	struct st_listener rec;
-	char err[256];
-	if (l == NULL || (p != NULL && strcmp(l->rec.proxy_id, p->id) != 0))
-		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", id);
-	if (l->rec.group_id[0] != '\0')
-		return ctl_fail(call, CTL_E_NOT_SUPPORT_PROXY_GROUP, "Listener %s belongs to proxy "
-			"group %s: HTTP listeners of proxy groups cannot be modified.", id, l->rec.group_id);
-	if (!ctl_may_manage_proxy(call, l->rec.proxy_id))
-		return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
-			"proxy %s.", call->cred->secret_id, l->rec.proxy_id);
-	if (l->status == LSN_DESTROYING)
-		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.", id);
-	rec = l->rec;
-	snprintf(rec.name, sizeof(rec.name), "%s", name);
-	if (st_put(call->deps->store, &rec, err, sizeof(err)) != 0) {
-		int e = errno;
-		LOG_ERR("api", "listener=%s: %s; rename not done", id, err);
-		return store_error(call, e);
-	}
-	(void)lsn_table_set_name(t, id, name);      /* found above, under the same lock */
-	return CTL_E_OK;
+	struct ctl_call *call = arg;
+	if (ctl_may_manage_proxy(call, r->proxy_id))
+		return 1;
+	ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage proxy %s.",
+		call->cred->secret_id, r->proxy_id);
+	return 0;
 }
 
 enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
@@ -424,49 +361,35 @@ enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
 		{ "ProxyId", CTL_P_STRING, 0 },
 	};
 	const struct cfg_proxy *p = NULL;
+	struct sm_outcome o;
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	if (e != CTL_E_OK)
 		return e;
 	const char *id = ctl_param_str(call, "ListenerId"), *name = ctl_param_str(call, "ListenerName");
 	const char *proxy = ctl_param_str(call, "ProxyId");
+	struct sm_change c = { .op = SM_RENAME_LISTENER, .id = id, .name = name,
+		.allowed = may_rename, .allowed_arg = call };
 	if (!ctl_listener_name_valid(name))
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
 			"characters: letters, digits, '-', '_' and '.'.");
 	if (proxy != NULL && (e = resolve_proxy(call, proxy, &p)) != CTL_E_OK)
 		return e;
-	lsn_table_lock(call->deps->listeners);
-	e = modify_locked(call, id, name, p);
-	lsn_table_unlock(call->deps->listeners);
-	if (e == CTL_E_OK)
-		LOG_INFO("api", "listener=%s name=%s: renamed", id, name);
-	return e;
+	c.scope_proxy = p != NULL ? p->id : NULL;
+	sm_apply(call->deps->sm, &c, &o);
+	if (o.err != SM_OK)
+		return sm_error(call, &c, &o);
+	LOG_INFO("api", "listener=%s name=%s: renamed", id, name);
+	return CTL_E_OK;
 }
 
 /* ---- DeleteListeners ---- */
 
-/* The ids of one DeleteListeners call, sorted into the answer's sets. */
+/* The ids of one DeleteListeners call, and what the deletion did to each. */
 struct deletion {
 	const char *ids[DELETE_IDS_MAX];    /* requested, without repeats */
 	size_t n;
-	const char *dels[DELETE_IDS_MAX];   /* those that belong to the target */
-	size_t ndels;
+	unsigned char verdicts[DELETE_IDS_MAX];     /* enum sm_verdict */
 };
-
-static int belongs(const struct st_listener *r, const struct target *t)
-{
-	return t->group != NULL ? strcmp(r->group_id, t->group->id) == 0 :
-		r->group_id[0] == '\0' && strcmp(r->proxy_id, t->proxy->id) == 0;
-}
-
-static void classify(const struct lsn_table *lt, const struct target *t, struct deletion *d)
-{
-	d->ndels = 0;
-	for (size_t i = 0; i < d->n; i++) {
-		const struct lsn *l = lsn_table_find(lt, d->ids[i]);
-		if (l != NULL && belongs(&l->rec, t))
-			d->dels[d->ndels++] = d->ids[i];
-	}
-}
 
 static int in(const char *const *set, size_t n, const char *id)
 {
@@ -476,18 +399,20 @@ static int in(const char *const *set, size_t n, const char *id)
 	return 0;
 }
 
-/* The three sets (spec 2.6), read after the removal: a listener still in the table was deleted
- * from the store but could not be stopped (OperationFailed: a retry finishes it). */
+/* The three sets (spec 2.6): a listener deleted from the store but not yet stopped is
+ * OperationFailed (a retry finishes it). */
 static enum ctl_err delete_answer(struct ctl_call *call, const struct deletion *d)
 {
-	const struct lsn_table *lt = call->deps->listeners;
 	json_t *failed = json_array(), *ok = json_array(), *invalid = json_array();
 	enum ctl_err e = CTL_E_INTERNAL_ERROR;
 	if (failed == NULL || ok == NULL || invalid == NULL)
 		goto out;
 	for (size_t i = 0; i < d->n; i++) {
-		json_t *set = !in(d->dels, d->ndels, d->ids[i]) ? invalid :
-			lsn_table_find(lt, d->ids[i]) != NULL ? failed : ok;
+		json_t *set = d->verdicts[i] == SM_DELETED ? ok :
+			d->verdicts[i] == SM_STILL_STOPPING ? failed : invalid;
+		if (d->verdicts[i] != SM_NOT_IN_SCOPE)
+			LOG_INFO("api", "listener=%s: %s", d->ids[i], set == ok ? "deleted" :
+				"deleted from the store, but still stopping");
 		if (json_array_append_new(set, json_string(d->ids[i])) != 0)
 			goto out;
 	}
@@ -500,25 +425,6 @@ out:
 	json_decref(ok);
 	json_decref(invalid);
 	return e;
-}
-
-/* Under the table lock: one store change for every deletion, then the workers let go. */
-static enum ctl_err delete_locked(struct ctl_call *call, const struct target *t, struct deletion *d)
-{
-	struct lsn_table *lt = call->deps->listeners;
-	char err[256];
-	classify(lt, t, d);
-	if (d->ndels > 0 && st_apply(call->deps->store, NULL, 0, d->dels, d->ndels, err,
-	    sizeof(err)) != 0) {
-		int e = errno;
-		LOG_ERR("api", "delete of %zu listeners: %s; nothing deleted", d->ndels, err);
-		return store_error(call, e);
-	}
-	(void)lsn_table_remove(lt, d->dels, d->ndels, call->deps->cfg->http.drain_timeout_ms);
-	for (size_t i = 0; i < d->ndels; i++)
-		LOG_INFO("api", "listener=%s: %s", d->dels[i], lsn_table_find(lt, d->dels[i]) ?
-			"deleted from the store, but still stopping" : "deleted");
-	return delete_answer(call, d);
 }
 
 /* ListenerIds: 1 to DELETE_IDS_MAX strings; repeats count once. */
@@ -562,8 +468,9 @@ enum ctl_err ctl_act_delete_listeners(struct ctl_call *call)
 	if (t.group != NULL && strcmp(t.group->status, "RUNNING") != 0)
 		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
 			"RUNNING.", t.group->id, t.group->status);
-	lsn_table_lock(call->deps->listeners);
-	e = delete_locked(call, &t, &d);
-	lsn_table_unlock(call->deps->listeners);
-	return e;
+	struct sm_change c = { .op = SM_DELETE_LISTENERS, .ids = d.ids, .nids = d.n,
+		.scope_proxy = t.proxy ? t.proxy->id : NULL, .scope_group = t.group ? t.group->id : NULL };
+	struct sm_outcome o = { .verdicts = d.verdicts };
+	sm_apply(call->deps->sm, &c, &o);
+	return o.err != SM_OK ? sm_error(call, &c, &o) : delete_answer(call, &d);
 }

@@ -15,13 +15,13 @@ struct ctl;
 struct ctl_creds;
 struct event_base;
 struct lsn_table;
-struct st;
+struct sm;
 
 struct ctl_deps {
 	const struct cfg *cfg;
 	const struct ctl_creds *creds;  /* NULL when cfg->auth is CFG_AUTH_NONE */
 	struct lsn_table *listeners;
-	struct st *store;
+	struct sm *sm;                  /* every change goes through it (state/sm.h) */
 	int64_t started;            /* Unix seconds gaapd started: the proxies' CreateTime, metrics */
 	/* Called before each API call is decided, so that a reload a signal asked for happens
 	 * first (it may call ctl_reconfigure()); NULL: none. */

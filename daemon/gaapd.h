@@ -14,6 +14,7 @@ struct ctl_creds;
 struct event;
 struct event_base;
 struct lsn_table;
+struct sm;
 struct st;
 struct wrk_pool;
 
@@ -23,6 +24,7 @@ struct gaapd {
 	struct st *store;
 	struct wrk_pool *workers;
 	struct lsn_table *listeners;
+	struct sm *sm;                  /* every change to the listeners goes through it */
 	struct event_base *base;
 	struct ctl *ctl;
 	struct event *signals[3];       /* TERM, INT, USR1 */

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "notify.h"
 #include "proxy/px.h"
+#include "state/sm.h"
 #include "worker.h"
 
 #define TICK_MS 50              /* drain progress and STATUS updates */
@@ -63,23 +64,25 @@ static int load_credentials(const struct cfg *c, struct ctl_creds **out, char *e
 	return ctl_creds_load(c->credentials_file, out, err, errlen);
 }
 
-/* The listeners and the control API switch to next under the table lock, so no call is decided
- * with one configuration and served with the other. */
+struct switch_ctl {
+	struct gaapd *g;
+	struct cfg *next;
+	struct ctl_creds *creds;
+};
+
+static void switch_ctl(void *arg)
+{
+	struct switch_ctl *s = arg;
+	ctl_reconfigure(s->g->ctl, s->next, s->creds);
+}
+
+/* The listeners and the control API switch to next together (sm_reconfigure() runs switch_ctl
+ * under the table lock), so no call is decided with one configuration and served with the other. */
 static int switch_to(struct gaapd *g, struct cfg *next, struct ctl_creds *creds, char *err,
 	size_t errlen)
 {
-	int rc = -1;
-	lsn_table_lock(g->listeners);
-	if (lsn_table_check(g->listeners, next, err, errlen) == 0) {
-		if (lsn_table_reconfigure(g->listeners, next) != 0)
-			snprintf(err, errlen, "out of memory building the new routes");
-		else
-			rc = 0;
-	}
-	if (rc == 0)
-		ctl_reconfigure(g->ctl, next, creds);
-	lsn_table_unlock(g->listeners);
-	return rc;
+	struct switch_ctl s = { g, next, creds };
+	return sm_reconfigure(g->sm, next, switch_ctl, &s, err, errlen);
 }
 
 static void adopt(struct gaapd *g, struct cfg *next, struct ctl_creds *creds)

@@ -19,9 +19,11 @@
 #include "creds.h"
 #include "ctl.h"
 #include "gaapd.h"
+#include "ids.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
+#include "state/sm.h"
 #include "store.h"
 #include "worker.h"
 
@@ -49,64 +51,23 @@ static void raise_nofile(void)
 	}
 }
 
-/* The proxies a record occupies a port on: its proxy, or its group's members; 0 when the
- * configuration no longer has them (why says so). */
-static size_t rec_proxies(const struct cfg *cfg, const struct st_listener *rec,
-	const struct cfg_proxy **out, size_t max, const char **why)
-{
-	const struct cfg_group *grp = rec->group_id[0] ? cfg_find_group(cfg, rec->group_id) : NULL;
-	size_t n = 0;
-	if (rec->group_id[0] == '\0') {
-		out[0] = cfg_find_proxy(cfg, rec->proxy_id);
-		*why = "its proxy is not configured";
-		return out[0] != NULL;
-	}
-	*why = grp == NULL ? "its group is not configured" : "its group has no proxies";
-	for (size_t i = 0; grp != NULL && i < grp->nproxies && n < max; i++)
-		if ((out[n] = cfg_find_proxy(cfg, grp->proxies[i])) != NULL)
-			n++;
-	return n;
-}
-
-/* A listener that cannot be bound any more is restored anyway, not serving (LSN_CREATING, its
- * fault logged and shown by DescribeHTTPListeners): dropping a confirmed listener silently would
- * be worse, and a later DeleteListeners can still remove it. */
-static int restore_one(const struct st_listener *rec, void *arg)
-{
-	struct gaapd *g = arg;
-	const struct cfg_proxy **proxies = calloc(g->cfg->nproxies + 1, sizeof(*proxies));
-	const char *why = "";
-	size_t failed, n = proxies ? rec_proxies(g->cfg, rec, proxies, g->cfg->nproxies, &why) : 0;
-	struct lsn *l = proxies != NULL && lsn_table_reserve(g->listeners) == 0 ?
-		lsn_open(g->listeners, rec, proxies, n, &g->cfg->http, 0, &failed) : NULL;
-	free(proxies);
-	if (l == NULL) {
-		LOG_ERR("main", "listener=%s: cannot restore: %s", rec->id, strerror(ENOMEM));
-		return -1;
-	}
-	if (n == 0)
-		snprintf(l->fault, sizeof(l->fault), "%s", why);
-	if (l->status != LSN_RUNNING)
-		LOG_ERR("main", "listener=%s proxy=%s group=%s port=%u: not serving (status %d): %s",
-			rec->id, rec->proxy_id[0] ? rec->proxy_id : "-", rec->group_id[0] ?
-			rec->group_id : "-", rec->port, (int)l->status, l->fault);
-	lsn_table_add(g->listeners, l);
-	return 0;
-}
-
 static int restore(struct gaapd *g)
 {
 	char err[512] = "";
-	lsn_table_lock(g->listeners);
-	int rc = st_load(g->store, restore_one, g, err, sizeof(err));
-	size_t n = lsn_table_count(g->listeners);
-	lsn_table_unlock(g->listeners);
-	if (rc != 0) {
-		LOG_ERR("main", "restoring listeners: %s", err[0] ? err : "failed");
+	if (sm_restore(g->sm, err, sizeof(err)) != 0) {
+		LOG_ERR("main", "restoring listeners: %s", err);
 		return -1;
 	}
+	lsn_table_lock(g->listeners);
+	size_t n = lsn_table_count(g->listeners);
+	lsn_table_unlock(g->listeners);
 	LOG_INFO("main", "restored listeners=%zu", n);
 	return 0;
+}
+
+static int new_listener_id(char *out, size_t len)
+{
+	return ctl_id_new("listener", out, len);
 }
 
 static int open_credentials(struct gaapd *g)
@@ -139,11 +100,12 @@ static int start(struct gaapd *g)
 		return -1;
 	}
 	if (open_credentials(g) != 0 || (g->listeners = lsn_table_new(g->workers)) == NULL ||
+	    (g->sm = sm_new(g->store, g->listeners, g->cfg, new_listener_id)) == NULL ||
 	    restore(g) != 0 || (g->base = event_base_new()) == NULL ||
 	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
 		return -1;
 	deps = (struct ctl_deps){ .cfg = g->cfg, .creds = g->creds, .listeners = g->listeners,
-		.store = g->store, .started = started, .catch_up = gaapd_catch_up, .catch_up_arg = g };
+		.sm = g->sm, .started = started, .catch_up = gaapd_catch_up, .catch_up_arg = g };
 	if ((g->ctl = ctl_start(g->base, &deps, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;
@@ -164,6 +126,7 @@ static void stop(struct gaapd *g)
 	ctl_stop(g->ctl);
 	gaapd_lifecycle_stop(g);
 	wrk_pool_join(g->workers);
+	sm_free(g->sm);
 	lsn_table_destroy(g->listeners);
 	wrk_pool_destroy(g->workers);
 	if (g->base != NULL)

@@ -1,0 +1,300 @@
+/* daemon/state/sm.c - the node's state machine (sm.h). */
+#include "sm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "listener.h"
+#include "log.h"
+
+#define NEW_ID_TRIES 16
+
+struct sm {
+	struct st *store;
+	struct lsn_table *t;
+	const struct cfg *cfg;
+	int (*new_id)(char *out, size_t len);
+};
+
+struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
+	int (*new_id)(char *out, size_t len))
+{
+	struct sm *s = calloc(1, sizeof(*s));
+	if (s != NULL)
+		*s = (struct sm){ store, t, cfg, new_id };
+	return s;
+}
+
+void sm_free(struct sm *s)
+{
+	free(s);
+}
+
+static void fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
+{
+	out->err = e;
+	out->proxy = p;
+	out->sys = sys;
+}
+
+/* The proxies rec occupies its port on: its proxy, or its group's configured members (out has
+ * room for every configured proxy). 0 when the configuration has none of them (why says so). */
+static size_t rec_proxies(const struct cfg *cfg, const struct st_listener *rec,
+	const struct cfg_proxy **out, const char **why)
+{
+	const struct cfg_group *grp = rec->group_id[0] ? cfg_find_group(cfg, rec->group_id) : NULL;
+	size_t n = 0;
+	if (rec->group_id[0] == '\0') {
+		out[0] = cfg_find_proxy(cfg, rec->proxy_id);
+		*why = "its proxy is not configured";
+		return out[0] != NULL;
+	}
+	*why = grp == NULL ? "its group is not configured" : "its group has no proxies";
+	for (size_t i = 0; grp != NULL && i < grp->nproxies; i++)
+		if ((out[n] = cfg_find_proxy(cfg, grp->proxies[i])) != NULL)
+			n++;
+	return n;
+}
+
+static const struct cfg_proxy **proxies_array(const struct cfg *cfg)
+{
+	return calloc(cfg->nproxies + 1, sizeof(const struct cfg_proxy *));
+}
+
+/* ---- restore ---- */
+
+static int restore_one(const struct st_listener *rec, void *arg)
+{
+	struct sm *s = arg;
+	const struct cfg_proxy **proxies = proxies_array(s->cfg);
+	const char *why = "";
+	size_t failed, n = proxies != NULL ? rec_proxies(s->cfg, rec, proxies, &why) : 0;
+	struct lsn *l = proxies != NULL && lsn_table_reserve(s->t) == 0 ?
+		lsn_open(s->t, rec, proxies, n, &s->cfg->http, 0, &failed) : NULL;
+	free(proxies);
+	if (l == NULL) {
+		LOG_ERR("state", "listener=%s: cannot restore: %s", rec->id, strerror(ENOMEM));
+		return -1;
+	}
+	if (n == 0)
+		snprintf(l->fault, sizeof(l->fault), "%s", why);
+	if (l->status != LSN_RUNNING)
+		LOG_ERR("state", "listener=%s proxy=%s group=%s port=%u: not serving (status %d): %s",
+			rec->id, rec->proxy_id[0] ? rec->proxy_id : "-", rec->group_id[0] ?
+			rec->group_id : "-", rec->port, (int)l->status, l->fault);
+	lsn_table_add(s->t, l);
+	return 0;
+}
+
+int sm_restore(struct sm *s, char *err, size_t errlen)
+{
+	int rc;
+	err[0] = '\0';
+	lsn_table_lock(s->t);
+	rc = st_load(s->store, restore_one, s, err, errlen);
+	lsn_table_unlock(s->t);
+	if (rc != 0 && err[0] == '\0')
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+/* ---- reload ---- */
+
+int sm_reconfigure(struct sm *s, const struct cfg *next, void (*commit)(void *arg), void *arg,
+	char *err, size_t errlen)
+{
+	int rc = -1;
+	lsn_table_lock(s->t);
+	if (lsn_table_check(s->t, next, err, errlen) == 0) {
+		if (lsn_table_reconfigure(s->t, next) != 0) {
+			snprintf(err, errlen, "out of memory building the new routes");
+		} else {
+			s->cfg = next;
+			if (commit != NULL)
+				commit(arg);
+			rc = 0;
+		}
+	}
+	lsn_table_unlock(s->t);
+	return rc;
+}
+
+/* ---- create ---- */
+
+/* Every proxy the listener occupies must be able to take it, before anything is bound. */
+static int check_placement(struct sm *s, const struct cfg_proxy *const *proxies, size_t n,
+	unsigned port, struct sm_outcome *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(proxies[i]->status, "RUNNING") != 0) {
+			fail(out, SM_E_PROXY_NOT_RUNNING, proxies[i], 0);
+			return -1;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (lsn_table_find_port(s->t, proxies[i]->id, port) != NULL) {
+			fail(out, SM_E_DUPLICATED_PORT, proxies[i], 0);
+			return -1;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (lsn_table_count_proxy(s->t, proxies[i]->id) >= proxies[i]->max_listeners) {
+			fail(out, SM_E_LISTENER_LIMIT, proxies[i], 0);
+			return -1;
+		}
+	return 0;
+}
+
+/* Random ids: a clash is rare, and a retry settles it. */
+static int new_listener_id(const struct sm *s, char *out, size_t len)
+{
+	for (int tries = 0; tries < NEW_ID_TRIES; tries++)
+		if (s->new_id(out, len) == 0 && lsn_table_find(s->t, out) == NULL)
+			return 0;
+	return -1;
+}
+
+/* Under the lock: bind every socket, store, serve. */
+static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, size_t n,
+	struct st_listener *rec, struct sm_outcome *out)
+{
+	struct lsn *l;
+	size_t failed;
+	if (check_placement(s, proxies, n, rec->port, out) != 0)
+		return;
+	if (lsn_table_reserve(s->t) != 0 || new_listener_id(s, rec->id, sizeof(rec->id)) != 0) {
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		return;
+	}
+	rec->create_time = (int64_t)time(NULL);
+	if ((l = lsn_open(s->t, rec, proxies, n, &s->cfg->http, 1, &failed)) == NULL) {
+		fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
+		return;
+	}
+	if (st_put(s->store, rec, out->detail, sizeof(out->detail)) != 0) {
+		fail(out, SM_E_STORE, NULL, errno);
+		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
+		lsn_discard(l);         /* closes the sockets: the port is free again */
+		return;
+	}
+	lsn_table_add(s->t, l);
+	snprintf(out->id, sizeof(out->id), "%s", rec->id);
+}
+
+static void create(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	struct st_listener rec = c->rec;
+	const struct cfg_proxy **proxies;
+	const char *why;
+	size_t n;
+	if (cfg_port_reserved(s->cfg, rec.port)) {
+		fail(out, SM_E_PORT_RESERVED, NULL, 0);
+		return;
+	}
+	if ((proxies = proxies_array(s->cfg)) == NULL) {
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		return;
+	}
+	if ((n = rec_proxies(s->cfg, &rec, proxies, &why)) == 0) {
+		fail(out, SM_E_GROUP_EMPTY, NULL, 0);
+	} else {
+		lsn_table_lock(s->t);
+		create_locked(s, proxies, n, &rec, out);
+		lsn_table_unlock(s->t);
+	}
+	free(proxies);
+}
+
+/* ---- rename ---- */
+
+static int in_scope(const struct st_listener *r, const struct sm_change *c)
+{
+	if (c->scope_group != NULL)
+		return strcmp(r->group_id, c->scope_group) == 0;
+	if (c->scope_proxy != NULL)
+		return r->group_id[0] == '\0' && strcmp(r->proxy_id, c->scope_proxy) == 0;
+	return 1;
+}
+
+static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	const struct lsn *l = lsn_table_find(s->t, c->id);
+	struct st_listener rec;
+	if (l == NULL || (c->scope_proxy != NULL && strcmp(l->rec.proxy_id, c->scope_proxy) != 0))
+		fail(out, SM_E_NOT_FOUND, NULL, 0);
+	else if (l->rec.group_id[0] != '\0')
+		fail(out, SM_E_GROUP_LISTENER, NULL, 0);    /* detail: the group, for the answer */
+	else if (c->allowed != NULL && !c->allowed(&l->rec, c->allowed_arg))
+		fail(out, SM_E_FORBIDDEN, NULL, 0);
+	else if (l->status == LSN_DESTROYING)
+		fail(out, SM_E_DESTROYING, NULL, 0);
+	if (out->err == SM_E_GROUP_LISTENER)
+		snprintf(out->detail, sizeof(out->detail), "%s", l->rec.group_id);
+	if (out->err != SM_OK)
+		return;
+	rec = l->rec;
+	snprintf(rec.name, sizeof(rec.name), "%s", c->name);
+	if (st_put(s->store, &rec, out->detail, sizeof(out->detail)) != 0) {
+		fail(out, SM_E_STORE, NULL, errno);
+		LOG_ERR("state", "listener=%s: %s; rename not done", c->id, out->detail);
+		return;
+	}
+	(void)lsn_table_set_name(s->t, c->id, c->name);     /* found above, under the same lock */
+}
+
+/* ---- delete ---- */
+
+/* Under the lock: one store change for every listener in the scope, then the workers let go. */
+static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	const char **dels = calloc(c->nids + 1, sizeof(*dels));
+	size_t ndels = 0;
+	if (dels == NULL) {
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		return;
+	}
+	for (size_t i = 0; i < c->nids; i++) {
+		const struct lsn *l = lsn_table_find(s->t, c->ids[i]);
+		out->verdicts[i] = SM_NOT_IN_SCOPE;
+		if (l != NULL && in_scope(&l->rec, c))
+			dels[ndels++] = c->ids[i];
+	}
+	if (ndels > 0 && st_apply(s->store, NULL, 0, dels, ndels, out->detail,
+	    sizeof(out->detail)) != 0) {
+		fail(out, SM_E_STORE, NULL, errno);
+		LOG_ERR("state", "delete of %zu listeners: %s; nothing deleted", ndels, out->detail);
+		free(dels);
+		return;
+	}
+	(void)lsn_table_remove(s->t, dels, ndels, s->cfg->http.drain_timeout_ms);
+	for (size_t i = 0; i < c->nids; i++)
+		for (size_t k = 0; k < ndels; k++)
+			if (dels[k] == c->ids[i])
+				out->verdicts[i] = lsn_table_find(s->t, c->ids[i]) != NULL ?
+					SM_STILL_STOPPING : SM_DELETED;
+	free(dels);
+}
+
+void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	memset(out->id, 0, sizeof(out->id));
+	out->detail[0] = '\0';
+	fail(out, SM_OK, NULL, 0);
+	switch (c->op) {
+	case SM_CREATE_LISTENER:
+		create(s, c, out);
+		return;
+	case SM_RENAME_LISTENER:
+		lsn_table_lock(s->t);
+		rename_locked(s, c, out);
+		lsn_table_unlock(s->t);
+		return;
+	case SM_DELETE_LISTENERS:
+		lsn_table_lock(s->t);
+		delete_locked(s, c, out);
+		lsn_table_unlock(s->t);
+		return;
+	}
+}

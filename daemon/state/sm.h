@@ -1,0 +1,100 @@
+/* daemon/state/sm.h - the node's state machine: the one path by which what the node serves
+ *   changes. An API call, the restore at start, a reload (and later the fleet's watch) all go
+ *   through it. It owns the rules between records (a listener's port is unique on each proxy it
+ *   occupies, a proxy holds at most max_listeners, its proxies must be RUNNING) and the order
+ *   that can be undone: sockets, then the store (durable before sm_apply() returns), then the
+ *   workers. A refused or failed change leaves sockets, store and workers as they were.
+ * Who asks is the caller's business: control/ resolves the caller's target and permissions,
+ *   builds a change, and words the answer from the outcome.
+ * Ownership: sm borrows the store, the listener table and the configuration it is given.
+ * Threads: one caller at a time (the control thread); sm takes the table's lock itself.
+ */
+#ifndef GAAPD_STATE_SM_H
+#define GAAPD_STATE_SM_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+struct cfg;
+struct cfg_proxy;
+struct lsn_table;
+struct sm;
+
+enum sm_op {
+	SM_CREATE_LISTENER,         /* rec: all but id and create_time, which sm gives it */
+	SM_RENAME_LISTENER,         /* id, name */
+	SM_DELETE_LISTENERS,        /* ids, within the scope */
+};
+
+/* Why a change was refused or failed; SM_OK when it is done and durable. */
+enum sm_err {
+	SM_OK,
+	SM_E_PORT_RESERVED,         /* the port is the node's own (control, metrics ...) */
+	SM_E_GROUP_EMPTY,           /* the group has no configured proxy to listen on */
+	SM_E_PROXY_NOT_RUNNING,     /* out.proxy */
+	SM_E_DUPLICATED_PORT,       /* out.proxy already has a listener on the port */
+	SM_E_LISTENER_LIMIT,        /* out.proxy has max_listeners */
+	SM_E_BIND,                  /* out.proxy's socket: out.sys */
+	SM_E_STORE,                 /* out.sys; out.detail for the log */
+	SM_E_NOT_FOUND,             /* no such listener in the scope */
+	SM_E_FORBIDDEN,             /* the change's allowed() said no */
+	SM_E_GROUP_LISTENER,        /* a group's listener cannot be renamed; out.detail: the group */
+	SM_E_DESTROYING,            /* the listener is being deleted */
+	SM_E_NOMEM,
+};
+
+/* What a deletion did to each id asked for (out.verdicts[i] for ids[i]). */
+enum sm_verdict {
+	SM_NOT_IN_SCOPE,            /* unknown, or another proxy's or group's */
+	SM_DELETED,
+	SM_STILL_STOPPING,          /* gone from the store; a retry finishes stopping it */
+};
+
+struct sm_change {
+	enum sm_op op;
+	struct st_listener rec;             /* CREATE */
+	const char *id, *name;              /* RENAME */
+	const char *const *ids;             /* DELETE: without repeats */
+	size_t nids;
+	/* RENAME and DELETE: the proxy or group the listeners must belong to (both NULL: any; a
+	 * proxy scope means its own listeners, not its group's). */
+	const char *scope_proxy, *scope_group;
+	/* RENAME: may the caller touch this listener? NULL: yes. */
+	int (*allowed)(const struct st_listener *rec, void *arg);
+	void *allowed_arg;
+};
+
+struct sm_outcome {
+	enum sm_err err;
+	int sys;                            /* errno of SM_E_BIND and SM_E_STORE */
+	const struct cfg_proxy *proxy;      /* the proxy a refusal is about */
+	char detail[256];                   /* the store's words, for the log (or see above) */
+	char id[ST_ID_MAX];                 /* CREATE: the new listener's id */
+	unsigned char *verdicts;            /* DELETE: nids of them, the caller's array */
+};
+
+/* A state machine over store and t, deciding with cfg; new_id() makes a new listener's id (the
+ * API's format: listener-xxxxxxxx), 0 or -1. NULL on ENOMEM. */
+struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
+	int (*new_id)(char *out, size_t len));
+void sm_free(struct sm *s);         /* NULL-safe; frees nothing it borrows */
+
+/* Start: every stored listener into the table. One that cannot be bound any more is restored
+ * anyway, not serving (LSN_CREATING, its fault logged and shown by Describe): dropping a
+ * confirmed listener silently would be worse. 0, or -1 with err (the store could not be read,
+ * or ENOMEM). */
+int sm_restore(struct sm *s, char *err, size_t errlen);
+
+/* Reload: decide with next from now on if it can serve every listener as bound now (each proxy
+ * and group it occupies still exists, same bind address and members): 0. Otherwise -1 with err,
+ * and nothing changed. ctl_reconfigure() and the swap of the old cfg are the caller's; commit()
+ * runs under the table lock once the listeners have switched, so that no call is decided with
+ * one configuration and served with the other. */
+int sm_reconfigure(struct sm *s, const struct cfg *next,
+	void (*commit)(void *arg), void *arg, char *err, size_t errlen);
+
+/* Applies c whole or not at all. out->err says which; SM_OK means durable and serving. */
+void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out);
+
+#endif
