@@ -1,5 +1,5 @@
 """Strict requests on the control API (issue 17): a header the API or the HTTP framing reads may come
-once only.
+once only, and a ListenerName is letters and digits of any script plus '-', '_', '.'.
 
 A repeated header is where a proxy or a log in front (which may read the first copy) and gaapd
 (which read the last) would disagree on who calls and what for. Each test below repeats one, with
@@ -125,6 +125,48 @@ class RepeatedHeaders(StrictTest):
         self.assertEqual(error_code(resp), "InvalidParameter", resp)
         self.assertIn("`Host` is given more than once", resp["Error"]["Message"])
         self.assertEqual(self.listeners(), [])
+
+
+# U+2028, U+2029 (separators), U+202E, U+200B, U+FEFF (format), U+00A0 (space)
+INVISIBLE = ["\u2028", "\u2029", "\u202e", "\u200b", "\ufeff", "\u00a0"]
+# letters and digits of other scripts: CJK, Latin with diacritics, Arabic-Indic digits, Arabic
+GOOD = ["监听器-1", "Ünïcode_2.0", "web-\u0661\u0662\u0663", "\u062e\u0627\u062f\u0645", "αβγ.δ"]
+
+
+class ListenerNames(StrictTest):
+    def create(self, name):
+        return self.gaapd.create(free_port(), name=name)
+
+    def test_invisible_and_separator_characters_are_refused(self):
+        for ch in INVISIBLE:
+            for name in (ch, f"web{ch}1", f"web{ch}"):
+                with self.subTest(char=f"U+{ord(ch):04X}", name=repr(name)):
+                    resp = self.create(name)
+                    self.assertEqual(error_code(resp), "InvalidParameterValue", resp)
+                    self.assertIn("ListenerName", resp["Error"]["Message"])
+        self.assertEqual(self.listeners(), [])
+
+    def test_symbols_and_other_punctuation_are_refused(self):
+        for name in ["web€", "a;b", "a\uff1bb", "smile\U0001F600", "e\u0301"]:
+            with self.subTest(name=repr(name)):
+                self.assertEqual(error_code(self.create(name)), "InvalidParameterValue")
+        self.assertEqual(self.listeners(), [])
+
+    def test_letters_and_digits_of_any_script_are_accepted(self):
+        for name in GOOD:
+            with self.subTest(name=name):
+                resp = self.create(name)
+                self.assertRegex(resp.get("ListenerId", ""), LISTENER_ID, resp)
+        self.assertEqual(sorted(l["ListenerName"] for l in self.listeners()), sorted(GOOD))
+
+    def test_rename_to_an_invisible_character_is_refused(self):
+        lid = self.create("web-1")["ListenerId"]
+        for ch in INVISIBLE:
+            with self.subTest(char=f"U+{ord(ch):04X}"):
+                resp = self.gaapd.call("ModifyHTTPListenerAttribute",
+                                       {"ListenerId": lid, "ListenerName": f"web{ch}2"})
+                self.assertEqual(error_code(resp), "InvalidParameterValue", resp)
+        self.assertEqual([l["ListenerName"] for l in self.listeners()], ["web-1"])
 
 
 if __name__ == "__main__":
