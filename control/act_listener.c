@@ -247,13 +247,13 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 	struct st_listener rec = { .protocol = "HTTP" };
 	struct target t;
 	uint64_t port;
+	char err[160];
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	if (e != CTL_E_OK)
 		return e;
 	const char *name = ctl_param_str(call, "ListenerName");
-	if (!ctl_listener_name_valid(name))
-		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
-			"characters: letters, digits, '-', '_' and '.'.");
+	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
 	(void)ctl_param_uint(call, "Port", &port);
 	if ((e = create_checks(call, &t, port)) != CTL_E_OK)
 		return e;
@@ -424,14 +424,14 @@ enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
 		{ "ProxyId", CTL_P_STRING, 0 },
 	};
 	const struct cfg_proxy *p = NULL;
+	char err[160];
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	if (e != CTL_E_OK)
 		return e;
 	const char *id = ctl_param_str(call, "ListenerId"), *name = ctl_param_str(call, "ListenerName");
 	const char *proxy = ctl_param_str(call, "ProxyId");
-	if (!ctl_listener_name_valid(name))
-		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
-			"characters: letters, digits, '-', '_' and '.'.");
+	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
 	if (proxy != NULL && (e = resolve_proxy(call, proxy, &p)) != CTL_E_OK)
 		return e;
 	lsn_table_lock(call->deps->listeners);

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unictype.h>
 
@@ -172,17 +173,36 @@ static int name_char(ucs4_t uc)
 		uc_is_general_category(uc, UC_NUMBER);
 }
 
+#define NAME_RULE "ListenerName must be 1 to 30 characters: letters, digits, '-', '_' and '.'"
+
 /* Console rules: 1-30 characters; letters (any script), digits, '-', '_', '.'. UTF-8 validity is
- * util_utf8_seq()'s (the rule the JSON side applies), the categories libunistring's. */
-int ctl_listener_name_valid(const char *name)
+ * util_utf8_seq()'s (the rule the JSON side applies), the categories libunistring's. The message
+ * names a refused character by its code point: most of them cannot be seen. */
+int ctl_listener_name_check(const char *name, char *err, size_t errlen)
 {
 	const unsigned char *p = (const unsigned char *)name;
 	long chars = 0;
-	while (*p != '\0') {
-		size_t len = util_utf8_seq(p);
-		if (len == 0 || !name_char(util_utf8_value(p, len)) || ++chars > LISTENER_NAME_MAX_CHARS)
-			return 0;
-		p += len;
+	for (size_t len; *p != '\0'; p += len, chars++) {
+		unsigned uc;
+		if ((len = util_utf8_seq(p)) == 0) {
+			snprintf(err, errlen, NAME_RULE "; this one is not valid UTF-8.");
+			return -1;
+		}
+		if (!name_char(uc = util_utf8_value(p, len))) {
+			snprintf(err, errlen, NAME_RULE "; U+%04X (character %ld) is none of them.", uc,
+				chars + 1);
+			return -1;
+		}
 	}
-	return chars >= 1;
+	if (chars < 1 || chars > LISTENER_NAME_MAX_CHARS) {
+		snprintf(err, errlen, NAME_RULE "; this one has %ld.", chars);
+		return -1;
+	}
+	return 0;
+}
+
+int ctl_listener_name_valid(const char *name)
+{
+	char err[160];
+	return ctl_listener_name_check(name, err, sizeof(err)) == 0;
 }

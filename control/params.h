@@ -46,5 +46,8 @@ int ctl_parse_int(const char *s, int64_t *out);
  * general categories L* and N*), '-', '_', '.' (the console's rule); nothing else: no spaces,
  * separators, format or control characters, symbols or other punctuation. */
 int ctl_listener_name_valid(const char *name);
+/* The same rule: 0, or -1 with the message for InvalidParameterValue in err (the refused
+ * character by its code point, or the length). */
+int ctl_listener_name_check(const char *name, char *err, size_t errlen);
 
 #endif

@@ -143,7 +143,7 @@ class ListenerNames(StrictTest):
                 with self.subTest(char=f"U+{ord(ch):04X}", name=repr(name)):
                     resp = self.create(name)
                     self.assertEqual(error_code(resp), "InvalidParameterValue", resp)
-                    self.assertIn("ListenerName", resp["Error"]["Message"])
+                    self.assertIn(f"U+{ord(ch):04X}", resp["Error"]["Message"])
         self.assertEqual(self.listeners(), [])
 
     def test_symbols_and_other_punctuation_are_refused(self):

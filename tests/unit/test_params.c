@@ -269,6 +269,13 @@ static void listener_names_by_category(void **state)
 	assert_true(ctl_listener_name_valid("\xd8\xae\xd8\xa7\xd8\xaf\xd9\x85"));  /* خادم (Lo) */
 	assert_true(ctl_listener_name_valid("\xce\xb1\xce\xb2\xce\xb3"));          /* αβγ (Ll) */
 	assert_true(ctl_listener_name_valid("\xe2\x85\xa0\xe2\x85\xa1"));          /* ⅠⅡ (Nl) */
+	/* the message names what cannot be seen */
+	char err[160];
+	assert_int_equal(ctl_listener_name_check("web\xe2\x80\xae" "1", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "U+202E (character 4)"));
+	assert_int_equal(ctl_listener_name_check("", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "has 0"));
+	assert_int_equal(ctl_listener_name_check("web-1", err, sizeof(err)), 0);
 	/* 30 characters of 3 bytes each: the limit counts characters, not bytes */
 	assert_true(ctl_listener_name_valid("\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
 		"\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
