@@ -190,6 +190,17 @@ static int on_field(llhttp_t *p, const char *at, size_t len)
 	return head_add(p, &conn_of(p)->field, at, len);
 }
 
+/* A trailer field (after a chunked body) would be read as a header, where a proxy in front, done
+ * with the head, may not look: refused, whatever its name; no SDK sends one. */
+static int trailer(struct ctl_conn *c, const char *name)
+{
+	c->reject = CTL_E_INVALID_PARAMETER;
+	snprintf(c->reject_msg, sizeof(c->reject_msg), "Trailer fields are not accepted (`%.64s`).",
+		name);
+	LOG_DEBUG("ctl", "refused: trailer %.64s", name);
+	return HPE_USER;
+}
+
 /* The single place repeats are caught: a header the API or the framing reads, given twice, is
  * refused as soon as its second name is complete, before llhttp reads that value (for
  * Content-Length, before its own "Duplicate Content-Length"), so the message can name it. Two
@@ -198,6 +209,8 @@ static int on_field_complete(llhttp_t *p)
 {
 	struct ctl_conn *c = conn_of(p);
 	const char *name = c->field.p != NULL ? c->field.p : "";
+	if (c->in_body)
+		return trailer(c, name);
 	if (!ctl_req_header_single(name) || ctl_req_header(&c->req, name) == NULL)
 		return HPE_OK;
 	c->reject = strcasecmp(name, "Authorization") == 0 ? CTL_E_AUTH_INVALID_AUTHORIZATION :

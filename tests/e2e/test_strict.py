@@ -113,6 +113,19 @@ class RepeatedHeaders(StrictTest):
         self.assertIn("Transfer-Encoding", resp["Error"]["Message"])
         self.assertEqual(self.listeners(), [])
 
+    def test_a_trailer_field_is_refused(self):
+        # Authorization in the head, the action only in a trailer after the chunked body: a proxy
+        # done with the head sees no action at all.
+        lines, body = self.create_lines()
+        lines = [(k, v) for k, v in lines if k not in ("X-TC-Action", "Content-Length")]
+        lines.append(("Transfer-Encoding", "chunked"))
+        chunked = (f"{len(body):x}\r\n".encode() + body +
+                   b"\r\n0\r\nX-TC-Action: CreateHTTPListener\r\n\r\n")
+        resp = check_envelope(*send_raw(self.gaapd.port, lines, chunked))
+        self.assertEqual(error_code(resp), "InvalidParameter", resp)
+        self.assertIn("Trailer", resp["Error"]["Message"])
+        self.assertEqual(self.listeners(), [])
+
     def test_two_host_headers_on_a_v1_call(self):
         host = f"127.0.0.1:{self.gaapd.port}"
         params = v1_params("CreateHTTPListener", {"ProxyId": PROXY, "ListenerName": "dup",
