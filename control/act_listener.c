@@ -203,13 +203,13 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 	struct sm_outcome o;
 	struct target t;
 	uint64_t port;
+	char err[160];
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	if (e != CTL_E_OK)
 		return e;
 	const char *name = ctl_param_str(call, "ListenerName");
-	if (!ctl_listener_name_valid(name))
-		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
-			"characters: letters, digits, '-', '_' and '.'.");
+	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
 	(void)ctl_param_uint(call, "Port", &port);
 	if ((e = create_checks(call, &t, port)) != CTL_E_OK)
 		return e;
@@ -362,6 +362,7 @@ enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
 	};
 	const struct cfg_proxy *p = NULL;
 	struct sm_outcome o;
+	char err[160];
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	if (e != CTL_E_OK)
 		return e;
@@ -369,9 +370,8 @@ enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
 	const char *proxy = ctl_param_str(call, "ProxyId");
 	struct sm_change c = { .op = SM_RENAME_LISTENER, .id = id, .name = name,
 		.allowed = may_rename, .allowed_arg = call };
-	if (!ctl_listener_name_valid(name))
-		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "ListenerName must be 1 to 30 "
-			"characters: letters, digits, '-', '_' and '.'.");
+	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
 	if (proxy != NULL && (e = resolve_proxy(call, proxy, &p)) != CTL_E_OK)
 		return e;
 	c.scope_proxy = p != NULL ? p->id : NULL;

@@ -3,7 +3,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unictype.h>
 
 int ctl_parse_uint(const char *s, uint64_t *out)
 {
@@ -161,38 +163,46 @@ const json_t *ctl_param_array(const struct ctl_call *call, const char *name)
 
 #define LISTENER_NAME_MAX_CHARS 30
 
-/* Bytes of the valid UTF-8 sequence at s, or 0 when it is invalid or a C0/C1 control character
- * or DEL (a name is shown in consoles and logs). */
-static size_t utf8_seq(const unsigned char *s)
+/* A name's character: a letter or a digit of any script by its Unicode general category (L*, N*),
+ * or '-', '_', '.'. Everything else is refused, above all what a console or a log renders as
+ * nothing or as something else: format characters (U+200B zero width space, U+202E right-to-left
+ * override, U+FEFF), separators (U+00A0, U+2028, U+2029) and control characters. */
+static int name_char(ucs4_t uc)
 {
-	size_t len = util_utf8_seq(s);
-	unsigned v = len > 0 ? util_utf8_value(s, len) : 0;
-	return v < 0x20 || (v >= 0x7f && v < 0xa0) ? 0 : len;
+	return uc == '-' || uc == '_' || uc == '.' || uc_is_general_category(uc, UC_LETTER) ||
+		uc_is_general_category(uc, UC_NUMBER);
 }
 
-/* Length in characters of valid UTF-8 without control characters, or -1. */
-static long utf8_chars(const unsigned char *s)
+#define NAME_RULE "ListenerName must be 1 to 30 characters: letters, digits, '-', '_' and '.'"
+
+/* Console rules: 1-30 characters; letters (any script), digits, '-', '_', '.'. UTF-8 validity is
+ * util_utf8_seq()'s (the rule the JSON side applies), the categories libunistring's. The message
+ * names a refused character by its code point: most of them cannot be seen. */
+int ctl_listener_name_check(const char *name, char *err, size_t errlen)
 {
-	long n = 0;
-	while (*s != '\0') {
-		size_t len = utf8_seq(s);
-		if (len == 0)
+	const unsigned char *p = (const unsigned char *)name;
+	long chars = 0;
+	for (size_t len; *p != '\0'; p += len, chars++) {
+		unsigned uc;
+		if ((len = util_utf8_seq(p)) == 0) {
+			snprintf(err, errlen, NAME_RULE "; this one is not valid UTF-8.");
 			return -1;
-		s += len;
-		n++;
+		}
+		if (!name_char(uc = util_utf8_value(p, len))) {
+			snprintf(err, errlen, NAME_RULE "; U+%04X (character %ld) is none of them.", uc,
+				chars + 1);
+			return -1;
+		}
 	}
-	return n;
+	if (chars < 1 || chars > LISTENER_NAME_MAX_CHARS) {
+		snprintf(err, errlen, NAME_RULE "; this one has %ld.", chars);
+		return -1;
+	}
+	return 0;
 }
 
-/* Console rules: 1-30 characters; letters (any script), digits, '-', '_', '.'. */
 int ctl_listener_name_valid(const char *name)
 {
-	long chars = utf8_chars((const unsigned char *)name);
-	if (chars < 1 || chars > LISTENER_NAME_MAX_CHARS)
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
-		if (*p < 0x80 && !(*p >= '0' && *p <= '9') && !(*p >= 'a' && *p <= 'z') &&
-		    !(*p >= 'A' && *p <= 'Z') && *p != '-' && *p != '_' && *p != '.')
-			return 0;
-	return 1;
+	char err[160];
+	return ctl_listener_name_check(name, err, sizeof(err)) == 0;
 }

@@ -42,8 +42,12 @@ int ctl_parse_uint(const char *s, uint64_t *out);
 /* "-1" -> -1: an optional '-' and decimal digits within int64. 0 or -1. */
 int ctl_parse_int(const char *s, int64_t *out);
 
-/* ListenerName: 1 to 30 characters of valid UTF-8; letters of any script, digits, '-', '_', '.'
- * (the console's rule); no spaces or control characters. */
+/* ListenerName: 1 to 30 characters of valid UTF-8; letters and digits of any script (Unicode
+ * general categories L* and N*), '-', '_', '.' (the console's rule); nothing else: no spaces,
+ * separators, format or control characters, symbols or other punctuation. */
 int ctl_listener_name_valid(const char *name);
+/* The same rule: 0, or -1 with the message for InvalidParameterValue in err (the refused
+ * character by its code point, or the length). */
+int ctl_listener_name_check(const char *name, char *err, size_t errlen);
 
 #endif

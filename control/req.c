@@ -8,11 +8,22 @@
 
 const char *ctl_req_header(const struct ctl_req *r, const char *name)
 {
-	/* Backwards: a repeated header means its last value, as the signers see it. */
+	/* Backwards: a repeated header means its last value. The server refuses repeats of the ones
+	 * that matter (ctl_req_header_single()); for the rest, last as in the signers' view. */
 	for (size_t i = r->nheaders; i > 0; i--)
 		if (strcasecmp(r->headers[i - 1].name, name) == 0)
 			return r->headers[i - 1].value;
 	return NULL;
+}
+
+int ctl_req_header_single(const char *name)
+{
+	static const char *const single[] = { "Authorization", "Host", "Content-Type",
+		"Content-Length", "Transfer-Encoding" };
+	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
+		if (strcasecmp(name, single[i]) == 0)
+			return 1;
+	return strncasecmp(name, "X-TC-", strlen("X-TC-")) == 0;
 }
 
 static char *copy(const char *s, size_t len)

@@ -31,6 +31,11 @@ struct ctl_req {
 
 /* Last header with that name (case-insensitive), or NULL. */
 const char *ctl_req_header(const struct ctl_req *r, const char *name);
+/* 1 when a request may carry the header called name (case-insensitive) at most once: the ones
+ * the API or the HTTP framing reads (Authorization, Host, Content-Type, Content-Length,
+ * Transfer-Encoding, every X-TC-*). A proxy or a log in front may read the first copy where we
+ * would read the last, and so see another caller or action than the one we execute. */
+int ctl_req_header_single(const char *name);
 /* Append a header, copying both strings. 0 or -1 (ENOMEM). */
 int ctl_req_add_header(struct ctl_req *r, const char *name, size_t nlen, const char *value, size_t vlen);
 /* Take ownership of target (malloc'd) and split it into path and query. */

@@ -190,6 +190,37 @@ static int on_field(llhttp_t *p, const char *at, size_t len)
 	return head_add(p, &conn_of(p)->field, at, len);
 }
 
+/* A trailer field (after a chunked body) would be read as a header, where a proxy in front, done
+ * with the head, may not look: refused, whatever its name; no SDK sends one. */
+static int trailer(struct ctl_conn *c, const char *name)
+{
+	c->reject = CTL_E_INVALID_PARAMETER;
+	snprintf(c->reject_msg, sizeof(c->reject_msg), "Trailer fields are not accepted (`%.64s`).",
+		name);
+	LOG_DEBUG("ctl", "refused: trailer %.64s", name);
+	return HPE_USER;
+}
+
+/* The single place repeats are caught: a header the API or the framing reads, given twice, is
+ * refused as soon as its second name is complete, before llhttp reads that value (for
+ * Content-Length, before its own "Duplicate Content-Length"), so the message can name it. Two
+ * Authorization headers are one that cannot be read: AuthFailure.InvalidAuthorization. */
+static int on_field_complete(llhttp_t *p)
+{
+	struct ctl_conn *c = conn_of(p);
+	const char *name = c->field.p != NULL ? c->field.p : "";
+	if (c->in_body)
+		return trailer(c, name);
+	if (!ctl_req_header_single(name) || ctl_req_header(&c->req, name) == NULL)
+		return HPE_OK;
+	c->reject = strcasecmp(name, "Authorization") == 0 ? CTL_E_AUTH_INVALID_AUTHORIZATION :
+		CTL_E_INVALID_PARAMETER;
+	snprintf(c->reject_msg, sizeof(c->reject_msg), "Header `%.64s` is given more than once.",
+		name);     /* a token: strict llhttp lets no other byte into a name */
+	LOG_DEBUG("ctl", "refused: header %.64s repeated", name);
+	return HPE_USER;
+}
+
 static int on_value(llhttp_t *p, const char *at, size_t len)
 {
 	return head_add(p, &conn_of(p)->value, at, len);
@@ -391,6 +422,7 @@ static const llhttp_settings_t settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
 	.on_header_field = on_field,
+	.on_header_field_complete = on_field_complete,
 	.on_header_value = on_value,
 	.on_header_value_complete = on_value_complete,
 	.on_headers_complete = on_headers_complete,
@@ -415,12 +447,24 @@ static void conn_free(struct ctl_conn *c)
 	free(c);
 }
 
+/* llhttp's reason when the request's framing is ambiguous (Content-Length with Transfer-Encoding,
+ * a bad length or coding: what request smuggling relies on), else NULL. Its reasons are its own
+ * constant text, never client bytes. */
+static const char *framing_error(struct ctl_conn *c, enum llhttp_errno err)
+{
+	if (err != HPE_UNEXPECTED_CONTENT_LENGTH && err != HPE_INVALID_CONTENT_LENGTH &&
+	    err != HPE_INVALID_TRANSFER_ENCODING)
+		return NULL;
+	return llhttp_get_error_reason(&c->parser);
+}
+
 /* A request we cannot parse or will not read gets its JSON error (the API's, when it decided),
  * then the connection closes. */
 static void refuse(struct ctl_conn *c, enum llhttp_errno err)
 {
 	enum ctl_err e = c->reject != CTL_E_OK ? c->reject : CTL_E_INVALID_PARAMETER;
 	enum ctl_lang lang = CTL_LANG_EN_US;
+	const char *why = framing_error(c, err);
 	char msg[160];
 	evtimer_del(c->deadline);
 	if (c->answer != NULL) {
@@ -431,9 +475,13 @@ static void refuse(struct ctl_conn *c, enum llhttp_errno err)
 	/* The headers read so far may name the caller's language; a bad one is not worth an error. */
 	if (ctl_lang_parse(ctl_req_header(&c->req, "X-TC-Language"), &lang) != 0)
 		lang = CTL_LANG_EN_US;
-	snprintf(msg, sizeof(msg), "%s", c->reject_msg[0] != '\0' ? c->reject_msg :
-		e == CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED ?
-		"The request exceeds the size limit of this endpoint." : "Malformed HTTP request.");
+	if (c->reject_msg[0] != '\0')
+		snprintf(msg, sizeof(msg), "%s", c->reject_msg);
+	else if (e == CTL_E_REQUEST_SIZE_LIMIT_EXCEEDED)
+		snprintf(msg, sizeof(msg), "The request exceeds the size limit of this endpoint.");
+	else
+		snprintf(msg, sizeof(msg), "Malformed HTTP request%s%s.", why != NULL ? ": " : "",
+			why != NULL ? why : "");
 	if (e == CTL_E_INVALID_PARAMETER && err != HPE_OK)
 		LOG_DEBUG("ctl", "bad request: %s: %s", llhttp_errno_name(err),
 			llhttp_get_error_reason(&c->parser) ? llhttp_get_error_reason(&c->parser) : "");

@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="gcc make cmake pkg-config libevent-dev node-llhttp libssl-dev libyaml-dev
-libjansson-dev libsystemd-dev libcmocka-dev"
+libjansson-dev libsystemd-dev libcmocka-dev libunistring-dev"
 # python3 (e2e), nodejs (the SDK tests), wrk (bench smoke),
 # systemd (systemd-analyze verify of the unit)
 TEST_PACKAGES="python3 nodejs wrk systemd"

@@ -2,3 +2,5 @@
 gaap_e2e_test(test_config)
 gaap_e2e_test(test_api)
 gaap_e2e_test(test_create)
+# End-to-end: strict requests (issue 17): repeated headers the API reads, ListenerName characters.
+gaap_e2e_test(test_strict)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -236,6 +237,54 @@ static void listener_names(void **state)
 	assert_false(ctl_listener_name_valid("\xe7\x9b"));             /* truncated */
 }
 
+/* Letters and digits by Unicode general category (L*, N*), whatever the script; the invisible or
+ * misleading characters the old byte rule took for letters are refused, alone or inside a name. */
+static void listener_names_by_category(void **state)
+{
+	static const char *const refused[] = {
+		"\xe2\x80\xa8",     /* U+2028 LINE SEPARATOR (Zl) */
+		"\xe2\x80\xa9",     /* U+2029 PARAGRAPH SEPARATOR (Zp) */
+		"\xe2\x80\xae",     /* U+202E RIGHT-TO-LEFT OVERRIDE (Cf) */
+		"\xe2\x80\x8b",     /* U+200B ZERO WIDTH SPACE (Cf) */
+		"\xef\xbb\xbf",     /* U+FEFF BOM (Cf) */
+		"\xc2\xa0",         /* U+00A0 NO-BREAK SPACE (Zs) */
+		"\xe3\x80\x80",     /* U+3000 IDEOGRAPHIC SPACE (Zs) */
+		"\xc2\xad",         /* U+00AD SOFT HYPHEN (Cf) */
+		"\xe2\x82\xac",     /* U+20AC EURO SIGN (Sc) */
+		"\xef\xbc\x9b",     /* U+FF1B FULLWIDTH SEMICOLON (Po) */
+		"\xcc\x81",         /* U+0301 COMBINING ACUTE ACCENT (Mn) */
+		"\xee\x80\x80",     /* U+E000 private use (Co) */
+		"\xf0\x9f\x98\x80", /* U+1F600 emoji (So) */
+	};
+	char name[32];
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		assert_false(ctl_listener_name_valid(refused[i]));
+		snprintf(name, sizeof(name), "web%s1", refused[i]);
+		assert_false(ctl_listener_name_valid(name));
+	}
+	assert_true(ctl_listener_name_valid("\xe7\x9b\x91\xe5\x90\xac\xe5\x99\xa8-1"));  /* 监听器-1 */
+	assert_true(ctl_listener_name_valid("\xc3\x9cn\xc3\xaf" "code_2.0"));          /* Ünïcode_2.0 */
+	assert_true(ctl_listener_name_valid("\xd9\xa1\xd9\xa2\xd9\xa3"));          /* ١٢٣ (Nd) */
+	assert_true(ctl_listener_name_valid("\xd8\xae\xd8\xa7\xd8\xaf\xd9\x85"));  /* خادم (Lo) */
+	assert_true(ctl_listener_name_valid("\xce\xb1\xce\xb2\xce\xb3"));          /* αβγ (Ll) */
+	assert_true(ctl_listener_name_valid("\xe2\x85\xa0\xe2\x85\xa1"));          /* ⅠⅡ (Nl) */
+	/* the message names what cannot be seen */
+	char err[160];
+	assert_int_equal(ctl_listener_name_check("web\xe2\x80\xae" "1", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "U+202E (character 4)"));
+	assert_int_equal(ctl_listener_name_check("", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "has 0"));
+	assert_int_equal(ctl_listener_name_check("web-1", err, sizeof(err)), 0);
+	/* 30 characters of 3 bytes each: the limit counts characters, not bytes */
+	assert_true(ctl_listener_name_valid("\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
+		"\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
+		"\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
+		"\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
+		"\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91\xe7\x9b\x91"
+		"\xe7\x9b\x91\xe7\x9b\x91"));
+}
+
 static void request_ids_are_uuid_v4(void **state)
 {
 	char a[CTL_UUID_LEN + 1], b[CTL_UUID_LEN + 1];
@@ -280,6 +329,7 @@ int main(void)
 		cmocka_unit_test(paging_defaults_and_limits),
 		cmocka_unit_test(who_may_manage_a_group),
 		cmocka_unit_test(listener_names),
+		cmocka_unit_test(listener_names_by_category),
 		cmocka_unit_test(request_ids_are_uuid_v4),
 		cmocka_unit_test(listener_ids_look_like_the_official_examples),
 	};
