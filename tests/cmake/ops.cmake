@@ -3,3 +3,5 @@
 gaap_unit_test(test_metrics gaap_control)
 gaap_unit_test(test_metrics_px gaap_proxy)
 gaap_e2e_test(test_ops)
+# The event log and access log: escaping and flood control end to end.
+gaap_e2e_test(test_log)
