@@ -330,7 +330,7 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
 	len = (size_t)prefix + log_escape(line + prefix, sizeof line - (size_t)prefix - 1, text,
 		(size_t)n, 0);
 	line[len++] = '\n';
-	pthread_mutex_lock(&fl.mu);
+	pthread_mutex_lock(&fl.mu);         /* the time too: windows see it in order */
 	flood_write((int)level, module, fmt, line, len, (size_t)prefix, now_ms());
 	pthread_mutex_unlock(&fl.mu);
 	errno = saved;

@@ -8,7 +8,8 @@
  * Flood control (process-wide, one mutex, held for the write too so that order is kept):
  *   - a line identical to the one written last (level, module and text) is counted, not written;
  *     "last message repeated N times" follows when another line comes, or from log_flush() once
- *     the first repeat counted is LOG_REPEAT_MS old: a steady identical flood costs a line a second;
+ *     the first repeat counted is LOG_REPEAT_MS old: a steady identical flood costs a line a
+ *     second;
  *   - each call site (its format string, which must be a literal) may write log_set_rate()'s
  *     burst lines per interval; past it lines are counted, and "N more lines like this one
  *     suppressed" is written when the site's next window opens (at its next line or log_flush()).

@@ -1,5 +1,6 @@
 /* tests/unit/test_log.c - the event log: a reopen keeps the descriptor number; every message is
- * escaped (log_escape()); identical lines and floods from one call site are counted, not written. */
+ * escaped (log_escape()); identical lines and floods from one call site are counted, not
+ * written. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
