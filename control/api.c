@@ -508,25 +508,15 @@ char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang
 	return envelope(error_object(e, message, lang), request_id);
 }
 
-/* s for the log, with control bytes as '?' (a decoded v1 param can hold a newline). */
-static const char *printable(const char *s, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", s != NULL && *s != '\0' ? s : "-");
-	for (char *p = buf; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return buf;
-}
-
 static void log_call(const struct call_ctx *x, const struct ctl_call *call, enum ctl_err e,
 	const char *request_id)
 {
-	char action[64], secret_id[CTL_SECRET_ID_MAX], message[sizeof(call->message)];
+	/* log_write() escapes the fields (a decoded v1 param can hold a newline) */
 	LOG_INFO("api", "action=%s code=%s secret_id=%s request_id=%s%s%s",
-		printable(x->action_name, action, sizeof(action)), e == CTL_E_OK ? "OK" : ctl_err_code(e),
-		printable(x->secret_id, secret_id, sizeof(secret_id)), request_id,
-		call->message[0] ? " message=" : "",
-		call->message[0] ? printable(call->message, message, sizeof(message)) : "");
+		x->action_name != NULL && x->action_name[0] ? x->action_name : "-",
+		e == CTL_E_OK ? "OK" : ctl_err_code(e),
+		x->secret_id[0] ? x->secret_id : "-", request_id,
+		call->message[0] ? " message=" : "", call->message);
 }
 
 uint64_t ctl_api_calls(const struct ctl_api *a, size_t row, enum ctl_err e)

@@ -830,6 +830,8 @@ static const struct field node_fields[] = {
 	{ "state_dir", p_path,  CFG_OFF(state_dir), 0,  0,               NULL, 0 },
 	{ "log_level", p_level, CFG_OFF(log_level), 0,  0,               NULL, 0 },
 	{ "log_file",  p_log_file, CFG_OFF(log_file), 0, 0,              NULL, 0 },
+	{ "log_rate_burst", p_uint, CFG_OFF(log_rate_burst), 0, 1000000, NULL, 0 },
+	{ "log_rate_interval", p_uint, CFG_OFF(log_rate_interval_ms), 1, 3600000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -897,6 +899,8 @@ static struct cfg *cfg_new(const char *path)
 		return NULL;
 	}
 	c->log_level = LOG_LEVEL_INFO;
+	c->log_rate_burst = LOG_BURST_DEFAULT;
+	c->log_rate_interval_ms = LOG_INTERVAL_DEFAULT;
 	(void)addr_parse("127.0.0.1:9680", 0, 0, &c->control_listen, why, sizeof(why));
 	c->auth = CFG_AUTH_SIGNATURE;
 	c->rate_limit = 20;

@@ -90,6 +90,7 @@ static void adopt(struct gaapd *g, struct cfg *next, struct ctl_creds *creds)
 	int new_log = (g->cfg->log_file == NULL) != (next->log_file == NULL) ||
 		(next->log_file != NULL && strcmp(g->cfg->log_file, next->log_file) != 0);
 	log_set_level((enum log_level)next->log_level);
+	log_set_rate(next->log_rate_burst, next->log_rate_interval_ms);
 	if (new_log && log_open(next->log_file) != 0)
 		LOG_ERR("main", "log_file %s: %s; logging to stderr", next->log_file, strerror(errno));
 	ctl_creds_destroy(g->creds);
@@ -242,6 +243,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct gaapd *g = arg;
 	(void)fd;
 	(void)what;
+	log_flush(0);           /* repeat and suppression counts that are due */
 	if (g->draining) {
 		size_t open = wrk_pool_conns(g->workers);
 		LOG_DEBUG("main", "draining: connections=%zu", open);

@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)g.cfg->log_level);
+	log_set_rate(g.cfg->log_rate_burst, g.cfg->log_rate_interval_ms);
 	if (g.cfg->log_file != NULL && log_open(g.cfg->log_file) != 0) {
 		fprintf(stderr, "gaapd: log_file %s: %s\n", g.cfg->log_file, strerror(errno));
 		cfg_destroy(g.cfg);
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 		rc = 0;
 	}
 	stop(&g);
+	log_flush(1);           /* the counts still held, before the last line */
 	LOG_INFO("main", "gaapd stopped rc=%d", rc);
 	libevent_global_shutdown();
 	return rc;

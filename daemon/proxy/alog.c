@@ -27,23 +27,12 @@ static int alog_fd(struct px_worker *w, const char *spec)
 	return w->alog_fd;
 }
 
-/* The target between quotes, bytes outside printable ASCII (and " and \) as \xHH. */
-static size_t quoted(char *out, size_t size, const char *s, size_t len)
+/* The target for between quotes (log_escape(), quote set), cut at PX_LOG_TARGET_MAX with "...". */
+static void quoted(char *out, size_t size, const char *s, size_t len)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < len && i < PX_LOG_TARGET_MAX && n + 8 < size; i++) {
-		unsigned char b = (unsigned char)s[i];
-		if (b > 0x20 && b < 0x7f && b != '"' && b != '\\')
-			out[n++] = (char)b;
-		else
-			n += (size_t)snprintf(out + n, size - n, "\\x%02x", b);
-	}
-	if (len > PX_LOG_TARGET_MAX && n + 4 < size) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return n;
+	size_t n = log_escape(out, size - 4, s, len < PX_LOG_TARGET_MAX ? len : PX_LOG_TARGET_MAX, 1);
+	if (len > PX_LOG_TARGET_MAX)
+		memcpy(out + n, "...", 4);
 }
 
 static void ms_text(char *buf, size_t size, int64_t from, int64_t to)

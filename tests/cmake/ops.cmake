@@ -8,3 +8,5 @@ gaap_e2e_test(test_ops)
 add_library(slow_append MODULE e2e/slow_append.c)
 target_link_libraries(slow_append PRIVATE ${CMAKE_DL_LIBS} gaap_warnings)
 set_property(TEST e2e_test_ops APPEND PROPERTY ENVIRONMENT "SLOW_APPEND=$<TARGET_FILE:slow_append>")
+# The event log and access log: escaping and flood control end to end.
+gaap_e2e_test(test_log)

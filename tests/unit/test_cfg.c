@@ -65,6 +65,8 @@ static void shipped_config_loads_as_documented(void **state)
 	assert_true(c->workers >= 1);
 	assert_string_equal(c->state_dir, SOURCE_DIR "/conf/../var/lib/gaapd");
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
+	assert_int_equal(c->log_rate_burst, LOG_BURST_DEFAULT);
+	assert_int_equal(c->log_rate_interval_ms, LOG_INTERVAL_DEFAULT);
 	assert_string_equal(c->control_listen.text, "127.0.0.1:9680");
 	assert_int_equal(c->auth, CFG_AUTH_SIGNATURE);
 	assert_string_equal(c->credentials_file, SOURCE_DIR "/conf/../var/lib/gaapd/credentials");
@@ -556,6 +558,21 @@ static void log_file_and_metrics_address(void **state)
 	load_fails("node:\n  log_file: ''\n", "t.yaml:2:13: node.log_file", NULL);
 }
 
+static void log_rate_limit(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("node: {log_rate_burst: 0, log_rate_interval: 500}\n");
+	assert_int_equal(c->log_rate_burst, 0);                /* 0 = no per-site limit */
+	assert_int_equal(c->log_rate_interval_ms, 500);
+	cfg_destroy(c);
+	c = load_ok("# nothing\n");
+	assert_int_equal(c->log_rate_burst, LOG_BURST_DEFAULT);
+	assert_int_equal(c->log_rate_interval_ms, LOG_INTERVAL_DEFAULT);
+	cfg_destroy(c);
+	load_fails("node: {log_rate_interval: 0}\n", "node.log_rate_interval", NULL);
+	load_fails("node: {log_rate_burst: -1}\n", "node.log_rate_burst", NULL);
+}
+
 static void destroy_accepts_null(void **state)
 {
 	(void)state;
@@ -591,6 +608,7 @@ int main(void)
 		cmocka_unit_test(per_action_rate_limits_override_the_default),
 		cmocka_unit_test(control_port_limits),
 		cmocka_unit_test(log_file_and_metrics_address),
+		cmocka_unit_test(log_rate_limit),
 		cmocka_unit_test(destroy_accepts_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
