@@ -2,7 +2,9 @@
 v1 signatures, each common error from its real cause in both styles, the message language, v1
 replay protection, rate limits per SecretId (or per client IP without auth), and the envelope."""
 import json
+import os
 import re
+import signal
 import socket
 import time
 import unittest
@@ -357,6 +359,33 @@ class V1ReplayPerKey(WireTest):
         resp = check_envelope(*self.gaapd.raw("POST", body, dict(h, Host=self.host,
                                                                   **{"Content-Type": "application/json"})))
         self.assertIsNone(error_code(resp), resp)
+
+
+    def reload_credentials(self, extra):
+        with open(os.path.join(self.gaapd.dir, "credentials"), "w") as f:
+            f.write(f"[default]\nsecret_id = {SECRET_ID}\nsecret_key = {SECRET_KEY}\n" + extra)
+        before = self.gaapd.log_text().count("reload applied")
+        self.gaapd.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.gaapd.log_text().count("reload applied") == before:
+            self.assertLess(time.monotonic(), deadline, "the reload was not applied")
+            time.sleep(0.02)
+
+    def test_a_reload_keeps_remaining_keys_tables_and_drops_removed_ones(self):
+        now = int(time.time())
+        method, target, body, headers = v1_request("DescribeProxies", {}, self.host, timestamp=now)
+        self.assertIsNone(error_code(check_envelope(*self.gaapd.raw(method, body, headers,
+                                                                     target=target))))
+        flood = [self.limited(n, now) for n in range(1, REPLAY_LIMIT + 2)]
+        self.assertCode(send_batch(self.gaapd.port, flood)[-1], "RequestLimitExceeded")
+        self.reload_credentials("")
+        self.assertCode(check_envelope(*self.gaapd.raw(method, body, headers, target=target)),
+                        "AuthFailure.SignatureFailure")
+        self.assertCode(send_batch(self.gaapd.port, flood[-1:])[0],
+                        "AuthFailure.SecretIdNotFound")
+        # Back again, the key starts with an empty table.
+        self.reload_credentials(self.config["credentials"])
+        self.assertIsNone(error_code(send_batch(self.gaapd.port, flood[-1:])[0]))
 
 
 class Languages(WireTest):
