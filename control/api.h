@@ -41,8 +41,9 @@ typedef enum ctl_err (*ctl_action_fn)(struct ctl_call *call);
 
 struct ctl_api *ctl_api_new(const struct ctl_deps *deps);
 void ctl_api_destroy(struct ctl_api *a);
-/* After deps->creds changed (a reload): the v1 replay tables of SecretIds still there are kept,
- * those of removed ones dropped (replay.h). Call it before the old credentials are freed. */
+/* After deps->creds changed (a reload), before the next call: the v1 replay tables of SecretIds
+ * still there are kept, those of removed ones dropped (replay.h). On ENOMEM it logs, and v1 calls
+ * are refused (InternalError) until a later reconfigure succeeds. */
 void ctl_api_reconfigure(struct ctl_api *a);
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
 /* The envelope of an error answered before a request could be parsed (size limits). */
