@@ -23,6 +23,7 @@
 #include "ids.h"
 #include "log.h"
 #include "params.h"
+#include "replay.h"
 #include "sign.h"
 
 #define API_VERSION "2018-05-29"
@@ -38,22 +39,11 @@ struct bucket {
 	struct timespec last;
 };
 
-/* One accepted v1 request, known by its Signature: a replay is the same signed request, while
- * (SecretId, Nonce, Timestamp) is not unique in practice (the Node SDK draws Nonce from 0-65535, so
- * a busy client repeats one within a second). The Signature is an HMAC, so 64 bits of a hash of it
- * tell requests apart as well as the whole would, in 16 bytes an entry (256 KiB at most). */
-struct seen {
-	uint64_t sig;
-	int64_t ts;
-};
-
 struct ctl_api {
 	const struct ctl_deps *deps;
 	struct bucket *buckets;
 	size_t nbuckets;
-	struct seen *seen;
-	size_t nseen, seen_cap;
-	int64_t seen_floor;             /* v1 timestamps at or below this can no longer be checked */
+	struct ctl_replay *replay;      /* v1 requests seen, per SecretId of deps->creds */
 	/* Answers by action and code: (ctl_action_count() + 1) rows of CTL_E__COUNT (ctl_api_calls) */
 	uint64_t *calls;
 };
@@ -84,12 +74,20 @@ struct ctl_api *ctl_api_new(const struct ctl_deps *deps)
 	if (a == NULL)
 		return NULL;
 	a->deps = deps;
-	a->seen_floor = INT64_MIN;
-	if ((a->calls = calloc((ctl_action_count() + 1) * CTL_E__COUNT, sizeof(*a->calls))) == NULL) {
-		free(a);
+	if ((a->calls = calloc((ctl_action_count() + 1) * CTL_E__COUNT, sizeof(*a->calls))) == NULL ||
+	    (a->replay = ctl_replay_new(MAX_SKEW_S)) == NULL ||
+	    ctl_replay_sync(a->replay, deps->creds) != 0) {
+		ctl_api_destroy(a);
 		return NULL;
 	}
 	return a;
+}
+
+void ctl_api_reconfigure(struct ctl_api *a)
+{
+	if (ctl_replay_sync(a->replay, a->deps->creds) != 0)
+		LOG_ERR("api", "out of memory following the new credentials: v1 calls are refused "
+			"(InternalError) until the next reload");
 }
 
 void ctl_api_destroy(struct ctl_api *a)
@@ -97,7 +95,7 @@ void ctl_api_destroy(struct ctl_api *a)
 	if (a == NULL)
 		return;
 	free(a->buckets);
-	free(a->seen);
+	ctl_replay_destroy(a->replay);
 	free(a->calls);
 	free(a);
 }
@@ -197,6 +195,10 @@ static void client_ip(const struct ctl_req *r, char *out, size_t outlen)
 
 /* --- v1 replay --- */
 
+/* A v1 request is known by its Signature: a replay is the same signed request, while (SecretId,
+ * Nonce, Timestamp) is not unique in practice (the Node SDK draws Nonce from 0-65535, so a busy
+ * client repeats one within a second). The Signature is an HMAC, so 64 bits of a hash of it tell
+ * requests apart as well as the whole would. */
 static uint64_t fnv1a(const char *s)
 {
 	uint64_t h = 14695981039346656037ULL;
@@ -205,57 +207,29 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-/* Make room by forgetting the oldest timestamp; the floor then refuses it and all before it. */
-static void forget_oldest(struct ctl_api *a)
+/* The first time a correctly signed request comes, CTL_E_OK: it is now remembered. Forged
+ * requests never get here, so they cannot fill the signer's table. */
+static enum ctl_err check_replay(struct ctl_api *a, const char *signature, int64_t ts, time_t now,
+	struct ctl_call *call)
 {
-	int64_t oldest = a->seen[0].ts;
-	size_t n = 0;
-	for (size_t i = 1; i < a->nseen; i++)
-		if (a->seen[i].ts < oldest)
-			oldest = a->seen[i].ts;
-	for (size_t i = 0; i < a->nseen; i++)
-		if (a->seen[i].ts != oldest)
-			a->seen[n++] = a->seen[i];
-	a->nseen = n;
-	a->seen_floor = oldest;
-}
-
-static int remember(struct ctl_api *a, const struct seen *s)
-{
-	if (a->nseen >= CTL_API_MAX_SEEN)
-		forget_oldest(a);
-	if (a->nseen == a->seen_cap) {
-		size_t cap = a->seen_cap ? a->seen_cap * 2 : 64;
-		struct seen *p;
-		if (cap > CTL_API_MAX_SEEN)
-			cap = CTL_API_MAX_SEEN;
-		if ((p = realloc(a->seen, cap * sizeof(*p))) == NULL)
-			return -1;
-		a->seen = p;
-		a->seen_cap = cap;
+	size_t key = (size_t)(call->cred - a->deps->creds->items);
+	unsigned limit = a->deps->cfg->v1_replay_limit;
+	int64_t wait = 0;
+	switch (ctl_replay_check(a->replay, key, fnv1a(signature), ts, now, limit, &wait)) {
+	case CTL_REPLAY_NEW:
+		return CTL_E_OK;
+	case CTL_REPLAY_SEEN:
+		return ctl_fail(call, CTL_E_AUTH_SIGNATURE_FAILURE, "This signed request was already "
+			"received; sign each request with a new `Nonce`.");
+	case CTL_REPLAY_FULL:
+		return ctl_fail(call, CTL_E_REQUEST_LIMIT_EXCEEDED, "This SecretId already has %u "
+			"HmacSHA1/HmacSHA256-signed requests in the 5-minute timestamp window, its limit "
+			"(control.v1_replay_limit); a new one is accepted in %lld s. TC3-HMAC-SHA256 calls "
+			"are not limited this way.", limit, (long long)wait);
+	case CTL_REPLAY_NOMEM:
+		break;
 	}
-	a->seen[a->nseen++] = *s;
-	return 0;
-}
-
-/* 0 the first time an accepted request comes, now remembered; 1 for a replay (or one too old to
- * tell); -1 on ENOMEM. An entry is kept while its timestamp passes the skew check, and dropped by
- * the scan once it cannot. */
-static int replayed(struct ctl_api *a, const char *signature, int64_t ts, time_t now)
-{
-	struct seen s = { fnv1a(signature), ts };
-	int hit = ts <= a->seen_floor;
-	size_t n = 0;
-	for (size_t i = 0; i < a->nseen; i++) {
-		if (a->seen[i].ts < (int64_t)now - MAX_SKEW_S)
-			continue;
-		hit |= a->seen[i].sig == s.sig && a->seen[i].ts == ts;
-		a->seen[n++] = a->seen[i];
-	}
-	a->nseen = n;
-	if (hit)
-		return 1;
-	return remember(a, &s);
+	return CTL_E_INTERNAL_ERROR;
 }
 
 /* --- authentication --- */
@@ -341,16 +315,12 @@ static enum ctl_err authenticate_v1(struct ctl_api *a, const struct ctl_req *r, 
 	const char *host = ctl_req_header(r, "Host");
 	int64_t ts;
 	enum ctl_err e;
-	int seen;
 	if ((e = v1_required(f, call)) != CTL_E_OK ||
 	    (e = check_timestamp(ctl_form_get(f, "Timestamp"), now, &ts, call)) != CTL_E_OK ||
 	    (e = find_cred(a, ctl_form_get(f, "SecretId"), x, call)) != CTL_E_OK ||
-	    (e = ctl_v1_check(r->method, host != NULL ? host : "", f, call->cred->secret_key)) != CTL_E_OK)
+	    (e = ctl_v1_check(r->method, host != NULL ? host : "", f, call->cred->secret_key)) != CTL_E_OK ||
+	    (e = check_replay(a, ctl_form_get(f, "Signature"), ts, now, call)) != CTL_E_OK)
 		return e;
-	/* Remembered only once the signature holds: forged requests cannot fill the table. */
-	if ((seen = replayed(a, ctl_form_get(f, "Signature"), ts, now)) != 0)
-		return seen < 0 ? CTL_E_INTERNAL_ERROR : ctl_fail(call, CTL_E_AUTH_SIGNATURE_FAILURE,
-			"This signed request was already received; sign each request with a new `Nonce`.");
 	return check_token(ctl_form_get(f, "Token"), call);
 }
 

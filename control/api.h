@@ -3,7 +3,7 @@
  * envelope in the caller's language. Pure with respect to I/O: the server hands in a parsed request
  * and sends back the body this returns.
  * Ownership: ctl_api_new() borrows deps (ctl.h) for its lifetime and owns the rate-limit buckets and
- *   the v1 requests it has seen (both bounded); ctl_api_handle() returns a malloc'd JSON text the
+ *   the v1 requests it has seen, per SecretId (both bounded); ctl_api_handle() returns a malloc'd JSON text the
  *   caller frees. Threads: the control thread only.
  */
 #ifndef GAAPD_CTL_API_H
@@ -23,10 +23,6 @@
  * the server buffer of its body (ctl_api_body_allowance()). */
 #define CTL_API_V1_MAX_BYTES 32768
 
-/* v1 requests remembered against replay. Past it the oldest timestamp is forgotten, and requests
- * signed at or before it are refused as possible replays until they expire anyway. */
-#define CTL_API_MAX_SEEN 16384
-
 struct ctl_api;
 struct ctl_cred;
 
@@ -45,6 +41,10 @@ typedef enum ctl_err (*ctl_action_fn)(struct ctl_call *call);
 
 struct ctl_api *ctl_api_new(const struct ctl_deps *deps);
 void ctl_api_destroy(struct ctl_api *a);
+/* After deps->creds changed (a reload), before the next call: the v1 replay tables of SecretIds
+ * still there are kept, those of removed ones dropped (replay.h). On ENOMEM it logs, and v1 calls
+ * are refused (InternalError) until a later reconfigure succeeds. */
+void ctl_api_reconfigure(struct ctl_api *a);
 char *ctl_api_handle(struct ctl_api *a, const struct ctl_req *r, time_t now);
 /* The envelope of an error answered before a request could be parsed (size limits). */
 char *ctl_api_error_body(enum ctl_err e, const char *message, enum ctl_lang lang);

@@ -32,7 +32,9 @@ struct ctl_deps {
 struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen);
 void ctl_stop(struct ctl *c);
 /* Reload: calls from now on are decided with cfg and creds (borrowed, as in ctl_start()); the
- * control address stays as it is. Rate-limit buckets carry over. */
+ * control address stays as it is. Rate-limit buckets carry over, and so do the v1 replay tables
+ * of the SecretIds still in creds (those of removed ones are dropped); the old creds may be freed
+ * once this returns. */
 void ctl_reconfigure(struct ctl *c, const struct cfg *cfg, const struct ctl_creds *creds);
 /* Count a reload's outcome (gaapd_config_reloads_total): applied 1, refused 0. */
 void ctl_count_reload(struct ctl *c, int applied);

@@ -834,4 +834,5 @@ void ctl_reconfigure(struct ctl *c, const struct cfg *cfg, const struct ctl_cred
 {
 	c->deps_copy.cfg = cfg;
 	c->deps_copy.creds = creds;
+	ctl_api_reconfigure(c->api);
 }

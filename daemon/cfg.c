@@ -852,6 +852,7 @@ static const struct field control_fields[] = {
 	{ "body_timeout",     p_uint,   CFG_OFF(control_body_timeout_ms),   1, MS_MAX, NULL, 0 },
 	{ "max_connections",  p_uint,   CFG_OFF(control_max_connections),   1, 1000000, NULL, 0 },
 	{ "max_buffered_bodies", p_size, CFG_OFF(control_max_buffered_bodies), 1024, 1ULL << 40, NULL, 0 },
+	{ "v1_replay_limit",  p_uint,   CFG_OFF(v1_replay_limit),  1,    1U << 20,  NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -909,6 +910,7 @@ static struct cfg *cfg_new(const char *path)
 	c->control_body_timeout_ms = 30000;
 	c->control_max_connections = 256;
 	c->control_max_buffered_bodies = 16u << 20;
+	c->v1_replay_limit = 16384;
 	c->http.client_header_timeout_ms = 60000;
 	c->http.client_keepalive_timeout_ms = 75000;
 	c->http.origin_connect_timeout_ms = 5000;

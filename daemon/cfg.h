@@ -98,6 +98,7 @@ struct cfg {
 	unsigned control_body_timeout_ms;   /* ... and then its whole body within */
 	unsigned control_max_connections;   /* past it the longest idle control connection goes */
 	size_t control_max_buffered_bodies; /* request bodies held for all control connections */
+	unsigned v1_replay_limit;   /* v1 requests remembered against replay, per SecretId */
 	uint16_t *reserved_ports;   /* never listener ports (besides the control port) */
 	size_t nreserved_ports;
 

@@ -2,6 +2,9 @@
 v1 signatures, each common error from its real cause in both styles, the message language, v1
 replay protection, rate limits per SecretId (or per client IP without auth), and the envelope."""
 import json
+import os
+import re
+import signal
 import socket
 import time
 import unittest
@@ -10,6 +13,10 @@ import urllib.parse
 from harness import (LISTENER_ID, PROXY, SECRET_ID, SECRET_KEY, Gaapd, GaapdTest, call_v1,
                      check_envelope, error_code, free_port, port_accepts, raw_request, send_batch,
                      sign_tc3, v1_request)
+
+LIMITED_ID = "AKIDE2ELIMITEDKEY000000000000000"
+LIMITED_KEY = "e2elimitedsecretkey0123456789abc"
+REPLAY_LIMIT = 200
 
 SIZE_MESSAGE = ("The provided credentials could not be validated because of exceeding request size "
                 "limit, please use new signature method `TC3-HMAC-SHA256`.")
@@ -315,6 +322,70 @@ class V1Errors(WireTest):
             with self.subTest(method=other):
                 resp = check_envelope(*self.gaapd.raw(other, b"", headers, target=target))
                 self.assertCode(resp, "UnsupportedProtocol")
+
+
+class V1ReplayPerKey(WireTest):
+    """Issue 17: a key filling the v1 replay table with requests stamped 5 minutes ahead locked
+    every other key's v1 calls out ("already received") for up to 5 minutes. Each key now has its
+    own table (control.v1_replay_limit, small here so that the flood is short)."""
+    config = {"extra_control": f"v1_replay_limit: {REPLAY_LIMIT}",
+              "credentials": f"[limited]\nsecret_id = {LIMITED_ID}\nsecret_key = {LIMITED_KEY}\n"
+                             f"proxies = {PROXY}\n"}
+
+    def limited(self, nonce, timestamp):
+        return raw_request(*v1_request("DescribeProxies", {}, self.host, secret_id=LIMITED_ID,
+                                       secret_key=LIMITED_KEY, nonce=nonce, timestamp=timestamp))
+
+    def test_a_key_filling_its_table_is_refused_and_locks_out_no_other_key(self):
+        ahead = int(time.time()) + 290
+        flood = [self.limited(n, ahead) for n in range(1, REPLAY_LIMIT + 1)]
+        answers = send_batch(self.gaapd.port, flood + [self.limited(0, int(time.time()))])
+        self.assertEqual([error_code(a) for a in answers[:-1]], [None] * REPLAY_LIMIT)
+        self.assertCode(answers[-1], "RequestLimitExceeded")
+        message = answers[-1]["Error"]["Message"]
+        self.assertIn(f"already has {REPLAY_LIMIT} HmacSHA1/HmacSHA256-signed requests", message)
+        wait = int(re.search(r"accepted in (\d+) s", message).group(1))
+        self.assertTrue(570 <= wait <= 591, message)
+        # The other keys' v1 calls are served, and the flooding key's replays still refused.
+        for nonce in range(1, 4):
+            resp = self.v1("DescribeProxies", {}, nonce=nonce, timestamp=ahead)
+            self.assertIsNone(error_code(resp), resp)
+        self.assertCode(check_envelope(*self.gaapd.raw("GET", b"", {"Host": self.host},
+                                                        target=flood[0].split(b" ")[1].decode())),
+                        "AuthFailure.SignatureFailure")
+        # TC3 calls of the flooding key are not limited by it.
+        body = b"{}"
+        h = sign_tc3(LIMITED_KEY, LIMITED_ID, "DescribeProxies", body, self.host, int(time.time()))
+        resp = check_envelope(*self.gaapd.raw("POST", body, dict(h, Host=self.host,
+                                                                  **{"Content-Type": "application/json"})))
+        self.assertIsNone(error_code(resp), resp)
+
+
+    def reload_credentials(self, extra):
+        with open(os.path.join(self.gaapd.dir, "credentials"), "w") as f:
+            f.write(f"[default]\nsecret_id = {SECRET_ID}\nsecret_key = {SECRET_KEY}\n" + extra)
+        before = self.gaapd.log_text().count("reload applied")
+        self.gaapd.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.gaapd.log_text().count("reload applied") == before:
+            self.assertLess(time.monotonic(), deadline, "the reload was not applied")
+            time.sleep(0.02)
+
+    def test_a_reload_keeps_remaining_keys_tables_and_drops_removed_ones(self):
+        now = int(time.time())
+        method, target, body, headers = v1_request("DescribeProxies", {}, self.host, timestamp=now)
+        self.assertIsNone(error_code(check_envelope(*self.gaapd.raw(method, body, headers,
+                                                                     target=target))))
+        flood = [self.limited(n, now) for n in range(1, REPLAY_LIMIT + 2)]
+        self.assertCode(send_batch(self.gaapd.port, flood)[-1], "RequestLimitExceeded")
+        self.reload_credentials("")
+        self.assertCode(check_envelope(*self.gaapd.raw(method, body, headers, target=target)),
+                        "AuthFailure.SignatureFailure")
+        self.assertCode(send_batch(self.gaapd.port, flood[-1:])[0],
+                        "AuthFailure.SecretIdNotFound")
+        # Back again, the key starts with an empty table.
+        self.reload_credentials(self.config["credentials"])
+        self.assertIsNone(error_code(send_batch(self.gaapd.port, flood[-1:])[0]))
 
 
 class Languages(WireTest):

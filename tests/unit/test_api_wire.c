@@ -1,7 +1,7 @@
 /* tests/unit/test_api_wire.c - the pure parts of the wire protocol: decoding a query or form body,
  * the flattened params of GET/v1 requests as JSON (spec 1.1), and the message language (X-TC-Language
  * / Language) with the UTF-8 hygiene every error message goes through; then ctl_api_handle() over
- * canned v1 requests for what needs many of them: the bounded replay table.
+ * canned v1 requests for what needs many of them: the replay tables, bounded per SecretId.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -291,6 +291,8 @@ static void messages_are_always_valid_utf8(void **state)
 
 #define NOW 1700000000
 #define KEY "unittestsecretkey0123456789abcdef"
+#define KEY2 "unittestsecretkey2123456789abcdef"
+#define REPLAY_LIMIT 100
 
 struct api_fixture {
 	struct cfg *cfg;
@@ -304,9 +306,10 @@ static int api_setup(void **state)
 	struct api_fixture *f = calloc(1, sizeof(*f));
 	char err[256];
 	assert_non_null(f);
-	assert_int_equal(cfg_load_string("control:\n  listen: 127.0.0.1:0\n  rate_limit: 1000000\n",
-		"t.yaml", "/tmp", &f->cfg, err, sizeof(err)), 0);
-	assert_int_equal(ctl_creds_parse("[default]\nsecret_id = AKIDUNIT\nsecret_key = " KEY "\n",
+	assert_int_equal(cfg_load_string("control:\n  listen: 127.0.0.1:0\n  rate_limit: 1000000\n"
+		"  v1_replay_limit: 100\n", "t.yaml", "/tmp", &f->cfg, err, sizeof(err)), 0);
+	assert_int_equal(ctl_creds_parse("[default]\nsecret_id = AKIDUNIT\nsecret_key = " KEY "\n"
+		"[other]\nsecret_id = AKIDTWO\nsecret_key = " KEY2 "\n",
 		"credentials", &f->creds, err, sizeof(err)), 0);
 	f->deps = (struct ctl_deps){ .cfg = f->cfg, .creds = f->creds };
 	assert_non_null(f->api = ctl_api_new(&f->deps));
@@ -333,33 +336,43 @@ static void url_encode(char *out, size_t outlen, const char *s)
 			(unsigned char)*s);
 }
 
-/* The error code gaapd answers to a signed v1 GET of CreateUnicorn (InvalidAction once the
- * signature and the replay check pass). */
-static const char *v1_call(struct ctl_api *api, unsigned nonce, long ts)
+static char last_message[512];       /* of the last v1_call_as() */
+
+/* The error code gaapd answers to a signed v1 GET of CreateUnicorn by secret_id (InvalidAction
+ * once the signature and the replay check pass) at server time now. */
+static const char *v1_call_as(struct ctl_api *api, const char *secret_id, const char *key,
+	unsigned nonce, long ts, long now)
 {
 	static char code[64];
 	const char *keys[] = { "Action", "Version", "Nonce", "Timestamp", "SecretId" };
 	char n[16], t[24], sig[CTL_V1_SIG_MAX], target[512];
-	const char *values[] = { "CreateUnicorn", "2018-05-29", n, t, "AKIDUNIT" };
+	const char *values[] = { "CreateUnicorn", "2018-05-29", n, t, secret_id };
 	struct ctl_req r;
 	snprintf(n, sizeof(n), "%u", nonce);
 	snprintf(t, sizeof(t), "%ld", ts);
-	assert_int_equal(ctl_v1_sign("GET", "h", keys, values, 5, NULL, KEY, sig, sizeof(sig)), 0);
+	assert_int_equal(ctl_v1_sign("GET", "h", keys, values, 5, NULL, key, sig, sizeof(sig)), 0);
 	snprintf(target, sizeof(target), "/?Action=CreateUnicorn&Version=2018-05-29&Nonce=%s"
-		"&Timestamp=%s&SecretId=AKIDUNIT&Signature=", n, t);
+		"&Timestamp=%s&SecretId=%s&Signature=", n, t, secret_id);
 	url_encode(target, sizeof(target), sig);
 	memset(&r, 0, sizeof(r));
 	snprintf(r.method, sizeof(r.method), "GET");
 	ctl_req_set_target(&r, strdup(target));
 	assert_int_equal(ctl_req_add_header(&r, "Host", 4, "h", 1), 0);
-	char *answer = ctl_api_handle(api, &r, NOW);
+	char *answer = ctl_api_handle(api, &r, now);
 	json_t *doc = json_loads(answer, 0, NULL);
 	json_t *error = json_object_get(json_object_get(doc, "Response"), "Error");
 	snprintf(code, sizeof(code), "%s", json_string_value(json_object_get(error, "Code")));
+	snprintf(last_message, sizeof(last_message), "%s",
+		json_string_value(json_object_get(error, "Message")));
 	json_decref(doc);
 	free(answer);
 	ctl_req_reset(&r);
 	return code;
+}
+
+static const char *v1_call(struct ctl_api *api, unsigned nonce, long ts)
+{
+	return v1_call_as(api, "AKIDUNIT", KEY, nonce, ts, NOW);
 }
 
 static void v1_replays_are_refused(void **state)
@@ -372,24 +385,47 @@ static void v1_replays_are_refused(void **state)
 	assert_string_equal(v1_call(f->api, 7, NOW - 301), "AuthFailure.SignatureExpire");
 }
 
-static void v1_replay_table_is_bounded_and_refuses_what_it_forgot(void **state)
+/* Issue 17: one key stamping requests 5 minutes ahead filled a global table and locked every
+ * other key's v1 calls out. Now it fills its own table and is told when it clears. */
+static void v1_a_full_key_is_refused_with_when_it_clears_and_blocks_no_other(void **state)
 {
 	struct api_fixture *f = *state;
 	unsigned nonce = 1;
-	assert_string_equal(v1_call(f->api, nonce++, NOW - 200), "InvalidAction");
-	for (int i = 1; i < CTL_API_MAX_SEEN; i++)
-		assert_string_equal(v1_call(f->api, nonce++, NOW - 100), "InvalidAction");
-	/* the table is full: this one makes it forget the oldest timestamp, NOW - 200, and refuse
-	 * anything signed at or before it, new or not, since it can no longer tell */
-	assert_string_equal(v1_call(f->api, nonce++, NOW), "InvalidAction");
-	assert_string_equal(v1_call(f->api, 1, NOW - 200), "AuthFailure.SignatureFailure");
-	assert_string_equal(v1_call(f->api, nonce++, NOW - 200), "AuthFailure.SignatureFailure");
-	assert_string_equal(v1_call(f->api, 2, NOW - 100), "AuthFailure.SignatureFailure");
-	/* a new request after the forgotten time is served (and makes room again: NOW - 100 goes) */
-	assert_string_equal(v1_call(f->api, nonce++, NOW - 199), "InvalidAction");
-	assert_string_equal(v1_call(f->api, 2, NOW - 100), "AuthFailure.SignatureFailure");
-	assert_string_equal(v1_call(f->api, nonce++, NOW - 100), "AuthFailure.SignatureFailure");
-	assert_string_equal(v1_call(f->api, nonce++, NOW - 99), "InvalidAction");
+	for (int i = 0; i < REPLAY_LIMIT; i++)
+		assert_string_equal(v1_call(f->api, nonce++, NOW + 300), "InvalidAction");
+	assert_string_equal(v1_call(f->api, nonce++, NOW), "RequestLimitExceeded");
+	assert_non_null(strstr(last_message, "already has 100 "));
+	assert_non_null(strstr(last_message, "accepted in 601 s. TC3-HMAC-SHA256 calls are not "
+		"limited this way."));     /* whole: it fits call->message */
+	assert_string_equal(v1_call(f->api, 1, NOW + 300), "AuthFailure.SignatureFailure");
+	for (int i = 0; i < REPLAY_LIMIT; i++)
+		assert_string_equal(v1_call_as(f->api, "AKIDTWO", KEY2, nonce++, NOW, NOW),
+			"InvalidAction");
+	/* the oldest leave the window and make room */
+	assert_string_equal(v1_call_as(f->api, "AKIDUNIT", KEY, nonce++, NOW + 600, NOW + 600),
+		"RequestLimitExceeded");
+	assert_string_equal(v1_call_as(f->api, "AKIDUNIT", KEY, nonce++, NOW + 601, NOW + 601),
+		"InvalidAction");
+}
+
+/* A reload keeps a remaining key's table (a replay is still refused), drops a removed key's. */
+static void v1_tables_follow_a_credentials_reload(void **state)
+{
+	struct api_fixture *f = *state;
+	struct ctl_creds *next = NULL;
+	char err[256];
+	assert_string_equal(v1_call(f->api, 7, NOW), "InvalidAction");
+	assert_string_equal(v1_call_as(f->api, "AKIDTWO", KEY2, 7, NOW, NOW), "InvalidAction");
+	assert_int_equal(ctl_creds_parse("[other]\nsecret_id = AKIDTWO\nsecret_key = " KEY2 "\n",
+		"credentials", &next, err, sizeof(err)), 0);
+	f->deps.creds = next;
+	ctl_api_reconfigure(f->api);
+	ctl_creds_destroy(f->creds);
+	f->creds = next;
+	assert_string_equal(v1_call_as(f->api, "AKIDTWO", KEY2, 7, NOW, NOW),
+		"AuthFailure.SignatureFailure");
+	assert_string_equal(v1_call(f->api, 7, NOW), "AuthFailure.SecretIdNotFound");
+	assert_string_equal(v1_call_as(f->api, "AKIDTWO", KEY2, 8, NOW, NOW), "InvalidAction");
 }
 
 int main(void)
@@ -410,7 +446,10 @@ int main(void)
 		cmocka_unit_test(message_text_per_language),
 		cmocka_unit_test(messages_are_always_valid_utf8),
 		cmocka_unit_test_setup_teardown(v1_replays_are_refused, api_setup, api_teardown),
-		cmocka_unit_test_setup_teardown(v1_replay_table_is_bounded_and_refuses_what_it_forgot,
+		cmocka_unit_test_setup_teardown(
+			v1_a_full_key_is_refused_with_when_it_clears_and_blocks_no_other,
+			api_setup, api_teardown),
+		cmocka_unit_test_setup_teardown(v1_tables_follow_a_credentials_reload,
 			api_setup, api_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

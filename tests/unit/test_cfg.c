@@ -512,9 +512,11 @@ static void control_port_limits(void **state)
 	assert_int_equal(c->control_body_timeout_ms, 30000);
 	assert_int_equal(c->control_max_connections, 256);
 	assert_int_equal(c->control_max_buffered_bodies, 16 << 20);
+	assert_int_equal(c->v1_replay_limit, 16384);
 	cfg_destroy(c);
 	c = load_ok("control:\n  header_timeout: 1\n  body_timeout: 86400000\n  max_connections: 1\n"
-		"  max_buffered_bodies: 1099511627776\n");
+		"  max_buffered_bodies: 1099511627776\n  v1_replay_limit: 1048576\n");
+	assert_int_equal(c->v1_replay_limit, 1048576);
 	assert_int_equal(c->control_header_timeout_ms, 1);
 	assert_int_equal(c->control_body_timeout_ms, 86400000);
 	assert_int_equal(c->control_max_connections, 1);
@@ -525,6 +527,8 @@ static void control_port_limits(void **state)
 	load_fails("control: {max_connections: 0}\n", "control.max_connections: must be", NULL);
 	load_fails("control: {max_buffered_bodies: 1023}\n", "control.max_buffered_bodies: must be",
 		NULL);
+	load_fails("control: {v1_replay_limit: 0}\n", "control.v1_replay_limit: must be", NULL);
+	load_fails("control: {v1_replay_limit: 1048577}\n", "control.v1_replay_limit: must be", NULL);
 }
 
 static void per_action_rate_limits_override_the_default(void **state)
