@@ -324,6 +324,28 @@ class V1Errors(WireTest):
                 self.assertCode(resp, "UnsupportedProtocol")
 
 
+class V1ReplayDefaultSize(WireTest):
+    """The issue's flood as it was seen, at the default table size and without the new key (so
+    that the old gaapd runs it too, and fails it): 16,385 calls stamped 290 s ahead from one key
+    made every other key's v1 calls "already received"."""
+    config = {"credentials": f"[limited]\nsecret_id = {LIMITED_ID}\nsecret_key = {LIMITED_KEY}\n"
+                             f"proxies = {PROXY}\n"}
+
+    def test_one_key_fills_its_table_and_no_other_key_notices(self):
+        ahead = int(time.time()) + 290
+        flood = [raw_request(*v1_request("DescribeProxies", {}, self.host, secret_id=LIMITED_ID,
+                                         secret_key=LIMITED_KEY, nonce=n, timestamp=ahead))
+                 for n in range(1, 16386)]
+        answers = []
+        for i in range(0, len(flood), 100):     # 100 answers stay under the 64 KiB unsent limit
+            answers += send_batch(self.gaapd.port, flood[i:i + 100])
+        for nonce in range(1, 4):
+            resp = self.v1("DescribeProxies", {}, nonce=nonce, timestamp=int(time.time()))
+            self.assertIsNone(error_code(resp), resp)
+        self.assertEqual(sum(error_code(a) is None for a in answers), 16384)
+        self.assertCode(answers[-1], "RequestLimitExceeded")
+
+
 class V1ReplayPerKey(WireTest):
     """Issue 17: a key filling the v1 replay table with requests stamped 5 minutes ahead locked
     every other key's v1 calls out ("already received") for up to 5 minutes. Each key now has its
