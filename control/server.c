@@ -9,6 +9,7 @@
  * one idle the longest makes room; a listener out of descriptors pauses instead of spinning.
  */
 #include "ctl.h"
+#include "state/sm.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -25,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cfg.h"
@@ -67,6 +69,8 @@ struct ctl_conn {
 	size_t reserved;            /* this request's share of ctl->buffered */
 	char *answer;               /* a refusal decided by the API (owned): refuse() sends it */
 	char reject_msg[160];       /* the message of reject; "" = the default */
+	TAILQ_ENTRY(ctl_conn) cork_link;
+	int corked;                 /* its answers wait for the state to be durable (EV_WRITE off) */
 };
 
 struct ctl {
@@ -84,6 +88,10 @@ struct ctl {
 	struct event *accept_retry; /* re-enables accepting after a pause */
 	unsigned pauses;            /* accept pauses (EMFILE...) in this shortage */
 	struct timespec last_pause; /* CLOCK_MONOTONIC */
+	/* Group commit: connections whose answers wait for the changes made so far to be durable,
+	 * and the event that makes them so once this turn's readable calls are all decided. */
+	TAILQ_HEAD(, ctl_conn) corked;
+	struct event *sync;
 };
 
 static int str_add(struct ctl_str *s, const char *at, size_t len)
@@ -390,6 +398,48 @@ static void metrics_respond(struct ctl_conn *c, int keep_alive, int head)
 /* Answers are made as requests complete; a client that sends without reading would grow its
  * unsent answers without end, so past CTL_OUT_HIGH the parser pauses and the connection is not
  * read (the kernel's buffers then hold the client back) until the write callback sees them drain. */
+/* Group commit. A call that changed the state has its change written, not yet durable; its answer,
+ * and every answer decided after it (they may show the change), are held with the socket's
+ * writes off until sync_cb() has made the changes durable. sync_cb() runs once the calls that
+ * were readable in this turn of the loop are all decided (it is activated at their priority, so
+ * it queues behind them): callers that arrive together share one fdatasync. */
+static void cork_until_durable(struct ctl_conn *c)
+{
+	struct ctl *ctl = c->ctl;
+	if (ctl->deps->sm == NULL || !sm_unsynced(ctl->deps->sm) || c->corked)
+		return;
+	bufferevent_disable(c->bev, EV_WRITE);
+	c->corked = 1;
+	TAILQ_INSERT_TAIL(&ctl->corked, c, cork_link);
+	if (!event_pending(ctl->sync, EV_TIMEOUT, NULL))
+		event_active(ctl->sync, EV_TIMEOUT, 0);
+}
+
+static void make_durable(struct ctl *ctl)
+{
+	char err[256];
+	if (ctl->deps->sm == NULL || sm_sync(ctl->deps->sm, err, sizeof(err)) == 0)
+		return;
+	/* The node serves changes that may not be on disk, and can write none after them: answering
+	 * would confirm what a restart may not have. Stop unanswered; the restart serves the disk. */
+	LOG_ERR("api", "state store: %s; stopping, the calls waiting for it unanswered", err);
+	_exit(EXIT_FAILURE);
+}
+
+static void sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl *ctl = arg;
+	struct ctl_conn *c;
+	(void)fd;
+	(void)what;
+	make_durable(ctl);
+	while ((c = TAILQ_FIRST(&ctl->corked)) != NULL) {
+		TAILQ_REMOVE(&ctl->corked, c, cork_link);
+		c->corked = 0;
+		bufferevent_enable(c->bev, EV_WRITE);
+	}
+}
+
 static int on_message_complete(llhttp_t *p)
 {
 	struct ctl_conn *c = conn_of(p);
@@ -410,6 +460,7 @@ static int on_message_complete(llhttp_t *p)
 		respond(c, ctl_api_handle(c->ctl->api, &c->req, wall_seconds()),
 			llhttp_should_keep_alive(p) && !p->upgrade, p->method == HTTP_HEAD);
 	}
+	cork_until_durable(c);
 	ctl_req_reset(&c->req);
 	budget_release(c);
 	c->head_bytes = 0;
@@ -432,6 +483,8 @@ static const llhttp_settings_t settings = {
 
 static void conn_free(struct ctl_conn *c)
 {
+	if (c->corked)
+		TAILQ_REMOVE(&c->ctl->corked, c, cork_link);
 	TAILQ_REMOVE(&c->ctl->conns, c, link);
 	c->ctl->nconns--;
 	budget_release(c);
@@ -787,8 +840,10 @@ struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char
 	c->deps_copy = *deps;
 	c->deps = &c->deps_copy;
 	TAILQ_INIT(&c->conns);
+	TAILQ_INIT(&c->corked);
 	if ((c->api = ctl_api_new(c->deps)) == NULL ||
-	    (c->accept_retry = evtimer_new(base, accept_retry_cb, c)) == NULL) {
+	    (c->accept_retry = evtimer_new(base, accept_retry_cb, c)) == NULL ||
+	    (c->sync = event_new(base, -1, 0, sync_cb, c)) == NULL) {
 		snprintf(err, errlen, "control: out of memory");
 		goto fail;
 	}
@@ -817,10 +872,14 @@ void ctl_stop(struct ctl *c)
 		evconnlistener_free(c->lev);
 	if (c->metrics_lev != NULL)
 		evconnlistener_free(c->metrics_lev);
+	if (c->sync != NULL && !TAILQ_EMPTY(&c->corked))
+		make_durable(c);        /* their answers are lost with the connections; not the changes */
 	while (!TAILQ_EMPTY(&c->conns))
 		conn_free(TAILQ_FIRST(&c->conns));
 	if (c->accept_retry != NULL)
 		event_free(c->accept_retry);
+	if (c->sync != NULL)
+		event_free(c->sync);
 	ctl_api_destroy(c->api);
 	free(c);
 }

@@ -17,6 +17,21 @@ int st_apply(struct st *s, const struct st_listener *puts, size_t nputs,
 	return s->ops->apply(s, puts, nputs, dels, ndels, err, errlen);
 }
 
+int st_append(struct st *s, const struct st_listener *puts, size_t nputs,
+	const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen)
+{
+	if (s->ops->append == NULL) {
+		*seq = 0;
+		return s->ops->apply(s, puts, nputs, dels, ndels, err, errlen);
+	}
+	return s->ops->append(s, puts, nputs, dels, ndels, seq, err, errlen);
+}
+
+int st_sync(struct st *s, uint64_t seq, char *err, size_t errlen)
+{
+	return s->ops->sync != NULL && seq != 0 ? s->ops->sync(s, seq, err, errlen) : 0;
+}
+
 int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
 	char *err, size_t errlen)
 {

@@ -36,6 +36,11 @@ struct st_ops {
 	int (*load)(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
 		char *err, size_t errlen);
 	void (*close)(struct st *s);
+	/* Optional, both or neither (group commit): apply without waiting for the disk, giving the
+	 * change's sequence number; sync: every change up to seq durable. */
+	int (*append)(struct st *s, const struct st_listener *puts, size_t nputs,
+		const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen);
+	int (*sync)(struct st *s, uint64_t seq, char *err, size_t errlen);
 };
 
 /* Writes return 0, or -1 with err filled and errno saying why (ENOSPC, EROFS, ENOENT: the store is
@@ -49,6 +54,12 @@ int st_del(struct st *s, const char *id, char *err, size_t errlen);
  * there or none. */
 int st_apply(struct st *s, const struct st_listener *puts, size_t nputs,
 	const char *const *dels, size_t ndels, char *err, size_t errlen);
+/* Group commit: st_apply() without waiting for the disk. *seq numbers the change (0: it is
+ * durable already, the back end has no appends); it is durable once st_sync(seq) returned 0.
+ * A failed st_sync() leaves the store refusing every later write: the caller must stop. */
+int st_append(struct st *s, const struct st_listener *puts, size_t nputs,
+	const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen);
+int st_sync(struct st *s, uint64_t seq, char *err, size_t errlen);
 /* Call fn for every record, in creation order; fn returning -1 stops with -1. */
 int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
 	char *err, size_t errlen);

@@ -2,6 +2,7 @@
 #include "sm.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ struct sm {
 	struct lsn_table *t;
 	const struct cfg *cfg;
 	int (*new_id)(char *out, size_t len);
+	uint64_t written;           /* the store's sequence of the last change written */
+	uint64_t synced;            /* ... and of the last one made durable */
 };
 
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
@@ -25,7 +28,7 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 {
 	struct sm *s = calloc(1, sizeof(*s));
 	if (s != NULL)
-		*s = (struct sm){ store, t, cfg, new_id };
+		*s = (struct sm){ .store = store, .t = t, .cfg = cfg, .new_id = new_id };
 	return s;
 }
 
@@ -63,6 +66,35 @@ static size_t rec_proxies(const struct cfg *cfg, const struct st_listener *rec,
 static const struct cfg_proxy **proxies_array(const struct cfg *cfg)
 {
 	return calloc(cfg->nproxies + 1, sizeof(const struct cfg_proxy *));
+}
+
+/* One change to the store, durable at the next sm_sync(). */
+static int st_write(struct sm *s, const struct st_listener *puts, size_t nputs,
+	const char *const *dels, size_t ndels, struct sm_outcome *out)
+{
+	uint64_t seq = 0;
+	if (st_append(s->store, puts, nputs, dels, ndels, &seq, out->detail,
+	    sizeof(out->detail)) != 0)
+		return -1;
+	if (seq > s->written)
+		s->written = seq;
+	return 0;
+}
+
+int sm_unsynced(const struct sm *s)
+{
+	return s->written > s->synced;
+}
+
+int sm_sync(struct sm *s, char *err, size_t errlen)
+{
+	uint64_t upto = s->written;
+	if (upto <= s->synced)
+		return 0;
+	if (st_sync(s->store, upto, err, errlen) != 0)
+		return -1;
+	s->synced = upto;
+	return 0;
 }
 
 /* ---- restore ---- */
@@ -173,7 +205,7 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 		fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
 		return;
 	}
-	if (st_put(s->store, rec, out->detail, sizeof(out->detail)) != 0) {
+	if (st_write(s, rec, 1, NULL, 0, out) != 0) {
 		fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
 		lsn_discard(l);         /* closes the sockets: the port is free again */
@@ -236,7 +268,7 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 		return;
 	rec = l->rec;
 	snprintf(rec.name, sizeof(rec.name), "%s", c->name);
-	if (st_put(s->store, &rec, out->detail, sizeof(out->detail)) != 0) {
+	if (st_write(s, &rec, 1, NULL, 0, out) != 0) {
 		fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; rename not done", c->id, out->detail);
 		return;
@@ -261,8 +293,7 @@ static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_out
 		if (l != NULL && in_scope(&l->rec, c))
 			dels[ndels++] = c->ids[i];
 	}
-	if (ndels > 0 && st_apply(s->store, NULL, 0, dels, ndels, out->detail,
-	    sizeof(out->detail)) != 0) {
+	if (ndels > 0 && st_write(s, NULL, 0, dels, ndels, out) != 0) {
 		fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "delete of %zu listeners: %s; nothing deleted", ndels, out->detail);
 		free(dels);

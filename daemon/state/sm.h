@@ -94,7 +94,17 @@ int sm_restore(struct sm *s, char *err, size_t errlen);
 int sm_reconfigure(struct sm *s, const struct cfg *next,
 	void (*commit)(void *arg), void *arg, char *err, size_t errlen);
 
-/* Applies c whole or not at all. out->err says which; SM_OK means durable and serving. */
+/* Applies c whole or not at all. out->err says which; SM_OK means serving, and written to the
+ * store, but durable only once sm_sync() has returned 0 (sm_unsynced() says whether it must be
+ * called): the caller answers after that. */
 void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out);
+
+/* Group commit. Changes applied since the last sm_sync() are written but maybe not durable;
+ * sm_sync() makes all of them durable at once (one fdatasync for every change applied before it:
+ * callers that batch their answers share it). 0, or -1 with err: then changes that the node
+ * serves may not be on disk, and nothing after them can be made durable; the caller must answer
+ * none of them and stop (the restart serves what is on disk). */
+int sm_unsynced(const struct sm *s);
+int sm_sync(struct sm *s, char *err, size_t errlen);
 
 #endif
