@@ -58,5 +58,10 @@ void st_close(struct st *s);
  * every change; dir/lock is held (flock) while the store is open, so two daemons never share a
  * state directory. Creates dir (0750) when missing. */
 struct st *st_open_file(const char *dir, char *err, size_t errlen);
+/* The journal back end (daemon/state/journal.h): each change one checksummed entry, fdatasync'ed
+ * before it returns, compacted into snapshots by a thread of its own; listeners are records of
+ * kind "listener". Migrates a v1 dir/listeners.json on first open; holds dir/lock (flock) as the
+ * file back end does. Creates dir (0750) when missing. */
+struct st *st_open_journal(const char *dir, char *err, size_t errlen);
 
 #endif
