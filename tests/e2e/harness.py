@@ -324,6 +324,26 @@ class Gaapd:
         return self.call("CreateHTTPListener", params, **kw)
 
 
+def dump_state(gaapd):
+    """gaapd --dump-state of this gaapd's configuration (read-only, safe while it runs): the
+    state store as {"seq": N, "records": [{"kind", "id", "fields"}, ...]}."""
+    out = subprocess.run([GAAPD, "--dump-state", "-c", gaapd.conf], capture_output=True,
+                         timeout=60)
+    if out.returncode != 0:
+        raise AssertionError(f"gaapd --dump-state exited {out.returncode}: {out.stderr!r}")
+    return json.loads(out.stdout)
+
+
+def fail_file_writes(gaapd):
+    """From now on every write gaapd makes to a file fails with EFBIG: RLIMIT_FSIZE of one byte
+    (gaapd ignores SIGXFSZ), so its state store's next write fails as an unexpected error. Its
+    log lines are lost meanwhile. Returns the function that lifts the limit again."""
+    import resource
+    soft, hard = resource.prlimit(gaapd.proc.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(gaapd.proc.pid, resource.RLIMIT_FSIZE, (1, hard))
+    return lambda: resource.prlimit(gaapd.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
+
+
 def check_envelope(status, ctype, data):
     assert status == 200, (status, data)
     assert ctype == "application/json", ctype
