@@ -201,49 +201,65 @@ struct pending {
 	struct jr_batch batch;
 };
 
-static json_t *encode_op(const struct jr_op *op)
+/* One op into the batch; its line (malloc'ed) in *line. fields are copied: the caller may
+ * change its object afterwards without changing the record. */
+static int prepare_op(struct jr *j, const struct jr_op *op, struct jr_batch *b, char **line,
+	size_t *len, char *err, size_t errlen)
 {
-	if (op->type == JR_PUT)
-		return json_pack("{s:s, s:s, s:s, s:O}", "op", "put", "kind", op->kind ? op->kind : "",
-			"id", op->id ? op->id : "", "fields", op->fields ? op->fields : json_null());
-	return json_pack("{s:s, s:s, s:s}", "op", "del", "kind", op->kind ? op->kind : "",
-		"id", op->id ? op->id : "");
+	json_t *copy = op->type == JR_PUT && json_is_object(op->fields) ?
+		json_deep_copy(op->fields) : NULL;
+	int rc = -1;
+	if (op->kind == NULL || op->id == NULL || (op->type == JR_PUT && copy == NULL) ||
+	    (*line = jr_line(op->kind, op->id, copy, len)) == NULL) {
+		snprintf(err, errlen, "state: bad op (kind, id or fields missing or not UTF-8)");
+		errno = EINVAL;
+	} else if (op->type == JR_PUT) {
+		rc = jr_batch_put(b, op->kind, op->id, copy, *line, *len, &j->opts, err, errlen);
+	} else {
+		rc = jr_batch_del(b, op->kind, op->id, err, errlen);
+	}
+	json_decref(copy);
+	return rc;
 }
 
 /* The entry for ops as change seq, checked and prepared against the current set. */
 static int prepare(struct jr *j, const struct jr_op *ops, size_t n, uint64_t seq,
 	struct pending *p, char *err, size_t errlen)
 {
-	json_t *arr = json_array(), *doc = NULL;
-	char *payload = NULL;
+	char head[64], **lines = calloc(n + 1, sizeof(*lines));
+	size_t *lens = calloc(n + 1, sizeof(*lens));
+	size_t total = (size_t)snprintf(head, sizeof(head), "{\"seq\":%" PRIu64 ",\"ops\":%zu}\n",
+		seq, n), i;
 	int rc = -1;
-	for (size_t i = 0; arr != NULL && i < n; i++)
-		if (json_array_append_new(arr, encode_op(&ops[i])) != 0)
-			goto nomem;
-	if (arr == NULL || (doc = json_pack("{s:I, s:O}", "seq", (json_int_t)seq, "ops", arr)) == NULL)
-		goto nomem;
-	if (jr_batch_prep(&j->set, arr, &j->opts, &p->batch, err, errlen) != 0)
-		goto out;
-	size_t len = (payload = json_dumps(doc, JSON_COMPACT)) != NULL ? strlen(payload) : 0;
-	if (payload == NULL || (p->buf = malloc(JR_HDR + len)) == NULL)
-		goto nomem;
-	if (len > JR_PAYLOAD_MAX) {
-		snprintf(err, errlen, "state: a change of %zu bytes is too large", len);
-		errno = EFBIG;
+	if (lines == NULL || lens == NULL) {
+		snprintf(err, errlen, "state: out of memory");
+		errno = ENOMEM;
 		goto out;
 	}
-	jr_frame_header(p->buf, payload, len);
-	memcpy(p->buf + JR_HDR, payload, len);
-	p->len = JR_HDR + len;
+	if (jr_batch_init(&j->set, n, &p->batch, err, errlen) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (prepare_op(j, &ops[i], &p->batch, &lines[i], &lens[i], err, errlen) != 0)
+			goto out;
+		total += lens[i];
+	}
+	if (total > JR_PAYLOAD_MAX || (p->buf = malloc(JR_HDR + total)) == NULL) {
+		snprintf(err, errlen, "state: a change of %zu bytes: %s", total,
+			total > JR_PAYLOAD_MAX ? "too large" : "out of memory");
+		errno = total > JR_PAYLOAD_MAX ? EFBIG : ENOMEM;
+		goto out;
+	}
+	char *q = stpcpy((char *)p->buf + JR_HDR, head);
+	for (i = 0; i < n; i++)
+		q = mempcpy(q, lines[i], lens[i]);
+	jr_frame_header(p->buf, p->buf + JR_HDR, total);
+	p->len = JR_HDR + total;
 	rc = 0;
-	goto out;
-nomem:
-	snprintf(err, errlen, "state: out of memory");
-	errno = ENOMEM;
 out:
-	free(payload);
-	json_decref(doc);
-	json_decref(arr);
+	for (i = 0; lines != NULL && i < n; i++)
+		free(lines[i]);
+	free(lines);
+	free(lens);
 	return rc;
 }
 

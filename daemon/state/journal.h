@@ -56,8 +56,12 @@ struct jr_opts {
 	ssize_t (*pwrite_fn)(int fd, const void *buf, size_t n, off_t off);
 };
 
+/* Segments: 16 MiB preallocated (posix_fallocate costs ~1 ms; reading one on open ~20 ms). A
+ * compaction is due once the entries since the snapshot outgrow max(4 MiB, the snapshot): what
+ * an open must parse stays within twice the snapshot (parsing, not I/O, is what a restore costs:
+ * ~27 MB/s with jansson; bench/README.md), and compaction costs at most as much as the entries. */
 #define JR_SEGMENT_SIZE ((size_t)16 << 20)
-#define JR_COMPACT_MIN ((size_t)16 << 20)
+#define JR_COMPACT_MIN ((size_t)4 << 20)
 
 struct jr;
 
@@ -90,7 +94,7 @@ int jr_each(struct jr *j, const char *kind,
 json_t *jr_get(struct jr *j, const char *kind, const char *id);
 size_t jr_count(struct jr *j);
 
-/* Whether the journal since the last snapshot outgrew max(compact_min, 2 x the snapshot): then
+/* Whether the journal since the last snapshot outgrew max(compact_min, the snapshot's size): then
  * jr_compact() is due. Compaction is the caller's to schedule, off the request path. */
 int jr_compact_due(struct jr *j);
 /* Writes a snapshot of every change appended so far, starts a new segment and deletes what the

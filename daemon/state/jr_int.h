@@ -12,8 +12,10 @@
  *   4  u32le  payload length (1 .. JR_PAYLOAD_MAX)
  *   8  u32le  CRC32C of the payload
  *   12 u32le  CRC32C of bytes 0..11 (a damaged length cannot send the reader astray)
- *   16 payload: compact JSON {"seq":N,"ops":[{"op":"put","kind":K,"id":I,"fields":{..}},
- *              {"op":"del","kind":K,"id":I}]}
+ *   16 payload: JSON lines, each ending in '\n': {"seq":N,"ops":K}, then K op lines, in order:
+ *              a put is the record's snapshot line {"kind":K,"id":I,"fields":{..}}, a delete
+ *              {"kind":K,"id":I,"del":true}. (A put's bytes become the record's line as they are:
+ *              nothing is encoded twice, on the write or on the replay.)
  * A snapshot: JSON lines. {"gaapd_state":2,"seq":S,"records":N}, then N lines
  *   {"kind":K,"id":I,"fields":{..}} in creation order, then {"end":N,"crc32c":C}, C covering every
  *   byte before that last line. A snapshot is renamed into place only once complete and fsynced:
@@ -84,17 +86,25 @@ struct jr_batch {
 void jr_set_init(struct jr_set *s);
 void jr_set_clear(struct jr_set *s);
 struct jr_rec *jr_set_find(const struct jr_set *s, const char *kind, const char *id);
-/* The record's line {"kind":..,"id":..,"fields":..}\n made; fields referenced. NULL: ENOMEM. */
-struct jr_rec *jr_rec_new(const char *kind, const char *id, json_t *fields);
-/* The same with the line given (a snapshot's, '\n' included), copied. */
+/* The op line of a put (fields) or a del (fields NULL), '\n' included, *len bytes; NULL: ENOMEM
+ * (or kind, id not strings). */
+char *jr_line(const char *kind, const char *id, json_t *fields, size_t *len);
+/* A record with its line (a snapshot's or an entry's, '\n' included: copied); fields
+ * referenced. NULL: ENOMEM. */
 struct jr_rec *jr_rec_with_line(const char *kind, const char *id, json_t *fields, const char *line,
 	size_t linelen);
 void jr_rec_free(struct jr_rec *r);
 /* Adds r (a new key) at the end of the creation order. -1: ENOMEM, r not added. */
 int jr_set_add(struct jr_set *s, struct jr_rec *r);
-/* Validates and prepares the ops of an entry payload ("ops" array): 0, or -1 with err
- * (EINVAL, ENOMEM). Also grows the hash so that install cannot fail. */
-int jr_batch_prep(struct jr_set *s, json_t *ops, const struct jr_opts *o, struct jr_batch *b,
+/* Room for n ops, and the hash grown so that installing them cannot fail. 0, or -1 with err
+ * (EINVAL for n == 0, ENOMEM). Then each op, checked and prepared: 0, or -1 with err (EINVAL,
+ * ENOMEM). A put's line is the record's line, '\n' included; jr_batch_line() takes an entry's op
+ * line ({"kind","id","fields"} or {"kind","id","del":true}). */
+int jr_batch_init(struct jr_set *s, size_t n, struct jr_batch *b, char *err, size_t errlen);
+int jr_batch_put(struct jr_batch *b, const char *kind, const char *id, json_t *fields,
+	const char *line, size_t len, const struct jr_opts *o, char *err, size_t errlen);
+int jr_batch_del(struct jr_batch *b, const char *kind, const char *id, char *err, size_t errlen);
+int jr_batch_line(struct jr_batch *b, const char *line, size_t len, const struct jr_opts *o,
 	char *err, size_t errlen);
 void jr_batch_install(struct jr_set *s, struct jr_batch *b);     /* empties b */
 void jr_batch_free(struct jr_batch *b);

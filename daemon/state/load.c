@@ -146,16 +146,41 @@ struct replay {
 	size_t errlen;
 };
 
+/* The op lines of an entry (after its first line) into a prepared batch. */
+static int entry_ops(struct replay *r, const char *p, const char *end, json_int_t nops,
+	struct jr_batch *b, char *why, size_t whylen)
+{
+	if (jr_batch_init(r->set, (size_t)nops, b, why, whylen) != 0)
+		return -1;
+	for (json_int_t i = 0; i < nops; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			snprintf(why, whylen, "op %" PRId64 " is missing", (int64_t)i);
+			return -1;
+		}
+		if (jr_batch_line(b, p, (size_t)(nl - p) + 1, r->opts, why, whylen) != 0)
+			return -1;
+		p = nl + 1;
+	}
+	if (p != end) {
+		snprintf(why, whylen, "bytes after its last op");
+		return -1;
+	}
+	return 0;
+}
+
 static int replay_entry(const char *payload, size_t n, size_t off, void *arg)
 {
 	struct replay *r = arg;
-	json_error_t je;
-	json_t *doc = json_loadb(payload, n, 0, &je);
-	json_int_t seq = json_integer_value(json_object_get(doc, "seq"));
+	const char *nl = memchr(payload, '\n', n);
+	json_t *head = nl != NULL ? json_loadb(payload, (size_t)(nl - payload), 0, NULL) : NULL;
+	json_int_t seq = -1, nops = -1;
 	struct jr_batch b = { 0 };
 	char why[256] = "not a journal change";
 	int rc = -1;
-	if (doc == NULL || seq < 1)
+	json_unpack(head, "{s:I, s:I}", "seq", &seq, "ops", &nops);
+	json_decref(head);
+	if (seq < 1 || nops < 1)
 		goto out;
 	if ((uint64_t)seq != r->expect) {
 		snprintf(why, sizeof(why), "entry %" PRId64 " where %" PRIu64 " was due: entries "
@@ -166,8 +191,7 @@ static int replay_entry(const char *payload, size_t n, size_t off, void *arg)
 	rc = 0;
 	if ((uint64_t)seq <= r->snap_seq)
 		goto out;               /* in the snapshot already */
-	if ((rc = jr_batch_prep(r->set, json_object_get(doc, "ops"), r->opts, &b, why,
-	    sizeof(why))) == 0) {
+	if ((rc = entry_ops(r, nl + 1, payload + n, nops, &b, why, sizeof(why))) == 0) {
 		jr_batch_install(r->set, &b);
 		r->bytes += JR_HDR + n;
 	}
@@ -175,7 +199,6 @@ out:
 	if (rc != 0)
 		snprintf(r->err, r->errlen, "state %s/%s: offset %zu: %s", r->dir, r->name, off, why);
 	jr_batch_free(&b);
-	json_decref(doc);
 	return rc;
 }
 

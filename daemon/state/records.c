@@ -84,17 +84,22 @@ static int reserve(struct jr_set *s, size_t want)
 	return 0;
 }
 
-/* text with a '\n' appended (text is freed on failure). */
-static char *realloc_line(char *text, size_t n)
+char *jr_line(const char *kind, const char *id, json_t *fields, size_t *len)
 {
-	char *t = realloc(text, n + 2);
-	if (t == NULL) {
+	json_t *doc = fields != NULL ?
+		json_pack("{s:s, s:s, s:O}", "kind", kind, "id", id, "fields", fields) :
+		json_pack("{s:s, s:s, s:b}", "kind", kind, "id", id, "del", 1);
+	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL, *line;
+	size_t n = text != NULL ? strlen(text) : 0;
+	json_decref(doc);
+	if (text == NULL || (line = realloc(text, n + 2)) == NULL) {
 		free(text);
 		return NULL;
 	}
-	t[n] = '\n';
-	t[n + 1] = '\0';
-	return t;
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+	return line;
 }
 
 struct jr_rec *jr_rec_with_line(const char *kind, const char *id, json_t *fields, const char *line,
@@ -118,19 +123,6 @@ struct jr_rec *jr_rec_with_line(const char *kind, const char *id, json_t *fields
 	return r;
 }
 
-struct jr_rec *jr_rec_new(const char *kind, const char *id, json_t *fields)
-{
-	json_t *doc = json_pack("{s:s, s:s, s:O}", "kind", kind, "id", id, "fields", fields);
-	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-	size_t n = text != NULL ? strlen(text) : 0;
-	json_decref(doc);
-	if (text == NULL || (text = realloc_line(text, n)) == NULL)
-		return NULL;
-	struct jr_rec *r = jr_rec_with_line(kind, id, fields, text, n + 1);
-	free(text);
-	return r;
-}
-
 void jr_rec_free(struct jr_rec *r)
 {
 	if (r == NULL)
@@ -141,43 +133,10 @@ void jr_rec_free(struct jr_rec *r)
 	free(r);
 }
 
-/* One op of a payload, checked and prepared into p: 0, -1 (invalid) or -2 (out of memory). */
-static int prep_op(json_t *op, const struct jr_opts *o, struct jr_prep *p, char *err, size_t errlen)
+int jr_batch_init(struct jr_set *s, size_t n, struct jr_batch *b, char *err, size_t errlen)
 {
-	const char *type = "", *kind = "", *id = "";
-	json_t *fields = NULL;
-	if (json_unpack(op, "{s:s, s:s, s:s, s?o}", "op", &type, "kind", &kind, "id", &id,
-	    "fields", &fields) != 0 || !jr_kind_ok(kind) || !jr_id_ok(id)) {
-		snprintf(err, errlen, "bad op (kind %.40s, id %.80s)", kind, id);
-		return -1;
-	}
-	if (strcmp(type, "del") == 0) {
-		p->type = JR_DEL;
-		if ((p->key = malloc(strlen(kind) + strlen(id) + 2)) == NULL)
-			goto nomem;
-		strcpy(stpcpy(p->key, kind) + 1, id);
-		return 0;
-	}
-	if (strcmp(type, "put") != 0 || !json_is_object(fields)) {
-		snprintf(err, errlen, "bad op %.10s for %s %.80s", type, kind, id);
-		return -1;
-	}
-	if (o != NULL && o->check != NULL && o->check(kind, id, fields, o->check_arg, err, errlen) != 0)
-		return -1;
-	p->type = JR_PUT;
-	if ((p->rec = jr_rec_new(kind, id, fields)) != NULL)
-		return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	return -2;
-}
-
-int jr_batch_prep(struct jr_set *s, json_t *ops, const struct jr_opts *o, struct jr_batch *b,
-	char *err, size_t errlen)
-{
-	size_t n = json_array_size(ops);
-	b->n = 0;
-	if (!json_is_array(ops) || n == 0) {
+	memset(b, 0, sizeof(*b));
+	if (n == 0) {
 		snprintf(err, errlen, "a change without ops");
 		errno = EINVAL;
 		return -1;
@@ -187,14 +146,65 @@ int jr_batch_prep(struct jr_set *s, json_t *ops, const struct jr_opts *o, struct
 		errno = ENOMEM;
 		return -1;
 	}
-	for (b->n = 0; b->n < n; b->n++) {
-		int rc = prep_op(json_array_get(ops, b->n), o, &b->ops[b->n], err, errlen);
-		if (rc != 0) {
-			errno = rc == -2 ? ENOMEM : EINVAL;
-			return -1;
-		}
-	}
 	return 0;
+}
+
+int jr_batch_put(struct jr_batch *b, const char *kind, const char *id, json_t *fields,
+	const char *line, size_t len, const struct jr_opts *o, char *err, size_t errlen)
+{
+	struct jr_prep *p = &b->ops[b->n];
+	errno = EINVAL;
+	if (!jr_kind_ok(kind) || !jr_id_ok(id) || !json_is_object(fields)) {
+		snprintf(err, errlen, "bad put (kind %.40s, id %.80s)", kind, id);
+		return -1;
+	}
+	if (o != NULL && o->check != NULL && o->check(kind, id, fields, o->check_arg, err, errlen) != 0)
+		return -1;
+	if ((p->rec = jr_rec_with_line(kind, id, fields, line, len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	p->type = JR_PUT;
+	b->n++;
+	return 0;
+}
+
+int jr_batch_del(struct jr_batch *b, const char *kind, const char *id, char *err, size_t errlen)
+{
+	struct jr_prep *p = &b->ops[b->n];
+	if (!jr_kind_ok(kind) || !jr_id_ok(id)) {
+		snprintf(err, errlen, "bad del (kind %.40s, id %.80s)", kind, id);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((p->key = malloc(strlen(kind) + strlen(id) + 2)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	strcpy(stpcpy(p->key, kind) + 1, id);
+	p->type = JR_DEL;
+	b->n++;
+	return 0;
+}
+
+int jr_batch_line(struct jr_batch *b, const char *line, size_t len, const struct jr_opts *o,
+	char *err, size_t errlen)
+{
+	json_t *doc = json_loadb(line, len, 0, NULL), *fields = NULL;
+	const char *kind = "", *id = "";
+	int del = 0, rc = -1;
+	if (json_unpack(doc, "{s:s, s:s, s?o, s?b}", "kind", &kind, "id", &id, "fields", &fields,
+	    "del", &del) != 0 || (fields != NULL) == (del != 0)) {
+		snprintf(err, errlen, "not a put or a del");
+		errno = EINVAL;
+	} else {
+		rc = del ? jr_batch_del(b, kind, id, err, errlen) :
+			jr_batch_put(b, kind, id, fields, line, len, o, err, errlen);
+	}
+	json_decref(doc);
+	return rc;
 }
 
 int jr_set_add(struct jr_set *s, struct jr_rec *r)

@@ -193,18 +193,23 @@ int jr_snap_load(int dir_fd, const char *dir, uint64_t seq, const struct jr_opts
 static int v1_add(json_t *l, const struct jr_opts *o, struct jr_set *s, char *why, size_t whylen)
 {
 	const char *id = json_string_value(json_object_get(l, "ListenerId"));
-	struct jr_rec *r;
+	struct jr_rec *r = NULL;
+	size_t len = 0;
+	char *line;
 	if (!json_is_object(l) || id == NULL || !jr_id_ok(id) || jr_set_find(s, "listener", id)) {
 		snprintf(why, whylen, "no ListenerId, or one seen before");
 		return -1;
 	}
 	if (o->check != NULL && o->check("listener", id, l, o->check_arg, why, whylen) != 0)
 		return -1;
-	if ((r = jr_rec_new("listener", id, l)) == NULL || jr_set_add(s, r) != 0) {
+	if ((line = jr_line("listener", id, l, &len)) == NULL ||
+	    (r = jr_rec_with_line("listener", id, l, line, len)) == NULL || jr_set_add(s, r) != 0) {
+		free(line);
 		jr_rec_free(r);
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
+	free(line);
 	return 0;
 }
 
