@@ -6,7 +6,7 @@
  * be on the filesystem of gaapd's state directory: /tmp is often tmpfs, where fsync costs
  * nothing. Prints Markdown. Measures, one change at a time, each made durable before the next:
  *   a. the v1 file store's write (the whole state rewritten: temp file, fsync, rename, fsync dir)
- *      with 400 listeners (63 KB), as daemon/store_file.c did before the journal;
+ *      with 400 listeners (63 KB), as daemon/store_file.c did before the journal (issue 12);
  *   b. the floors of a journal: O_APPEND write + fdatasync, and pwrite into a preallocated file +
  *      fdatasync, of one entry's bytes;
  *   c. jr_commit() of one listener put, and st_put() on the journal store (gaapd's path);

@@ -74,7 +74,9 @@ void jr_close(struct jr *j);
 
 /* One change, durable when 0 is returned. -1: err filled, errno says why (ENOSPC, EDQUOT, EROFS,
  * EIO, ENOENT when the directory or segment was removed, EFBIG past RLIMIT_FSIZE, EINVAL for a bad
- * op, ENOMEM); the records and the files are as they were. */
+ * op, ENOMEM); the records and the files are as they were. One exception: when fdatasync fails
+ * and even taking the written entry back (zeros, fdatasync) fails, the disk may or may not have
+ * it; the journal then refuses every later write (EIO) until it is reopened. */
 int jr_commit(struct jr *j, const struct jr_op *ops, size_t n, char *err, size_t errlen);
 /* Group commit, in two halves: jr_append() writes the change and applies it to the record set
  * (visible to jr_each() at once) but does not make it durable; *seq is its sequence number.

@@ -189,7 +189,7 @@ int jr_snap_load(int dir_fd, const char *dir, uint64_t seq, const struct jr_opts
 	return rc;
 }
 
-/* One v1 listener (the object store_file.c wrote) as a record of kind "listener". */
+/* One v1 listener (the object the v1 file back end, daemon/store_file.c until issue 12, wrote) as a record of kind "listener". */
 static int v1_add(json_t *l, const struct jr_opts *o, struct jr_set *s, char *why, size_t whylen)
 {
 	const char *id = json_string_value(json_object_get(l, "ListenerId"));

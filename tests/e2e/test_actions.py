@@ -721,7 +721,7 @@ class MigrateV1(unittest.TestCase):
                  "CreateTime": 1795833763 + i} for i, p in enumerate(ports)]
         state = os.path.join(g.dir, "state")
         os.makedirs(state, mode=0o750)
-        with open(os.path.join(state, "listeners.json"), "w") as f:    # as store_file.c wrote it
+        with open(os.path.join(state, "listeners.json"), "w") as f:    # as the v1 file store wrote it
             f.write('{"version":1,"listeners":[\n' +
                     ",\n".join(json.dumps(r, separators=(",", ":")) for r in recs) + "\n]}\n")
         g.start()

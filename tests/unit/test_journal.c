@@ -608,7 +608,7 @@ static void compaction_while_changes_go_on(void **state)
 
 /* ---- migration of a v1 listeners.json ---- */
 
-/* Exactly what store_file.c wrote (version 1). */
+/* Exactly what the v1 file back end (daemon/store_file.c until issue 12) wrote. */
 #define V1_A "{\"ListenerId\":\"listener-aaaaaaaa\",\"ListenerName\":\"one\",\"Protocol\":\"HTTP\"," \
 	"\"ProxyId\":\"link-cuxw2rm0\",\"GroupId\":\"\",\"Port\":8081,\"CreateTime\":1795833763}"
 #define V1_B "{\"ListenerId\":\"listener-bbbbbbbb\",\"ListenerName\":\"two\",\"Protocol\":\"HTTP\"," \
