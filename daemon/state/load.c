@@ -95,8 +95,10 @@ int jr_dir_list(int dir_fd, struct jr_dir *d, int unlink_tmp, char *err, size_t 
 		}
 	}
 	closedir(dp);
-	qsort(d->segs, d->nsegs, sizeof(*d->segs), cmp_seg);
-	qsort(d->snaps, d->nsnaps, sizeof(*d->snaps), cmp_u64);
+	if (d->nsegs > 1)
+		qsort(d->segs, d->nsegs, sizeof(*d->segs), cmp_seg);
+	if (d->nsnaps > 1)
+		qsort(d->snaps, d->nsnaps, sizeof(*d->snaps), cmp_u64);
 	return 0;
 }
 

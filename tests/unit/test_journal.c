@@ -473,7 +473,7 @@ static void a_missing_segment_is_a_gap_that_refuses_the_open(void **state)
 	struct jr_opts o = { .segment_size = 128 };     /* about one entry a segment */
 	struct jr *j = open_ok(f, &o);
 	for (int i = 0; i < 5; i++) {
-		char id[8];
+		char id[16];
 		snprintf(id, sizeof(id), "l%d", i);
 		assert_int_equal(put(f, j, "listener", id, i), 0);
 	}
