@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,21 @@ static void journal_close(struct st *base)
 	free(s);
 }
 
+/* The compactor never takes process signals: they go to the main thread, which acts on a SIGHUP
+ * before it reads another API call (lifecycle.c); faults the thread causes stay its own. */
+static int start_compactor(struct st_journal *s)
+{
+	static const int own[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
+	sigset_t set, old;
+	sigfillset(&set);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		sigdelset(&set, own[i]);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	int rc = pthread_create(&s->compactor, NULL, compactor, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 static const struct st_ops journal_ops = {
 	.apply = journal_apply, .load = journal_load, .close = journal_close,
 };
@@ -201,7 +217,7 @@ struct st *st_open_journal(const char *dir, char *err, size_t errlen)
 		journal_close(&s->base);
 		return NULL;
 	}
-	if (pthread_create(&s->compactor, NULL, compactor, s) != 0) {
+	if (start_compactor(s) != 0) {
 		snprintf(err, errlen, "state: cannot start the compaction thread");
 		journal_close(&s->base);
 		return NULL;

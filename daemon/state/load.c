@@ -241,10 +241,12 @@ static int replay_segs(int dir_fd, const struct jr_dir *d, struct replay *r, str
 	for (size_t i = first_seg(d, r->snap_seq); i < d->nsegs; i++) {
 		const struct jr_seg *seg = &d->segs[i];
 		uint64_t due = r->expect != 0 ? r->expect : r->snap_seq + 1;
-		if (seg->first > due) {
+		/* The first segment read may begin before the snapshot's end; each later one must
+		 * begin exactly where the one before it ended. */
+		if (seg->first > due || (r->expect != 0 && seg->first != due)) {
 			snprintf(r->err, r->errlen, "state %s/%s: offset 0: starts at entry %" PRIu64
-				" where %" PRIu64 " was due: entries are missing", r->dir, seg->name,
-				seg->first, due);
+				" where %" PRIu64 " was due: %s", r->dir, seg->name, seg->first, due,
+				seg->first > due ? "entries are missing" : "it overlaps the segment before");
 			errno = EINVAL;
 			return -1;
 		}
@@ -315,13 +317,13 @@ int jr_dump(const char *dir, FILE *out, char *err, size_t errlen)
 		snprintf(err, errlen, "state directory %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	/* A compaction running meanwhile may delete a file between the listing and its reading:
-	 * then the listing is stale, and a new one has the snapshot that replaced the file. */
+	/* Reading a store in use can fail for a moment: a compaction may delete a file between the
+	 * listing and its reading (a new listing has the snapshot that replaced it), and a read of a
+	 * segment may catch an entry before it is written and the next one after. Damage stays. */
 	for (int tries = 0; rc != 0 && tries < 5; tries++) {
-		errno = 0;
+		if (tries > 0)
+			usleep(20000);
 		rc = dump_once(dir, dir_fd, out, err, errlen);
-		if (rc != 0 && errno != ENOENT)
-			break;
 	}
 	close(dir_fd);
 	return rc;
