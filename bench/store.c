@@ -199,7 +199,7 @@ static void jr_step(struct writer *w, size_t i)
 static void st_init(struct writer *w)
 {
 	char err[512];
-	if ((w->st = st_open_journal(w->path, err, sizeof(err))) == NULL)
+	if ((w->st = st_open_journal(w->path, 0, err, sizeof(err))) == NULL)
 		die("st_open_journal", err);
 }
 
@@ -271,7 +271,7 @@ static void bench_st_put(size_t creates, size_t window)
 	char d[600], err[512];
 	double *t = calloc(creates, sizeof(*t)), first, last, total = now_ms();
 	sub(d, sizeof(d), "st");
-	struct st *s = st_open_journal(d, err, sizeof(err));
+	struct st *s = st_open_journal(d, 0, err, sizeof(err));
 	if (s == NULL)
 		die("st_open_journal", err);
 	for (size_t i = 0; i < creates; i++) {
@@ -332,7 +332,7 @@ static double restore(const char *d, size_t want)
 	char err[512];
 	size_t n = 0;
 	double t0 = now_ms();
-	struct st *s = st_open_journal(d, err, sizeof(err));
+	struct st *s = st_open_journal(d, 0, err, sizeof(err));
 	if (s == NULL || st_load(s, count_listener, &n, err, sizeof(err)) != 0)
 		die("restore", err);
 	double t = now_ms() - t0;

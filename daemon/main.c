@@ -136,7 +136,8 @@ static int start(struct gaapd *g)
 	int64_t started = (int64_t)time(NULL);
 	char err[512];
 	struct ctl_deps deps;
-	if ((g->store = st_open_journal(g->cfg->state_dir, err, sizeof(err))) == NULL ||
+	if ((g->store = st_open_journal(g->cfg->state_dir, g->cfg->state_compact_bytes, err,
+	    sizeof(err))) == NULL ||
 	    (g->workers = wrk_pool_start(g->cfg->workers, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;

@@ -58,7 +58,8 @@ void st_close(struct st *s);
  * before it returns, compacted into snapshots by a thread of its own; listeners are records of
  * kind "listener". Migrates a v1 dir/listeners.json (the file back end's, before the journal) on
  * first open; dir/lock is held (flock) while the store is open, so two daemons never share a
- * state directory. Creates dir (0750) when missing. */
-struct st *st_open_journal(const char *dir, char *err, size_t errlen);
+ * state directory. Creates dir (0750) when missing. compact_min: the journal's compaction
+ * threshold floor in bytes (node.state_compact_bytes; 0 = JR_COMPACT_MIN). */
+struct st *st_open_journal(const char *dir, size_t compact_min, char *err, size_t errlen);
 
 #endif

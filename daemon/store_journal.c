@@ -202,10 +202,10 @@ static const struct st_ops journal_ops = {
 	.apply = journal_apply, .load = journal_load, .close = journal_close,
 };
 
-struct st *st_open_journal(const char *dir, char *err, size_t errlen)
+struct st *st_open_journal(const char *dir, size_t compact_min, char *err, size_t errlen)
 {
 	struct st_journal *s = calloc(1, sizeof(*s));
-	struct jr_opts o = { .check = check };
+	struct jr_opts o = { .check = check, .compact_min = compact_min };
 	if (s == NULL) {
 		snprintf(err, errlen, "state: out of memory");
 		return NULL;

@@ -754,11 +754,21 @@ class KillNine(unittest.TestCase):
     confirmed exists only for the one call that was in flight, and no port is listed twice."""
 
     def test_kill_during_a_burst(self):
-        g = Gaapd(proxies=[{"id": PROXY, "max_listeners": 1000, "origins": ["127.0.0.1:1"]}])
+        self.rounds(Gaapd(proxies=[{"id": PROXY, "max_listeners": 1000,
+                                    "origins": ["127.0.0.1:1"]}]), random.Random(1234))
+
+    def test_kill_during_a_burst_with_compactions(self):
+        """The same with the journal compacted every few changes (node.state_compact_bytes), so
+        that kills land before, during and after compactions."""
+        g = Gaapd(proxies=[{"id": PROXY, "max_listeners": 1000, "origins": ["127.0.0.1:1"]}],
+                  state_compact_bytes=1024)
+        self.rounds(g, random.Random(4321), 8)
+        self.assertGreater(g.log_text().count("state: compacted"), 3)
+
+    def rounds(self, g, rng, n=6):
         self.addCleanup(g.cleanup)
-        rng = random.Random(1234)
         alive = {}                  # confirmed listener id -> port
-        for _round in range(6):
+        for _round in range(n):
             g.start()
             self.check(g, alive)
             in_flight = self.burst(g, alive, rng)

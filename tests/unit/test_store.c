@@ -70,7 +70,7 @@ static struct collected reopen(struct fixture *f, struct st **s)
 {
 	struct collected c = { .n = 0 };
 	st_close(*s);
-	*s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	*s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(*s);
 	assert_int_equal(st_load(*s, collect, &c, f->err, sizeof(f->err)), 0);
 	return c;
@@ -97,7 +97,7 @@ static void writes_again(struct rlimit old)
 static void what_was_written_is_there_after_a_reopen_in_creation_order(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener a = rec("listener-aaaaaaaa", 8081), b = rec("listener-bbbbbbbb", 8082);
 	assert_non_null(s);
 	assert_int_equal(st_put(s, &a, f->err, sizeof(f->err)), 0);
@@ -119,7 +119,7 @@ static void what_was_written_is_there_after_a_reopen_in_creation_order(void **st
 static void a_failed_write_changes_neither_memory_nor_file(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener a = rec("listener-aaaaaaaa", 8081), b = rec("listener-bbbbbbbb", 8082);
 	assert_int_equal(st_put(s, &a, f->err, sizeof(f->err)), 0);
 	struct rlimit old = no_writes();
@@ -142,7 +142,7 @@ static void a_failed_write_changes_neither_memory_nor_file(void **state)
 static void a_batch_lands_whole_or_not_at_all(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener batch[3] = { rec("listener-aaaaaaaa", 1), rec("listener-bbbbbbbb", 2),
 		rec("listener-cccccccc", 3) };
 	const char *dels[] = { "listener-aaaaaaaa", "listener-cccccccc" };
@@ -166,7 +166,7 @@ static void a_batch_lands_whole_or_not_at_all(void **state)
 static void group_records_and_batch_deletes(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener batch[3] = { rec("listener-aaaaaaaa", 1), rec("listener-bbbbbbbb", 2),
 		rec("listener-cccccccc", 3) };
 	const char *dels[] = { "listener-cccccccc", "listener-nosuchid", "listener-aaaaaaaa" };
@@ -189,9 +189,9 @@ static void group_records_and_batch_deletes(void **state)
 static void a_second_store_on_the_same_directory_is_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(s);
-	assert_null(st_open_journal(f->dir, f->err, sizeof(f->err)));
+	assert_null(st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "in use by another gaapd"));
 	st_close(s);
 }
@@ -210,10 +210,10 @@ static void a_corrupt_state_file_stops_the_start(void **state)
 {
 	struct fixture *f = *state;
 	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[{\"ListenerId\":");
-	assert_null(st_open_journal(f->dir, f->err, sizeof(f->err)));
+	assert_null(st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "listeners.json"));
 	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[{\"ListenerId\":\"x\"}]}");
-	assert_null(st_open_journal(f->dir, f->err, sizeof(f->err)));
+	assert_null(st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "record 0 is invalid"));
 }
 
@@ -227,7 +227,7 @@ static void a_v1_state_file_comes_back_as_the_same_listeners(void **state)
 		"{\"ListenerId\":\"listener-aaaaaaaa\",\"ListenerName\":\"name-8081\",\"Protocol\":"
 		"\"HTTP\",\"ProxyId\":\"link-cuxw2rm0\",\"GroupId\":\"\",\"Port\":8081,"
 		"\"CreateTime\":1795833763}\n]}\n");
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(s);
 	struct collected c = reopen(f, &s);
 	struct st_listener a = rec("listener-aaaaaaaa", 8081);
@@ -243,7 +243,7 @@ static void a_leftover_temp_file_from_a_crash_is_ignored(void **state)
 {
 	struct fixture *f = *state;
 	write_file(f->dir, "listeners.json.tmp", "{\"version\":1,\"listen");   /* torn write */
-	struct st *s = st_open_journal(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(s);
 	struct collected c = { .n = 0 };
 	assert_int_equal(st_load(s, collect, &c, f->err, sizeof(f->err)), 0);
