@@ -133,7 +133,7 @@ class DurabilityFloor:
     preallocated segment, then fdatasync. In its own temporary directory inside parent (the same
     filesystem as gaapd's state directory); close() removes it."""
 
-    SEGMENT = 16 << 20              # JR_SEGMENT_SIZE
+    SEGMENT = 4 << 20               # JR_SEGMENT_SIZE
 
     def __init__(self, parent):
         self.dir = tempfile.mkdtemp(prefix="fsync-floor-", dir=parent)

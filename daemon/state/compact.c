@@ -29,10 +29,12 @@ static int stopped(char *err, size_t errlen)
 	return -1;
 }
 
-/* Step 1, under mu: the snapshot text as of the last entry (*seq), and a new segment after it. */
+/* Step 1, under mu: the snapshot text as of the last entry (*seq), and a new segment after it.
+ * The old segment is synced first: a snapshot never holds a change that is not durable yet. */
 static char *begin(struct jr *j, uint64_t *seq, size_t *len, char *err, size_t errlen)
 {
 	char *text;
+	int e;
 	*seq = j->last_seq;
 	if ((text = jr_snap_text(&j->set, *seq, len)) == NULL) {
 		snprintf(err, errlen, "state: out of memory");
@@ -42,13 +44,17 @@ static char *begin(struct jr *j, uint64_t *seq, size_t *len, char *err, size_t e
 	if (j->tail == 0 && j->seg_first == *seq + 1)
 		return text;            /* the current segment is already the one after the snapshot */
 	if (fdatasync(j->seg_fd) != 0) {
-		snprintf(err, errlen, "state %s: fdatasync: %s", j->dir, strerror(errno));
+		e = errno;
+		snprintf(err, errlen, "state %s: fdatasync: %s", j->dir, strerror(e));
 		if (j->synced_seq < j->last_seq)
-			j->broken = errno;
-	} else if ((j->synced_seq = j->last_seq, jr_seg_start(j, *seq + 1, 0, err, errlen)) == 0) {
-		return text;
+			j->broken = e;
+		goto fail;
 	}
-	int e = errno;
+	j->synced_seq = j->last_seq;
+	if (jr_seg_start(j, *seq + 1, 0, err, errlen) == 0)
+		return text;
+	e = errno;
+fail:
 	free(text);
 	errno = e;
 	return NULL;
@@ -77,38 +83,44 @@ out:
 	return stop ? stopped(err, errlen) : 0;
 }
 
+/* Under mu, after step 3 (rc 0) or a failure before it. */
+static void snapped(struct jr *j, int rc, uint64_t seq, size_t len, size_t covered)
+{
+	if (rc == 0) {
+		j->snap_seq = seq;
+		j->snap_bytes = len;
+	} else {
+		j->journal_bytes += covered;    /* still to be replayed after the old snapshot */
+	}
+}
+
 int jr_compact(struct jr *j, char *err, size_t errlen)
 {
 	uint64_t seq = 0;
-	size_t len = 0, before = 0;
+	size_t len = 0, covered = 0;
 	char *text = NULL;
 	int stop = j->opts.stop_compact_after, rc = -1;
 	pthread_mutex_lock(&j->mu);
 	if (j->compacting || j->broken || j->last_seq == j->snap_seq) {
+		rc = j->broken ? -1 : 0;  /* one at a time; or nothing new since the last snapshot */
+		errno = EIO;
+		snprintf(err, errlen, "state %s: a journal sync failed earlier", j->dir);
 		pthread_mutex_unlock(&j->mu);
-		return 0;               /* one at a time; or nothing new since the last snapshot */
+		return rc;
 	}
 	if ((text = begin(j, &seq, &len, err, errlen)) != NULL) {
 		j->compacting = 1;
-		before = j->journal_bytes;      /* what the snapshot will cover */
+		covered = j->journal_bytes;
 		j->journal_bytes = 0;
 	}
 	pthread_mutex_unlock(&j->mu);
 	if (text == NULL)
 		return -1;
-	if (stop == 1)
-		rc = stopped(err, errlen);
-	else if (jr_snap_write(j->dir_fd, j->dir, seq, text, len, stop == 2 || stop == 3 ?
-	    stop - 1 : 0, err, errlen) == 0)
-		rc = 0;
+	rc = stop == 1 ? stopped(err, errlen) : jr_snap_write(j->dir_fd, j->dir, seq, text, len,
+		stop == 2 || stop == 3 ? stop - 1 : 0, err, errlen);
 	free(text);
 	pthread_mutex_lock(&j->mu);
-	if (rc == 0) {
-		j->snap_seq = seq;
-		j->snap_bytes = len;
-	} else {
-		j->journal_bytes += before;     /* still to be replayed from the old snapshot */
-	}
+	snapped(j, rc, seq, len, covered);
 	pthread_mutex_unlock(&j->mu);
 	if (rc == 0)
 		rc = drop_old(j, seq, err, errlen);

@@ -56,11 +56,13 @@ struct jr_opts {
 	ssize_t (*pwrite_fn)(int fd, const void *buf, size_t n, off_t off);
 };
 
-/* Segments: 16 MiB preallocated (posix_fallocate costs ~1 ms; reading one on open ~20 ms). A
+/* Segments: 4 MiB preallocated. Switching to a new one costs ~1 ms (create, posix_fallocate,
+ * fsync of it and of the directory) whatever its size, while an open reads the last one whole
+ * (16 MiB of zeros: ~20 ms): small, but with room for ~15,000 changes between switches. A
  * compaction is due once the entries since the snapshot outgrow max(4 MiB, the snapshot): what
  * an open must parse stays within twice the snapshot (parsing, not I/O, is what a restore costs:
  * ~27 MB/s with jansson; bench/README.md), and compaction costs at most as much as the entries. */
-#define JR_SEGMENT_SIZE ((size_t)16 << 20)
+#define JR_SEGMENT_SIZE ((size_t)4 << 20)
 #define JR_COMPACT_MIN ((size_t)4 << 20)
 
 struct jr;
