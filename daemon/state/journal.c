@@ -165,7 +165,7 @@ struct jr *jr_open(const char *dir, const struct jr_opts *opts, char *err, size_
 	j->dir_fd = j->lock_fd = j->seg_fd = -1;
 	jr_set_init(&j->set);
 	pthread_mutex_init(&j->mu, NULL);
-	pthread_mutex_init(&j->sync_mu, NULL);
+	pthread_cond_init(&j->synced_cv, NULL);
 	if (open_dir(j, err, errlen) != 0 || load(j, err, errlen) != 0) {
 		int e = errno;
 		jr_close(j);
@@ -187,7 +187,7 @@ void jr_close(struct jr *j)
 		close(j->lock_fd);      /* releases the flock */
 	jr_set_clear(&j->set);
 	pthread_mutex_destroy(&j->mu);
-	pthread_mutex_destroy(&j->sync_mu);
+	pthread_cond_destroy(&j->synced_cv);
 	free(j->dir);
 	free(j);
 }
@@ -380,36 +380,51 @@ int jr_append(struct jr *j, const struct jr_op *ops, size_t n, uint64_t *seq,
 
 /* ---- durability ---- */
 
+/* Under mu, no sync running: one fdatasync covering every entry appended so far. mu is let go
+ * meanwhile, so appends go on; a segment switch syncs the old segment itself. */
+static void sync_round(struct jr *j)
+{
+	uint64_t target = j->last_seq;
+	int fd = dup(j->seg_fd), e;
+	if (fd < 0) {                   /* out of descriptors: sync under mu, appends wait */
+		e = fdatasync(j->seg_fd) != 0 ? errno : 0;
+	} else {
+		j->syncing = 1;
+		pthread_mutex_unlock(&j->mu);
+		e = fdatasync(fd) != 0 ? errno : 0;
+		close(fd);
+		pthread_mutex_lock(&j->mu);
+		j->syncing = 0;
+	}
+	if (e != 0)
+		j->broken = e;          /* entries in memory may be missing on disk */
+	else if (j->synced_seq < target)
+		j->synced_seq = target;
+	pthread_cond_broadcast(&j->synced_cv);
+}
+
+/* Group commit as leader and followers: the first caller to find no sync running syncs for
+ * everyone appended by then; the others wait for it and return at once if it covered them. */
 int jr_sync(struct jr *j, uint64_t seq, char *err, size_t errlen)
 {
-	int rc = 0, fd = -1, e = 0;
-	uint64_t target;
-	pthread_mutex_lock(&j->sync_mu);        /* a second caller waits, then finds its seq synced */
+	int e;
 	pthread_mutex_lock(&j->mu);
-	target = j->last_seq;
-	if (j->broken)
-		e = j->broken;
-	else if (j->synced_seq < seq && (fd = dup(j->seg_fd)) < 0)
-		e = errno;
+	if (seq > j->last_seq)
+		seq = j->last_seq;      /* nothing later to wait for */
+	while (j->synced_seq < seq && !j->broken) {
+		if (j->syncing)
+			pthread_cond_wait(&j->synced_cv, &j->mu);
+		else
+			sync_round(j);
+	}
+	e = j->synced_seq < seq ? j->broken : 0;
 	pthread_mutex_unlock(&j->mu);
-	/* Without mu: appends go on meanwhile; a segment switch syncs the old segment itself. */
-	if (fd >= 0 && fdatasync(fd) != 0)
-		e = errno;
-	if (fd >= 0)
-		close(fd);
-	pthread_mutex_lock(&j->mu);
-	if (fd >= 0 && e == 0 && j->synced_seq < target)
-		j->synced_seq = target;
-	else if (fd >= 0 && e != 0)
-		j->broken = e;          /* entries in memory may be missing on disk */
-	pthread_mutex_unlock(&j->mu);
-	pthread_mutex_unlock(&j->sync_mu);
 	if (e != 0) {
 		snprintf(err, errlen, "state %s: journal sync: %s", j->dir, strerror(e));
 		errno = e;
-		rc = -1;
+		return -1;
 	}
-	return rc;
+	return 0;
 }
 
 /* A commit's fdatasync failed: take the entry back (zeros, synced) so that the answer "failed"

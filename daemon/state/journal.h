@@ -9,10 +9,11 @@
  *
  * Ownership: jr_open() returns a journal the caller owns; jr_close() frees it (NULL-safe) and
  *   writes nothing (closing is, for the files, the same as a crash). Ops passed in are copied
- *   (fields are referenced, not stolen). Fields given to jr_each()'s callback are borrowed.
- * Threads: jr_sync() may run on any thread, concurrently with everything but jr_close(). The other
- *   calls take the journal's internal lock, so they may also come from several threads, but a
- *   record set read with jr_each() is only consistent against changes its caller serialises.
+ *   (fields deep-copied: the caller keeps its own). Fields that jr_each() and jr_get() give are
+ *   the journal's, borrowed: not to be changed.
+ * Threads: every call but jr_close() may come from any thread, concurrently: they take the
+ *   journal's lock (jr_sync() lets go of it during its fdatasync, so appends go on). jr_each()
+ *   calls back under that lock: the callback must not call the journal.
  *   jr_compact() holds the lock only while it copies the record set and switches segments; it
  *   writes the snapshot and deletes old files without it (appends go on meanwhile).
  *   jr_close() must not run concurrently with any other call.
@@ -82,8 +83,9 @@ void jr_close(struct jr *j);
 int jr_commit(struct jr *j, const struct jr_op *ops, size_t n, char *err, size_t errlen);
 /* Group commit, in two halves: jr_append() writes the change and applies it to the record set
  * (visible to jr_each() at once) but does not make it durable; *seq is its sequence number.
- * jr_sync() returns once every change up to seq is durable: one fdatasync covers every change
- * appended before it starts, so callers that appended together share it. A failed jr_append()
+ * jr_sync() returns once every change up to seq (at most the last appended) is durable: one
+ * fdatasync covers every change appended before it starts; callers arriving while it runs wait
+ * for it, and the first of them still uncovered starts the next (leader and followers). A failed jr_append()
  * changes nothing (as jr_commit()). A failed jr_sync() means changes already applied in memory
  * may not be on disk: the journal refuses every later write (errno EIO) until it is reopened. */
 int jr_append(struct jr *j, const struct jr_op *ops, size_t n, uint64_t *seq,
@@ -94,7 +96,8 @@ int jr_sync(struct jr *j, uint64_t seq, char *err, size_t errlen);
  * a record keeps its place); fn returning nonzero stops the walk and is returned. */
 int jr_each(struct jr *j, const char *kind,
 	int (*fn)(const char *kind, const char *id, json_t *fields, void *arg), void *arg);
-/* The record's fields (borrowed, valid until the next change of that record), or NULL. */
+/* The record's fields (borrowed, valid until the next change of that record: the caller
+ * serialises them), or NULL. */
 json_t *jr_get(struct jr *j, const char *kind, const char *id);
 size_t jr_count(struct jr *j);
 

@@ -179,8 +179,9 @@ struct jr {
 	int dir_fd, lock_fd;
 	struct jr_opts opts;
 	pthread_mutex_t mu;             /* everything below, except where said */
-	pthread_mutex_t sync_mu;        /* one jr_sync() at a time (taken before mu); it syncs a dup
-	                                 * of seg_fd without mu, so a segment switch may close seg_fd */
+	pthread_cond_t synced_cv;       /* broadcast when a jr_sync() fdatasync ends */
+	int syncing;                    /* a jr_sync() is in fdatasync (of a dup of seg_fd, without
+	                                 * mu: a segment switch may close seg_fd meanwhile) */
 	struct jr_set set;
 	int seg_fd;
 	uint64_t seg_first;
