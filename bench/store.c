@@ -303,6 +303,10 @@ static void bench_st_put(size_t creates, size_t window)
 		"|---|---:|---:|---:|\n", creates, total, window, window);
 	window_row("st_put() on the journal store", t, creates, window);
 	window_row("control: the pwrite floor, interleaved", f, creates, window);
+	double r1 = mean(t, window) / mean(f, window);
+	double r2 = mean(t + creates - window, window) / mean(f + creates - window, window);
+	printf("| st_put() ÷ control: gaapd's path against the disk alone | %.2f / %.2f | | %.2f× |\n",
+		r1, r2, r2 / r1);
 	st_close(w[0].st);
 	close(w[1].fd);
 	free(w[1].text);
