@@ -332,7 +332,7 @@ def main():
     def f(key, fmt="{:.2f}"):
         return "–" if m.get(key) is None else fmt.format(m[key])
     print(f"# gaapd provisioning ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, 1 worker,"
-          f" file state store, signed TC3 calls from Python)\n")
+          f" journal state store, signed TC3 calls from Python)\n")
     print("| figure | value |\n|---|---|")
     for client, p in (("new connection per call (http.client)", ""),
                       ("keep-alive, one connection", "keepalive_")):
