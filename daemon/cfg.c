@@ -828,6 +828,7 @@ static const struct field node_fields[] = {
 	/* key         parse    offset              min max              aux   required */
 	{ "workers",   p_uint,  CFG_OFF(workers),   0,  CFG_WORKERS_MAX, NULL, 0 },
 	{ "state_dir", p_path,  CFG_OFF(state_dir), 0,  0,               NULL, 0 },
+	{ "state_compact_bytes", p_size, CFG_OFF(state_compact_bytes), 1024, 1U << 30, NULL, 0 },
 	{ "log_level", p_level, CFG_OFF(log_level), 0,  0,               NULL, 0 },
 	{ "log_file",  p_log_file, CFG_OFF(log_file), 0, 0,              NULL, 0 },
 	{ "log_rate_burst", p_uint, CFG_OFF(log_rate_burst), 0, 1000000, NULL, 0 },

@@ -81,6 +81,7 @@ struct cfg {
 	char *path;                 /* the file it was loaded from */
 	unsigned workers;           /* 0 in the file = one per CPU; resolved here to >= 1 */
 	char *state_dir;
+	size_t state_compact_bytes; /* the state journal's compaction floor; 0 = the journal's default */
 	int log_level;              /* enum log_level */
 	char *log_file;             /* the event log; NULL = stderr (journald) */
 	unsigned log_rate_burst;    /* lines per call site per interval; 0 = no limit (log.h) */

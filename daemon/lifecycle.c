@@ -46,6 +46,7 @@ static int restart_only(const struct cfg *old, const struct cfg *next, char *err
 {
 	const char *key = old->workers != next->workers ? "node.workers"
 		: strcmp(old->state_dir, next->state_dir) != 0 ? "node.state_dir"
+		: old->state_compact_bytes != next->state_compact_bytes ? "node.state_compact_bytes"
 		: strcmp(old->control_listen.text, next->control_listen.text) != 0 ? "control.listen"
 		: strcmp(old->metrics_listen.text, next->metrics_listen.text) != 0 ? "control.metrics_listen"
 		: NULL;

@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "gaapd.h"
 #include "ids.h"
+#include "journal.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -33,10 +34,12 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: gaapd [-t] [-c FILE]\n"
-		"  -c FILE  configuration file (default " GAAPD_DEFAULT_CONF ")\n"
-		"  -t       check the configuration file and exit (0 valid, 1 not)\n"
-		"  -v       print the version and exit\n");
+	fprintf(out, "usage: gaapd [-t | --dump-state] [-c FILE]\n"
+		"  -c FILE       configuration file (default " GAAPD_DEFAULT_CONF ")\n"
+		"  -t            check the configuration file and exit (0 valid, 1 not)\n"
+		"  --dump-state  print the state (node.state_dir) as JSON and exit; read-only, safe\n"
+		"                while gaapd runs on it\n"
+		"  -v            print the version and exit\n");
 }
 
 /* Listeners use one descriptor per worker; connections two each. Take what the hard limit allows. */
@@ -94,7 +97,8 @@ static int start(struct gaapd *g)
 	int64_t started = (int64_t)time(NULL);
 	char err[512];
 	struct ctl_deps deps;
-	if ((g->store = st_open_file(g->cfg->state_dir, err, sizeof(err))) == NULL ||
+	if ((g->store = st_open_journal(g->cfg->state_dir, g->cfg->state_compact_bytes, err,
+	    sizeof(err))) == NULL ||
 	    (g->workers = wrk_pool_start(g->cfg->workers, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;
@@ -140,12 +144,16 @@ int main(int argc, char **argv)
 {
 	struct gaapd g = { 0 };
 	const char *conf = GAAPD_DEFAULT_CONF;
-	int test_only = 0, opt, rc = 1;
+	int test_only = 0, dump_state = 0, opt, rc = 1;
 	char err[1024];
-	while ((opt = getopt(argc, argv, "c:thv")) != -1) {
+	static const struct option longopts[] = {
+		{ "dump-state", no_argument, NULL, 'D' }, { NULL, 0, NULL, 0 },
+	};
+	while ((opt = getopt_long(argc, argv, "c:thv", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': conf = optarg; break;
 		case 't': test_only = 1; break;
+		case 'D': dump_state = 1; break;
 		case 'v': printf("gaapd 0.1.0\n"); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -164,6 +172,13 @@ int main(int argc, char **argv)
 		cfg_destroy(g.cfg);
 		return 0;
 	}
+	if (dump_state) {
+		rc = jr_dump(g.cfg->state_dir, stdout, err, sizeof(err)) == 0 ? 0 : 1;
+		if (rc != 0)
+			fprintf(stderr, "gaapd: %s\n", err);
+		cfg_destroy(g.cfg);
+		return rc;
+	}
 	log_set_level((enum log_level)g.cfg->log_level);
 	log_set_rate(g.cfg->log_rate_burst, g.cfg->log_rate_interval_ms);
 	if (g.cfg->log_file != NULL && log_open(g.cfg->log_file) != 0) {
@@ -172,6 +187,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);       /* past RLIMIT_FSIZE a store write fails (EFBIG), gaapd stays */
 	raise_nofile();
 	if (evthread_use_pthreads() != 0) {
 		LOG_ERR("main", "evthread_use_pthreads failed");

@@ -1,5 +1,5 @@
 /* daemon/store.h - the state store: the durable list of listener records.
- * An interface with back ends (the file back end now; etcd for fleets later). Every write is
+ * An interface with back ends (the journal now; etcd for fleets later). Every write is
  * durable when it returns 0: after a crash, a record is there if and only if its put returned 0 (or
  * its del failed), so the API may answer success only after the store did.
  * Ownership: st_open_*() returns a store the caller owns; st_close() frees it (NULL-safe). Records
@@ -65,9 +65,12 @@ int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), v
 	char *err, size_t errlen);
 void st_close(struct st *s);
 
-/* The file back end: dir/listeners.json, replaced atomically (temp, fsync, rename, fsync dir) on
- * every change; dir/lock is held (flock) while the store is open, so two daemons never share a
- * state directory. Creates dir (0750) when missing. */
-struct st *st_open_file(const char *dir, char *err, size_t errlen);
+/* The journal back end (daemon/state/journal.h): each change one checksummed entry, fdatasync'ed
+ * before it returns, compacted into snapshots by a thread of its own; listeners are records of
+ * kind "listener". Migrates a v1 dir/listeners.json (the file back end's, before the journal) on
+ * first open; dir/lock is held (flock) while the store is open, so two daemons never share a
+ * state directory. Creates dir (0750) when missing. compact_min: the journal's compaction
+ * threshold floor in bytes (node.state_compact_bytes; 0 = JR_COMPACT_MIN). */
+struct st *st_open_journal(const char *dir, size_t compact_min, char *err, size_t errlen);
 
 #endif

@@ -3,3 +3,11 @@
 add_test(NAME bench_smoke COMMAND ${PROJECT_SOURCE_DIR}/bench/run --smoke)
 set_tests_properties(bench_smoke PROPERTIES LABELS bench TIMEOUT 120
 	ENVIRONMENT "GAAPD=$<TARGET_FILE:gaapd>;PYTHONDONTWRITEBYTECODE=1")
+
+# bench/store.c: the state store's durable write and restore (bench/README.md). Built with the
+# tests; its smoke run checks that it runs, never a time.
+add_executable(bench_store ${PROJECT_SOURCE_DIR}/bench/store.c)
+target_link_libraries(bench_store PRIVATE gaap_core gaap_warnings)
+set_target_properties(bench_store PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
+add_test(NAME bench_store_smoke COMMAND bench_store --smoke --dir ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(bench_store_smoke PROPERTIES LABELS bench TIMEOUT 120)

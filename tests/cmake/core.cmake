@@ -6,3 +6,5 @@ gaap_unit_test(test_sm gaap_core)
 gaap_unit_test(test_log gaap_log)
 # daemon/util.c: UTF-8 validity and whole writes.
 gaap_unit_test(test_util gaap_util)
+# daemon/state/: the journal (the store's engine).
+gaap_unit_test(test_journal gaap_state)

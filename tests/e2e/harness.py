@@ -192,12 +192,13 @@ class HeldOrigin:
 
 def yaml_config(control_port=0, state_dir="state", credentials="credentials", auth="signature",
                 proxies=None, groups=None, extra_control="", workers=2, log_level="info",
-                rate_limit=1000000, log_file=None, log_rate_burst=None):
+                rate_limit=1000000, log_file=None, log_rate_burst=None, state_compact_bytes=None):
     proxies = proxies if proxies is not None else [
         {"id": PROXY, "status": "RUNNING", "max_listeners": 50, "origins": ["127.0.0.1:1"]}]
     lines = ["node:", f"  workers: {workers}", f"  state_dir: {state_dir}",
              f"  log_level: {log_level}"] + ([f"  log_file: {log_file}"] if log_file else []) + (
-             [f"  log_rate_burst: {log_rate_burst}"] if log_rate_burst is not None else []) + [
+             [f"  log_rate_burst: {log_rate_burst}"] if log_rate_burst is not None else []) + (
+             [f"  state_compact_bytes: {state_compact_bytes}"] if state_compact_bytes else []) + [
              "control:",
              f"  listen: 127.0.0.1:{control_port}", f"  auth: {auth}",
              f"  credentials_file: {credentials}", f"  rate_limit: {rate_limit}"]
@@ -323,6 +324,26 @@ class Gaapd:
         if proxy is not None:
             params["ProxyId"] = proxy
         return self.call("CreateHTTPListener", params, **kw)
+
+
+def dump_state(gaapd):
+    """gaapd --dump-state of this gaapd's configuration (read-only, safe while it runs): the
+    state store as {"seq": N, "records": [{"kind", "id", "fields"}, ...]}."""
+    out = subprocess.run([GAAPD, "--dump-state", "-c", gaapd.conf], capture_output=True,
+                         timeout=60)
+    if out.returncode != 0:
+        raise AssertionError(f"gaapd --dump-state exited {out.returncode}: {out.stderr!r}")
+    return json.loads(out.stdout)
+
+
+def fail_file_writes(gaapd):
+    """From now on every write gaapd makes to a file fails with EFBIG: RLIMIT_FSIZE of one byte
+    (gaapd ignores SIGXFSZ), so its state store's next write fails as an unexpected error. Its
+    log lines are lost meanwhile. Returns the function that lifts the limit again."""
+    import resource
+    soft, hard = resource.prlimit(gaapd.proc.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(gaapd.proc.pid, resource.RLIMIT_FSIZE, (1, hard))
+    return lambda: resource.prlimit(gaapd.proc.pid, resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def check_envelope(status, ctype, data):

@@ -15,7 +15,8 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import (GAAPCTL, LISTENER_ID, PROXY, SECRET_ID, SECRET_KEY, Gaapd, GaapdTest,
-                     HeldOrigin, error_code, free_port, http_get, port_accepts, yaml_config)
+                     HeldOrigin, dump_state, error_code, fail_file_writes, free_port, http_get,
+                     port_accepts, yaml_config)
 
 OTHER = "link-other001"
 GROUP = "lg-qz6ntod5"
@@ -33,8 +34,8 @@ def yaml_groups(groups):
 
 
 def state_records(gaapd):
-    with open(os.path.join(gaapd.dir, "state", "listeners.json")) as f:
-        return json.load(f)["listeners"]
+    """The listener records of the state store, read as an operator would (--dump-state)."""
+    return [r["fields"] for r in dump_state(gaapd)["records"] if r["kind"] == "listener"]
 
 
 def describe(gaapd, **params):
@@ -210,14 +211,13 @@ class Modify(GaapdTest):
         self.assertEqual(self.name(), "before")
 
     def test_a_failed_store_write_changes_nothing(self):
-        tmp = os.path.join(self.gaapd.dir, "state", "listeners.json.tmp")
-        os.mkdir(tmp)
+        writes_again = fail_file_writes(self.gaapd)
         self.assertCode(self.gaapd.call("ModifyHTTPListenerAttribute",
                                         {"ListenerId": self.id, "ListenerName": "after"}),
                         "InternalError")
         self.assertEqual(self.name(), "before")
         self.assertEqual([r["ListenerName"] for r in state_records(self.gaapd)], ["before"])
-        os.rmdir(tmp)
+        writes_again()
         shutil.rmtree(os.path.join(self.gaapd.dir, "state"))
         self.assertCode(self.gaapd.call("ModifyHTTPListenerAttribute",
                                         {"ListenerId": self.id, "ListenerName": "after"}),
@@ -302,12 +302,11 @@ class Delete(GaapdTest):
         self.assertEqual(len(state_records(self.gaapd)), 1)
 
     def test_a_failed_store_write_refuses_and_keeps_the_listener(self):
-        tmp = os.path.join(self.gaapd.dir, "state", "listeners.json.tmp")
-        os.mkdir(tmp)               # the temporary file cannot be created: EISDIR
+        writes_again = fail_file_writes(self.gaapd)     # the journal's write fails: EFBIG
         self.assertCode(delete(self.gaapd, [self.id]), "InternalError")
         self.assertTrue(port_accepts(self.port))
         self.assertEqual([r["ListenerId"] for r in state_records(self.gaapd)], [self.id])
-        os.rmdir(tmp)
+        writes_again()
         shutil.rmtree(os.path.join(self.gaapd.dir, "state"))
         self.assertCode(delete(self.gaapd, [self.id]), "FailedOperation.InstanceStatusNotInRuning")
         self.assertTrue(port_accepts(self.port))
@@ -429,7 +428,7 @@ class GroupListeners(GaapdTest):
                         "InvalidParameterValue.InvalidListenerPort")
         self.assertFalse(accepts_on("127.0.0.1", port))
         self.assertEqual(describe(self.gaapd, GroupId=GROUP)["TotalCount"], 0)
-        self.assertFalse(os.path.exists(os.path.join(self.gaapd.dir, "state", "listeners.json")))
+        self.assertEqual(state_records(self.gaapd), [])
 
     def test_group_errors(self):
         cases = [("lg-stopped01", "FailedOperation.GroupStatusNotInRuning"),
@@ -704,6 +703,49 @@ class ConcurrentCreates(unittest.TestCase):
                                                "FailedOperation.LimitNumofListener"})
 
 
+# ---- migration of a v1 state file ----
+
+class MigrateV1(unittest.TestCase):
+    """A state directory written by the gaapd before the journal (listeners.json, version 1) is
+    converted on the first start: every listener comes back, serving, under the same id and in
+    the same order; the v1 file is kept aside; a restart finds them in the journal."""
+
+    def test_listeners_json_v1_is_migrated(self):
+        g = Gaapd(proxies=[{"id": PROXY, "max_listeners": 10, "origins": ["127.0.0.1:1"]}])
+        self.addCleanup(g.cleanup)
+        ports = [free_port(), free_port()]
+        while ports[1] == ports[0]:
+            ports[1] = free_port()
+        recs = [{"ListenerId": f"listener-v1{i:06d}", "ListenerName": f"old-{i}",
+                 "Protocol": "HTTP", "ProxyId": PROXY, "GroupId": "", "Port": p,
+                 "CreateTime": 1795833763 + i} for i, p in enumerate(ports)]
+        state = os.path.join(g.dir, "state")
+        os.makedirs(state, mode=0o750)
+        with open(os.path.join(state, "listeners.json"), "w") as f:    # as the v1 file store wrote it
+            f.write('{"version":1,"listeners":[\n' +
+                    ",\n".join(json.dumps(r, separators=(",", ":")) for r in recs) + "\n]}\n")
+        g.start()
+        self.assertIn("state: migrated 2 listeners from listeners.json (v1)",
+                      g.log_text()[g.log_from:])
+        listed = describe_all(g, ProxyId=PROXY)
+        self.assertEqual([(i["ListenerId"], i["ListenerName"], i["Port"], i["CreateTime"])
+                          for i in listed],
+                         [(r["ListenerId"], r["ListenerName"], r["Port"], r["CreateTime"])
+                          for r in recs])
+        for port in ports:
+            self.assertTrue(port_accepts(port))
+        self.assertFalse(os.path.exists(os.path.join(state, "listeners.json")))
+        self.assertTrue(os.path.exists(os.path.join(state, "listeners.json.v1-migrated")))
+        self.assertEqual(state_records(g), recs)
+        ok(self, delete(g, [recs[0]["ListenerId"]]))
+        g.stop()
+        g.start()
+        self.assertNotIn("migrated", g.log_text()[g.log_from:])
+        self.assertEqual([i["ListenerId"] for i in describe_all(g, ProxyId=PROXY)],
+                         [recs[1]["ListenerId"]])
+        g.stop()
+
+
 # ---- kill -9 ----
 
 class KillNine(unittest.TestCase):
@@ -712,11 +754,21 @@ class KillNine(unittest.TestCase):
     confirmed exists only for the one call that was in flight, and no port is listed twice."""
 
     def test_kill_during_a_burst(self):
-        g = Gaapd(proxies=[{"id": PROXY, "max_listeners": 1000, "origins": ["127.0.0.1:1"]}])
+        self.rounds(Gaapd(proxies=[{"id": PROXY, "max_listeners": 1000,
+                                    "origins": ["127.0.0.1:1"]}]), random.Random(1234))
+
+    def test_kill_during_a_burst_with_compactions(self):
+        """The same with the journal compacted every few changes (node.state_compact_bytes), so
+        that kills land before, during and after compactions."""
+        g = Gaapd(proxies=[{"id": PROXY, "max_listeners": 1000, "origins": ["127.0.0.1:1"]}],
+                  state_compact_bytes=1024)
+        self.rounds(g, random.Random(4321), 8)
+        self.assertGreater(g.log_text().count("state: compacted"), 3)
+
+    def rounds(self, g, rng, n=6):
         self.addCleanup(g.cleanup)
-        rng = random.Random(1234)
         alive = {}                  # confirmed listener id -> port
-        for _round in range(6):
+        for _round in range(n):
             g.start()
             self.check(g, alive)
             in_flight = self.burst(g, alive, rng)

@@ -7,8 +7,8 @@ import socket
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import (LISTENER_ID, PROXY, Gaapd, GaapdTest, error_code, free_port, http_get,
-                     port_accepts)
+from harness import (LISTENER_ID, PROXY, Gaapd, GaapdTest, error_code, fail_file_writes, free_port,
+                     http_get, port_accepts)
 
 
 class CreateSucceeds(GaapdTest):
@@ -218,12 +218,11 @@ class StateStoreFailures(GaapdTest):
         self.assertFalse(port_accepts(port))
 
     def test_unexpected_store_failure_is_internal_error_and_rolled_back(self):
-        tmp = os.path.join(self.gaapd.dir, "state", "listeners.json.tmp")
-        os.mkdir(tmp)               # the temporary file cannot be created: EISDIR
+        writes_again = fail_file_writes(self.gaapd)     # the journal's write fails: EFBIG
         port = free_port()
         self.assertCode(self.gaapd.create(port), "InternalError")
         self.assertFalse(port_accepts(port))
-        os.rmdir(tmp)
+        writes_again()
         resp = self.gaapd.create(port)
         self.assertRegex(resp["ListenerId"], LISTENER_ID)
         self.gaapd.stop()

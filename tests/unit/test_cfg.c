@@ -195,6 +195,7 @@ static void empty_sections_and_lists_take_defaults(void **state)
 	(void)state;
 	struct cfg *c = load_ok("node:\ncontrol:\nhttp: {}\nproxies:\ngroups: []\n");
 	assert_int_equal(c->rate_limit, 20);
+	assert_int_equal(c->state_compact_bytes, 0);        /* the journal's own default */
 	assert_int_equal(c->nproxies, 0);
 	cfg_destroy(c);
 }
@@ -219,7 +220,7 @@ static void every_key_is_read(void **state)
 {
 	(void)state;
 	struct cfg *c = load_ok(
-		"node: {workers: 3, state_dir: /srv/state, log_level: debug}\n"
+		"node: {workers: 3, state_dir: /srv/state, log_level: debug, state_compact_bytes: 65536}\n"
 		"control:\n"
 		"  auth: none\n"            /* before listen in the file: order must not matter */
 		"  listen: '[::1]:0'\n"
@@ -234,6 +235,7 @@ static void every_key_is_read(void **state)
 		" origins: [127.0.0.1:1]}\n");
 	assert_int_equal(c->workers, 3);
 	assert_string_equal(c->state_dir, "/srv/state");
+	assert_int_equal(c->state_compact_bytes, 65536);
 	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
 	assert_string_equal(c->control_listen.text, "[::1]:0");
 	assert_int_equal(c->auth, CFG_AUTH_NONE);

@@ -83,7 +83,7 @@ static const char *config =
 
 static void open_sm(struct fx *f)
 {
-	assert_non_null(f->store = st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_non_null(f->store = st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(f->t = lsn_table_new(f->workers));
 	assert_non_null(f->sm = sm_new(f->store, f->t, f->cfg, test_id));
 }
@@ -266,6 +266,9 @@ static void test_delete_in_scope_then_restore(void **state)
 	snprintf(a, sizeof(a), "%s", o.id);
 	assert_int_equal(create(f, "link-b", NULL, pb, &o), SM_OK);
 	snprintf(b, sizeof(b), "%s", o.id);
+	assert_true(sm_unsynced(f->sm));                    /* written, durable at the sync */
+	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
+	assert_false(sm_unsynced(f->sm));
 	const char *ids[3] = { a, b, "listener-nosuch" };
 	struct sm_change c = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 3,
 		.scope_proxy = "link-a" };
@@ -276,6 +279,7 @@ static void test_delete_in_scope_then_restore(void **state)
 	assert_int_equal(verdicts[1], SM_NOT_IN_SCOPE);
 	assert_int_equal(verdicts[2], SM_NOT_IN_SCOPE);
 	assert_true(port_free(pa));
+	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
 	close_sm(f);                                            /* a restart */
 	assert_true(port_free_on("127.0.0.2", pb));
 	open_sm(f);

@@ -1,5 +1,7 @@
-/* tests/unit/test_store.c - the file state store: what a put or del returned 0 for is there after a
- * reopen, a failed write leaves memory and file as they were, and a corrupt file stops the start. */
+/* tests/unit/test_store.c - the state store (the journal back end, st_open_journal): what a put or
+ * del returned 0 for is there after a reopen, a failed write leaves memory and files as they were,
+ * a corrupt v1 file stops the start, and a v1 listeners.json comes back as the same listeners.
+ * A failed write is provoked with RLIMIT_FSIZE (SIGXFSZ ignored, as gaapd does): EFBIG. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -7,7 +9,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,16 +70,34 @@ static struct collected reopen(struct fixture *f, struct st **s)
 {
 	struct collected c = { .n = 0 };
 	st_close(*s);
-	*s = st_open_file(f->dir, f->err, sizeof(f->err));
+	*s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(*s);
 	assert_int_equal(st_load(*s, collect, &c, f->err, sizeof(f->err)), 0);
 	return c;
 }
 
+/* Every later write to a file fails with EFBIG (a write at offset >= 1 is past the limit). */
+static struct rlimit no_writes(void)
+{
+	struct rlimit old, lim;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	return old;
+}
+
+static void writes_again(struct rlimit old)
+{
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 static void what_was_written_is_there_after_a_reopen_in_creation_order(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener a = rec("listener-aaaaaaaa", 8081), b = rec("listener-bbbbbbbb", 8082);
 	assert_non_null(s);
 	assert_int_equal(st_put(s, &a, f->err, sizeof(f->err)), 0);
@@ -97,20 +119,20 @@ static void what_was_written_is_there_after_a_reopen_in_creation_order(void **st
 static void a_failed_write_changes_neither_memory_nor_file(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener a = rec("listener-aaaaaaaa", 8081), b = rec("listener-bbbbbbbb", 8082);
-	char tmp[128];
 	assert_int_equal(st_put(s, &a, f->err, sizeof(f->err)), 0);
-	snprintf(tmp, sizeof(tmp), "%s/listeners.json.tmp", f->dir);
-	assert_int_equal(mkdir(tmp, 0700), 0);          /* the temp file cannot be created */
-	assert_int_equal(st_put(s, &b, f->err, sizeof(f->err)), -1);
-	assert_int_equal(errno, EISDIR);
-	assert_non_null(strstr(f->err, "listeners.json.tmp"));
-	assert_int_equal(st_del(s, a.id, f->err, sizeof(f->err)), -1);
+	struct rlimit old = no_writes();
+	int put_rc = st_put(s, &b, f->err, sizeof(f->err)), put_errno = errno;
+	int del_rc = st_del(s, a.id, f->err, sizeof(f->err));
+	writes_again(old);
+	assert_int_equal(put_rc, -1);
+	assert_int_equal(put_errno, EFBIG);
+	assert_non_null(strstr(f->err, "journal write"));
+	assert_int_equal(del_rc, -1);
 	struct collected c = { .n = 0 };
 	assert_int_equal(st_load(s, collect, &c, f->err, sizeof(f->err)), 0);
 	assert_int_equal(c.n, 1);                       /* memory: a only */
-	assert_int_equal(rmdir(tmp), 0);
 	c = reopen(f, &s);
 	assert_int_equal(c.n, 1);                       /* file: a only */
 	assert_string_equal(c.recs[0].id, a.id);
@@ -120,16 +142,15 @@ static void a_failed_write_changes_neither_memory_nor_file(void **state)
 static void a_batch_lands_whole_or_not_at_all(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener batch[3] = { rec("listener-aaaaaaaa", 1), rec("listener-bbbbbbbb", 2),
 		rec("listener-cccccccc", 3) };
 	const char *dels[] = { "listener-aaaaaaaa", "listener-cccccccc" };
-	char tmp[128];
 	assert_int_equal(st_apply(s, batch, 3, NULL, 0, f->err, sizeof(f->err)), 0);
-	snprintf(tmp, sizeof(tmp), "%s/listeners.json.tmp", f->dir);
-	assert_int_equal(mkdir(tmp, 0700), 0);
-	assert_int_equal(st_apply(s, NULL, 0, dels, 2, f->err, sizeof(f->err)), -1);
-	assert_int_equal(rmdir(tmp), 0);
+	struct rlimit old = no_writes();
+	int rc = st_apply(s, NULL, 0, dels, 2, f->err, sizeof(f->err));
+	writes_again(old);
+	assert_int_equal(rc, -1);
 	struct collected c = reopen(f, &s);
 	assert_int_equal(c.n, 3);
 	struct st_listener renamed = rec("listener-bbbbbbbb", 2);
@@ -145,7 +166,7 @@ static void a_batch_lands_whole_or_not_at_all(void **state)
 static void group_records_and_batch_deletes(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	struct st_listener batch[3] = { rec("listener-aaaaaaaa", 1), rec("listener-bbbbbbbb", 2),
 		rec("listener-cccccccc", 3) };
 	const char *dels[] = { "listener-cccccccc", "listener-nosuchid", "listener-aaaaaaaa" };
@@ -168,9 +189,9 @@ static void group_records_and_batch_deletes(void **state)
 static void a_second_store_on_the_same_directory_is_refused(void **state)
 {
 	struct fixture *f = *state;
-	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(s);
-	assert_null(st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_null(st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "in use by another gaapd"));
 	st_close(s);
 }
@@ -189,18 +210,40 @@ static void a_corrupt_state_file_stops_the_start(void **state)
 {
 	struct fixture *f = *state;
 	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[{\"ListenerId\":");
-	assert_null(st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_null(st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "listeners.json"));
 	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[{\"ListenerId\":\"x\"}]}");
-	assert_null(st_open_file(f->dir, f->err, sizeof(f->err)));
+	assert_null(st_open_journal(f->dir, 0, f->err, sizeof(f->err)));
 	assert_non_null(strstr(f->err, "record 0 is invalid"));
+}
+
+/* The v1 file exactly as the file back end wrote it: the same listeners, in the same order. */
+static void a_v1_state_file_comes_back_as_the_same_listeners(void **state)
+{
+	struct fixture *f = *state;
+	write_file(f->dir, "listeners.json", "{\"version\":1,\"listeners\":[\n"
+		"{\"ListenerId\":\"listener-bbbbbbbb\",\"ListenerName\":\"name-2\",\"Protocol\":\"HTTP\","
+		"\"ProxyId\":\"\",\"GroupId\":\"lg-qz6ntod5\",\"Port\":2,\"CreateTime\":1795833763},\n"
+		"{\"ListenerId\":\"listener-aaaaaaaa\",\"ListenerName\":\"name-8081\",\"Protocol\":"
+		"\"HTTP\",\"ProxyId\":\"link-cuxw2rm0\",\"GroupId\":\"\",\"Port\":8081,"
+		"\"CreateTime\":1795833763}\n]}\n");
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
+	assert_non_null(s);
+	struct collected c = reopen(f, &s);
+	struct st_listener a = rec("listener-aaaaaaaa", 8081);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.recs[0].group_id, "lg-qz6ntod5");
+	assert_string_equal(c.recs[0].proxy_id, "");
+	assert_int_equal(c.recs[0].port, 2);
+	assert_memory_equal(&c.recs[1], &a, sizeof(a));
+	st_close(s);
 }
 
 static void a_leftover_temp_file_from_a_crash_is_ignored(void **state)
 {
 	struct fixture *f = *state;
 	write_file(f->dir, "listeners.json.tmp", "{\"version\":1,\"listen");   /* torn write */
-	struct st *s = st_open_file(f->dir, f->err, sizeof(f->err));
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
 	assert_non_null(s);
 	struct collected c = { .n = 0 };
 	assert_int_equal(st_load(s, collect, &c, f->err, sizeof(f->err)), 0);
@@ -217,6 +260,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(group_records_and_batch_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_second_store_on_the_same_directory_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_corrupt_state_file_stops_the_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_v1_state_file_comes_back_as_the_same_listeners, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_leftover_temp_file_from_a_crash_is_ignored, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
