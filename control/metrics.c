@@ -14,6 +14,7 @@
 #include "actions.h"
 #include "api.h"
 #include "cfg.h"
+#include "state/sm.h"
 
 #define NO_ACTION "(invalid)"       /* the action label of calls that named none of ours */
 #define NSTATUS 3                   /* enum lsn_status: RUNNING 0, CREATING 1, DESTROYING 2 */
@@ -275,6 +276,19 @@ static struct ctl_metrics_lsn *snapshot(struct lsn_table *t, size_t *n)
 	return v;
 }
 
+/* A changing call's answer waits for a sync; calls that arrive together share one, so the ratio
+ * of the two counters is the group commit's batch size. */
+static void state_families(struct out *o, const struct sm *sm)
+{
+	struct sm_counts c;
+	sm_counts(sm, &c);
+	family(o, "gaapd_state_changes_total", "counter", "Changes written to the state store.");
+	put(o, "gaapd_state_changes_total %" PRIu64 "\n", c.changes);
+	family(o, "gaapd_state_syncs_total", "counter", "Syncs (fdatasync) that made changes "
+		"durable; one covers every change answered with it.");
+	put(o, "gaapd_state_syncs_total %" PRIu64 "\n", c.syncs);
+}
+
 int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
 {
 	struct out o = { out, 0 };
@@ -290,6 +304,8 @@ int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
 		"result.");
 	put(&o, "gaapd_config_reloads_total{result=\"applied\"} %" PRIu64 "\n", src->reloads_applied);
 	put(&o, "gaapd_config_reloads_total{result=\"refused\"} %" PRIu64 "\n", src->reloads_refused);
+	if (src->sm != NULL)
+		state_families(&o, src->sm);
 	snapshot_free(l, n);
 	return o.failed ? -1 : 0;
 }

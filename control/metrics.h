@@ -21,6 +21,7 @@ struct cfg;
 struct ctl;
 struct ctl_api;
 struct evbuffer;
+struct sm;
 
 /* What a scrape reads; all borrowed. */
 struct ctl_metrics_src {
@@ -29,6 +30,7 @@ struct ctl_metrics_src {
 	const struct ctl_api *api;
 	int64_t start_time;             /* Unix seconds */
 	uint64_t reloads_applied, reloads_refused;
+	const struct sm *sm;            /* the state changes and their group commits; NULL: none */
 };
 
 /* The whole exposition, appended to out. 0, or -1 when out of memory. */

@@ -21,6 +21,7 @@ struct sm {
 	int (*new_id)(char *out, size_t len);
 	uint64_t written;           /* the store's sequence of the last change written */
 	uint64_t synced;            /* ... and of the last one made durable */
+	struct sm_counts counts;
 };
 
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
@@ -78,7 +79,13 @@ static int st_write(struct sm *s, const struct st_listener *puts, size_t nputs,
 		return -1;
 	if (seq > s->written)
 		s->written = seq;
+	s->counts.changes++;
 	return 0;
+}
+
+void sm_counts(const struct sm *s, struct sm_counts *out)
+{
+	*out = s->counts;
 }
 
 int sm_unsynced(const struct sm *s)
@@ -94,6 +101,7 @@ int sm_sync(struct sm *s, char *err, size_t errlen)
 	if (st_sync(s->store, upto, err, errlen) != 0)
 		return -1;
 	s->synced = upto;
+	s->counts.syncs++;
 	return 0;
 }
 

@@ -107,4 +107,11 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out);
 int sm_unsynced(const struct sm *s);
 int sm_sync(struct sm *s, char *err, size_t errlen);
 
+/* What the state machine has done since start, for /metrics. */
+struct sm_counts {
+	uint64_t changes;           /* changes written to the store */
+	uint64_t syncs;             /* sm_sync() calls that made changes durable (group commits) */
+};
+void sm_counts(const struct sm *s, struct sm_counts *out);
+
 #endif
