@@ -49,12 +49,34 @@ struct lsn_wait {
 	unsigned drain_ms;
 };
 
+/* Listeners a proxy holds (its own and its groups'): what its max_listeners counts. */
+struct lsn_count {
+	char proxy[ST_ID_MAX];
+	size_t n;
+};
+
+/* items keeps creation order (Describe pages through it); byid finds a listener by id and
+ * counts per proxy, so that a create costs the same with 10 listeners or 100,000. */
 struct lsn_table {
 	pthread_mutex_t lock;
 	struct wrk_pool *workers;
 	struct lsn **items;
 	size_t n, cap;
+	struct lsn **byid;          /* open addressing, linear probing; NULL empty, &tomb removed */
+	size_t byid_cap, byid_used; /* a power of two; live entries and tombstones */
+	struct lsn_count *counts;   /* one per proxy ever held: as many as configured, not more */
+	size_t ncounts, counts_cap;
+	struct lsn_port *byport;    /* (member proxy, port) -> listener; as byid */
+	size_t byport_cap, byport_used;
 };
+
+/* A port a listener holds on one of its member proxies. */
+struct lsn_port {
+	struct lsn *l;              /* NULL empty, &tomb removed */
+	size_t member;              /* l->members[member] */
+};
+
+static struct lsn tomb;         /* a removed entry of byid */
 
 static void slot_release_routes(struct lsn_slot *s);
 
@@ -359,6 +381,9 @@ void lsn_table_destroy(struct lsn_table *t)
 		lsn_unref(l);
 	}
 	free(t->items);
+	free(t->byid);
+	free(t->byport);
+	free(t->counts);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -386,12 +411,80 @@ static int occupies(const struct lsn *l, const char *proxy_id)
 	return 0;
 }
 
+static struct lsn_count *count_of(const struct lsn_table *t, const char *proxy_id)
+{
+	for (size_t i = 0; i < t->ncounts; i++)
+		if (strcmp(t->counts[i].proxy, proxy_id) == 0)
+			return &t->counts[i];
+	return NULL;
+}
+
 size_t lsn_table_count_proxy(const struct lsn_table *t, const char *proxy_id)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < t->n; i++)
-		n += occupies(t->items[i], proxy_id);
-	return n;
+	const struct lsn_count *c = count_of(t, proxy_id);
+	return c != NULL ? c->n : 0;
+}
+
+/* Room was made by lsn_table_reserve(). */
+static void count_members(struct lsn_table *t, const struct lsn *l, int delta)
+{
+	for (size_t i = 0; i < l->nmembers; i++) {
+		struct lsn_count *c = count_of(t, l->members[i]);
+		if (c == NULL) {
+			c = &t->counts[t->ncounts++];
+			snprintf(c->proxy, sizeof(c->proxy), "%s", l->members[i]);
+			c->n = 0;
+		}
+		c->n = (size_t)((ssize_t)c->n + delta);
+	}
+}
+
+static size_t id_hash(const char *id)
+{
+	uint64_t h = 14695981039346656037ULL;      /* FNV-1a */
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The slot of id in byid, or of the empty slot where it would go. */
+static size_t id_slot(const struct lsn_table *t, const char *id)
+{
+	size_t mask = t->byid_cap - 1, i = id_hash(id) & mask;
+	while (t->byid[i] != NULL && (t->byid[i] == &tomb || strcmp(t->byid[i]->rec.id, id) != 0))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void id_insert(struct lsn_table *t, struct lsn *l)
+{
+	size_t mask = t->byid_cap - 1, i = id_hash(l->rec.id) & mask;
+	while (t->byid[i] != NULL && t->byid[i] != &tomb)
+		i = (i + 1) & mask;
+	if (t->byid[i] == NULL)
+		t->byid_used++;
+	t->byid[i] = l;
+}
+
+/* A table for at least `live` entries at most half full, tombstones dropped. 0 or -1. */
+static int id_rebuild(struct lsn_table *t, size_t live)
+{
+	size_t cap = 64;
+	struct lsn **old = t->byid;
+	size_t old_cap = t->byid_cap;
+	while (cap < 2 * live)
+		cap *= 2;
+	if ((t->byid = calloc(cap, sizeof(*t->byid))) == NULL) {
+		t->byid = old;
+		return -1;
+	}
+	t->byid_cap = cap;
+	t->byid_used = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i] != NULL && old[i] != &tomb)
+			id_insert(t, old[i]);
+	free(old);
+	return 0;
 }
 
 const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i)
@@ -399,40 +492,107 @@ const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i)
 	return i < t->n ? t->items[i] : NULL;
 }
 
+const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id)
+{
+	return t->byid_cap != 0 ? t->byid[id_slot(t, id)] : NULL;
+}
+
+/* Its place in creation order (deletes only: a scan of pointers, no string compares). */
 static ssize_t index_of(const struct lsn_table *t, const char *id)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->items[i]->rec.id, id) == 0)
+	const struct lsn *l = lsn_table_find(t, id);
+	for (size_t i = 0; l != NULL && i < t->n; i++)
+		if (t->items[i] == l)
 			return (ssize_t)i;
 	return -1;
 }
 
-const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id)
+static size_t port_hash(const char *proxy_id, unsigned port)
 {
-	ssize_t i = index_of(t, id);
-	return i >= 0 ? t->items[i] : NULL;
+	return id_hash(proxy_id) ^ ((size_t)port * 0x9e3779b97f4a7c15ULL);
+}
+
+static int port_is(const struct lsn_port *e, const char *proxy_id, unsigned port)
+{
+	return e->l != &tomb && e->l->rec.port == port &&
+		strcmp(e->l->members[e->member], proxy_id) == 0;
+}
+
+/* The slot of (proxy_id, port) in byport, or the empty slot where it would go. */
+static size_t port_slot(const struct lsn_table *t, const char *proxy_id, unsigned port)
+{
+	size_t mask = t->byport_cap - 1, i = port_hash(proxy_id, port) & mask;
+	while (t->byport[i].l != NULL && !port_is(&t->byport[i], proxy_id, port))
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void port_insert(struct lsn_table *t, struct lsn *l, size_t member)
+{
+	size_t mask = t->byport_cap - 1, i = port_hash(l->members[member], l->rec.port) & mask;
+	while (t->byport[i].l != NULL && t->byport[i].l != &tomb)
+		i = (i + 1) & mask;
+	if (t->byport[i].l == NULL)
+		t->byport_used++;
+	t->byport[i] = (struct lsn_port){ l, member };
+}
+
+static int port_rebuild(struct lsn_table *t, size_t live)
+{
+	size_t cap = 64, old_cap = t->byport_cap;
+	struct lsn_port *old = t->byport;
+	while (cap < 2 * live)
+		cap *= 2;
+	if ((t->byport = calloc(cap, sizeof(*t->byport))) == NULL) {
+		t->byport = old;
+		return -1;
+	}
+	t->byport_cap = cap;
+	t->byport_used = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].l != NULL && old[i].l != &tomb)
+			port_insert(t, old[i].l, old[i].member);
+	free(old);
+	return 0;
+}
+
+static size_t ports_held(const struct lsn_table *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < t->ncounts; i++)
+		n += t->counts[i].n;
+	return n;
 }
 
 const struct lsn *lsn_table_find_port(const struct lsn_table *t, const char *proxy_id, unsigned port)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		const struct lsn *l = t->items[i];
-		if (l->rec.port == port && occupies(l, proxy_id))
-			return l;       /* every protocol so far (HTTP) is TCP-family */
-	}
-	return NULL;
+	/* every protocol so far (HTTP) is TCP-family: one port space */
+	return t->byport_cap != 0 ? t->byport[port_slot(t, proxy_id, port)].l : NULL;
 }
 
-int lsn_table_reserve(struct lsn_table *t)
+int lsn_table_reserve(struct lsn_table *t, const struct lsn *l)
 {
-	if (t->n < t->cap)
-		return 0;
-	size_t cap = t->cap ? t->cap * 2 : 64;
-	struct lsn **items = realloc(t->items, cap * sizeof(*items));
-	if (items == NULL)
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct lsn **items = realloc(t->items, cap * sizeof(*items));
+		if (items == NULL)
+			return -1;
+		t->items = items;
+		t->cap = cap;
+	}
+	if (2 * (t->byid_used + 1) > t->byid_cap && id_rebuild(t, t->n + 1) != 0)
 		return -1;
-	t->items = items;
-	t->cap = cap;
+	if (2 * (t->byport_used + l->nmembers) > t->byport_cap &&
+	    port_rebuild(t, ports_held(t) + l->nmembers) != 0)
+		return -1;
+	if (t->ncounts + l->nmembers > t->counts_cap) {
+		size_t cap = t->ncounts + l->nmembers + 16;
+		struct lsn_count *counts = realloc(t->counts, cap * sizeof(*counts));
+		if (counts == NULL)
+			return -1;
+		t->counts = counts;
+		t->counts_cap = cap;
+	}
 	return 0;
 }
 
@@ -440,6 +600,10 @@ void lsn_table_add(struct lsn_table *t, struct lsn *l)
 {
 	size_t nworkers = t->workers->n;
 	t->items[t->n++] = l;
+	id_insert(t, l);
+	count_members(t, l, 1);
+	for (size_t i = 0; i < l->nmembers; i++)
+		port_insert(t, l, i);
 	for (size_t i = 0; i < l->nslots; i++) {
 		struct lsn_slot *s = &l->slots[i];
 		if (s->fd < 0)
@@ -461,10 +625,10 @@ void lsn_table_add(struct lsn_table *t, struct lsn *l)
 
 int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name)
 {
-	ssize_t i = index_of(t, id);
-	if (i < 0)
+	struct lsn *l = (struct lsn *)lsn_table_find(t, id);
+	if (l == NULL)
 		return -1;
-	snprintf(t->items[i]->rec.name, sizeof(t->items[i]->rec.name), "%s", name);
+	snprintf(l->rec.name, sizeof(l->rec.name), "%s", name);
 	return 0;
 }
 
@@ -514,6 +678,10 @@ static int remove_one(struct lsn_table *t, size_t i, struct lsn_wait *wait)
 	}
 	memmove(t->items + i, t->items + i + 1, (t->n - i - 1) * sizeof(*t->items));
 	t->n--;
+	t->byid[id_slot(t, l->rec.id)] = &tomb;
+	for (size_t k = 0; k < l->nmembers; k++)
+		t->byport[port_slot(t, l->members[k], l->rec.port)].l = &tomb;
+	count_members(t, l, -1);
 	lsn_unref(l);                           /* the table's reference: frees l */
 	return 0;
 }

@@ -78,9 +78,9 @@ const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i);   /* creat
 const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id);
 /* A TCP-family listener (HTTP, HTTPS, TCP share the port space) on that proxy and port. */
 const struct lsn *lsn_table_find_port(const struct lsn_table *t, const char *proxy_id, unsigned port);
-/* Make room for one more listener, so that the lsn_table_add() after a store write cannot fail
- * for want of memory. 0 or -1. */
-int lsn_table_reserve(struct lsn_table *t);
+/* Make room for l (lsn_open()'s, not yet added), so that the lsn_table_add() after a store write
+ * cannot fail for want of memory. 0 or -1. */
+int lsn_table_reserve(struct lsn_table *t, const struct lsn *l);
 /* Insert l (ownership moves to the table) and start serving it on every worker. Call
  * lsn_table_reserve() first; then this does not fail. */
 void lsn_table_add(struct lsn_table *t, struct lsn *l);

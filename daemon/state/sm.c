@@ -113,9 +113,13 @@ static int restore_one(const struct st_listener *rec, void *arg)
 	const struct cfg_proxy **proxies = proxies_array(s->cfg);
 	const char *why = "";
 	size_t failed, n = proxies != NULL ? rec_proxies(s->cfg, rec, proxies, &why) : 0;
-	struct lsn *l = proxies != NULL && lsn_table_reserve(s->t) == 0 ?
+	struct lsn *l = proxies != NULL ?
 		lsn_open(s->t, rec, proxies, n, &s->cfg->http, 0, &failed) : NULL;
 	free(proxies);
+	if (l != NULL && lsn_table_reserve(s->t, l) != 0) {
+		lsn_discard(l);
+		l = NULL;
+	}
 	if (l == NULL) {
 		LOG_ERR("state", "listener=%s: cannot restore: %s", rec->id, strerror(ENOMEM));
 		return -1;
@@ -204,13 +208,18 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 	size_t failed;
 	if (check_placement(s, proxies, n, rec->port, out) != 0)
 		return;
-	if (lsn_table_reserve(s->t) != 0 || new_listener_id(s, rec->id, sizeof(rec->id)) != 0) {
+	if (new_listener_id(s, rec->id, sizeof(rec->id)) != 0) {
 		fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	rec->create_time = (int64_t)time(NULL);
 	if ((l = lsn_open(s->t, rec, proxies, n, &s->cfg->http, 1, &failed)) == NULL) {
 		fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
+		return;
+	}
+	if (lsn_table_reserve(s->t, l) != 0) {
+		lsn_discard(l);
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	if (st_write(s, rec, 1, NULL, 0, out) != 0) {

@@ -292,6 +292,56 @@ static void test_delete_in_scope_then_restore(void **state)
 	assert_false(port_free_on("127.0.0.2", pb));
 }
 
+/* A free port none of used[0, n) is: free on 127.0.0.1 says nothing of link-b's 127.0.0.2. */
+static unsigned port_not_in(const unsigned *used, size_t n)
+{
+	for (;;) {
+		unsigned p = free_port();
+		size_t k = 0;
+		while (k < n && used[k] != p)
+			k++;
+		if (k == n)
+			return p;
+	}
+}
+
+/* Churn through the table's indexes (ids, ports per proxy, counts), growing and with removals:
+ * every listener is found by id and by port, the count is exact, a freed port is free. */
+static void test_indexes_follow_creates_and_deletes(void **state)
+{
+	struct fx *f = *state;
+	struct sm_outcome o;
+	char ids[50][ST_ID_MAX];
+	unsigned ports[50];
+	unsigned char verdicts[25];
+	const char *dels[25];
+	for (int i = 0; i < 50; i++) {
+		ports[i] = port_not_in(ports, (size_t)i);
+		assert_int_equal(create(f, "link-b", NULL, ports[i], &o), SM_OK);
+		snprintf(ids[i], sizeof(ids[i]), "%s", o.id);
+	}
+	assert_int_equal(create(f, "link-b", NULL, port_not_in(ports, 50), &o),
+		SM_E_LISTENER_LIMIT);
+	for (int i = 0; i < 25; i++)
+		dels[i] = ids[2 * i];                           /* every other one */
+	struct sm_change c = { .op = SM_DELETE_LISTENERS, .ids = dels, .nids = 25 };
+	struct sm_outcome d = { .verdicts = verdicts };
+	sm_apply(f->sm, &c, &d);
+	assert_int_equal(d.err, SM_OK);
+	lsn_table_lock(f->t);
+	assert_int_equal(lsn_table_count_proxy(f->t, "link-b"), 25);
+	for (int i = 0; i < 50; i++) {
+		const struct lsn *l = lsn_table_find(f->t, ids[i]);
+		assert_true((l != NULL) == (i % 2 == 1));
+		assert_ptr_equal(lsn_table_find_port(f->t, "link-b", ports[i]), l);
+		assert_null(lsn_table_find_port(f->t, "link-c", ports[i]));
+	}
+	lsn_table_unlock(f->t);
+	assert_int_equal(create(f, "link-b", NULL, ports[0], &o), SM_OK);     /* freed: usable */
+	assert_int_equal(create(f, "link-b", NULL, ports[1], &o), SM_E_DUPLICATED_PORT);
+	assert_int_equal(count(f), 26);
+}
+
 static void note_commit(void *arg)
 {
 	++*(int *)arg;
@@ -334,6 +384,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_rename_scope_and_rights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_in_scope_then_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_indexes_follow_creates_and_deletes, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_refuses_what_would_strand_a_listener,
 			setup, teardown),
 	};
