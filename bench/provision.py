@@ -17,10 +17,13 @@ Measures, against a freshly started gaapd on loopback (signed TC3 calls, as a cl
      create: write one journal entry with pwrite into a preallocated segment, fdatasync; in a
      temporary directory beside gaapd's state directory, so on the same filesystem);
   3. N_CREATES creates one call at a time (default 1000, the new-connection client, on top of
-     the 2 x N_FIRST listeners of 1.): total, per call, and gaapd's RSS growth per listener.
+     the 2 x N_FIRST listeners of 1.): total, per call, and gaapd's RSS growth per listener;
+  4. group commit (--clients, default 16; a second fresh gaapd): 800 creates by one keep-alive
+     client one at a time against the same by 16 clients at once, interleaved 3 times; creates
+     per second and fdatasyncs per create (gaapd_state_syncs_total).
 Bounded: every socket has a timeout, the counts are fixed, gaapd is stopped at the end.
 
-Usage: bench/provision.py [--gaapd build/gaapd] [--first 200] [--creates 1000]
+Usage: bench/provision.py [--gaapd build/gaapd] [--first 200] [--creates 1000] [--clients 16]
 bench/run calls measure() for its workload (f).
 """
 import argparse
@@ -300,8 +303,9 @@ def measure(gaapd, first=200, creates=1000, origin_port=None, proxy_cpu=None, cl
         "first_p99_ms": percentile(latencies, 99) if latencies else None,
         "call_floor_ms": med(call_floor), "get_floor_ms": med(get_floor),
         "creates_s": elapsed, "per_call_ms": elapsed / creates * 1000 if creates else None,
-        "first100_ms": statistics.mean(per_call[:100]) if per_call else None,
-        "last100_ms": statistics.mean(per_call[-100:]) if per_call else None,
+        "tenth": max(1, creates // 10),
+        "first100_ms": statistics.mean(per_call[:max(1, creates // 10)]) if per_call else None,
+        "last100_ms": statistics.mean(per_call[-max(1, creates // 10):]) if per_call else None,
         "gaapd_cpu_s": cpu_s, "rss_before_kib": rss_before, "rss_after_kib": rss_after,
         "rss_per_listener_kib": (rss_after - rss_before) / creates if creates else None,
         "keepalive_latencies_ms": ka_latencies,
@@ -315,6 +319,58 @@ def measure(gaapd, first=200, creates=1000, origin_port=None, proxy_cpu=None, cl
     }
 
 
+def metric(g, name):
+    status, _, body = g.raw("GET", target="/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise RuntimeError(f"no {name} in /metrics")
+
+
+def concurrent(gaapd, clients=16, each=50, rounds=3):
+    """Group commit through the API: the same number of creates (clients x each) made by one
+    keep-alive client one call at a time, and by `clients` keep-alive clients at once (a thread
+    each, started together), interleaved `rounds` times against one fresh gaapd. Creates per
+    second of each, and the fdatasyncs they took (gaapd_state_syncs_total)."""
+    import threading
+    import harness
+    harness.GAAPD = os.path.abspath(gaapd)
+    n = clients * each
+    g = Gaapd(workers=1, proxies=[{"id": PROXY, "max_listeners": 2 * n * rounds + 10,
+                                   "origins": ["127.0.0.1:1"]}])
+    out = {"one": [], "many": [], "one_syncs": 0, "many_syncs": 0, "n": n, "clients": clients}
+    try:
+        g.start()
+        free = iter(ports(2 * n * rounds))
+
+        def run(k, todo):
+            c = KeepAliveClient(g.port)
+            try:
+                for port in todo:
+                    if error_code(c.create(port, name=f"c{k}-{port}")):
+                        raise RuntimeError("create refused")
+            finally:
+                c.close()
+        for _ in range(rounds):
+            for mode in ("one", "many"):
+                todo = [next(free) for _ in range(n)]
+                parts = [todo] if mode == "one" else [todo[k::clients] for k in range(clients)]
+                threads = [threading.Thread(target=run, args=(k, part))
+                           for k, part in enumerate(parts)]
+                syncs = metric(g, "gaapd_state_syncs_total")
+                t0 = time.perf_counter()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(120)
+                out[mode].append(n / (time.perf_counter() - t0))
+                out[mode + "_syncs"] += metric(g, "gaapd_state_syncs_total") - syncs
+        g.stop()
+    finally:
+        g.cleanup()
+    return out
+
+
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -326,8 +382,11 @@ def main():
     ap.add_argument("--gaapd", default=os.environ.get("GAAPD", "build/gaapd"))
     ap.add_argument("--first", type=int, default=int(os.environ.get("N_FIRST", 200)))
     ap.add_argument("--creates", type=int, default=int(os.environ.get("N_CREATES", 1000)))
+    ap.add_argument("--clients", type=int, default=16,
+                    help="concurrent API clients for the group commit figure (0: skip it)")
     args = ap.parse_args()
     m = measure(args.gaapd, args.first, args.creates)
+    c = concurrent(args.gaapd, args.clients) if args.clients > 0 else None
 
     def f(key, fmt="{:.2f}"):
         return "–" if m.get(key) is None else fmt.format(m[key])
@@ -345,10 +404,18 @@ def main():
           f"into a preallocated segment, fdatasync | {f('fsync_floor_ms')} "
           f"({f('fsync_floor_p99_ms')}) ms |")
     print(f"| {args.creates} creates one call at a time | {f('creates_s')} s "
-          f"({f('per_call_ms')} ms/call: first 100 {f('first100_ms')}, last 100 "
+          f"({f('per_call_ms')} ms/call: first {m['tenth']} {f('first100_ms')}, last {m['tenth']} "
           f"{f('last100_ms')}; gaapd CPU {f('gaapd_cpu_s')} s) |")
     print(f"| RSS growth per idle listener | {f('rss_per_listener_kib', '{:.1f}')} KiB "
           f"({m['rss_before_kib']} -> {m['rss_after_kib']} KiB) |")
+    if c is not None:
+        med = statistics.median
+        print(f"| group commit: {c['n']} creates by one keep-alive client, one call at a time "
+              f"(median of {len(c['one'])}) | {med(c['one']):,.0f} creates/s, "
+              f"{c['one_syncs'] / (c['n'] * len(c['one'])):.2f} fdatasyncs per create |")
+        print(f"| group commit: the same by {c['clients']} keep-alive clients at once | "
+              f"{med(c['many']):,.0f} creates/s ({med(c['many']) / med(c['one']):.2f}x), "
+              f"{c['many_syncs'] / (c['n'] * len(c['many'])):.2f} fdatasyncs per create |")
     print(f"\nThe keep-alive client opened {m['keepalive_connects']} connection(s).")
 
 if __name__ == "__main__":

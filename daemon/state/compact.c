@@ -16,7 +16,8 @@
 int jr_compact_due(struct jr *j)
 {
 	pthread_mutex_lock(&j->mu);
-	size_t floor = j->opts.compact_min > j->snap_bytes ? j->opts.compact_min : j->snap_bytes;
+	size_t half = j->snap_bytes / 2;
+	size_t floor = j->opts.compact_min > half ? j->opts.compact_min : half;
 	int due = !j->compacting && !j->broken && j->journal_bytes >= floor;
 	pthread_mutex_unlock(&j->mu);
 	return due;

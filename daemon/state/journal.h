@@ -60,9 +60,11 @@ struct jr_opts {
 /* Segments: 4 MiB preallocated. Switching to a new one costs ~1 ms (create, posix_fallocate,
  * fsync of it and of the directory) whatever its size, while an open reads the last one whole
  * (16 MiB of zeros: ~20 ms): small, but with room for ~15,000 changes between switches. A
- * compaction is due once the entries since the snapshot outgrow max(4 MiB, the snapshot): what
- * an open must parse stays within twice the snapshot (parsing, not I/O, is what a restore costs:
- * ~27 MB/s with jansson; bench/README.md), and compaction costs at most as much as the entries. */
+ * compaction is due once the entries since the snapshot outgrow max(4 MiB, half the snapshot):
+ * what an open must parse stays within 1.5 times the snapshot (parsing, not I/O, is what a
+ * restore costs: ~40 MB/s with jansson; bench/README.md), which keeps 100,000 records under a
+ * second, and a compaction (~50 ms per 100,000 records, off the API's path) comes at most once
+ * per half a snapshot of changes. */
 #define JR_SEGMENT_SIZE ((size_t)4 << 20)
 #define JR_COMPACT_MIN ((size_t)4 << 20)
 
@@ -101,7 +103,7 @@ int jr_each(struct jr *j, const char *kind,
 json_t *jr_get(struct jr *j, const char *kind, const char *id);
 size_t jr_count(struct jr *j);
 
-/* Whether the journal since the last snapshot outgrew max(compact_min, the snapshot's size): then
+/* Whether the journal since the last snapshot outgrew max(compact_min, half the snapshot): then
  * jr_compact() is due. Compaction is the caller's to schedule, off the request path. */
 int jr_compact_due(struct jr *j);
 /* Writes a snapshot of every change appended so far, starts a new segment and deletes what the
