@@ -285,6 +285,18 @@ class Gaapd:
         if self.tmp:
             self.tmp.cleanup()
 
+    def reload(self, outcome="reload ", timeout=10):
+        """SIGHUP, then wait for one more log line containing outcome ("reload applied",
+        "reload refused", or either); returns the log's last line."""
+        before = self.log_text().count(outcome)
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.log_text().count(outcome) == before:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {outcome!r} logged after SIGHUP:\n{self.log_text()}")
+            time.sleep(0.01)
+        return self.log_text().splitlines()[-1]
+
     # --- the API ---
     def raw(self, method, body=b"", headers=None, target="/"):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
