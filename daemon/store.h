@@ -1,4 +1,5 @@
-/* daemon/store.h - the state store: the durable list of listener records.
+/* daemon/store.h - the state store: the durable set of the node's records (listeners; real
+ *   servers, domains, rules ... as the API gains them), each a kind, an id and JSON fields.
  * An interface with back ends (the journal now; etcd for fleets later). Every write is
  * durable when it returns 0: after a crash, a record is there if and only if its put returned 0 (or
  * its del failed), so the API may answer success only after the store did.
@@ -8,6 +9,7 @@
 #ifndef GAAPD_STORE_H
 #define GAAPD_STORE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -25,45 +27,74 @@ struct st_listener {
 	int64_t create_time;        /* Unix seconds */
 };
 
+/* A record: a kind ("listener"; real servers, domains, rules ... as they come), an id unique
+ * within its kind, and its fields, a JSON object whose shape the kind's schema (store.c) checks.
+ * One change is a list of these ops, applied whole or not at all. */
+enum st_op_type { ST_PUT, ST_DEL };
+
+struct st_op {
+	enum st_op_type type;
+	const char *kind;
+	const char *id;
+	json_t *fields;             /* ST_PUT: an object (referenced, not stolen); ST_DEL: NULL */
+};
+
+typedef int (*st_each_fn)(const char *kind, const char *id, json_t *fields, void *arg);
+
 struct st_ops;
 struct st {
 	const struct st_ops *ops;
 };
 
 struct st_ops {
-	int (*apply)(struct st *s, const struct st_listener *puts, size_t nputs,
-		const char *const *dels, size_t ndels, char *err, size_t errlen);
-	int (*load)(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
-		char *err, size_t errlen);
-	void (*close)(struct st *s);
-	/* Optional, both or neither (group commit): apply without waiting for the disk, giving the
-	 * change's sequence number; sync: every change up to seq durable. */
-	int (*append)(struct st *s, const struct st_listener *puts, size_t nputs,
-		const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen);
+	/* seq NULL: durable before it returns. Else written, *seq numbering the change, durable
+	 * once sync(seq) returned 0 (group commit). */
+	int (*write)(struct st *s, const struct st_op *ops, size_t n, uint64_t *seq, char *err,
+		size_t errlen);
 	int (*sync)(struct st *s, uint64_t seq, char *err, size_t errlen);
+	/* Every record of kind (NULL: all), in creation order; fn's nonzero stops and is returned. */
+	int (*each)(struct st *s, const char *kind, st_each_fn fn, void *arg);
+	void (*close)(struct st *s);
 };
 
 /* Writes return 0, or -1 with err filled and errno saying why (ENOSPC, EROFS, ENOENT: the store is
- * unavailable; anything else is unexpected). The store is unchanged after a failed write. */
+ * unavailable; EINVAL: a record its kind's schema refuses; anything else is unexpected). The store
+ * is unchanged after a failed write. */
 
-/* Insert or replace the record with rec->id. */
+/* Records of any kind. st_write(): the change, durable before it returns. st_append(): the same
+ * without waiting for the disk, *seq numbering it; it is durable once st_sync(seq) returned 0,
+ * and one sync covers every change appended before it. A failed st_sync() leaves the store
+ * refusing every later write: the caller must stop. */
+int st_write(struct st *s, const struct st_op *ops, size_t n, char *err, size_t errlen);
+int st_append(struct st *s, const struct st_op *ops, size_t n, uint64_t *seq, char *err,
+	size_t errlen);
+int st_sync(struct st *s, uint64_t seq, char *err, size_t errlen);
+int st_each(struct st *s, const char *kind, st_each_fn fn, void *arg);
+void st_close(struct st *s);
+
+/* The kinds' schemas: 0 when fields are what kind needs under id, else -1 with err. Kinds
+ * without a schema yet are taken as they are. The back ends check every record they read. */
+int st_check(const char *kind, const char *id, json_t *fields, char *err, size_t errlen);
+
+/* The listener kind ("listener"): fields are the JSON object the v1 file held per listener
+ * (ListenerId, ListenerName, Protocol, ProxyId, GroupId, Port, CreateTime), so that a v1
+ * listeners.json migrates as it is. */
+#define ST_LISTENER "listener"
+json_t *st_listener_json(const struct st_listener *rec);        /* NULL on ENOMEM */
+int st_listener_from(json_t *fields, struct st_listener *rec);  /* 0, or -1: not a listener */
+
+/* Listener shorthands over st_write(): insert or replace rec; remove id (a missing id
+ * succeeds); dels then puts as one change. */
 int st_put(struct st *s, const struct st_listener *rec, char *err, size_t errlen);
-/* Remove the record; removing a missing id succeeds. */
 int st_del(struct st *s, const char *id, char *err, size_t errlen);
-/* Remove dels, then insert or replace puts, as one change: after a crash either all of it is
- * there or none. */
 int st_apply(struct st *s, const struct st_listener *puts, size_t nputs,
 	const char *const *dels, size_t ndels, char *err, size_t errlen);
-/* Group commit: st_apply() without waiting for the disk. *seq numbers the change (0: it is
- * durable already, the back end has no appends); it is durable once st_sync(seq) returned 0.
- * A failed st_sync() leaves the store refusing every later write: the caller must stop. */
-int st_append(struct st *s, const struct st_listener *puts, size_t nputs,
+/* st_apply() as st_append(): durable at st_sync(*seq). */
+int st_append_listeners(struct st *s, const struct st_listener *puts, size_t nputs,
 	const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen);
-int st_sync(struct st *s, uint64_t seq, char *err, size_t errlen);
-/* Call fn for every record, in creation order; fn returning -1 stops with -1. */
+/* Every listener, in creation order; fn returning -1 stops with -1. */
 int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), void *arg,
 	char *err, size_t errlen);
-void st_close(struct st *s);
 
 /* The journal back end (daemon/state/journal.h): each change one checksummed entry, fdatasync'ed
  * before it returns, compacted into snapshots by a thread of its own; listeners are records of

@@ -1,9 +1,8 @@
 /* daemon/store_journal.c - the journal back end of the state store (store.h) on jr_
- * (daemon/state/journal.h). A listener is a record of kind "listener" whose fields are the JSON
- * object the v1 file held per listener (ListenerId, ListenerName, Protocol, ProxyId, GroupId, Port,
- * CreateTime), so that a v1 listeners.json migrates as it is. Every change is one journal entry:
- * durable before st_apply() returns (jr_commit), or at st_sync() after st_append() (jr_append,
- * jr_sync: the group commit of the control API). Compaction runs on a thread of the store's own, woken by
+ * (daemon/state/journal.h): a store record is a journal record, checked against its kind's
+ * schema whenever it is read or written. Every change is one journal entry: durable before
+ * st_write() returns (jr_commit), or at st_sync() after st_append() (jr_append, jr_sync: the
+ * group commit of the control API). Compaction runs on a thread of the store's own, woken by
  * the change that made it due, so no API call waits for a snapshot.
  */
 #include "store.h"
@@ -18,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KIND "listener"
-
 struct st_journal {
 	struct st base;             /* first: a struct st * is a struct st_journal * */
 	struct jr *j;
@@ -30,55 +27,12 @@ struct st_journal {
 	int wake, quit;
 };
 
-static json_t *rec_to_json(const struct st_listener *r)
-{
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-		"ListenerId", r->id, "ListenerName", r->name, "Protocol", r->protocol,
-		"ProxyId", r->proxy_id, "GroupId", r->group_id,
-		"Port", (json_int_t)r->port, "CreateTime", (json_int_t)r->create_time);
-}
-
-static int copy_field(char *dst, size_t size, const char *src)
-{
-	size_t len = strlen(src);
-	if (len >= size)
-		return -1;
-	memcpy(dst, src, len + 1);
-	return 0;
-}
-
-static int rec_from_json(json_t *j, struct st_listener *r)
-{
-	const char *id, *name, *proto, *proxy, *group;
-	json_int_t port, ctime;
-	memset(r, 0, sizeof(*r));
-	if (json_unpack(j, "{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "ListenerId", &id,
-	    "ListenerName", &name, "Protocol", &proto, "ProxyId", &proxy, "GroupId", &group,
-	    "Port", &port, "CreateTime", &ctime) != 0)
-		return -1;
-	if (port < 1 || port > 65535 || copy_field(r->id, sizeof(r->id), id) != 0 ||
-	    copy_field(r->name, sizeof(r->name), name) != 0 ||
-	    copy_field(r->protocol, sizeof(r->protocol), proto) != 0 ||
-	    copy_field(r->proxy_id, sizeof(r->proxy_id), proxy) != 0 ||
-	    copy_field(r->group_id, sizeof(r->group_id), group) != 0)
-		return -1;
-	r->port = (unsigned)port;
-	r->create_time = (int64_t)ctime;
-	return 0;
-}
-
-/* jr_opts.check: a listener record must decode, under its own id; other kinds are not ours. */
+/* jr_opts.check: every record read or written passes its kind's schema (store.c). */
 static int check(const char *kind, const char *id, json_t *fields, void *arg, char *err,
 	size_t errlen)
 {
-	struct st_listener r;
 	(void)arg;
-	if (strcmp(kind, KIND) != 0)
-		return 0;
-	if (rec_from_json(fields, &r) == 0 && strcmp(r.id, id) == 0)
-		return 0;
-	snprintf(err, errlen, "listener %.80s: fields missing or out of range", id);
-	return -1;
+	return st_check(kind, id, fields, err, errlen);
 }
 
 static void *compactor(void *arg)
@@ -110,53 +64,33 @@ static void wake_compactor(struct st_journal *s)
 }
 
 /* One change: durable before it returns (seq NULL), or appended, durable at jr_sync(*seq). */
-static int journal_write(struct st *base, const struct st_listener *puts, size_t nputs,
-	const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen)
+static int journal_write(struct st *base, const struct st_op *ops, size_t n, uint64_t *seq,
+	char *err, size_t errlen)
 {
 	struct st_journal *s = (struct st_journal *)base;
-	size_t n = ndels + nputs;
-	struct jr_op *ops = n > 0 ? calloc(n, sizeof(*ops)) : NULL;
-	int rc = -1, e = ENOMEM;
+	struct jr_op *jops;
+	int rc, e;
 	if (n == 0) {
 		if (seq != NULL)
 			*seq = 0;
 		return 0;
 	}
-	if (ops == NULL)
-		goto out;
-	for (size_t i = 0; i < ndels; i++)      /* store.h: dels first, then puts */
-		ops[i] = (struct jr_op){ .type = JR_DEL, .kind = KIND, .id = dels[i] };
-	for (size_t i = 0; i < nputs; i++) {
-		ops[ndels + i] = (struct jr_op){ .type = JR_PUT, .kind = KIND, .id = puts[i].id,
-			.fields = rec_to_json(&puts[i]) };
-		if (ops[ndels + i].fields == NULL)
-			goto out;
-	}
-	rc = seq != NULL ? jr_append(s->j, ops, n, seq, err, errlen) :
-		jr_commit(s->j, ops, n, err, errlen);
-	e = errno;
-out:
-	if (rc != 0 && e == ENOMEM)
+	if ((jops = calloc(n, sizeof(*jops))) == NULL) {
 		snprintf(err, errlen, "state: out of memory");
-	for (size_t i = 0; ops != NULL && i < n; i++)
-		json_decref(ops[i].fields);
-	free(ops);
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		jops[i] = (struct jr_op){ .type = ops[i].type == ST_PUT ? JR_PUT : JR_DEL,
+			.kind = ops[i].kind, .id = ops[i].id, .fields = ops[i].fields };
+	rc = seq != NULL ? jr_append(s->j, jops, n, seq, err, errlen) :
+		jr_commit(s->j, jops, n, err, errlen);
+	e = errno;
+	free(jops);
 	if (rc == 0 && jr_compact_due(s->j))
 		wake_compactor(s);
 	errno = e;
 	return rc;
-}
-
-static int journal_apply(struct st *base, const struct st_listener *puts, size_t nputs,
-	const char *const *dels, size_t ndels, char *err, size_t errlen)
-{
-	return journal_write(base, puts, nputs, dels, ndels, NULL, err, errlen);
-}
-
-static int journal_append(struct st *base, const struct st_listener *puts, size_t nputs,
-	const char *const *dels, size_t ndels, uint64_t *seq, char *err, size_t errlen)
-{
-	return journal_write(base, puts, nputs, dels, ndels, seq, err, errlen);
 }
 
 static int journal_sync(struct st *base, uint64_t seq, char *err, size_t errlen)
@@ -164,30 +98,9 @@ static int journal_sync(struct st *base, uint64_t seq, char *err, size_t errlen)
 	return jr_sync(((struct st_journal *)base)->j, seq, err, errlen);
 }
 
-struct load_ctx {
-	int (*fn)(const struct st_listener *rec, void *arg);
-	void *arg;
-};
-
-static int load_one(const char *kind, const char *id, json_t *fields, void *arg)
+static int journal_each(struct st *base, const char *kind, st_each_fn fn, void *arg)
 {
-	struct load_ctx *c = arg;
-	struct st_listener r;
-	(void)kind;
-	(void)id;
-	if (rec_from_json(fields, &r) != 0)
-		return -1;              /* check() let it in: cannot happen */
-	return c->fn(&r, c->arg) != 0 ? -1 : 0;
-}
-
-static int journal_load(struct st *base, int (*fn)(const struct st_listener *, void *), void *arg,
-	char *err, size_t errlen)
-{
-	struct st_journal *s = (struct st_journal *)base;
-	struct load_ctx c = { .fn = fn, .arg = arg };
-	(void)err;
-	(void)errlen;
-	return jr_each(s->j, KIND, load_one, &c) != 0 ? -1 : 0;
+	return jr_each(((struct st_journal *)base)->j, kind, fn, arg);
 }
 
 static void journal_close(struct st *base)
@@ -222,8 +135,7 @@ static int start_compactor(struct st_journal *s)
 }
 
 static const struct st_ops journal_ops = {
-	.apply = journal_apply, .load = journal_load, .close = journal_close,
-	.append = journal_append, .sync = journal_sync,
+	.write = journal_write, .sync = journal_sync, .each = journal_each, .close = journal_close,
 };
 
 struct st *st_open_journal(const char *dir, size_t compact_min, char *err, size_t errlen)

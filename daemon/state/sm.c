@@ -70,11 +70,11 @@ static const struct cfg_proxy **proxies_array(const struct cfg *cfg)
 }
 
 /* One change to the store, durable at the next sm_sync(). */
-static int st_write(struct sm *s, const struct st_listener *puts, size_t nputs,
+static int write_change(struct sm *s, const struct st_listener *puts, size_t nputs,
 	const char *const *dels, size_t ndels, struct sm_outcome *out)
 {
 	uint64_t seq = 0;
-	if (st_append(s->store, puts, nputs, dels, ndels, &seq, out->detail,
+	if (st_append_listeners(s->store, puts, nputs, dels, ndels, &seq, out->detail,
 	    sizeof(out->detail)) != 0)
 		return -1;
 	if (seq > s->written)
@@ -222,7 +222,7 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 		fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
-	if (st_write(s, rec, 1, NULL, 0, out) != 0) {
+	if (write_change(s, rec, 1, NULL, 0, out) != 0) {
 		fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
 		lsn_discard(l);         /* closes the sockets: the port is free again */
@@ -285,7 +285,7 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 		return;
 	rec = l->rec;
 	snprintf(rec.name, sizeof(rec.name), "%s", c->name);
-	if (st_write(s, &rec, 1, NULL, 0, out) != 0) {
+	if (write_change(s, &rec, 1, NULL, 0, out) != 0) {
 		fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; rename not done", c->id, out->detail);
 		return;
@@ -310,7 +310,7 @@ static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_out
 		if (l != NULL && in_scope(&l->rec, c))
 			dels[ndels++] = c->ids[i];
 	}
-	if (ndels > 0 && st_write(s, NULL, 0, dels, ndels, out) != 0) {
+	if (ndels > 0 && write_change(s, NULL, 0, dels, ndels, out) != 0) {
 		fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "delete of %zu listeners: %s; nothing deleted", ndels, out->detail);
 		free(dels);

@@ -251,6 +251,67 @@ static void a_leftover_temp_file_from_a_crash_is_ignored(void **state)
 	st_close(s);
 }
 
+static int note_record(const char *kind, const char *id, json_t *fields, void *arg)
+{
+	char *seen = arg;
+	(void)fields;
+	snprintf(seen + strlen(seen), 256 - strlen(seen), "%s:%s ", kind, id);
+	return 0;
+}
+
+/* Records of another kind go through the same change as listeners: one atomic change, creation
+ * order per kind and across kinds, a reopen finds them, and the listener shorthands see only
+ * listeners. */
+static void records_of_any_kind_share_a_change(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
+	struct st_listener a = rec("listener-aaaaaaaa", 8001);
+	json_t *rs = json_pack("{s:s}", "RealServerIP", "10.0.0.1");
+	char seen[256] = "";
+	assert_non_null(s);
+	struct st_op change[] = {
+		{ ST_PUT, "realserver", "rs-00000001", rs },
+		{ ST_PUT, ST_LISTENER, a.id, st_listener_json(&a) },
+		{ ST_PUT, "realserver", "rs-00000002", rs },
+	};
+	assert_int_equal(st_write(s, change, 3, f->err, sizeof(f->err)), 0);
+	struct st_op del = { ST_DEL, "realserver", "rs-00000001", NULL };
+	assert_int_equal(st_write(s, &del, 1, f->err, sizeof(f->err)), 0);
+	struct collected c = reopen(f, &s);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.recs[0].id, a.id);
+	assert_int_equal(st_each(s, NULL, note_record, seen), 0);
+	assert_string_equal(seen, "listener:listener-aaaaaaaa realserver:rs-00000002 ");
+	json_decref(change[1].fields);
+	json_decref(rs);
+	st_close(s);
+}
+
+/* A listener record its schema refuses (a port out of range) is refused whole, with EINVAL. */
+static void the_kind_schema_refuses_a_bad_record(void **state)
+{
+	struct fixture *f = *state;
+	struct st *s = st_open_journal(f->dir, 0, f->err, sizeof(f->err));
+	struct st_listener a = rec("listener-aaaaaaaa", 8001);
+	json_t *bad = st_listener_json(&a);
+	assert_non_null(s);
+	json_object_set_new(bad, "Port", json_integer(70000));
+	struct st_op change[] = {
+		{ ST_PUT, "realserver", "rs-00000001", bad },   /* any fields: no schema yet */
+		{ ST_PUT, ST_LISTENER, a.id, bad },
+	};
+	assert_int_equal(st_write(s, change, 2, f->err, sizeof(f->err)), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(f->err, "listener-aaaaaaaa"));
+	assert_int_equal(reopen(f, &s).n, 0);
+	char seen[256] = "";
+	assert_int_equal(st_each(s, NULL, note_record, seen), 0);
+	assert_string_equal(seen, "");                  /* the realserver went nowhere either */
+	json_decref(bad);
+	st_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +323,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_corrupt_state_file_stops_the_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_v1_state_file_comes_back_as_the_same_listeners, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_leftover_temp_file_from_a_crash_is_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(records_of_any_kind_share_a_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_kind_schema_refuses_a_bad_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
