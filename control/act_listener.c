@@ -104,32 +104,6 @@ static enum ctl_err bind_error(struct ctl_call *call, const struct cfg_proxy *p,
 	}
 }
 
-/* The store failing for want of its disk or directory means this node cannot take changes now;
- * anything else is unexpected. Either way nothing was changed. */
-static enum ctl_err store_error(struct ctl_call *call, int e)
-{
-	switch (e) {
-	case ENOENT:
-	case ENOTDIR:
-	case ENOSPC:
-	case EDQUOT:
-	case EROFS:
-	case EIO:
-	case EACCES:
-	case EPERM:
-		return ctl_fail(call, CTL_E_INSTANCE_STATUS_NOT_IN_RUNING, "The state store is "
-			"unavailable (%s); nothing was changed.", strerror(e));
-	case EMFILE:
-	case ENFILE:
-	case ENOMEM:
-		return ctl_fail(call, CTL_E_FAILED_OPERATION, "The state store cannot be written (%s); "
-			"nothing was changed.", strerror(e));
-	default:
-		return ctl_fail(call, CTL_E_INTERNAL_ERROR, "The state store failed (%s); nothing "
-			"was changed.", strerror(e));
-	}
-}
-
 /* ---- CreateHTTPListener ---- */
 
 /* Target, statuses and reserved ports: everything that needs no lock. */
@@ -173,7 +147,7 @@ static enum ctl_err sm_error(struct ctl_call *call, const struct sm_change *c,
 	case SM_E_BIND:
 		return bind_error(call, p, c->rec.port, o->sys);
 	case SM_E_STORE:
-		return store_error(call, o->sys);
+		return ctl_store_error(call, o->sys);
 	case SM_E_NOT_FOUND:
 		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", c->id);
 	case SM_E_FORBIDDEN:
@@ -185,6 +159,10 @@ static enum ctl_err sm_error(struct ctl_call *call, const struct sm_change *c,
 		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.",
 			c->id);
 	case SM_E_NOMEM:
+	case SM_E_BAD_ADDRESS:          /* the real servers' (act_realserver.c) */
+	case SM_E_DUPLICATE_RS:
+	case SM_E_RS_LIMIT:
+	case SM_E_RS_BOUND:
 		break;
 	}
 	return CTL_E_INTERNAL_ERROR;

@@ -1,6 +1,7 @@
 /* control/actions.c - the table of actions, and the rules the action families share (actions.h). */
 #include "actions.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "cfg.h"
@@ -16,6 +17,11 @@ static const struct ctl_action actions[] = {
 	{ "DeleteListeners", ctl_act_delete_listeners },
 	{ "DescribeProxies", ctl_act_describe_proxies },
 	{ "DescribeProxyGroupList", ctl_act_describe_proxy_group_list },
+	{ "AddRealServers", ctl_act_add_real_servers },
+	{ "DescribeRealServers", ctl_act_describe_real_servers },
+	{ "RemoveRealServers", ctl_act_remove_real_servers },
+	{ "ModifyRealServerName", ctl_act_modify_real_server_name },
+	{ "DescribeRealServersStatus", ctl_act_describe_real_servers_status },
 };
 
 const struct ctl_action *ctl_action_find(const char *name)
@@ -70,4 +76,30 @@ enum ctl_err ctl_page(struct ctl_call *call, size_t max, size_t *offset, size_t 
 	*offset = off > SIZE_MAX ? SIZE_MAX : (size_t)off;
 	*limit = (size_t)lim;
 	return CTL_E_OK;
+}
+
+/* The store failing for want of its disk or directory means this node cannot take changes now;
+ * anything else is unexpected. Either way nothing was changed. */
+enum ctl_err ctl_store_error(struct ctl_call *call, int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+	case ENOSPC:
+	case EDQUOT:
+	case EROFS:
+	case EIO:
+	case EACCES:
+	case EPERM:
+		return ctl_fail(call, CTL_E_INSTANCE_STATUS_NOT_IN_RUNING, "The state store is "
+			"unavailable (%s); nothing was changed.", strerror(e));
+	case EMFILE:
+	case ENFILE:
+	case ENOMEM:
+		return ctl_fail(call, CTL_E_FAILED_OPERATION, "The state store cannot be written (%s); "
+			"nothing was changed.", strerror(e));
+	default:
+		return ctl_fail(call, CTL_E_INTERNAL_ERROR, "The state store failed (%s); nothing "
+			"was changed.", strerror(e));
+	}
 }

@@ -29,6 +29,12 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call);
 enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call);
 enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call);
 enum ctl_err ctl_act_delete_listeners(struct ctl_call *call);
+/* act_realserver.c (l7-and-https.md 2) */
+enum ctl_err ctl_act_add_real_servers(struct ctl_call *call);
+enum ctl_err ctl_act_describe_real_servers(struct ctl_call *call);
+enum ctl_err ctl_act_remove_real_servers(struct ctl_call *call);
+enum ctl_err ctl_act_modify_real_server_name(struct ctl_call *call);
+enum ctl_err ctl_act_describe_real_servers_status(struct ctl_call *call);
 /* act_proxy.c (spec 2.9) */
 enum ctl_err ctl_act_describe_proxies(struct ctl_call *call);
 enum ctl_err ctl_act_describe_proxy_group_list(struct ctl_call *call);
@@ -39,6 +45,11 @@ int ctl_may_manage_proxy(const struct ctl_call *call, const char *proxy_id);
 /* 1 when the key may manage the group: it names the group itself, or it may manage every member
  * (a group with no members, or unknown to the configuration, only by name). */
 int ctl_may_manage_group(const struct ctl_call *call, const char *group_id);
+
+/* The state store failed with errno e: InstanceStatusNotInRuning when its disk or directory is
+ * unavailable (full, read-only, gone), FailedOperation for a resource shortage, else
+ * InternalError; each says that nothing was changed. */
+enum ctl_err ctl_store_error(struct ctl_call *call, int e);
 
 /* Offset (default 0) and Limit (default 20, 1 to max) of a Describe action, after
  * ctl_params_check(); InvalidParameterValue for a Limit out of range. */

@@ -68,7 +68,15 @@
 		"通道组不处于运行状态，无法进行该操作。") \
 	X(LISTENER_STATUS_ERROR, "FailedOperation.ListenerStatusError", \
 		"The listener's status does not allow this operation.", \
-		"监听器状态错误，无法进行该操作。")
+		"监听器状态错误，无法进行该操作。") \
+	X(DUPLICATE_RS, "InvalidParameterValue.DuplicateRS", \
+		"The real server is already registered.", "源站重复。") \
+	X(INVALID_TAGS, "InvalidParameterValue.InvalidTags", "The tags are invalid.", \
+		"标签不合法。") \
+	X(TAG_QUOTA, "LimitExceeded.TagQuota", "Too many tags.", "标签数量超过限制。") \
+	X(LIMIT_EXCEEDED, "LimitExceeded", "A quota was exceeded.", "超过配额限制。") \
+	X(RS_ALREADY_BOUND, "FailedOperation.RealServerAlreadyBound", \
+		"The real server is bound to a rule.", "源站已被绑定。")
 
 enum ctl_err {
 #define CTL_ERR_ENUM(name, code, en, zh) CTL_E_##name,

@@ -83,6 +83,21 @@ static int filters(const json_t *v)
 	return 0;
 }
 
+/* TagSet: objects with exactly TagKey and TagValue, both strings. */
+static int tags(const json_t *v)
+{
+	size_t i;
+	json_t *t;
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, t)
+		if (!json_is_object(t) || json_object_size(t) != 2 ||
+		    !json_is_string(json_object_get(t, "TagKey")) ||
+		    !json_is_string(json_object_get(t, "TagValue")))
+			return -1;
+	return 0;
+}
+
 static int check_type(json_t *params, const struct ctl_param *p, json_t *v)
 {
 	switch (p->type) {
@@ -96,6 +111,8 @@ static int check_type(json_t *params, const struct ctl_param *p, json_t *v)
 		return string_array(v);
 	case CTL_P_FILTERS:
 		return filters(v);
+	case CTL_P_TAGS:
+		return tags(v);
 	}
 	return -1;
 }
@@ -173,32 +190,37 @@ static int name_char(ucs4_t uc)
 		uc_is_general_category(uc, UC_NUMBER);
 }
 
-#define NAME_RULE "ListenerName must be 1 to 30 characters: letters, digits, '-', '_' and '.'"
+#define NAME_RULE "%s must be 1 to 30 characters: letters, digits, '-', '_' and '.'"
 
 /* Console rules: 1-30 characters; letters (any script), digits, '-', '_', '.'. UTF-8 validity is
  * util_utf8_seq()'s (the rule the JSON side applies), the categories libunistring's. The message
  * names a refused character by its code point: most of them cannot be seen. */
-int ctl_listener_name_check(const char *name, char *err, size_t errlen)
+int ctl_name_check(const char *field, const char *name, char *err, size_t errlen)
 {
 	const unsigned char *p = (const unsigned char *)name;
 	long chars = 0;
 	for (size_t len; *p != '\0'; p += len, chars++) {
 		unsigned uc;
 		if ((len = util_utf8_seq(p)) == 0) {
-			snprintf(err, errlen, NAME_RULE "; this one is not valid UTF-8.");
+			snprintf(err, errlen, NAME_RULE "; this one is not valid UTF-8.", field);
 			return -1;
 		}
 		if (!name_char(uc = util_utf8_value(p, len))) {
-			snprintf(err, errlen, NAME_RULE "; U+%04X (character %ld) is none of them.", uc,
-				chars + 1);
+			snprintf(err, errlen, NAME_RULE "; U+%04X (character %ld) is none of them.", field,
+				uc, chars + 1);
 			return -1;
 		}
 	}
 	if (chars < 1 || chars > LISTENER_NAME_MAX_CHARS) {
-		snprintf(err, errlen, NAME_RULE "; this one has %ld.", chars);
+		snprintf(err, errlen, NAME_RULE "; this one has %ld.", field, chars);
 		return -1;
 	}
 	return 0;
+}
+
+int ctl_listener_name_check(const char *name, char *err, size_t errlen)
+{
+	return ctl_name_check("ListenerName", name, err, errlen);
 }
 
 int ctl_listener_name_valid(const char *name)

@@ -18,6 +18,7 @@ enum ctl_ptype {
 	CTL_P_STRING_ARRAY,
 	CTL_P_INT,                  /* int64 (ProjectId: -1 means all projects) */
 	CTL_P_FILTERS,              /* [{"Name": string, "Values": [string, ...]}, ...] */
+	CTL_P_TAGS,                 /* [{"TagKey": string, "TagValue": string}, ...] */
 };
 
 struct ctl_param {
@@ -34,7 +35,8 @@ enum ctl_err ctl_params_check(struct ctl_call *call, const struct ctl_param *sch
 const char *ctl_param_str(const struct ctl_call *call, const char *name);
 int ctl_param_uint(const struct ctl_call *call, const char *name, uint64_t *out);
 int ctl_param_int(const struct ctl_call *call, const char *name, int64_t *out);
-/* A CTL_P_STRING_ARRAY or CTL_P_FILTERS parameter (borrowed from the call), or NULL when absent. */
+/* A CTL_P_STRING_ARRAY, CTL_P_FILTERS or CTL_P_TAGS parameter (borrowed from the call), or NULL
+ * when absent. */
 const json_t *ctl_param_array(const struct ctl_call *call, const char *name);
 
 /* "123" -> 123. 0 or -1 (not decimal digits only, or above UINT64_MAX). */
@@ -49,5 +51,7 @@ int ctl_listener_name_valid(const char *name);
 /* The same rule: 0, or -1 with the message for InvalidParameterValue in err (the refused
  * character by its code point, or the length). */
 int ctl_listener_name_check(const char *name, char *err, size_t errlen);
+/* The rule for any name field (RealServerName ...), the message naming field. */
+int ctl_name_check(const char *field, const char *name, char *err, size_t errlen);
 
 #endif

@@ -833,6 +833,7 @@ static const struct field node_fields[] = {
 	{ "log_file",  p_log_file, CFG_OFF(log_file), 0, 0,              NULL, 0 },
 	{ "log_rate_burst", p_uint, CFG_OFF(log_rate_burst), 0, 1000000, NULL, 0 },
 	{ "log_rate_interval", p_uint, CFG_OFF(log_rate_interval_ms), 1, 3600000, NULL, 0 },
+	{ "max_real_servers", p_uint, CFG_OFF(max_real_servers), 1, 1000000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -903,6 +904,7 @@ static struct cfg *cfg_new(const char *path)
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_rate_burst = LOG_BURST_DEFAULT;
 	c->log_rate_interval_ms = LOG_INTERVAL_DEFAULT;
+	c->max_real_servers = 10000;
 	(void)addr_parse("127.0.0.1:9680", 0, 0, &c->control_listen, why, sizeof(why));
 	c->auth = CFG_AUTH_SIGNATURE;
 	c->rate_limit = 20;

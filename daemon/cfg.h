@@ -86,6 +86,7 @@ struct cfg {
 	char *log_file;             /* the event log; NULL = stderr (journald) */
 	unsigned log_rate_burst;    /* lines per call site per interval; 0 = no limit (log.h) */
 	unsigned log_rate_interval_ms;
+	unsigned max_real_servers;  /* AddRealServers past it: LimitExceeded */
 
 	struct cfg_addr control_listen;
 	struct cfg_addr metrics_listen; /* GET /metrics on its own address; len 0 = on control_listen */

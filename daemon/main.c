@@ -68,9 +68,9 @@ static int restore(struct gaapd *g)
 	return 0;
 }
 
-static int new_listener_id(char *out, size_t len)
+static int new_object_id(const char *prefix, char *out, size_t len)
 {
-	return ctl_id_new("listener", out, len);
+	return ctl_id_new(prefix, out, len);
 }
 
 static int open_credentials(struct gaapd *g)
@@ -104,7 +104,7 @@ static int start(struct gaapd *g)
 		return -1;
 	}
 	if (open_credentials(g) != 0 || (g->listeners = lsn_table_new(g->workers)) == NULL ||
-	    (g->sm = sm_new(g->store, g->listeners, g->cfg, new_listener_id)) == NULL ||
+	    (g->sm = sm_new(g->store, g->listeners, g->cfg, new_object_id)) == NULL ||
 	    restore(g) != 0 || (g->base = event_base_new()) == NULL ||
 	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
 		return -1;

@@ -1,6 +1,7 @@
 /* daemon/store.c - the state store's dispatch to its back end, the kinds' schemas, and the
  * listener kind's encoding (store.h). */
 #include "store.h"
+#include "state/rs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ static const struct {
 	int (*check)(const char *id, json_t *fields, char *err, size_t errlen);
 } schemas[] = {
 	{ ST_LISTENER, check_listener },
+	{ RS_KIND, rs_check },
 };
 
 int st_check(const char *kind, const char *id, json_t *fields, char *err, size_t errlen)

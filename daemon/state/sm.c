@@ -11,6 +11,7 @@
 #include "cfg.h"
 #include "listener.h"
 #include "log.h"
+#include "rs.h"
 
 #define NEW_ID_TRIES 16
 
@@ -18,24 +19,37 @@ struct sm {
 	struct st *store;
 	struct lsn_table *t;
 	const struct cfg *cfg;
-	int (*new_id)(char *out, size_t len);
+	int (*new_id)(const char *prefix, char *out, size_t len);
+	struct rs_set *rs;          /* the real servers, as the store has them */
 	uint64_t written;           /* the store's sequence of the last change written */
 	uint64_t synced;            /* ... and of the last one made durable */
 	struct sm_counts counts;
 };
 
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
-	int (*new_id)(char *out, size_t len))
+	int (*new_id)(const char *prefix, char *out, size_t len))
 {
 	struct sm *s = calloc(1, sizeof(*s));
-	if (s != NULL)
-		*s = (struct sm){ .store = store, .t = t, .cfg = cfg, .new_id = new_id };
+	if (s == NULL)
+		return NULL;
+	*s = (struct sm){ .store = store, .t = t, .cfg = cfg, .new_id = new_id };
+	if ((s->rs = rs_set_new()) == NULL) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
 void sm_free(struct sm *s)
 {
+	if (s != NULL)
+		rs_set_free(s->rs);
 	free(s);
+}
+
+const struct rs_set *sm_real_servers(const struct sm *s)
+{
+	return s->rs;
 }
 
 static void fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
@@ -69,6 +83,13 @@ static const struct cfg_proxy **proxies_array(const struct cfg *cfg)
 	return calloc(cfg->nproxies + 1, sizeof(const struct cfg_proxy *));
 }
 
+static void written(struct sm *s, uint64_t seq)
+{
+	if (seq > s->written)
+		s->written = seq;
+	s->counts.changes++;
+}
+
 /* One change to the store, durable at the next sm_sync(). */
 static int write_change(struct sm *s, const struct st_listener *puts, size_t nputs,
 	const char *const *dels, size_t ndels, struct sm_outcome *out)
@@ -77,9 +98,16 @@ static int write_change(struct sm *s, const struct st_listener *puts, size_t npu
 	if (st_append_listeners(s->store, puts, nputs, dels, ndels, &seq, out->detail,
 	    sizeof(out->detail)) != 0)
 		return -1;
-	if (seq > s->written)
-		s->written = seq;
-	s->counts.changes++;
+	written(s, seq);
+	return 0;
+}
+
+static int write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out)
+{
+	uint64_t seq = 0;
+	if (st_append(s->store, ops, n, &seq, out->detail, sizeof(out->detail)) != 0)
+		return -1;
+	written(s, seq);
 	return 0;
 }
 
@@ -134,10 +162,28 @@ static int restore_one(const struct st_listener *rec, void *arg)
 	return 0;
 }
 
+static int restore_rs(const char *kind, const char *id, json_t *fields, void *arg)
+{
+	struct sm *s = arg;
+	char key[RS_ADDR_MAX];
+	(void)kind;
+	if (rs_addr_key(json_string_value(json_object_get(fields, "RealServerIP")), key) != 0 ||
+	    rs_find_addr(s->rs, key) != NULL || rs_reserve(s->rs, 1) != 0) {
+		LOG_ERR("state", "real server %s: cannot restore it", id);     /* the schema checked */
+		return -1;
+	}
+	rs_add(s->rs, id, key, fields);
+	return 0;
+}
+
 int sm_restore(struct sm *s, char *err, size_t errlen)
 {
 	int rc;
 	err[0] = '\0';
+	if (st_each(s->store, RS_KIND, restore_rs, s) != 0) {
+		snprintf(err, errlen, "the real servers could not be restored");
+		return -1;
+	}
 	lsn_table_lock(s->t);
 	rc = st_load(s->store, restore_one, s, err, errlen);
 	lsn_table_unlock(s->t);
@@ -195,7 +241,7 @@ static int check_placement(struct sm *s, const struct cfg_proxy *const *proxies,
 static int new_listener_id(const struct sm *s, char *out, size_t len)
 {
 	for (int tries = 0; tries < NEW_ID_TRIES; tries++)
-		if (s->new_id(out, len) == 0 && lsn_table_find(s->t, out) == NULL)
+		if (s->new_id("listener", out, len) == 0 && lsn_table_find(s->t, out) == NULL)
 			return 0;
 	return -1;
 }
@@ -325,6 +371,132 @@ static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_out
 	free(dels);
 }
 
+/* ---- real servers ---- */
+
+/* Every address is an IP literal or a host name, registered neither already nor twice here, and
+ * the node's limit holds; keys[i] is address i's comparison key. 0 or -1 (out says why). */
+static int check_addresses(struct sm *s, const struct sm_change *c, char (*keys)[RS_ADDR_MAX],
+	struct sm_outcome *out)
+{
+	for (size_t i = 0; i < c->nids; i++) {
+		int twice = 0;
+		if (rs_addr_key(c->ids[i], keys[i]) != 0) {
+			fail(out, SM_E_BAD_ADDRESS, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++)
+			twice |= strcmp(keys[k], keys[i]) == 0;
+		if (twice || rs_find_addr(s->rs, keys[i]) != NULL) {
+			fail(out, SM_E_DUPLICATE_RS, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+			return -1;
+		}
+	}
+	if (rs_count(s->rs) + c->nids > s->cfg->max_real_servers) {
+		fail(out, SM_E_RS_LIMIT, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* A new real server id: random, and neither known nor given to another address of this call. */
+static int new_rs_id(struct sm *s, char (*given)[ST_ID_MAX], size_t ngiven, char *out)
+{
+	for (int tries = 0; tries < NEW_ID_TRIES; tries++) {
+		int taken = s->new_id("rs", out, ST_ID_MAX) != 0 || rs_find(s->rs, out) != NULL;
+		for (size_t k = 0; k < ngiven && !taken; k++)
+			taken = strcmp(given[k], out) == 0;
+		if (!taken)
+			return 0;
+	}
+	return -1;
+}
+
+/* One put per address, each under a new id (out->new_ids). 0, or -1 on ENOMEM. */
+static int real_server_puts(struct sm *s, const struct sm_change *c, struct st_op *ops,
+	struct sm_outcome *out)
+{
+	for (size_t i = 0; i < c->nids; i++) {
+		json_t *f;
+		if (new_rs_id(s, out->new_ids, i, out->new_ids[i]) != 0 ||
+		    (f = rs_fields(out->new_ids[i], c->ids[i], c->name, c->project, c->tags)) == NULL)
+			return -1;
+		ops[i] = (struct st_op){ ST_PUT, RS_KIND, out->new_ids[i], f };
+	}
+	return 0;
+}
+
+static void add_real_servers(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	size_t n = c->nids;
+	char (*keys)[RS_ADDR_MAX] = calloc(n + 1, sizeof(*keys));
+	struct st_op *ops = calloc(n + 1, sizeof(*ops));
+	if (keys == NULL || ops == NULL) {
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+	} else if (check_addresses(s, c, keys, out) == 0) {
+		if (real_server_puts(s, c, ops, out) != 0 || rs_reserve(s->rs, n) != 0) {
+			fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		} else if (write_ops(s, ops, n, out) != 0) {
+			fail(out, SM_E_STORE, NULL, errno);
+			LOG_ERR("state", "adding %zu real servers: %s; none added", n, out->detail);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				rs_add(s->rs, out->new_ids[i], keys[i], ops[i].fields);
+		}
+	}
+	for (size_t i = 0; ops != NULL && i < n; i++)
+		json_decref(ops[i].fields);
+	free(ops);
+	free(keys);
+}
+
+/* Every id names a real server bound to nothing (no rule can bind one yet: issue 13's rules
+ * will answer SM_E_RS_BOUND here); then one change removes them all. */
+static void remove_real_servers(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	struct st_op *ops = calloc(c->nids + 1, sizeof(*ops));
+	if (ops == NULL) {
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		return;
+	}
+	for (size_t i = 0; i < c->nids && out->err == SM_OK; i++) {
+		if (rs_find(s->rs, c->ids[i]) == NULL) {
+			fail(out, SM_E_NOT_FOUND, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+		}
+		ops[i] = (struct st_op){ ST_DEL, RS_KIND, c->ids[i], NULL };
+	}
+	if (out->err == SM_OK && write_ops(s, ops, c->nids, out) != 0) {
+		fail(out, SM_E_STORE, NULL, errno);
+		LOG_ERR("state", "removing %zu real servers: %s; none removed", c->nids, out->detail);
+	}
+	for (size_t i = 0; out->err == SM_OK && i < c->nids; i++)
+		rs_remove(s->rs, c->ids[i]);
+	free(ops);
+}
+
+static void rename_real_server(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	const struct rs *r = rs_find(s->rs, c->id);
+	json_t *f = r != NULL ? json_deep_copy(r->fields) : NULL;
+	if (r == NULL) {
+		fail(out, SM_E_NOT_FOUND, NULL, 0);
+		snprintf(out->detail, sizeof(out->detail), "%s", c->id);
+		return;
+	}
+	if (f == NULL || json_object_set_new(f, "RealServerName", json_string(c->name)) != 0) {
+		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+	} else {
+		struct st_op op = { ST_PUT, RS_KIND, c->id, f };
+		if (write_ops(s, &op, 1, out) != 0)
+			fail(out, SM_E_STORE, NULL, errno);
+		else
+			rs_set_fields(s->rs, c->id, f);
+	}
+	json_decref(f);
+}
+
 void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 {
 	memset(out->id, 0, sizeof(out->id));
@@ -343,6 +515,15 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 		lsn_table_lock(s->t);
 		delete_locked(s, c, out);
 		lsn_table_unlock(s->t);
+		return;
+	case SM_ADD_REAL_SERVERS:
+		add_real_servers(s, c, out);
+		return;
+	case SM_REMOVE_REAL_SERVERS:
+		remove_real_servers(s, c, out);
+		return;
+	case SM_RENAME_REAL_SERVER:
+		rename_real_server(s, c, out);
 		return;
 	}
 }

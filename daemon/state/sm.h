@@ -14,17 +14,24 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+#include <stdint.h>
+
 #include "store.h"
 
 struct cfg;
 struct cfg_proxy;
 struct lsn_table;
+struct rs_set;
 struct sm;
 
 enum sm_op {
 	SM_CREATE_LISTENER,         /* rec: all but id and create_time, which sm gives it */
 	SM_RENAME_LISTENER,         /* id, name */
 	SM_DELETE_LISTENERS,        /* ids, within the scope */
+	SM_ADD_REAL_SERVERS,        /* ids: the addresses (trimmed); name, project, tags */
+	SM_REMOVE_REAL_SERVERS,     /* ids */
+	SM_RENAME_REAL_SERVER,      /* id, name */
 };
 
 /* Why a change was refused or failed; SM_OK when it is done and durable. */
@@ -42,6 +49,10 @@ enum sm_err {
 	SM_E_GROUP_LISTENER,        /* a group's listener cannot be renamed; out.detail: the group */
 	SM_E_DESTROYING,            /* the listener is being deleted */
 	SM_E_NOMEM,
+	SM_E_BAD_ADDRESS,           /* out.detail: an address that is no IP literal or host name */
+	SM_E_DUPLICATE_RS,          /* out.detail: an address registered already, or twice here */
+	SM_E_RS_LIMIT,              /* node.max_real_servers would be passed */
+	SM_E_RS_BOUND,              /* out.detail: a real server still bound to a rule */
 };
 
 /* What a deletion did to each id asked for (out.verdicts[i] for ids[i]). */
@@ -63,6 +74,8 @@ struct sm_change {
 	/* RENAME: may the caller touch this listener? NULL: yes. */
 	int (*allowed)(const struct st_listener *rec, void *arg);
 	void *allowed_arg;
+	int64_t project;                    /* ADD_REAL_SERVERS: ProjectId */
+	json_t *tags;                       /* ADD_REAL_SERVERS: TagSet, checked (borrowed) */
 };
 
 struct sm_outcome {
@@ -72,12 +85,16 @@ struct sm_outcome {
 	char detail[256];                   /* the store's words, for the log (or see above) */
 	char id[ST_ID_MAX];                 /* CREATE: the new listener's id */
 	unsigned char *verdicts;            /* DELETE: nids of them, the caller's array */
+	char (*new_ids)[ST_ID_MAX];         /* ADD_REAL_SERVERS: nids of them, the caller's */
 };
 
-/* A state machine over store and t, deciding with cfg; new_id() makes a new listener's id (the
- * API's format: listener-xxxxxxxx), 0 or -1. NULL on ENOMEM. */
+/* A state machine over store and t, deciding with cfg; new_id() makes a new object's id in the
+ * API's format (prefix "listener", "rs": listener-xxxxxxxx), 0 or -1. NULL on ENOMEM. */
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
-	int (*new_id)(char *out, size_t len));
+	int (*new_id)(const char *prefix, char *out, size_t len));
+
+/* The real servers, for Describe (read on the caller's thread, between changes). */
+const struct rs_set *sm_real_servers(const struct sm *s);
 void sm_free(struct sm *s);         /* NULL-safe; frees nothing it borrows */
 
 /* Start: every stored listener into the table. One that cannot be bound any more is restored

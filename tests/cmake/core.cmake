@@ -2,6 +2,8 @@
 gaap_unit_test(test_store gaap_core)
 # daemon/state/: the state machine, over the real store, table, workers and sockets.
 gaap_unit_test(test_sm gaap_core)
+# daemon/state/rs.c: real server addresses and the set's indexes.
+gaap_unit_test(test_rs gaap_core)
 # daemon/log.c: the event log's reopen.
 gaap_unit_test(test_log gaap_log)
 # daemon/util.c: UTF-8 validity and whole writes.

@@ -1,6 +1,7 @@
 # End-to-end: the real gaapd and gaapctl on loopback (tests/e2e/harness.py).
 gaap_e2e_test(test_config)
 gaap_e2e_test(test_api)
+gaap_e2e_test(test_realservers)
 gaap_e2e_test(test_create)
 # End-to-end: strict requests (issue 17): repeated headers the API reads, ListenerName characters.
 gaap_e2e_test(test_strict)

@@ -192,13 +192,15 @@ class HeldOrigin:
 
 def yaml_config(control_port=0, state_dir="state", credentials="credentials", auth="signature",
                 proxies=None, groups=None, extra_control="", workers=2, log_level="info",
-                rate_limit=1000000, log_file=None, log_rate_burst=None, state_compact_bytes=None):
+                rate_limit=1000000, log_file=None, log_rate_burst=None, state_compact_bytes=None,
+                max_real_servers=None):
     proxies = proxies if proxies is not None else [
         {"id": PROXY, "status": "RUNNING", "max_listeners": 50, "origins": ["127.0.0.1:1"]}]
     lines = ["node:", f"  workers: {workers}", f"  state_dir: {state_dir}",
              f"  log_level: {log_level}"] + ([f"  log_file: {log_file}"] if log_file else []) + (
              [f"  log_rate_burst: {log_rate_burst}"] if log_rate_burst is not None else []) + (
-             [f"  state_compact_bytes: {state_compact_bytes}"] if state_compact_bytes else []) + [
+             [f"  state_compact_bytes: {state_compact_bytes}"] if state_compact_bytes else []) + (
+             [f"  max_real_servers: {max_real_servers}"] if max_real_servers else []) + [
              "control:",
              f"  listen: 127.0.0.1:{control_port}", f"  auth: {auth}",
              f"  credentials_file: {credentials}", f"  rate_limit: {rate_limit}"]

@@ -66,6 +66,7 @@ static void shipped_config_loads_as_documented(void **state)
 	assert_string_equal(c->state_dir, SOURCE_DIR "/conf/../var/lib/gaapd");
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(c->log_rate_burst, LOG_BURST_DEFAULT);
+	assert_int_equal(c->max_real_servers, 10000);
 	assert_int_equal(c->log_rate_interval_ms, LOG_INTERVAL_DEFAULT);
 	assert_string_equal(c->control_listen.text, "127.0.0.1:9680");
 	assert_int_equal(c->auth, CFG_AUTH_SIGNATURE);

@@ -34,9 +34,9 @@ struct fx {
 
 static unsigned next_id;
 
-static int test_id(char *out, size_t len)
+static int test_id(const char *prefix, char *out, size_t len)
 {
-	snprintf(out, len, "listener-t%07u", ++next_id);
+	snprintf(out, len, "%s-t%07u", prefix, ++next_id);
 	return 0;
 }
 

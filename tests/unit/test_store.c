@@ -259,7 +259,7 @@ static int note_record(const char *kind, const char *id, json_t *fields, void *a
 	return 0;
 }
 
-/* Records of another kind go through the same change as listeners: one atomic change, creation
+/* Records of another kind (here one without a schema) go through the same change as listeners: one atomic change, creation
  * order per kind and across kinds, a reopen finds them, and the listener shorthands see only
  * listeners. */
 static void records_of_any_kind_share_a_change(void **state)
@@ -271,18 +271,18 @@ static void records_of_any_kind_share_a_change(void **state)
 	char seen[256] = "";
 	assert_non_null(s);
 	struct st_op change[] = {
-		{ ST_PUT, "realserver", "rs-00000001", rs },
+		{ ST_PUT, "example", "rs-00000001", rs },
 		{ ST_PUT, ST_LISTENER, a.id, st_listener_json(&a) },
-		{ ST_PUT, "realserver", "rs-00000002", rs },
+		{ ST_PUT, "example", "rs-00000002", rs },
 	};
 	assert_int_equal(st_write(s, change, 3, f->err, sizeof(f->err)), 0);
-	struct st_op del = { ST_DEL, "realserver", "rs-00000001", NULL };
+	struct st_op del = { ST_DEL, "example", "rs-00000001", NULL };
 	assert_int_equal(st_write(s, &del, 1, f->err, sizeof(f->err)), 0);
 	struct collected c = reopen(f, &s);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(c.recs[0].id, a.id);
 	assert_int_equal(st_each(s, NULL, note_record, seen), 0);
-	assert_string_equal(seen, "listener:listener-aaaaaaaa realserver:rs-00000002 ");
+	assert_string_equal(seen, "listener:listener-aaaaaaaa example:rs-00000002 ");
 	json_decref(change[1].fields);
 	json_decref(rs);
 	st_close(s);
@@ -298,7 +298,7 @@ static void the_kind_schema_refuses_a_bad_record(void **state)
 	assert_non_null(s);
 	json_object_set_new(bad, "Port", json_integer(70000));
 	struct st_op change[] = {
-		{ ST_PUT, "realserver", "rs-00000001", bad },   /* any fields: no schema yet */
+		{ ST_PUT, "example", "rs-00000001", bad },   /* a kind without a schema */
 		{ ST_PUT, ST_LISTENER, a.id, bad },
 	};
 	assert_int_equal(st_write(s, change, 2, f->err, sizeof(f->err)), -1);
@@ -307,7 +307,7 @@ static void the_kind_schema_refuses_a_bad_record(void **state)
 	assert_int_equal(reopen(f, &s).n, 0);
 	char seen[256] = "";
 	assert_int_equal(st_each(s, NULL, note_record, seen), 0);
-	assert_string_equal(seen, "");                  /* the realserver went nowhere either */
+	assert_string_equal(seen, "");                  /* the other record went nowhere either */
 	json_decref(bad);
 	st_close(s);
 }
