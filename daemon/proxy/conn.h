@@ -37,9 +37,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "head.h"
+#include "close.h"
+#include "msg.h"
 #include "px.h"
 #include "rd.h"
+#include "rewrite.h"
 
 /* Output queued towards one peer before we stop reading from the other. */
 #define PX_MAX_PENDING (64 * 1024)
