@@ -1,6 +1,6 @@
 /* daemon/proxy/alog.c - the access log: one line per exchange, written by the worker that
  *   served it on its own descriptor. */
-#include "conn.h"
+#include "alog.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,7 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "conn.h"
 #include "log.h"
+#include "route.h"
+#include "worker.h"
 
 #define PX_LOG_TARGET_MAX 1024  /* longer targets are cut (with "...") */
 

@@ -14,7 +14,17 @@
 
 #include <event2/buffer.h>
 
+#include "alog.h"
+#include "close.h"
 #include "log.h"
+#include "msg.h"
+#include "origin.h"
+#include "rd.h"
+#include "request.h"
+#include "route.h"
+#include "stats.h"
+#include "tunnel.h"
+#include "worker.h"
 
 /* How often a worker may warn about connections it refuses. */
 #define PX_REFUSED_LOG_MS 10000

@@ -1,29 +1,24 @@
-/* daemon/proxy/conn.h - one client connection, the exchange in flight on it, the origin
- *   connection serving it and the worker's pools of idle origin connections (internal to
- *   daemon/proxy).
- * Ownership: a px_worker owns its px_conns (a TAILQ) and its pools. A px_conn owns its client
+/* daemon/proxy/conn.h - one client connection and the exchange in flight on it (internal to
+ *   daemon/proxy); the write helpers, timeouts and clocks both sides of an exchange use.
+ * Ownership: a px_worker owns its px_conns (a TAILQ; worker.h). A px_conn owns its client
  *   bufferevent (the socket, its output and write timeout) and px_rd (its reads), its timer,
  *   its request parser and one reference to its route; during an exchange it owns one origin
- *   connection (c->org), taken from the pool of that origin's address or newly
- *   connected, and gives it back to the pool at a clean message boundary. A pool owns its idle
- *   origins. Origins retired during an exchange wait on the conn's dead list.
+ *   connection (c->org; origin.h), taken from the pool of that origin's address (pool.h) or
+ *   newly connected, and gives it back to the pool at a clean message boundary. Origins retired
+ *   during an exchange wait on the conn's dead list.
  * Lifetime: px_accept() creates a conn. px_conn_close() only marks it: every callback brackets
  *   its work with px_conn_enter()/px_conn_leave(), and the outermost leave frees what was marked
  *   (retired origins at once, the conn once its output is flushed - and, after an error reply,
- *   its unread input drained for a moment - or can no longer be). A retired origin has no
- *   callbacks left, so every origin callback runs for c->org or for a pooled origin. A pool
- *   exists while it holds an idle connection.
+ *   its unread input drained for a moment - or can no longer be).
  * Reading: through each side's px_rd (rd.h), never the bufferevent's own read event; what a
  *   callback consumed reopens a reader stopped at its high mark in px_conn_leave().
  * Writing: client and origin bufferevents keep EV_WRITE off while their output is empty; what a
  *   callback queues is written by the outermost px_conn_leave() (or when a response completes)
  *   through px_flush(), and only what the socket does not take is left to libevent.
  * Tunnels: a 101 to a WebSocket upgrade turns the conn and its origin connection into a tunnel
- *   (PX_TUNNEL, tunnel.c) for the rest of their lives: the parsers stop, both sides' callbacks
- *   become the tunnel's, and the origin connection is never pooled.
+ *   (PX_TUNNEL, tunnel.h) for the rest of their lives.
  * Threads: everything here runs on the owning worker's thread; only px_route and px_stats are
- *   shared (a route's configuration is immutable; what workers learn about origins, and every
- *   counter, is atomic).
+ *   shared (route.h, stats.h).
  */
 #ifndef GAAPD_PX_CONN_H
 #define GAAPD_PX_CONN_H
@@ -31,15 +26,18 @@
 #include <sys/queue.h>
 
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "head.h"
+#include "close.h"
+#include "msg.h"
 #include "px.h"
 #include "rd.h"
+
+struct px_origin;
+struct px_worker;
 
 /* Output queued towards one peer before we stop reading from the other. */
 #define PX_MAX_PENDING (64 * 1024)
@@ -59,117 +57,6 @@ struct px_tmo {
 	unsigned set : 1;           /* 0: never given (libevent's default, none) */
 };
 
-/* One origin's passive-health transitions on one listener. Found or added by each route built
- * for the listener (px_stats_origin()) and never removed while the stats live, so a reload that
- * keeps an origin keeps counting on the same line. */
-struct px_origin_stats {
-	struct px_origin_stats *next;   /* set before the node is published, never changed after */
-	char proxy[CFG_ID_MAX];         /* whose origins list has it ("" for routes built by hand) */
-	char origin[sizeof ((struct cfg_addr *)0)->text];
-	_Atomic uint64_t ejections;     /* marked down while it was up */
-	_Atomic uint64_t recoveries;    /* answered again while marked down */
-};
-
-/* One origin of a route and what the workers learn about it. */
-struct px_upstream {
-	struct cfg_addr addr;
-	unsigned weight;            /* 1..CFG_WEIGHT_MAX */
-	atomic_uint active;         /* exchanges in flight (lc) */
-	atomic_uint fails;          /* consecutive failures */
-	_Atomic int64_t down_until; /* px_now_ms(): skipped until then */
-	struct px_origin_stats *health;     /* its counters in the route's stats */
-};
-
-/* See px.h. Relaxed atomics: every counter stands alone, and a scrape needs no ordered cut. All
- * zero bytes are zero counters (calloc). */
-struct px_stats {
-	atomic_uint refs;
-	atomic_uint conns;          /* client connections open, on every route and worker */
-	_Atomic uint64_t upgraded;  /* client connections a 101 turned into a tunnel */
-	_Atomic uint64_t requests[PX_STATUS_CLASSES];
-	_Atomic uint64_t bytes_in, bytes_out;
-	_Atomic uint64_t origin_errors[PX_OERR_COUNT];
-	_Atomic uint64_t latency[PX_LATENCY_BUCKETS];
-	_Atomic uint64_t latency_sum_us;
-	_Atomic(struct px_origin_stats *) origins;     /* newest first, prepended with a CAS */
-};
-
-struct px_route {
-	atomic_uint refs;
-	atomic_uint next;           /* the scheduler's cursor */
-	struct px_stats *stats;     /* a reference: its listener's counters and connection count */
-	char *id;                   /* the listener's id, for logs */
-	enum cfg_sched sched;
-	struct px_upstream *ups;
-	size_t nups;
-	uint16_t *seq;              /* wrr: origin indexes in smooth weighted order */
-	size_t nseq;
-	struct cfg_http http;       /* access_log is the route's own copy */
-};
-
-/* stats.c: what the workers add. An exchange with a final status (100-599) counts in its class and
- * the latency histogram; others (the client left before any answer) count in neither. */
-void px_stats_exchange(struct px_stats *s, int status, int64_t us);
-void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out);
-/* Counts reason's origin failure kind, if it has one (the close-reason table). */
-void px_stats_origin_error(struct px_stats *s, enum px_close reason);
-void px_stats_upgraded(struct px_stats *s);
-/* The health counters of proxy's origin (cfg_addr.text) in s, added on first use; NULL on ENOMEM.
- * Borrowed: they live as long as s. For route builds, not the request path. Any thread. */
-struct px_origin_stats *px_stats_origin(struct px_stats *s, const char *proxy, const char *origin);
-
-/* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
-int64_t px_now_ms(void);
-/* The origin for the next exchange: its index, skipping origins that are down and exclude
- * (-1 = none); when every other origin is down, the one that failed longest ago (passive health
- * never leaves a request without a try). -1 only when there is no origin but exclude. Any
- * thread. */
-int px_route_pick(struct px_route *r, int exclude);
-/* Passive health. failed: 1 when this failure took the origin out for origin_fail_timeout
- * (never the only origin of a route). succeeded: 1 when it brought a taken-out origin back.
- * Each 1 is counted in the origin's px_origin_stats. */
-int px_route_failed(struct px_route *r, size_t i);
-int px_route_succeeded(struct px_route *r, size_t i);
-
-/* A deleted listener's route on one worker: its connections' deadline (px_worker_retire()). */
-struct px_retire {
-	LIST_ENTRY(px_retire) link;
-	struct px_worker *w;
-	struct px_route *route;     /* a reference: the pointer identifies the conns to close */
-	struct event *timer;
-};
-
-/* The idle keep-alive connections to one origin address on one worker. */
-struct px_pool {
-	LIST_ENTRY(px_pool) link;
-	struct px_worker *w;
-	struct cfg_addr addr;
-	TAILQ_HEAD(, px_origin) idle;   /* most recently used first */
-	unsigned n;
-};
-
-/* Durations a worker keeps the common timeout of (px_timeout()); more are looked up each time. */
-#define PX_TIMEOUTS 16
-
-struct px_worker {
-	struct event_base *base;
-	/* The common timeouts asked of base so far, by duration in ms: libevent finds one with a
-	 * linear search under the base's lock, and a worker waits only its routes' few durations. */
-	struct {
-		unsigned ms;
-		const struct timeval *tv;   /* owned by base */
-	} timeouts[PX_TIMEOUTS];
-	size_t ntimeouts;
-	TAILQ_HEAD(px_conn_list, px_conn) conns;
-	LIST_HEAD(, px_retire) retiring;
-	LIST_HEAD(, px_pool) pools;
-	size_t nconns;
-	uint64_t next_id;
-	int64_t refused_logged;     /* px_now_ms() of the last "connection refused" warning */
-	int alog_fd;                /* access log: -1 = not open */
-	char *alog_path;            /* what alog_fd was opened for */
-};
-
 enum px_state {
 	PX_IDLE,                    /* between requests: the keep-alive (or first-request) timer */
 	PX_HEAD,                    /* reading a request head: the header timer */
@@ -177,30 +64,6 @@ enum px_state {
 	PX_WAIT,                    /* request complete, parser paused: the response is in flight */
 	PX_FLUSH,                   /* response complete, waiting until the client has it all */
 	PX_TUNNEL,                  /* after a 101 to a WebSocket upgrade: bytes both ways */
-};
-
-struct px_origin {
-	TAILQ_ENTRY(px_origin) link;    /* in its pool, while idle */
-	struct px_origin *next_dead;
-	struct px_worker *w;
-	struct px_conn *c;          /* the conn it serves; NULL while pooled */
-	struct px_pool *pool;       /* while pooled */
-	struct bufferevent *bev;
-	struct px_tmo tmo;          /* bev's write timeout */
-	struct px_rd rd;            /* reads bev's socket into its input; started once connected */
-	const struct cfg_addr *addr;    /* in c's route while serving, in the pool while idle */
-	int idx;                    /* its origin in c->route while serving */
-	struct px_msg resp;
-	enum px_frame frame;        /* how the current response body goes to the client */
-	unsigned connected : 1;
-	unsigned reused : 1;        /* came from a pool: it may have been closed meanwhile */
-	unsigned got_bytes : 1;     /* the origin sent something during this exchange */
-	unsigned busy : 1;          /* counted in its upstream's active */
-	unsigned head_sent : 1;     /* the current response head went to the client */
-	unsigned in_chunked : 1;    /* the origin sends the body chunked (callbacks copy it) */
-	unsigned eof : 1;           /* tunnel: the origin has ended what it sends */
-	unsigned shut : 1;          /* tunnel: its write side is shut (the client ended) */
-	int64_t pooled_us;          /* px_now_us() when it last went into the pool */
 };
 
 struct px_conn {
@@ -299,56 +162,9 @@ int64_t px_mono_us(void);
 /* c's current exchange is over (answered, or closed): counted in the stats and logged, once. A
  * tunnel's exchange is logged when the tunnel closes; its 101 was counted when it began. */
 void px_exchange_done(struct px_conn *c);
-/* The access log line of c's current exchange, ended at end (px_mono_us()), if the route has an
- * access log. */
-void px_access_log(struct px_conn *c, int64_t end);
-
-/* request.c: the parser's settings, and parsing what the client sent as far as the current
- * exchange allows (resumed: the parser was just resumed and must run even on empty input). */
-extern const llhttp_settings_t px_request_settings;
-void px_request_pump(struct px_conn *c, int resumed);
-/* The rebuilt request head into c->org's output: for the exchange, and again for its one retry
- * on a new connection (c->req.head lasts as long as the exchange). 0, or -1 with c closed. */
-int px_send_head(struct px_conn *c);
-/* The response has been written: the next request, if the connection lives on. */
-void px_next_request(struct px_conn *c);
 /* Deadlines: the header or keep-alive timer (0 = none), and the socket timeouts (read: a body
  * that stalls, only while reading_body; write: a client that takes nothing). */
 void px_conn_timer(struct px_conn *c, unsigned ms);
 void px_client_timeouts(struct px_conn *c, int reading_body);
-
-/* tunnel.c. The origin answered c's WebSocket upgrade with 101, whose head is in the client's
- * output and whose parser stopped right after it: from now on c and c->org relay bytes both
- * ways (first what each side sent after its head), until both have ended (each end's EOF shuts
- * the other's write side once what came before is written), an error, or tunnel_idle_timeout
- * without a byte moving. */
-void px_tunnel_start(struct px_conn *c);
-/* c->timer of a tunnel fired: closes an idle tunnel, or waits for the rest of the timeout. */
-void px_tunnel_timer(struct px_conn *c);
-/* The origin's EOF reached the response side after the tunnel began (it came with the 101). */
-void px_tunnel_origin_eof(struct px_conn *c);
-
-/* Makes c->org ready for a new request: a pooled connection to the scheduler's choice, or a new
- * one. 0, or -1 with c closed (502 at once when every origin is down). */
-int px_origin_get(struct px_conn *c);
-/* Which timeouts an origin connection runs: while the request is sent, only the write timeout
- * (= connect timeout: no progress); once it is all in (at once for a bodiless request), the
- * response timeout on reads too. A long upload is not a silent origin. */
-enum px_org_phase { PX_ORG_SENDING, PX_ORG_WAITING };
-void px_origin_timeouts(struct px_origin *o, enum px_org_phase phase);
-/* o gets no more callbacks: reads and writes stop. */
-void px_origin_quiet(struct px_origin *o);
-/* Retires c->org: it moves to the dead list and reads stop; NULL-safe. */
-void px_origin_retire(struct px_conn *c);
-void px_origin_free(struct px_origin *o);          /* NULL-safe; frees the bufferevent too */
-/* An idle connection to a, live as far as a peek can tell, out of w's pool (its callbacks
- * cleared, the caller sets them); NULL when there is none. replay: the request can go again on
- * a new connection should this one turn out stale, so one pooled a moment ago is not peeked at. */
-struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, int replay);
-/* Keeps o (served, at a clean message boundary, detached from its conn) idle in its worker's
- * pool for h->origin_keepalive_timeout_ms. 0, or -1 when the pool is full (o is the caller's). */
-int px_pool_put(struct px_origin *o, const struct cfg_http *h);
-/* Frees every pool of w and the idle connections in them. */
-void px_pools_destroy(struct px_worker *w);
 
 #endif

@@ -2,7 +2,7 @@
  *   connection to it, failing over when a connect fails, the one retry of a stale pooled
  *   connection, response parsing and checks, head rebuild, body relay to the client, and the
  *   connection's return to the pool at a clean message boundary. */
-#include "conn.h"
+#include "origin.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,7 +10,18 @@
 
 #include <event2/buffer.h>
 
+#include "close.h"
+#include "conn.h"
 #include "log.h"
+#include "msg.h"
+#include "pool.h"
+#include "rd.h"
+#include "request.h"
+#include "rewrite.h"
+#include "route.h"
+#include "stats.h"
+#include "tunnel.h"
+#include "worker.h"
 
 /* When the route does not say (routes built by hand in tests). */
 #define PX_MAX_RESPONSE_HEAD (64 * 1024)

@@ -1,7 +1,7 @@
 /* daemon/proxy/pool.c - per worker, per origin address: idle keep-alive origin connections,
  *   most recently used first, closed when the origin closes them, sends anything or stays idle
  *   too long. */
-#include "conn.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,7 +10,11 @@
 
 #include <event2/buffer.h>
 
+#include "conn.h"
 #include "log.h"
+#include "origin.h"
+#include "rd.h"
+#include "worker.h"
 
 /* A connection pooled less than this ago is taken without the peek for a replayable request:
  * under load the one just released serves the next request, and an origin closes idle

@@ -29,7 +29,7 @@ struct px_route;
 struct px_stats;
 struct px_worker;
 
-/* Origin failures by kind: label and what counts. The close-reason table (head.h) maps reasons to
+/* Origin failures by kind: label and what counts. The close-reason table (close.h) maps reasons to
  * kinds; a connect that failed over to another origin counts too (the client never saw it). */
 #define PX_ORIGIN_ERRORS \
 	PX_OERR(CONNECT, "connect")                 /* refused, unreachable, reset on connect */ \

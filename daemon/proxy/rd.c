@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 
 #include "conn.h"
+#include "worker.h"
 
 static size_t min_size(size_t a, size_t b)
 {

@@ -1,7 +1,7 @@
 /* daemon/proxy/request.c - the request side of an exchange: parsing, the checks that keep
  *   anything ambiguous away from origins (400 and close), limits (413, 414, 431), the rebuilt
  *   head and the body relay to the origin, the keep-alive cycle. */
-#include "conn.h"
+#include "request.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,7 +9,14 @@
 
 #include <event2/buffer.h>
 
+#include "close.h"
+#include "conn.h"
+#include "head.h"
 #include "log.h"
+#include "msg.h"
+#include "origin.h"
+#include "rewrite.h"
+#include "route.h"
 
 static int on_message_begin(llhttp_t *p);
 static int on_headers_complete(llhttp_t *p);

@@ -1,11 +1,13 @@
 /* daemon/proxy/route.c - what one listener forwards to: origins, scheduler, passive health.
  *   The configuration part is immutable; what the workers learn (connections in flight,
  *   failures, down deadlines) lives in atomics, so any thread may pick and report. */
-#include "conn.h"
+#include "route.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "stats.h"
 
 int64_t px_now_ms(void)
 {

@@ -1,10 +1,12 @@
 /* daemon/proxy/stats.c - a listener's traffic counters (px.h): a few relaxed atomic adds per
  *   exchange on the workers, read counter by counter by a scrape on the control thread. */
-#include "conn.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "close.h"
 
 /* Prometheus' default buckets from 1 ms: the proxy's own latency is well under that. */
 static const struct {

@@ -2,14 +2,20 @@
  *   both directions move between the client and its origin connection as they come, with
  *   back-pressure each way (px_throttle()), each end's EOF passed on as a half-close, and an idle
  *   timeout of its own. Nothing is parsed: the frames are the two ends' business. */
-#include "conn.h"
+#include "tunnel.h"
 
 #include <inttypes.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
 
+#include "close.h"
+#include "conn.h"
 #include "log.h"
+#include "origin.h"
+#include "rd.h"
+#include "route.h"
+#include "stats.h"
 
 static void client_read(void *arg);
 static void client_event(short what, void *arg);

@@ -1,10 +1,15 @@
 /* daemon/proxy/worker.c - one worker's proxy state: its connections, its origin pools, its access
  *   log descriptor and the deadlines of deleted listeners' connections. */
-#include "conn.h"
+#include "worker.h"
 
 #include <stdlib.h>
 
+#include "close.h"
+#include "conn.h"
 #include "log.h"
+#include "pool.h"
+#include "px.h"
+#include "route.h"
 
 struct px_worker *px_worker_new(struct event_base *base)
 {

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/conn.h"
+#include "proxy/close.h"
+#include "proxy/route.h"
+#include "proxy/stats.h"
 
 static const struct cfg_http http = { .origin_max_fails = 2 };
 

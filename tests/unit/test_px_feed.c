@@ -13,7 +13,7 @@
 
 #include <event2/buffer.h>
 
-#include "proxy/head.h"
+#include "proxy/msg.h"
 
 /* What a parse produced, as text: heads, body bytes, chunk sizes, message ends, the error. */
 struct result {

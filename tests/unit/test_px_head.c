@@ -13,7 +13,11 @@
 
 #include <event2/buffer.h>
 
+#include "proxy/close.h"
 #include "proxy/head.h"
+#include "proxy/msg.h"
+#include "proxy/rewrite.h"
+#include "proxy/uri.h"
 
 static int headers_done(llhttp_t *p)
 {

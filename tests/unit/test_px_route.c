@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/conn.h"
+#include "proxy/route.h"
 
 static const struct cfg_http http = { .origin_max_fails = 2, .origin_fail_timeout_ms = 60000 };
 

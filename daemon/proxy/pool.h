@@ -1,0 +1,37 @@
+/* daemon/proxy/pool.h - a worker's idle keep-alive origin connections, one pool per origin
+ *   address (shared by every route of the worker).
+ * Ownership: a pool owns its idle px_origins; px_pool_take() hands one to the caller,
+ *   px_pool_put() takes one back. The worker owns its pools (worker.h).
+ * Lifetime: a pool exists while it holds an idle connection; px_pools_destroy() at worker
+ *   teardown. Threads: the owning worker's.
+ */
+#ifndef GAAPD_PX_POOL_H
+#define GAAPD_PX_POOL_H
+
+#include <sys/queue.h>
+
+#include "px.h"
+
+struct px_origin;
+struct px_worker;
+
+/* The idle keep-alive connections to one origin address on one worker. */
+struct px_pool {
+	LIST_ENTRY(px_pool) link;
+	struct px_worker *w;
+	struct cfg_addr addr;
+	TAILQ_HEAD(, px_origin) idle;   /* most recently used first */
+	unsigned n;
+};
+
+/* An idle connection to a, live as far as a peek can tell, out of w's pool (its callbacks
+ * cleared, the caller sets them); NULL when there is none. replay: the request can go again on
+ * a new connection should this one turn out stale, so one pooled a moment ago is not peeked at. */
+struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, int replay);
+/* Keeps o (served, at a clean message boundary, detached from its conn) idle in its worker's
+ * pool for h->origin_keepalive_timeout_ms. 0, or -1 when the pool is full (o is the caller's). */
+int px_pool_put(struct px_origin *o, const struct cfg_http *h);
+/* Frees every pool of w and the idle connections in them. */
+void px_pools_destroy(struct px_worker *w);
+
+#endif
