@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "idmap.h"
 #include "log.h"
 #include "proxy/px.h"
 #include "worker.h"
@@ -62,11 +63,11 @@ struct lsn_table {
 	struct wrk_pool *workers;
 	struct lsn **items;
 	size_t n, cap;
-	struct lsn **byid;          /* open addressing, linear probing; NULL empty, &tomb removed */
-	size_t byid_cap, byid_used; /* a power of two; live entries and tombstones */
+	struct idmap byid;
 	struct lsn_count *counts;   /* one per proxy ever held: as many as configured, not more */
 	size_t ncounts, counts_cap;
-	struct lsn_port *byport;    /* (member proxy, port) -> listener; as byid */
+	struct lsn_port *byport;    /* (member proxy, port) -> listener: open addressing, linear
+	                             * probing, at most half full (as idmap, with a pair for key) */
 	size_t byport_cap, byport_used;
 };
 
@@ -76,7 +77,7 @@ struct lsn_port {
 	size_t member;              /* l->members[member] */
 };
 
-static struct lsn tomb;         /* a removed entry of byid */
+static struct lsn tomb;         /* a removed entry of byport */
 
 static void slot_release_routes(struct lsn_slot *s);
 
@@ -357,6 +358,11 @@ static void slot_stop(struct wrk *w, void *arg)
 	pthread_mutex_unlock(&wait->lock);      /* the waiter may free wait from here on */
 }
 
+static const char *lsn_id(const void *l)
+{
+	return ((const struct lsn *)l)->rec.id;
+}
+
 struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 {
 	struct lsn_table *t = calloc(1, sizeof(*t));
@@ -364,6 +370,7 @@ struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 		return NULL;
 	pthread_mutex_init(&t->lock, NULL);
 	t->workers = workers;
+	t->byid = (struct idmap)IDMAP_INIT(lsn_id);
 	return t;
 }
 
@@ -381,7 +388,7 @@ void lsn_table_destroy(struct lsn_table *t)
 		lsn_unref(l);
 	}
 	free(t->items);
-	free(t->byid);
+	idmap_free(&t->byid);
 	free(t->byport);
 	free(t->counts);
 	pthread_mutex_destroy(&t->lock);
@@ -447,46 +454,6 @@ static size_t id_hash(const char *id)
 	return (size_t)h;
 }
 
-/* The slot of id in byid, or of the empty slot where it would go. */
-static size_t id_slot(const struct lsn_table *t, const char *id)
-{
-	size_t mask = t->byid_cap - 1, i = id_hash(id) & mask;
-	while (t->byid[i] != NULL && (t->byid[i] == &tomb || strcmp(t->byid[i]->rec.id, id) != 0))
-		i = (i + 1) & mask;
-	return i;
-}
-
-static void id_insert(struct lsn_table *t, struct lsn *l)
-{
-	size_t mask = t->byid_cap - 1, i = id_hash(l->rec.id) & mask;
-	while (t->byid[i] != NULL && t->byid[i] != &tomb)
-		i = (i + 1) & mask;
-	if (t->byid[i] == NULL)
-		t->byid_used++;
-	t->byid[i] = l;
-}
-
-/* A table for at least `live` entries at most half full, tombstones dropped. 0 or -1. */
-static int id_rebuild(struct lsn_table *t, size_t live)
-{
-	size_t cap = 64;
-	struct lsn **old = t->byid;
-	size_t old_cap = t->byid_cap;
-	while (cap < 2 * live)
-		cap *= 2;
-	if ((t->byid = calloc(cap, sizeof(*t->byid))) == NULL) {
-		t->byid = old;
-		return -1;
-	}
-	t->byid_cap = cap;
-	t->byid_used = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i] != NULL && old[i] != &tomb)
-			id_insert(t, old[i]);
-	free(old);
-	return 0;
-}
-
 const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i)
 {
 	return i < t->n ? t->items[i] : NULL;
@@ -494,7 +461,7 @@ const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i)
 
 const struct lsn *lsn_table_find(const struct lsn_table *t, const char *id)
 {
-	return t->byid_cap != 0 ? t->byid[id_slot(t, id)] : NULL;
+	return idmap_get(&t->byid, id);
 }
 
 /* Its place in creation order (deletes only: a scan of pointers, no string compares). */
@@ -580,7 +547,7 @@ int lsn_table_reserve(struct lsn_table *t, const struct lsn *l)
 		t->items = items;
 		t->cap = cap;
 	}
-	if (2 * (t->byid_used + 1) > t->byid_cap && id_rebuild(t, t->n + 1) != 0)
+	if (idmap_reserve(&t->byid, 1) != 0)
 		return -1;
 	if (2 * (t->byport_used + l->nmembers) > t->byport_cap &&
 	    port_rebuild(t, ports_held(t) + l->nmembers) != 0)
@@ -600,7 +567,7 @@ void lsn_table_add(struct lsn_table *t, struct lsn *l)
 {
 	size_t nworkers = t->workers->n;
 	t->items[t->n++] = l;
-	id_insert(t, l);
+	idmap_put(&t->byid, l);
 	count_members(t, l, 1);
 	for (size_t i = 0; i < l->nmembers; i++)
 		port_insert(t, l, i);
@@ -678,7 +645,7 @@ static int remove_one(struct lsn_table *t, size_t i, struct lsn_wait *wait)
 	}
 	memmove(t->items + i, t->items + i + 1, (t->n - i - 1) * sizeof(*t->items));
 	t->n--;
-	t->byid[id_slot(t, l->rec.id)] = &tomb;
+	idmap_del(&t->byid, l->rec.id);
 	for (size_t k = 0; k < l->nmembers; k++)
 		t->byport[port_slot(t, l->members[k], l->rec.port)].l = &tomb;
 	count_members(t, l, -1);
