@@ -162,34 +162,35 @@ static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, siz
 				lsn_origin_error_kind(k), l[i].t.origin_errors[k]);
 }
 
-/* name{listener="..",proxy="..",origin=".."} n */
-static void origin_sample(struct out *o, const char *name, const struct ctl_metrics_lsn *l,
-	const struct lsn_origin_health *h, uint64_t n)
+/* A family with one sample per listener and origin, name{listener,proxy,origin}: the
+ * lsn_origin_health field at offset. */
+static void per_origin(struct out *o, const char *name, const char *help,
+	const struct ctl_metrics_lsn *l, size_t n, size_t offset)
 {
-	put(o, "%s{listener=\"", name);
-	label(o, l->id);
-	put(o, "\",proxy=\"");
-	label(o, h->proxy);
-	put(o, "\",origin=\"");
-	label(o, h->origin);
-	put(o, "\"} %" PRIu64 "\n", n);
+	family(o, name, "counter", help);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < l[i].norigins; k++) {
+			const struct lsn_origin_health *h = &l[i].origins[k];
+			uint64_t v;
+			memcpy(&v, (const char *)h + offset, sizeof v);
+			put(o, "%s{listener=\"", name);
+			label(o, l[i].id);
+			put(o, "\",proxy=\"");
+			label(o, h->proxy);
+			put(o, "\",origin=\"");
+			label(o, h->origin);
+			put(o, "\"} %" PRIu64 "\n", v);
+		}
 }
 
 /* Passive health is each listener's own (its routes'), so the origin lines are per listener. */
 static void origin_families(struct out *o, const struct ctl_metrics_lsn *l, size_t n)
 {
-	family(o, "gaapd_origin_ejections_total", "counter", "Origins marked down by passive health "
-		"(origin_max_fails consecutive failures while up), by listener, proxy and origin.");
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < l[i].norigins; k++)
-			origin_sample(o, "gaapd_origin_ejections_total", &l[i], &l[i].origins[k],
-				l[i].origins[k].ejections);
-	family(o, "gaapd_origin_recoveries_total", "counter", "Origins marked down that answered "
-		"again, by listener, proxy and origin.");
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < l[i].norigins; k++)
-			origin_sample(o, "gaapd_origin_recoveries_total", &l[i], &l[i].origins[k],
-				l[i].origins[k].recoveries);
+	per_origin(o, "gaapd_origin_ejections_total", "Origins marked down by passive health "
+		"(origin_max_fails consecutive failures while up), by listener, proxy and origin.",
+		l, n, offsetof(struct lsn_origin_health, ejections));
+	per_origin(o, "gaapd_origin_recoveries_total", "Origins marked down that answered again, "
+		"by listener, proxy and origin.", l, n, offsetof(struct lsn_origin_health, recoveries));
 }
 
 /* The buckets are stored apart; Prometheus wants them cumulative, +Inf equal to the count. */
