@@ -21,9 +21,8 @@
 #include <time.h>
 
 #include "proxy/rtable.h"
+#include "rtable_big.h"   /* tests/unit: the table test_px_rtable checks */
 
-#define NDOM 1000
-#define NRULE 10
 #define NREQ 4096
 #define NROUNDS 9
 
@@ -53,38 +52,14 @@ static void die(const char *what, const char *err)
 	exit(1);
 }
 
-/* Rule j of domain i: shared prefixes (/a, /a/, /a/b; /api, /api/v1, /api/v10) and paths of the
- * domain's own, as test_px_rtable's large table. */
-static void rule_path(char *out, size_t size, unsigned i, unsigned j)
+/* The one route: d0.example.com, rule "/". */
+static struct px_rt *one_route(void)
 {
-	static const char *fixed[] = { "/", "/a", "/a/", "/a/b", "/api", "/api/v1", "/api/v10" };
-	if (j == 7)
-		snprintf(out, size, "/d%u", i);
-	else if (j == 8)
-		snprintf(out, size, "/x/%u/y", i);
-	else if (j == 9)
-		snprintf(out, size, "/x/%u/y/%u", i, i);
-	else
-		snprintf(out, size, "%s", fixed[j]);
-}
-
-/* nd domains d0.example.com.. with NRULE rules each, or one domain with the rule "/" alone. */
-static struct px_rt *table(unsigned nd, unsigned nrule)
-{
-	static char names[NDOM][32], paths[NDOM][NRULE][32];
-	static struct px_rt_domain_in d[NDOM];
-	static struct px_rt_rule_in r[NDOM * NRULE];
+	struct px_rt_domain_in d = { "d0.example.com", 0 };
+	struct px_rt_rule_in r = { "rule-0", 0, "/", NULL };
 	char err[256];
-	struct px_rt *t;
-	for (unsigned i = 0; i < nd; i++) {
-		snprintf(names[i], sizeof names[i], "d%u.example.com", i);
-		d[i] = (struct px_rt_domain_in){ names[i], 0 };
-		for (unsigned j = 0; j < nrule; j++) {
-			rule_path(paths[i][j], sizeof paths[i][j], i, j);
-			r[i * nrule + j] = (struct px_rt_rule_in){ paths[i][j], i, paths[i][j], NULL };
-		}
-	}
-	if ((t = px_rt_create(d, nd, r, (size_t)nd * nrule, err, sizeof err)) == NULL)
+	struct px_rt *t = px_rt_create(&d, 1, &r, 1, err, sizeof err);
+	if (t == NULL)
 		die("px_rt_create", err);
 	return t;
 }
@@ -98,9 +73,9 @@ static void requests(void)
 		unsigned i, j;
 		char rule[32];
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		i = (unsigned)(x % NDOM);
-		j = (unsigned)((x >> 32) % NRULE);
-		rule_path(rule, sizeof rule, i, j);
+		i = (unsigned)(x % RT_BIG_NDOM);
+		j = (unsigned)((x >> 32) % RT_BIG_NRULE);
+		rt_big_path(rule, sizeof rule, i, j);
 		snprintf(big_reqs[k].path, sizeof big_reqs[k].path, "%s/item/42?x=1", rule);
 		snprintf(big_reqs[k].host, sizeof big_reqs[k].host, "d%u.example.com:8080", i);
 		memcpy(one_reqs[k].path, big_reqs[k].path, sizeof one_reqs[k].path);
@@ -108,7 +83,7 @@ static void requests(void)
 		big_reqs[k].host_len = strlen(big_reqs[k].host);
 		one_reqs[k].host_len = strlen(one_reqs[k].host);
 		big_reqs[k].path_len = one_reqs[k].path_len = strlen(big_reqs[k].path);
-		rule_path(rule, sizeof rule, 0, j);
+		rt_big_path(rule, sizeof rule, 0, j);
 		snprintf(hot_reqs[k].path, sizeof hot_reqs[k].path, "%s/item/42?x=1", rule);
 		hot_reqs[k].path_len = strlen(hot_reqs[k].path);
 		memcpy(hot_reqs[k].host, one_reqs[k].host, sizeof hot_reqs[k].host);
@@ -133,10 +108,19 @@ static double run(const struct px_rt *t, const struct req *reqs, size_t n)
 	return (now_ns() - t0) / (double)n;
 }
 
+/* A table row of the rounds' ns per lookup; the median. */
+static double row(const char *what, double *v, size_t n)
+{
+	qsort(v, NROUNDS, sizeof(*v), cmp_double);
+	printf("| %s | %zu | %.1f [%.1f-%.1f] |\n", what, n, v[NROUNDS / 2], v[0], v[NROUNDS - 1]);
+	return v[NROUNDS / 2];
+}
+
 int main(int argc, char **argv)
 {
 	int smoke = 0;
-	double per_cpu_s = 67100, one[NROUNDS], big[NROUNDS], hot[NROUNDS], t0;
+	char err[256];
+	double per_cpu_s = 67100, one[NROUNDS], big[NROUNDS], hot[NROUNDS], t0, m1, mb;
 	size_t n;
 	struct px_rt *t1, *tb;
 	for (int i = 1; i < argc; i++)
@@ -149,29 +133,24 @@ int main(int argc, char **argv)
 	n = smoke ? 20000 : 4000000;
 	requests();
 	t0 = now_ns();
-	tb = table(NDOM, NRULE);
-	printf("build of %u domains x %u rules: %.2f ms\n\n", NDOM, NRULE, (now_ns() - t0) / 1e6);
-	t1 = table(1, 1);
+	if ((tb = rt_big_create(err, sizeof err)) == NULL)
+		die("px_rt_create", err);
+	printf("build of %u domains x %u rules: %.2f ms\n\n", RT_BIG_NDOM, RT_BIG_NRULE,
+		(now_ns() - t0) / 1e6);
+	t1 = one_route();
 	for (int r = 0; r < NROUNDS; r++) {
 		one[r] = run(t1, one_reqs, n);
 		big[r] = run(tb, big_reqs, n);
 		hot[r] = run(tb, hot_reqs, n);
 	}
-	qsort(one, NROUNDS, sizeof(double), cmp_double);
-	qsort(big, NROUNDS, sizeof(double), cmp_double);
-	qsort(hot, NROUNDS, sizeof(double), cmp_double);
 	printf("| table | lookups per round | ns per lookup, median [min-max] of %d rounds |\n",
 		NROUNDS);
 	printf("|---|---:|---:|\n");
-	printf("| 1 domain x 1 rule | %zu | %.1f [%.1f-%.1f] |\n", n, one[NROUNDS / 2], one[0],
-		one[NROUNDS - 1]);
-	printf("| %u domains x %u rules | %zu | %.1f [%.1f-%.1f] |\n", NDOM, NRULE, n,
-		big[NROUNDS / 2], big[0], big[NROUNDS - 1]);
-	printf("| the same, one domain's Host and paths | %zu | %.1f [%.1f-%.1f] |\n\n", n,
-		hot[NROUNDS / 2], hot[0], hot[NROUNDS - 1]);
-	printf("ratio big / one: %.2fx; difference %.1f ns = %.2f %% of one request at %.0f req per "
-		"CPU-s\n", big[NROUNDS / 2] / one[NROUNDS / 2], big[NROUNDS / 2] - one[NROUNDS / 2],
-		(big[NROUNDS / 2] - one[NROUNDS / 2]) * per_cpu_s / 1e7, per_cpu_s);
+	m1 = row("1 domain x 1 rule", one, n);
+	mb = row("1000 domains x 10 rules", big, n);
+	row("the same, one domain's Host and paths", hot, n);
+	printf("\nratio big / one: %.2fx; difference %.1f ns = %.2f %% of one request at %.0f req "
+		"per CPU-s\n", mb / m1, mb - m1, (mb - m1) * per_cpu_s / 1e7, per_cpu_s);
 	px_rt_destroy(t1);
 	px_rt_destroy(tb);
 	return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "proxy/rtable.h"
+#include "rtable_big.h"
 
 /* A lookup as text: the rule's path, or "404 domain", "404 rule", "400", "414". host NULL: no
  * Host. */
@@ -103,40 +104,33 @@ static struct px_rt *hosts_table(int with_default)
 }
 
 /* 9.2: port and one trailing dot removed, any case, IPv6 literals never match, no Host and no
- * match -> the default domain, else 404. */
+ * match -> the default domain, else 404. "" stands for the default domain below. */
 static void test_spec_host(void **state)
 {
-	struct px_rt *t = hosts_table(1);
+	static const char *cases[][2] = {
+		{ "example.com", "example.com" }, { "example.com:8080", "example.com" },
+		{ "example.com.", "example.com" }, { "EXAMPLE.Com.:80", "example.com" },
+		{ "www.example.org", "www.example.org" }, { "WWW.EXAMPLE.ORG", "www.example.org" },
+		{ "10.0.0.1:80", "10.0.0.1" }, { "fallback.test", "fallback.test" },
+		/* no match: the default domain */
+		{ "", "" }, { "[::1]:80", "" }, { "[::1]", "" }, { "example.com..", "" },
+		{ "xample.com", "" }, { "example.co", "" }, { "a.example.com", "" }, { ".", "" },
+		{ ":80", "" }, { "unknown.test", "" },
+	};
+	struct px_rt *with = hosts_table(1), *without = hosts_table(0);
 	(void)state;
-	assert_string_equal(domain_of(t, "example.com"), "example.com");
-	assert_string_equal(domain_of(t, "example.com:8080"), "example.com");
-	assert_string_equal(domain_of(t, "example.com."), "example.com");
-	assert_string_equal(domain_of(t, "EXAMPLE.Com.:80"), "example.com");
-	assert_string_equal(domain_of(t, "www.example.org"), "www.example.org");
-	assert_string_equal(domain_of(t, "WWW.EXAMPLE.ORG"), "www.example.org");
-	assert_string_equal(domain_of(t, "10.0.0.1:80"), "10.0.0.1");
-	/* everything else falls to the default */
-	assert_string_equal(domain_of(t, NULL), "fallback.test");          /* HTTP/1.0, no Host */
-	assert_string_equal(domain_of(t, ""), "fallback.test");
-	assert_string_equal(domain_of(t, "[::1]:80"), "fallback.test");
-	assert_string_equal(domain_of(t, "[::1]"), "fallback.test");
-	assert_string_equal(domain_of(t, "example.com.."), "fallback.test");
-	assert_string_equal(domain_of(t, "xample.com"), "fallback.test");
-	assert_string_equal(domain_of(t, "example.co"), "fallback.test");
-	assert_string_equal(domain_of(t, "a.example.com"), "fallback.test");
-	assert_string_equal(domain_of(t, "."), "fallback.test");
-	assert_string_equal(domain_of(t, ":80"), "fallback.test");
-	assert_string_equal(route(t, "Example.com:80", "/x"), "/");
-	px_rt_destroy(t);
-
-	t = hosts_table(0);         /* no default: 404 */
-	assert_string_equal(domain_of(t, "fallback.test"), "fallback.test");
-	assert_string_equal(domain_of(t, "unknown.test"), "404");
-	assert_string_equal(domain_of(t, NULL), "404");
-	assert_string_equal(domain_of(t, "[::1]:80"), "404");
-	assert_string_equal(route(t, "unknown.test", "/x"), "404 domain");
-	assert_string_equal(route(t, NULL, "/x"), "404 domain");
-	px_rt_destroy(t);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *want = cases[i][1][0] != '\0' ? cases[i][1] : NULL;
+		assert_string_equal(domain_of(with, cases[i][0]), want ? want : "fallback.test");
+		assert_string_equal(domain_of(without, cases[i][0]), want ? want : "404");
+	}
+	assert_string_equal(domain_of(with, NULL), "fallback.test");        /* HTTP/1.0, no Host */
+	assert_string_equal(domain_of(without, NULL), "404");
+	assert_string_equal(route(with, "Example.com:80", "/x"), "/");
+	assert_string_equal(route(without, "unknown.test", "/x"), "404 domain");
+	assert_string_equal(route(without, NULL, "/x"), "404 domain");
+	px_rt_destroy(with);
+	px_rt_destroy(without);
 }
 
 /* The match carries the rule as built: id, target, its domain. */
@@ -298,55 +292,33 @@ static void test_build_refusals(void **state)
 	px_rt_destroy(t);
 }
 
-/* 1,000 domains x 10 rules with shared prefixes, no "/" rule: every rule found by its own path
- * (and by a longer path that no other rule prefixes), and misses are misses. */
-#define NDOM 1000
-#define NRULE 10
-static void rule_path(char *out, size_t size, unsigned i, unsigned j)
-{
-	static const char *fixed[] = { "/0", "/a", "/a/", "/a/b", "/api", "/api/v1", "/api/v10" };
-	if (j == 7)
-		snprintf(out, size, "/d%u", i);
-	else if (j == 8)
-		snprintf(out, size, "/x/%u/y", i);
-	else if (j == 9)
-		snprintf(out, size, "/x/%u/y/%u", i, i);
-	else
-		snprintf(out, size, "%s", fixed[j]);
-}
-
+/* 1,000 domains x 10 rules (rtable_big.h): every rule found by its own path (and by a longer
+ * path that no other rule prefixes), and misses are misses. */
 static void test_large(void **state)
 {
-	static char names[NDOM][32], paths[NDOM][NRULE][32];
-	static struct px_rt_domain_in d[NDOM];
-	static struct px_rt_rule_in r[NDOM * NRULE];
-	char err[256], host[40], path[64];
-	struct px_rt *t;
+	char err[256], host[40], path[64], rule[32];
+	struct px_rt *t = rt_big_create(err, sizeof err);
 	(void)state;
-	for (unsigned i = 0; i < NDOM; i++) {
-		snprintf(names[i], sizeof names[i], "d%u.Example.com", i);
-		d[i] = (struct px_rt_domain_in){ names[i], 0 };
-		for (unsigned j = 0; j < NRULE; j++) {
-			rule_path(paths[i][j], sizeof paths[i][j], i, j);
-			r[i * NRULE + j] = (struct px_rt_rule_in){ paths[i][j], i, paths[i][j],
-				(void *)(uintptr_t)(i * NRULE + j + 1) };
-		}
-	}
-	assert_non_null(t = px_rt_create(d, NDOM, r, NDOM * NRULE, err, sizeof err));
-	for (unsigned i = 0; i < NDOM; i++) {
+	if (t == NULL)
+		fail_msg("%s", err);
+	for (unsigned i = 0; i < RT_BIG_NDOM; i++) {
 		snprintf(host, sizeof host, "D%u.EXAMPLE.COM:443", i);
-		for (unsigned j = 0; j < NRULE; j++) {
+		for (unsigned j = 0; j < RT_BIG_NRULE; j++) {
 			char buf[64];
 			struct px_rt_match m;
-			assert_int_equal(px_rt_lookup(t, host, strlen(host), paths[i][j],
-				strlen(paths[i][j]), buf, sizeof buf, &m), PX_RT_FOUND);
-			assert_ptr_equal(m.rule->target, (void *)(uintptr_t)(i * NRULE + j + 1));
+			rt_big_path(rule, sizeof rule, i, j);
+			assert_int_equal(px_rt_lookup(t, host, strlen(host), rule, strlen(rule), buf,
+				sizeof buf, &m), PX_RT_FOUND);
+			assert_ptr_equal(m.rule->target, (void *)(uintptr_t)(i * RT_BIG_NRULE + j + 1));
+			assert_string_equal(m.rule->path, rule);
 		}
-		snprintf(path, sizeof path, "/x/%u/y/%u/z?q", i, i);
-		assert_string_equal(route(t, host, path), paths[i][9]);
-		snprintf(path, sizeof path, "/x/%u/y/", i);
-		assert_string_equal(route(t, host, path), paths[i][8]);
-		snprintf(path, sizeof path, "/d%u", (i + 1) % NDOM);    /* another domain's rule */
+		rt_big_path(rule, sizeof rule, i, 9);
+		snprintf(path, sizeof path, "%s/z?q", rule);
+		assert_string_equal(route(t, host, path), rule);
+		rt_big_path(rule, sizeof rule, i, 8);
+		snprintf(path, sizeof path, "%s/", rule);
+		assert_string_equal(route(t, host, path), rule);
+		snprintf(path, sizeof path, "/d%u", (i + 1) % RT_BIG_NDOM);   /* another domain's */
 		assert_string_equal(route(t, host, path), "404 rule");
 	}
 	assert_string_equal(route(t, "d7.example.com", "/api/v100"), "/api/v10");
