@@ -100,8 +100,8 @@ static double run(const struct px_rt *t, const struct req *reqs, size_t n)
 	double t0 = now_ns();
 	for (size_t k = 0; k < n; k++) {
 		const struct req *q = &reqs[k % NREQ];
-		found += px_rt_lookup(t, q->host, q->host_len, q->path, q->path_len, buf, sizeof buf,
-			&m) == PX_RT_FOUND;
+		found += px_rt_lookup(t, q->host, q->host_len, q->path, q->path_len, buf,
+			sizeof buf, &m) == PX_RT_FOUND;
 	}
 	if (found != n)
 		die("lookup", "a request found no rule");

@@ -31,6 +31,8 @@ struct px_rt {
 	struct rt_node *nodes;
 	unsigned char *first;
 	size_t nnodes;
+	char *pool;                 /* every name, id and path, one after another (locality) */
+	size_t pool_used;
 };
 
 static unsigned char lower(unsigned char c)
@@ -51,8 +53,6 @@ static uint32_t hash_name(const char *s, size_t len)
 static const struct px_rt_domain *find(const struct px_rt *t, const char *s, size_t len)
 {
 	uint32_t h = hash_name(s, len);
-	if (t->slots == NULL)
-		return NULL;
 	for (size_t i = h & t->mask; t->slots[i].domain != 0; i = (i + 1) & t->mask) {
 		const struct px_rt_domain *d = &t->domains[t->slots[i].domain - 1];
 		size_t k = 0;
@@ -114,11 +114,26 @@ static int segment_end(char *out, size_t seg, size_t *o)
 	return 0;
 }
 
+/* The path's byte at *i, an escape decoded (nginx: a decoded '/' or '.' counts as one; *i is
+ * left on its last digit); -1 for a bad escape, one decoding to NUL, or a NUL. */
+static int next_byte(const char *path, size_t len, size_t *i)
+{
+	unsigned char c = (unsigned char)path[*i];
+	int hi, lo;
+	if (c != '%')
+		return c != '\0' ? c : -1;
+	if (*i + 2 >= len || (hi = hex((unsigned char)path[*i + 1])) < 0 ||
+	    (lo = hex((unsigned char)path[*i + 2])) < 0 || (hi | lo) == 0)
+		return -1;
+	*i += 2;
+	return hi << 4 | lo;
+}
+
 enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_t size,
 	size_t *out_len)
 {
-	const char *q = memchr(path, '?', len);
-	size_t o = 1, seg = 1;
+	const char *q = len > 0 ? memchr(path, '?', len) : NULL;
+	size_t o = 1, seg = 1;      /* buf[0, o) written; the segment in progress starts at seg */
 	if (q != NULL)
 		len = (size_t)(q - path);
 	if (len > size || size == 0)
@@ -127,24 +142,18 @@ enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_
 		return PX_RT_BAD_PATH;
 	buf[0] = '/';
 	for (size_t i = 1; i < len; i++) {
-		unsigned char c = (unsigned char)path[i];
-		if (c == '%') {     /* decoded bytes count as what they are, '/' and '.' too (nginx) */
-			int hi = i + 2 < len ? hex((unsigned char)path[i + 1]) : -1;
-			int lo = hi >= 0 ? hex((unsigned char)path[i + 2]) : -1;
-			if (lo < 0 || (c = (unsigned char)(hi << 4 | lo)) == '\0')
-				return PX_RT_BAD_PATH;
-			i += 2;
-		} else if (c == '\0') {
+		int c = next_byte(path, len, &i);
+		if (c < 0)
 			return PX_RT_BAD_PATH;
-		}
-		if (c != '/')
+		if (c != '/') {
 			buf[o++] = (char)c;
-		else if (segment_end(buf, seg, &o) != 0)
+			continue;
+		}
+		if (segment_end(buf, seg, &o) != 0)
 			return PX_RT_BAD_PATH;
-		else if (o > seg)
-			buf[o++] = '/', seg = o;
-		else
-			seg = o;    /* "//", "/./" and "/x/../" leave the '/' already written */
+		if (o > seg)
+			buf[o++] = '/';     /* "//", "/./", "/x/../": the '/' before stays, alone */
+		seg = o;
 	}
 	if (segment_end(buf, seg, &o) != 0)
 		return PX_RT_BAD_PATH;
@@ -152,27 +161,29 @@ enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_
 	return PX_RT_FOUND;
 }
 
-/* The longest rule of the tree at root whose path is a prefix of p: one walk down, O(len). */
-static int32_t longest(const struct px_rt *t, uint32_t n, const char *p, size_t len)
+/* The child of node nd whose label starts with c, or NULL. */
+static const struct rt_node *child(const struct px_rt *t, const struct rt_node *nd,
+	unsigned char c)
 {
-	int32_t best = t->nodes[n].rule;
+	const unsigned char *f = t->first + nd->child;
+	size_t lo = 0, hi = nd->nchild;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (f[mid] < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nd->nchild && f[lo] == c ? &t->nodes[nd->child + lo] : NULL;
+}
+
+/* The longest rule in the tree at root whose path is a prefix of p: one walk down, O(len). */
+static int32_t longest(const struct px_rt *t, uint32_t root, const char *p, size_t len)
+{
+	const struct rt_node *nd = &t->nodes[root];
+	int32_t best = nd->rule;
 	size_t pos = 0;
-	while (pos < len) {
-		const struct rt_node *nd = &t->nodes[n];
-		const unsigned char *f = t->first + nd->child;
-		unsigned char c = (unsigned char)p[pos];
-		size_t lo = 0, hi = nd->nchild;
-		while (lo < hi) {           /* the child whose label starts with c */
-			size_t mid = (lo + hi) / 2;
-			if (f[mid] < c)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == nd->nchild || f[lo] != c)
-			break;
-		n = nd->child + (uint32_t)lo;
-		nd = &t->nodes[n];
+	while (pos < len && (nd = child(t, nd, (unsigned char)p[pos])) != NULL) {
 		if (nd->label_len > len - pos || memcmp(p + pos, nd->label, nd->label_len) != 0)
 			break;
 		pos += nd->label_len;
@@ -203,6 +214,28 @@ enum px_rt_result px_rt_lookup(const struct px_rt *t, const char *host, size_t h
 
 /* Building. */
 
+/* Room for every string of the input (what is invalid is refused before it is copied). */
+static size_t pool_size(const struct px_rt_domain_in *d, size_t nd, const struct px_rt_rule_in *r,
+	size_t nr)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < nd; i++)
+		n += d[i].name != NULL ? strlen(d[i].name) + 1 : 0;
+	for (size_t i = 0; i < nr; i++)
+		n += (r[i].path != NULL ? strlen(r[i].path) + 1 : 0) +
+			(r[i].id != NULL ? strlen(r[i].id) + 1 : 1);
+	return n;
+}
+
+/* s copied into the pool, which pool_size() made big enough. */
+static char *copy(struct px_rt *t, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = memcpy(t->pool + t->pool_used, s, len);
+	t->pool_used += len;
+	return p;
+}
+
 /* Domain syntax (spec 3): exact names, so no '*', '_', port or trailing dot. */
 static int name_valid(const char *s)
 {
@@ -230,16 +263,13 @@ static int add_domain(struct px_rt *t, const struct px_rt_domain_in *in, char *e
 		return -1;
 	}
 	if (in->is_default && t->def != NULL) {
-		snprintf(err, errlen, "domain %s: a second default (%s is one)", in->name, t->def->name);
+		snprintf(err, errlen, "domain %s: a second default (%s is one)", in->name,
+			t->def->name);
 		return -1;
 	}
-	char *name = malloc(len + 1);
-	if (name == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	for (i = 0; i <= len; i++)
-		name[i] = (char)lower((unsigned char)in->name[i]);
+	char *name = copy(t, in->name);
+	for (i = 0; i < len; i++)
+		name[i] = (char)lower((unsigned char)name[i]);
 	*d = (struct px_rt_domain){ name, len, in->is_default != 0 };
 	h = hash_name(name, len);
 	for (i = h & t->mask; t->slots[i].domain != 0; i = (i + 1) & t->mask)
@@ -278,7 +308,7 @@ static int rule_valid(const struct px_rt *t, const struct px_rt_rule_in *in, siz
 	else if (in->path == NULL || in->path[0] != '/')
 		snprintf(err, errlen, "rule %zu: path must start with '/'", i);
 	else if (strlen(in->path) > PX_RT_RULE_PATH_MAX)
-		snprintf(err, errlen, "rule %zu: path longer than %d bytes", i, PX_RT_RULE_PATH_MAX);
+		snprintf(err, errlen, "rule %zu: path over %d bytes", i, PX_RT_RULE_PATH_MAX);
 	else
 		return 0;
 	return -1;
@@ -296,8 +326,10 @@ static int cmp_rule(const void *a, const void *b)
 static int add_rules(struct px_rt *t, const struct px_rt_rule_in *r, size_t nr,
 	char *err, size_t errlen)
 {
-	if ((t->rules = calloc(nr + 1, sizeof(*t->rules))) == NULL)
-		goto oom;
+	if ((t->rules = calloc(nr + 1, sizeof(*t->rules))) == NULL) {   /* + 1: never calloc(0) */
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (; t->nr < nr; t->nr++) {
 		struct px_rt_rule *x = &t->rules[t->nr];
 		const struct px_rt_rule_in *in = &r[t->nr];
@@ -306,9 +338,8 @@ static int add_rules(struct px_rt *t, const struct px_rt_rule_in *r, size_t nr,
 		x->domain = &t->domains[in->domain];
 		x->target = in->target;
 		x->path_len = strlen(in->path);
-		if ((x->path = strdup(in->path)) == NULL ||
-		    (x->id = strdup(in->id != NULL ? in->id : "")) == NULL)
-			goto oom;
+		x->path = copy(t, in->path);
+		x->id = copy(t, in->id != NULL ? in->id : "");
 	}
 	qsort(t->rules, nr, sizeof(*t->rules), cmp_rule);
 	for (size_t i = 1; i < nr; i++)
@@ -318,9 +349,6 @@ static int add_rules(struct px_rt *t, const struct px_rt_rule_in *r, size_t nr,
 			return -1;
 		}
 	return 0;
-oom:
-	snprintf(err, errlen, "out of memory");
-	return -1;
 }
 
 /* Rules [a, hi) share their first d + 1 bytes up to the returned index. */
@@ -395,6 +423,10 @@ struct px_rt *px_rt_create(const struct px_rt_domain_in *d, size_t nd,
 		snprintf(err, errlen, "too many domains or rules");
 		goto fail;
 	}
+	if ((t->pool = malloc(pool_size(d, nd, r, nr) + 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (add_domains(t, d, nd, err, errlen) != 0 || add_rules(t, r, nr, err, errlen) != 0 ||
 	    build_trees(t, err, errlen) != 0)
 		goto fail;
@@ -408,13 +440,7 @@ void px_rt_destroy(struct px_rt *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->nd; i++)
-		free((char *)t->domains[i].name);
-	/* rules has room for one more: a build that failed at rule nr may have copied part of it */
-	for (size_t i = 0; t->rules != NULL && i <= t->nr; i++) {
-		free((char *)t->rules[i].id);
-		free((char *)t->rules[i].path);
-	}
+	free(t->pool);
 	free(t->domains);
 	free(t->roots);
 	free(t->slots);

@@ -56,12 +56,12 @@ enum px_rt_result {
 	PX_RT_FOUND,                /* m->rule is the rule (9.3.2) */
 	PX_RT_NO_DOMAIN,            /* 404: no domain matches and no default (9.2.4) */
 	PX_RT_NO_RULE,              /* 404: the domain has no rule for the path (9.3.3) */
-	PX_RT_BAD_PATH,             /* 400: invalid escape, %00, ".." above the root, no '/' (9.3.1) */
-	PX_RT_TOO_LONG,             /* 414: the path (up to '?') is longer than the caller's buffer */
+	PX_RT_BAD_PATH,             /* 400: bad escape, %00, ".." above the root, no '/' (9.3.1) */
+	PX_RT_TOO_LONG,             /* 414: the path (up to '?') is longer than the buffer */
 };
 
 struct px_rt_match {
-	const struct px_rt_domain *domain;  /* set unless PX_RT_NO_DOMAIN (and the path's errors) */
+	const struct px_rt_domain *domain;  /* PX_RT_FOUND and PX_RT_NO_RULE only */
 	const struct px_rt_rule *rule;      /* PX_RT_FOUND only */
 	size_t path_len;                    /* the normalized path's bytes in the caller's buffer */
 };
@@ -77,10 +77,11 @@ void px_rt_destroy(struct px_rt *t);    /* NULL-safe */
 /* Routes one request. host/host_len: the absolute-form authority or the Host header as
  * received (port and one trailing dot ignored, any case); host NULL = no Host (HTTP/1.0).
  * path/path_len: the request-target from its first '/' (origin-form, or an absolute-form
- * target's path; empty means "/"); the query from '?' is ignored. The normalized path is
- * written to buf (size bytes, PX_RT_PATH_MAX advised; it is never longer than the input). The
- * path is checked before the Host, as nginx parses the request line before choosing a server:
- * a bad path is 400 on any Host. */
+ * target's path; empty means "/"); the query from '?' is ignored. Anything else (the "*" of
+ * OPTIONS *) is PX_RT_BAD_PATH: a caller that serves it answers it before routing. The
+ * normalized path goes to buf (size bytes, PX_RT_PATH_MAX advised; never longer than the
+ * input). The path is checked before the Host, as nginx parses the request line before it
+ * chooses a server: a bad path is 400 on any Host. */
 enum px_rt_result px_rt_lookup(const struct px_rt *t, const char *host, size_t host_len,
 	const char *path, size_t path_len, char *buf, size_t size, struct px_rt_match *m);
 

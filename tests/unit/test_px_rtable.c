@@ -86,6 +86,24 @@ static void test_spec_path_table(void **state)
 	px_rt_destroy(t);
 }
 
+/* Bytes past 0x7f sort and match as unsigned bytes; a rule's '%' is a plain byte, matched by
+ * a decoded "%25"; matching is case-sensitive. */
+static void test_rule_bytes(void **state)
+{
+	static const char *rules[] = { "/z", "/\xc3\xa9", "/a", "/\xc3\xa8x", "/%25", "/~" };
+	static const char *cases[][2] = {
+		{ "/%C3%A9t", "/\xc3\xa9" }, { "/\xc3\xa9", "/\xc3\xa9" },
+		{ "/\xc3\xa8xy", "/\xc3\xa8x" },
+		{ "/\xc3\xa8", "404 rule" }, { "/\xc3", "404 rule" }, { "/%2525", "/%25" },
+		{ "/%25", "404 rule" }, { "/Z", "404 rule" }, { "/zz", "/z" }, { "/%7E", "/~" },
+	};
+	struct px_rt *t = one_domain(rules, 6);
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_string_equal(route(t, "example.com", cases[i][0]), cases[i][1]);
+	px_rt_destroy(t);
+}
+
 static struct px_rt *hosts_table(int with_default)
 {
 	struct px_rt_domain_in d[] = {
@@ -282,8 +300,8 @@ static void test_build_refusals(void **state)
 	refused(ok, 2, &bad[0], 1, "must start with '/'");
 	refused(ok, 2, &bad[1], 1, "no domain 2");
 	refused(ok, 2, &bad[2], 1, "must start with '/'");
-	refused(ok, 2, &bad[3], 1, "longer than");
-	/* the same path on two domains, and a refused build's partial copies, leak nothing (ASan) */
+	refused(ok, 2, &bad[3], 1, "path over 1024 bytes");
+	/* the same path on two domains; a refused build's partial copies leak nothing (ASan) */
 	assert_non_null(t = px_rt_create(ok, 2, dup, 2, err, sizeof err));
 	px_rt_destroy(t);
 	long_path[PX_RT_RULE_PATH_MAX] = '\0';
@@ -307,9 +325,10 @@ static void test_large(void **state)
 			char buf[64];
 			struct px_rt_match m;
 			rt_big_path(rule, sizeof rule, i, j);
+			uintptr_t k = i * RT_BIG_NRULE + j + 1;
 			assert_int_equal(px_rt_lookup(t, host, strlen(host), rule, strlen(rule), buf,
 				sizeof buf, &m), PX_RT_FOUND);
-			assert_ptr_equal(m.rule->target, (void *)(uintptr_t)(i * RT_BIG_NRULE + j + 1));
+			assert_ptr_equal(m.rule->target, (void *)k);
 			assert_string_equal(m.rule->path, rule);
 		}
 		rt_big_path(rule, sizeof rule, i, 9);
@@ -337,6 +356,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_path_table),
+		cmocka_unit_test(test_rule_bytes),
 		cmocka_unit_test(test_spec_host),
 		cmocka_unit_test(test_match_fields),
 		cmocka_unit_test(test_normalize),
