@@ -252,6 +252,7 @@ static int add_domain(struct px_rt *t, const struct px_rt_domain_in *in, char *e
 	struct px_rt_domain *d = &t->domains[t->nd];
 	size_t i, len;
 	uint32_t h;
+	char *name;
 	if (in->name == NULL || !name_valid(in->name)) {
 		snprintf(err, errlen, "domain %zu: not an exact host name: %s", t->nd,
 			in->name != NULL ? in->name : "(null)");
@@ -267,7 +268,7 @@ static int add_domain(struct px_rt *t, const struct px_rt_domain_in *in, char *e
 			t->def->name);
 		return -1;
 	}
-	char *name = copy(t, in->name);
+	name = copy(t, in->name);
 	for (i = 0; i < len; i++)
 		name[i] = (char)lower((unsigned char)name[i]);
 	*d = (struct px_rt_domain){ name, len, in->is_default != 0 };
