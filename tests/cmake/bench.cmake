@@ -11,3 +11,12 @@ target_link_libraries(bench_store PRIVATE gaap_core gaap_warnings)
 set_target_properties(bench_store PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
 add_test(NAME bench_store_smoke COMMAND bench_store --smoke --dir ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(bench_store_smoke PROPERTIES LABELS bench TIMEOUT 120)
+
+# bench/rtable.c: the route table's lookup, one route against 1,000 domains x 10 rules
+# (bench/README.md). Its smoke run checks that it runs and routes, never a time.
+add_executable(bench_rtable ${PROJECT_SOURCE_DIR}/bench/rtable.c)
+target_link_libraries(bench_rtable PRIVATE gaap_proxy gaap_warnings)
+target_include_directories(bench_rtable PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit)
+set_target_properties(bench_rtable PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
+add_test(NAME bench_rtable_smoke COMMAND bench_rtable --smoke)
+set_tests_properties(bench_rtable_smoke PROPERTIES LABELS bench TIMEOUT 120)

@@ -4,3 +4,5 @@ gaap_unit_test(test_px_head gaap_proxy)
 gaap_unit_test(test_px_feed gaap_proxy)
 gaap_unit_test(test_px_route gaap_proxy)
 gaap_unit_test(test_px_relay gaap_proxy)
+# daemon/proxy/rtable.c: the route table, Host -> domain and path -> rule (spec 9.2, 9.3).
+gaap_unit_test(test_px_rtable gaap_proxy)
