@@ -120,8 +120,9 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 	px_conn_close(c, reason);
 }
 
-/* Passive health: a refused, failed or silent origin is skipped for a while, unless it is the
- * route's only one (px_route_failed()); logged once per transition, not per request. */
+/* Passive health: a refused, failed or silent origin is skipped for a while by every route naming
+ * its server, unless it is this route's only one (px_route_failed()); logged once per transition
+ * of the server, by whichever listener caused it, not per request. */
 static void health_failed(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
@@ -224,7 +225,7 @@ static struct px_origin *detach(struct px_conn *c)
 	struct px_origin *o = c->org;
 	c->org = NULL;
 	if (o->busy)
-		atomic_fetch_sub_explicit(&c->route->ups[o->idx].active, 1, memory_order_relaxed);
+		ups_server_idle(c->route->ups[o->idx].srv);
 	o->busy = 0;
 	o->c = NULL;
 	if (c->origin_throttled) {
@@ -389,7 +390,7 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 	o->idx = idx;
 	o->addr = &c->route->ups[idx].addr;
 	o->busy = 1;
-	atomic_fetch_add_explicit(&c->route->ups[idx].active, 1, memory_order_relaxed);
+	ups_server_busy(c->route->ups[idx].srv);
 	o->got_bytes = o->head_sent = o->in_chunked = 0;
 	o->frame = PX_FRAME_NONE;
 	px_msg_next(&o->resp);

@@ -1,0 +1,2 @@
+# daemon/upstream: the registry of shared real servers, their health and load, with threads.
+gaap_unit_test(test_ups gaap_ups)
