@@ -76,7 +76,7 @@ static void test_wrr_is_smooth_and_reduced(void **state)
 	assert_string_equal(got, "aabaaaba");   /* nginx's smooth order, never three in a row */
 	px_route_unref(r);
 	r = route(CFG_SCHED_WRR, w2, 3);
-	assert_int_equal(r->nseq, 4);           /* 20:40:20 is 1:2:1 */
+	assert_int_equal(r->group->nseq, 4);           /* 20:40:20 is 1:2:1 */
 	picks(r, 8, got);
 	assert_string_equal(got, "bacbbacb");
 	px_route_unref(r);
@@ -91,12 +91,12 @@ static void test_lc_weighs_exchanges_in_flight(void **state)
 	const unsigned w[] = { 3, 1 };
 	struct px_route *r = route(CFG_SCHED_LC, w, 2);
 	(void)state;
-	atomic_store(&r->ups[0].srv->active, 2);
-	atomic_store(&r->ups[1].srv->active, 1);
+	atomic_store(&px_route_server(r, 0)->active, 2);
+	atomic_store(&px_route_server(r, 1)->active, 1);
 	assert_int_equal(px_route_pick(r, -1), 0);      /* 2/3 < 1/1 */
-	atomic_store(&r->ups[0].srv->active, 4);
+	atomic_store(&px_route_server(r, 0)->active, 4);
 	assert_int_equal(px_route_pick(r, -1), 1);      /* 4/3 > 1/1 */
-	atomic_store(&r->ups[0].srv->active, 3);
+	atomic_store(&px_route_server(r, 0)->active, 3);
 	assert_int_equal(px_route_pick(r, -1), 0);      /* 3/3 = 1/1: either, never none */
 	px_route_unref(r);
 }
@@ -123,7 +123,7 @@ static void test_passive_health(void **state)
 	assert_int_equal(px_route_succeeded(r, 1), 1);  /* b answered: back at once */
 	picks(r, 2, got);
 	assert_string_equal(got, "bb");
-	atomic_store(&r->ups[0].srv->down_until, px_now_ms() - 1);
+	atomic_store(&px_route_server(r, 0)->down_until, px_now_ms() - 1);
 	picks(r, 2, got);
 	assert_true(strcmp(got, "ab") == 0 || strcmp(got, "ba") == 0);  /* a back after its time */
 	assert_int_equal(px_stats_origins(px_route_stats(r), v, 2), 2);
@@ -157,9 +157,9 @@ static void test_lc_tries_the_least_recently_failed_when_all_are_down(void **sta
 	struct px_route *r = route(CFG_SCHED_LC, w, 3);
 	int64_t now = px_now_ms();
 	(void)state;
-	atomic_store(&r->ups[0].srv->down_until, now + 30000);
-	atomic_store(&r->ups[1].srv->down_until, now + 10000);   /* failed longest ago */
-	atomic_store(&r->ups[2].srv->down_until, now + 20000);
+	atomic_store(&px_route_server(r, 0)->down_until, now + 30000);
+	atomic_store(&px_route_server(r, 1)->down_until, now + 10000);   /* failed longest ago */
+	atomic_store(&px_route_server(r, 2)->down_until, now + 20000);
 	assert_int_equal(px_route_pick(r, -1), 1);
 	assert_int_equal(px_route_pick(r, 1), 2);
 	px_route_unref(r);
@@ -184,7 +184,7 @@ static void test_routes_share_their_servers(void **state)
 	struct px_route *b = route_on(reg, CFG_SCHED_LC, pb, w, 2);
 	char got[16];
 	(void)state;
-	assert_ptr_equal(a->ups[1].srv, b->ups[0].srv);         /* 127.0.0.1:2 */
+	assert_ptr_equal(px_route_server(a, 1), px_route_server(b, 0));     /* 127.0.0.1:2 */
 	assert_int_equal(ups_reg_count(reg), 3);
 	assert_int_equal(px_route_failed(a, 1), 0);
 	assert_int_equal(px_route_failed(b, 0), 1);     /* the second failure, through the other */
@@ -192,10 +192,10 @@ static void test_routes_share_their_servers(void **state)
 	picks(b, 3, got);
 	assert_string_equal(got, "bbb");                /* b never saw :2 fail itself */
 	assert_int_equal(px_route_succeeded(a, 1), 1);  /* back for both */
-	ups_server_busy(a->ups[1].srv);                 /* an exchange of a's on :2 */
+	ups_server_busy(px_route_server(a, 1));         /* an exchange of a's on :2 */
 	picks(b, 2, got);
 	assert_string_equal(got, "bb");                 /* lc: 0 in flight on :3, 1 on :2 */
-	ups_server_idle(a->ups[1].srv);
+	ups_server_idle(px_route_server(a, 1));
 	px_route_unref(a);
 	px_route_unref(b);
 	assert_int_equal(ups_reg_count(reg), 0);        /* the last route let go */
@@ -232,7 +232,7 @@ static void test_a_reload_keeps_what_was_learnt(void **state)
 	const unsigned w[] = { 1, 1 }, pold[] = { 1, 2 }, pnew[] = { 2, 3 };
 	struct ups_reg *reg = ups_reg_new();
 	struct px_route *old = route_on(reg, CFG_SCHED_LC, pold, w, 2), *new;
-	struct ups_server *kept = old->ups[1].srv;
+	struct ups_server *kept = px_route_server(old, 1);
 	char got[16];
 	(void)state;
 	assert_int_equal(px_route_failed(old, 1), 0);
@@ -241,7 +241,7 @@ static void test_a_reload_keeps_what_was_learnt(void **state)
 	new = route_on(reg, CFG_SCHED_LC, pnew, w, 2);
 	px_route_unref(old);                            /* :1 goes, :2 stays */
 	assert_int_equal(ups_reg_count(reg), 2);
-	assert_ptr_equal(new->ups[0].srv, kept);
+	assert_ptr_equal(px_route_server(new, 0), kept);
 	assert_int_equal(atomic_load(&kept->active), 1);
 	picks(new, 3, got);
 	assert_string_equal(got, "bbb");                /* :2 still down */
@@ -249,7 +249,7 @@ static void test_a_reload_keeps_what_was_learnt(void **state)
 	px_route_unref(new);
 	assert_int_equal(ups_reg_count(reg), 0);
 	new = route_on(reg, CFG_SCHED_RR, pnew, w, 2);  /* nothing named :2 meanwhile: fresh */
-	assert_true(ups_server_up(new->ups[0].srv, px_now_ms()));
+	assert_true(ups_server_up(px_route_server(new, 0), px_now_ms()));
 	ups_reg_unref(reg);                             /* the routes' servers keep it */
 	picks(new, 2, got);
 	assert_string_equal(got, "ab");

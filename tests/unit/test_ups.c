@@ -1,6 +1,7 @@
 /* tests/unit/test_ups.c - the registry of shared real servers (daemon/upstream/ups.c): one server
  * per address and port, node-wide passive health, the last reference frees, the registry outlives
- * its creator while servers live, and gets and puts racing on two threads. Real objects. */
+ * its creator while servers live, gets and puts racing on two threads; server groups (group.c)
+ * sharing servers. Real objects. (The schedulers' orders: test_px_route.c, through routes.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "upstream/group.h"
 #include "upstream/ups.h"
 
 static struct cfg_addr v4(const char *ip, unsigned port, const char *text)
@@ -180,6 +182,50 @@ static void test_gets_and_puts_race(void **state)
 	ups_reg_unref(g);
 }
 
+/* Two groups naming one server: one server object, lc weighs the other group's exchanges. */
+static void test_groups_share_servers(void **state)
+{
+	struct ups_reg *reg = ups_reg_new();
+	struct cfg_addr a[3] = { v4("127.0.0.1", 1, "a"), v4("127.0.0.1", 2, "b"),
+		v4("127.0.0.1", 3, "c") };
+	struct ups_group *lc, *rr;
+	(void)state;
+	a[1].weight = 0;                            /* built by hand: weighs 1 */
+	lc = ups_group_new(reg, CFG_SCHED_LC, a, 2);
+	rr = ups_group_new(reg, CFG_SCHED_RR, a + 1, 2);
+	assert_non_null(lc);
+	assert_non_null(rr);
+	assert_ptr_equal(lc->m[1].srv, rr->m[0].srv);
+	assert_int_equal(lc->m[0].weight, 7);
+	assert_int_equal(lc->m[1].weight, 1);
+	assert_int_equal(ups_reg_count(reg), 3);
+	ups_server_busy(rr->m[0].srv);              /* one exchange on :2, through rr */
+	ups_server_busy(lc->m[0].srv);
+	ups_server_busy(lc->m[0].srv);              /* two on :1: 2/7 < 1/1 */
+	assert_int_equal(ups_group_pick(lc, -1), 0);
+	for (int i = 0; i < 6; i++)
+		ups_server_busy(lc->m[0].srv);      /* eight on :1: 8/7 > 1/1 */
+	assert_int_equal(ups_group_pick(lc, -1), 1);
+	assert_int_equal(ups_group_pick(lc, 1), 0); /* exclude: the other, however loaded */
+	ups_group_destroy(lc);
+	assert_int_equal(ups_reg_count(reg), 2);    /* :2 still named by rr */
+	ups_group_destroy(rr);
+	ups_group_destroy(NULL);
+	assert_int_equal(ups_reg_count(reg), 0);
+	ups_reg_unref(reg);
+}
+
+static void test_a_group_without_members(void **state)
+{
+	struct ups_reg *reg = ups_reg_new();
+	struct ups_group *g = ups_group_new(reg, CFG_SCHED_WRR, NULL, 0);
+	(void)state;
+	assert_non_null(g);
+	assert_int_equal(ups_group_pick(g, -1), -1);
+	ups_group_destroy(g);
+	ups_reg_unref(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +234,8 @@ int main(void)
 		cmocka_unit_test(test_health_transitions),
 		cmocka_unit_test(test_last_put_frees_the_state),
 		cmocka_unit_test(test_gets_and_puts_race),
+		cmocka_unit_test(test_groups_share_servers),
+		cmocka_unit_test(test_a_group_without_members),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
