@@ -225,7 +225,7 @@ static struct px_origin *detach(struct px_conn *c)
 	struct px_origin *o = c->org;
 	c->org = NULL;
 	if (o->busy)
-		ups_server_idle(px_route_server(c->route, o->idx));
+		ups_server_idle(o->srv);
 	o->busy = 0;
 	o->c = NULL;
 	if (c->origin_throttled) {
@@ -388,9 +388,10 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 {
 	o->c = c;
 	o->idx = idx;
-	o->addr = &px_route_server(c->route, idx)->addr;
+	o->srv = px_route_server(c->route, idx);
+	o->addr = &o->srv->addr;
 	o->busy = 1;
-	ups_server_busy(px_route_server(c->route, idx));
+	ups_server_busy(o->srv);
 	o->got_bytes = o->head_sent = o->in_chunked = 0;
 	o->frame = PX_FRAME_NONE;
 	px_msg_next(&o->resp);
@@ -432,7 +433,7 @@ static int origin_choose(struct px_conn *c, int exclude)
 		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
 		return -1;
 	}
-	if ((o = px_pool_take(c->w, &px_route_server(c->route, idx)->addr, c->req_replay)) == NULL)
+	if ((o = px_pool_take(c->w, px_route_server(c->route, idx), c->req_replay)) == NULL)
 		return origin_connect(c, idx);
 	attach(c, o, idx);
 	o->reused = 1;

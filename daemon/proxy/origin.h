@@ -28,7 +28,8 @@ struct px_origin {
 	struct bufferevent *bev;
 	struct px_tmo tmo;          /* bev's write timeout */
 	struct px_rd rd;            /* reads bev's socket into its input; started once connected */
-	const struct cfg_addr *addr;    /* in c's route while serving, in the pool while idle */
+	struct ups_server *srv;     /* its server: c's route's while serving, the pool's while idle */
+	const struct cfg_addr *addr;    /* srv's */
 	int idx;                    /* its origin in c->route while serving */
 	struct px_msg resp;
 	enum px_frame frame;        /* how the current response body goes to the client */

@@ -8,8 +8,8 @@
  *   replaced or deleted listener's routes, all count towards the one listener. Workers add with
  *   relaxed atomics; any thread may read.
  * A px_worker is the proxy state of one worker thread: its event_base (borrowed), the client
- *   connections it owns, its pools of idle keep-alive origin connections (per origin address,
- *   shared by every route of the worker), its access log descriptor and the common timeouts it
+ *   connections it owns, its pools of idle keep-alive origin connections (per shared server,
+ *   ups.h: shared by every route of the worker that names it), its access log descriptor and the common timeouts it
  *   asked of its base (which owns them: the worker goes before the base). Every px_worker
  *   function runs on that worker's thread only.
  * Lifetime: px_accept() hands a connected socket to the worker, which owns it from then on and

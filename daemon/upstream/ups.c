@@ -12,7 +12,7 @@
 
 struct ups_reg {
 	atomic_uint refs;           /* the creator's, and one per live server */
-	pthread_mutex_t lock;       /* the buckets, their chains and every server's refs */
+	pthread_mutex_t lock;       /* the buckets, their chains, and a server's refs leaving 1 */
 	struct ups_server **buckets;
 	size_t nbuckets;            /* a power of two */
 	size_t n;
@@ -128,6 +128,7 @@ static struct ups_server *server_new(struct ups_reg *g, const struct cfg_addr *a
 	s->key = *k;
 	s->addr = *a;
 	s->addr.weight = 0;
+	atomic_init(&s->refs, 0);
 	atomic_init(&s->active, 0);
 	atomic_init(&s->fails, 0);
 	atomic_init(&s->down_until, 0);
@@ -152,8 +153,14 @@ struct ups_server *ups_server_get(struct ups_reg *g, const struct cfg_addr *a)
 			grow(g);
 	}
 	if (s != NULL)
-		s->refs++;
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&g->lock);
+	return s;
+}
+
+struct ups_server *ups_server_ref(struct ups_server *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	return s;
 }
 
@@ -166,15 +173,24 @@ static void unlink_server(struct ups_reg *g, struct ups_server *s)
 	g->n--;
 }
 
+/* Above 1 a reference goes with a CAS, no lock: it cannot be the last, and a get (under the
+ * lock) only ever adds. From 1 the lock decides: a get that found the server first keeps it. */
 void ups_server_put(struct ups_server *s)
 {
 	struct ups_reg *g;
+	unsigned n;
 	int last;
 	if (s == NULL)
 		return;
+	n = atomic_load_explicit(&s->refs, memory_order_relaxed);
+	while (n > 1)
+		if (atomic_compare_exchange_weak_explicit(&s->refs, &n, n - 1, memory_order_release,
+		    memory_order_relaxed))
+			return;
 	g = s->reg;
 	pthread_mutex_lock(&g->lock);
-	if ((last = --s->refs == 0))
+	/* acq_rel: the freeing thread sees every other holder's use of the server finished */
+	if ((last = atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1))
 		unlink_server(g, s);
 	pthread_mutex_unlock(&g->lock);
 	if (!last)

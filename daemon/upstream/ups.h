@@ -7,10 +7,11 @@
  *   refcounted by whoever names it (a route's group): ups_server_get() finds or creates it with a
  *   reference for the caller, ups_server_put() lets go, the last put frees it and its state. A
  *   reload builds its new routes before the old ones go, so a server it keeps keeps its state.
- * Threads: get and put take the registry's one mutex: route builds (the control thread, under the
- *   listener table's lock) and the last put of a route, which may come from a worker when a
- *   replaced route's last connection closes; never per request. The request path touches the
- *   server's atomics only (relaxed: each stands alone, none publishes other memory).
+ * Threads: get takes the registry's one mutex (route builds: the control thread, under the
+ *   listener table's lock), and so does the put of what may be the last reference (when a
+ *   replaced route's last connection closes on a worker, or a worker's idle pool for a server
+ *   nobody else names goes); ref and every other put are one atomic. The request path touches
+ *   the server's atomics only (relaxed: each stands alone, none publishes other memory).
  */
 #ifndef GAAPD_UPS_H
 #define GAAPD_UPS_H
@@ -33,7 +34,7 @@ struct ups_key {
 struct ups_server {
 	struct ups_server *next;    /* its registry bucket; under the registry's lock */
 	struct ups_reg *reg;
-	unsigned refs;              /* under the registry's lock */
+	atomic_uint refs;           /* taken by get under the registry's lock, or by ref; see put */
 	struct ups_key key;
 	struct cfg_addr addr;       /* as first named (text for logs); weight 0: weights are a group's */
 	atomic_uint active;         /* exchanges in flight on the node (lc) */
@@ -50,7 +51,11 @@ size_t ups_reg_count(struct ups_reg *g);    /* servers alive now (tests, metrics
 /* The server at a's address and port, created on first use (state zero, up); a new reference for
  * the caller. NULL on ENOMEM. Takes the registry's lock: not for the request path. */
 struct ups_server *ups_server_get(struct ups_reg *g, const struct cfg_addr *a);
-/* Lets go of one reference; the last frees the server. NULL-safe; any thread. */
+/* One more reference to s, whose caller holds one already (a worker's pool, from its route's):
+ * lock-free. */
+struct ups_server *ups_server_ref(struct ups_server *s);
+/* Lets go of one reference; the last frees the server. NULL-safe; any thread; lock-free unless
+ * it may be the last. */
 void ups_server_put(struct ups_server *s);
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */

@@ -119,7 +119,8 @@ static void test_health_transitions(void **state)
 	ups_reg_unref(g);
 }
 
-/* The state lives while someone names the server; after the last put a get starts afresh. */
+/* The state lives while someone holds the server (a route, or a pool's ref); after the last put
+ * a get starts afresh. */
 static void test_last_put_frees_the_state(void **state)
 {
 	struct ups_reg *g = ups_reg_new();
@@ -139,6 +140,8 @@ static void test_last_put_frees_the_state(void **state)
 	assert_true(ups_server_up(t, ups_now_ms()));
 	assert_int_equal(atomic_load(&t->active), 0);
 	ups_reg_unref(g);                           /* the creator goes first: t keeps the registry */
+	ups_server_ref(t);                          /* a worker's pool, outliving the routes: */
+	ups_server_put(t);
 	ups_server_busy(t);
 	ups_server_idle(t);
 	ups_server_put(t);                          /* frees both (ASan) */
@@ -158,6 +161,7 @@ static void *churn(void *arg)
 		struct ups_server *s = ups_server_get(c->g, &a);
 		if (s == NULL)
 			return arg;
+		ups_server_put(ups_server_ref(s));     /* a worker's pool: lock-free */
 		ups_server_failed(s, 1, 10);
 		ups_server_succeeded(s);
 		ups_server_put(s);
