@@ -36,7 +36,7 @@ struct px_origin {
 	unsigned connected : 1;
 	unsigned reused : 1;        /* came from a pool: it may have been closed meanwhile */
 	unsigned got_bytes : 1;     /* the origin sent something during this exchange */
-	unsigned busy : 1;          /* counted in its upstream's active */
+	unsigned busy : 1;          /* counted in its server's active */
 	unsigned head_sent : 1;     /* the current response head went to the client */
 	unsigned in_chunked : 1;    /* the origin sends the body chunked (callbacks copy it) */
 	unsigned eof : 1;           /* tunnel: the origin has ended what it sends */
