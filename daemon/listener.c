@@ -15,6 +15,7 @@
 #include "idmap.h"
 #include "log.h"
 #include "proxy/px.h"
+#include "upstream/ups.h"
 #include "worker.h"
 
 #define LSN_BACKLOG 4096
@@ -61,6 +62,7 @@ struct lsn_count {
 struct lsn_table {
 	pthread_mutex_t lock;
 	struct wrk_pool *workers;
+	struct ups_reg *servers;    /* the real servers every route names (a reference) */
 	struct lsn **items;
 	size_t n, cap;
 	struct idmap byid;
@@ -146,8 +148,8 @@ static void sock_abandon(struct lsn *l, struct lsn_slot *s, size_t nworkers, int
 }
 
 /* The next socket of l, on p's address: slot 0 uses it, the other workers a dup of it. */
-static int sock_open(struct lsn *l, const struct cfg_proxy *p, const struct cfg_http *http,
-	size_t nworkers)
+static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_proxy *p,
+	const struct cfg_http *http, size_t nworkers)
 {
 	struct lsn_sock *k = &l->socks[l->nsocks];
 	struct lsn_slot *s = &l->slots[l->nsocks * nworkers];
@@ -170,7 +172,7 @@ static int sock_open(struct lsn *l, const struct cfg_proxy *p, const struct cfg_
 			sock_abandon(l, s, nworkers, errno);
 			return -1;
 		}
-	if ((k->route = px_route_create(l->rec.id, p, http, l->stats)) == NULL) {
+	if ((k->route = px_route_create(l->rec.id, p, http, l->stats, servers)) == NULL) {
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
@@ -201,7 +203,8 @@ struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
 	}
 	for (size_t i = 0; i < n; i++) {
 		snprintf(l->members[l->nmembers++], CFG_ID_MAX, "%s", proxies[i]->id);
-		if (shares_address(proxies, i) || sock_open(l, proxies[i], http, nworkers) == 0)
+		if (shares_address(proxies, i) ||
+		    sock_open(l, t->servers, proxies[i], http, nworkers) == 0)
 			continue;
 		int e = errno;
 		if (strict || e == ENOMEM) {
@@ -366,8 +369,10 @@ static const char *lsn_id(const void *l)
 struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 {
 	struct lsn_table *t = calloc(1, sizeof(*t));
-	if (t == NULL)
+	if (t == NULL || (t->servers = ups_reg_new()) == NULL) {
+		free(t);
 		return NULL;
+	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->workers = workers;
 	t->byid = (struct idmap)IDMAP_INIT(lsn_id);
@@ -391,6 +396,7 @@ void lsn_table_destroy(struct lsn_table *t)
 	idmap_free(&t->byid);
 	free(t->byport);
 	free(t->counts);
+	ups_reg_unref(t->servers);  /* routes still held elsewhere keep it through their servers */
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -734,7 +740,8 @@ static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_rout
 			if (!l->socks[k].bound)
 				continue;
 			const struct cfg_proxy *p = cfg_find_proxy(c, l->socks[k].proxy_id);
-			if ((routes[n++] = px_route_create(l->rec.id, p, &c->http, l->stats)) == NULL) {
+			routes[n] = px_route_create(l->rec.id, p, &c->http, l->stats, t->servers);
+			if (routes[n++] == NULL) {
 				while (n > 0)
 					px_route_unref(routes[--n]);
 				return -1;

@@ -120,8 +120,9 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 	px_conn_close(c, reason);
 }
 
-/* Passive health: a refused, failed or silent origin is skipped for a while, unless it is the
- * route's only one (px_route_failed()); logged once per transition, not per request. */
+/* Passive health: a refused, failed or silent origin is skipped for a while by every route naming
+ * its server, unless it is this route's only one (px_route_failed()); logged once per transition
+ * of the server, by whichever listener caused it, not per request. */
 static void health_failed(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
@@ -224,7 +225,7 @@ static struct px_origin *detach(struct px_conn *c)
 	struct px_origin *o = c->org;
 	c->org = NULL;
 	if (o->busy)
-		atomic_fetch_sub_explicit(&c->route->ups[o->idx].active, 1, memory_order_relaxed);
+		ups_server_idle(o->srv);
 	o->busy = 0;
 	o->c = NULL;
 	if (c->origin_throttled) {
@@ -387,9 +388,10 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 {
 	o->c = c;
 	o->idx = idx;
-	o->addr = &c->route->ups[idx].addr;
+	o->srv = px_route_server(c->route, idx);
+	o->addr = &o->srv->addr;
 	o->busy = 1;
-	atomic_fetch_add_explicit(&c->route->ups[idx].active, 1, memory_order_relaxed);
+	ups_server_busy(o->srv);
 	o->got_bytes = o->head_sent = o->in_chunked = 0;
 	o->frame = PX_FRAME_NONE;
 	px_msg_next(&o->resp);
@@ -404,7 +406,7 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 
 static int origin_connect(struct px_conn *c, int idx)
 {
-	const struct cfg_addr *a = &c->route->ups[idx].addr;
+	const struct cfg_addr *a = &px_route_server(c->route, idx)->addr;
 	struct px_origin *o = origin_new(c);
 	if (o == NULL) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
@@ -431,7 +433,7 @@ static int origin_choose(struct px_conn *c, int exclude)
 		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
 		return -1;
 	}
-	if ((o = px_pool_take(c->w, &c->route->ups[idx].addr, c->req_replay)) == NULL)
+	if ((o = px_pool_take(c->w, px_route_server(c->route, idx), c->req_replay)) == NULL)
 		return origin_connect(c, idx);
 	attach(c, o, idx);
 	o->reused = 1;
@@ -453,11 +455,11 @@ static int failover(struct px_origin *o, const char *why)
 	struct px_conn *c = o->c;
 	struct evbuffer *pending = bufferevent_get_output(o->bev);
 	int idx;
-	if (c->attempts >= c->route->nups || (idx = px_route_pick(c->route, o->idx)) < 0)
+	if (c->attempts >= px_route_norigins(c->route) || (idx = px_route_pick(c->route, o->idx)) < 0)
 		return -1;
 	c->attempts++;
 	LOG_WARN("px", "conn=%" PRIu64 " listener=%s origin=%s: %s; trying origin=%s", c->id,
-		c->route->id, o->addr->text, why, c->route->ups[idx].addr.text);
+		c->route->id, o->addr->text, why, px_route_server(c->route, idx)->addr.text);
 	px_origin_retire(c);        /* o waits on the dead list: pending stays valid */
 	if (origin_connect(c, idx) != 0)
 		return 0;

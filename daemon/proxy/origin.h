@@ -28,14 +28,15 @@ struct px_origin {
 	struct bufferevent *bev;
 	struct px_tmo tmo;          /* bev's write timeout */
 	struct px_rd rd;            /* reads bev's socket into its input; started once connected */
-	const struct cfg_addr *addr;    /* in c's route while serving, in the pool while idle */
+	struct ups_server *srv;     /* its server: c's route's while serving, the pool's while idle */
+	const struct cfg_addr *addr;    /* srv's */
 	int idx;                    /* its origin in c->route while serving */
 	struct px_msg resp;
 	enum px_frame frame;        /* how the current response body goes to the client */
 	unsigned connected : 1;
 	unsigned reused : 1;        /* came from a pool: it may have been closed meanwhile */
 	unsigned got_bytes : 1;     /* the origin sent something during this exchange */
-	unsigned busy : 1;          /* counted in its upstream's active */
+	unsigned busy : 1;          /* counted in its server's active */
 	unsigned head_sent : 1;     /* the current response head went to the client */
 	unsigned in_chunked : 1;    /* the origin sends the body chunked (callbacks copy it) */
 	unsigned eof : 1;           /* tunnel: the origin has ended what it sends */

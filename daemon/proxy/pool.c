@@ -1,11 +1,10 @@
-/* daemon/proxy/pool.c - per worker, per origin address: idle keep-alive origin connections,
+/* daemon/proxy/pool.c - per worker, per shared server: idle keep-alive origin connections,
  *   most recently used first, closed when the origin closes them, sends anything or stays idle
  *   too long. */
 #include "pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -14,6 +13,7 @@
 #include "log.h"
 #include "origin.h"
 #include "rd.h"
+#include "upstream/ups.h"
 #include "worker.h"
 
 /* A connection pooled less than this ago is taken without the peek for a replayable request:
@@ -22,16 +22,12 @@
  * more on a new connection (origin.c, stale()). */
 #define PX_POOL_FRESH_US 2000
 
-static int same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
-{
-	return a->len == b->len && memcmp(&a->sa, &b->sa, a->len) == 0;
-}
-
-static struct px_pool *pool_find(struct px_worker *w, const struct cfg_addr *a)
+/* The pool's reference keeps its server alive: a pointer names one server while pooled. */
+static struct px_pool *pool_find(struct px_worker *w, const struct ups_server *srv)
 {
 	struct px_pool *p;
 	LIST_FOREACH(p, &w->pools, link)
-		if (same_addr(&p->addr, a))
+		if (p->srv == srv)
 			return p;
 	return NULL;
 }
@@ -44,6 +40,7 @@ static void pool_remove(struct px_origin *o)
 	o->pool = NULL;
 	if (--p->n == 0) {
 		LIST_REMOVE(p, link);
+		ups_server_put(p->srv);     /* no lock unless no route names it any more */
 		free(p);
 	}
 }
@@ -83,10 +80,10 @@ static int alive(struct px_origin *o, int replay)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, int replay)
+struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv, int replay)
 {
 	struct px_pool *p;
-	while ((p = pool_find(w, a)) != NULL) {
+	while ((p = pool_find(w, srv)) != NULL) {
 		struct px_origin *o = TAILQ_FIRST(&p->idle);
 		pool_remove(o);
 		px_rd_setcb(&o->rd, NULL, NULL, NULL);
@@ -97,13 +94,14 @@ struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, in
 	return NULL;
 }
 
-static struct px_pool *pool_get(struct px_worker *w, const struct cfg_addr *a)
+/* srv: held by the caller (the route o served), so taking a reference needs no lock. */
+static struct px_pool *pool_get(struct px_worker *w, struct ups_server *srv)
 {
-	struct px_pool *p = pool_find(w, a);
+	struct px_pool *p = pool_find(w, srv);
 	if (p != NULL || (p = calloc(1, sizeof *p)) == NULL)
 		return p;
 	p->w = w;
-	p->addr = *a;
+	p->srv = ups_server_ref(srv);
 	TAILQ_INIT(&p->idle);
 	LIST_INSERT_HEAD(&w->pools, p, link);
 	return p;
@@ -111,14 +109,15 @@ static struct px_pool *pool_get(struct px_worker *w, const struct cfg_addr *a)
 
 int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 {
-	struct px_pool *p = pool_find(o->w, o->addr);
+	struct px_pool *p = pool_find(o->w, o->srv);
 	if (h->origin_keepalive == 0 || (p != NULL && p->n >= h->origin_keepalive) ||
-	    (p = pool_get(o->w, o->addr)) == NULL)
+	    (p = pool_get(o->w, o->srv)) == NULL)
 		return -1;
 	TAILQ_INSERT_HEAD(&p->idle, o, link);
 	p->n++;
 	o->pool = p;
-	o->addr = &p->addr;         /* the route it served may go before the pool does */
+	o->srv = p->srv;            /* the route it served may go before the pool does: */
+	o->addr = &p->srv->addr;    /* these are the pool's now */
 	o->pooled_us = px_now_us(o->w);
 	bufferevent_setcb(o->bev, NULL, NULL, NULL, NULL);  /* its output is empty: no writes */
 	bufferevent_setwatermark(o->bev, EV_WRITE, 0, 0);

@@ -1,7 +1,9 @@
-/* daemon/proxy/pool.h - a worker's idle keep-alive origin connections, one pool per origin
- *   address (shared by every route of the worker).
- * Ownership: a pool owns its idle px_origins; px_pool_take() hands one to the caller,
- *   px_pool_put() takes one back. The worker owns its pools (worker.h).
+/* daemon/proxy/pool.h - a worker's idle keep-alive origin connections, one pool per shared real
+ *   server (daemon/upstream/ups.h: one per address and port, whichever routes name it).
+ * Ownership: a pool owns its idle px_origins and a reference to its server (so the server, and
+ *   the address its connections were made to, outlive every route that named it);
+ *   px_pool_take() hands a connection to the caller, px_pool_put() takes one back. The worker
+ *   owns its pools (worker.h).
  * Lifetime: a pool exists while it holds an idle connection; px_pools_destroy() at worker
  *   teardown. Threads: the owning worker's.
  */
@@ -14,20 +16,21 @@
 
 struct px_origin;
 struct px_worker;
+struct ups_server;
 
-/* The idle keep-alive connections to one origin address on one worker. */
+/* The idle keep-alive connections to one server on one worker. */
 struct px_pool {
 	LIST_ENTRY(px_pool) link;
 	struct px_worker *w;
-	struct cfg_addr addr;
+	struct ups_server *srv;     /* a reference; the key */
 	TAILQ_HEAD(, px_origin) idle;   /* most recently used first */
 	unsigned n;
 };
 
-/* An idle connection to a, live as far as a peek can tell, out of w's pool (its callbacks
+/* An idle connection to srv, live as far as a peek can tell, out of w's pool (its callbacks
  * cleared, the caller sets them); NULL when there is none. replay: the request can go again on
  * a new connection should this one turn out stale, so one pooled a moment ago is not peeked at. */
-struct px_origin *px_pool_take(struct px_worker *w, const struct cfg_addr *a, int replay);
+struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv, int replay);
 /* Keeps o (served, at a clean message boundary, detached from its conn) idle in its worker's
  * pool for h->origin_keepalive_timeout_ms. 0, or -1 when the pool is full (o is the caller's). */
 int px_pool_put(struct px_origin *o, const struct cfg_http *h);

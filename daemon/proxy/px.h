@@ -1,14 +1,15 @@
 /* daemon/proxy/px.h - the llhttp proxy core: what the rest of gaapd sees of it.
  * A px_route is what one listener forwards to (its origins, limits, id for logs): immutable,
  *   refcounted (atomic), shared by every worker; each accepted connection holds a reference, so a
- *   deleted listener's route lives until its last connection closes.
+ *   deleted listener's route lives until its last connection closes. What is learnt about its
+ *   origins is not the route's: it lives in the node's shared servers (daemon/upstream/ups.h).
  * A px_stats is one listener's traffic counters: refcounted (atomic) and shared by every route the
  *   listener ever has, so a reload that replaces its routes, and connections still draining on a
  *   replaced or deleted listener's routes, all count towards the one listener. Workers add with
  *   relaxed atomics; any thread may read.
  * A px_worker is the proxy state of one worker thread: its event_base (borrowed), the client
- *   connections it owns, its pools of idle keep-alive origin connections (per origin address,
- *   shared by every route of the worker), its access log descriptor and the common timeouts it
+ *   connections it owns, its pools of idle keep-alive origin connections (per shared server,
+ *   ups.h: shared by every route of the worker that names it), its access log descriptor and the common timeouts it
  *   asked of its base (which owns them: the worker goes before the base). Every px_worker
  *   function runs on that worker's thread only.
  * Lifetime: px_accept() hands a connected socket to the worker, which owns it from then on and
@@ -28,6 +29,7 @@ struct event_base;
 struct px_route;
 struct px_stats;
 struct px_worker;
+struct ups_reg;
 
 /* Origin failures by kind: label and what counts. The close-reason table (close.h) maps reasons to
  * kinds; a connect that failed over to another origin counts too (the client never saw it). */
@@ -89,9 +91,11 @@ const char *px_latency_le(size_t i);
 struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *origins,
 	size_t norigins, const struct cfg_http *http);
 /* The same for a proxy's listener, with the proxy's scheduler and origin weights, counting into
- * stats (the route takes a reference of its own; NULL = a stats of its own). */
+ * stats (the route takes a reference of its own; NULL = a stats of its own). Its origins are
+ * servers of the registry servers (ups.h: health and lc load shared with every route naming them;
+ * NULL = a registry of its own). Takes the registry's lock: a route build, not the request path. */
 struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
-	const struct cfg_http *http, struct px_stats *stats);
+	const struct cfg_http *http, struct px_stats *stats, struct ups_reg *servers);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */

@@ -1,54 +1,52 @@
-/* daemon/proxy/route.h - what one listener forwards to: its origins, the scheduler's choice and
- *   passive health (internal to daemon/proxy; px.h has the constructors the rest of gaapd uses).
- * Ownership: a px_route is refcounted (px.h); it owns its upstreams, its scheduler sequence, its
- *   copy of the http settings and one reference to its px_stats.
- * Threads: any. A route's configuration is immutable; what workers learn about its origins
- *   (active, fails, down_until) and its scheduler cursor are atomics.
+/* daemon/proxy/route.h - what one listener forwards to: its server group, its http limits and its
+ *   counters (internal to daemon/proxy; px.h has the constructors the rest of gaapd uses).
+ * Ownership: a px_route is refcounted (px.h); it owns its server group (daemon/upstream/group.h:
+ *   the origins in configured order, with weights and the scheduler), its copy of the http
+ *   settings and one reference to its px_stats.
+ * Threads: any. A route is immutable; what workers learn about its origins (in flight, failures,
+ *   down deadlines) lives in the node's shared servers (ups.h), its scheduler cursor in its group.
  */
 #ifndef GAAPD_PX_ROUTE_H
 #define GAAPD_PX_ROUTE_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "px.h"
+#include "upstream/group.h"
 
 struct px_origin_stats;
 
-/* One origin of a route and what the workers learn about it. */
-struct px_upstream {
-	struct cfg_addr addr;
-	unsigned weight;            /* 1..CFG_WEIGHT_MAX */
-	atomic_uint active;         /* exchanges in flight (lc) */
-	atomic_uint fails;          /* consecutive failures */
-	_Atomic int64_t down_until; /* px_now_ms(): skipped until then */
-	struct px_origin_stats *health;     /* its counters in the route's stats */
-};
-
 struct px_route {
 	atomic_uint refs;
-	atomic_uint next;           /* the scheduler's cursor */
 	struct px_stats *stats;     /* a reference: its listener's counters and connection count */
 	char *id;                   /* the listener's id, for logs */
-	enum cfg_sched sched;
-	struct px_upstream *ups;
-	size_t nups;
-	uint16_t *seq;              /* wrr: origin indexes in smooth weighted order */
-	size_t nseq;
+	struct ups_group *group;    /* its origins; px_route_pick() indexes its members */
+	struct px_origin_stats **health;    /* per member: its counters in the route's stats */
 	struct cfg_http http;       /* access_log is the route's own copy */
 };
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
 int64_t px_now_ms(void);
-/* The origin for the next exchange: its index, skipping origins that are down and exclude
- * (-1 = none); when every other origin is down, the one that failed longest ago (passive health
- * never leaves a request without a try). -1 only when there is no origin but exclude. Any
- * thread. */
+/* The origin for the next exchange: ups_group_pick() on the route's group (-1 = none). */
 int px_route_pick(struct px_route *r, int exclude);
-/* Passive health. failed: 1 when this failure took the origin out for origin_fail_timeout
- * (never the only origin of a route). succeeded: 1 when it brought a taken-out origin back.
- * Each 1 is counted in the origin's px_origin_stats. */
+/* Origin i's shared server (its address: addr) and how many origins the route has. */
+static inline struct ups_server *px_route_server(const struct px_route *r, int i)
+{
+	return r->group->m[i].srv;
+}
+
+static inline size_t px_route_norigins(const struct px_route *r)
+{
+	return r->group->n;
+}
+
+/* Passive health, on the origin's shared server: what one route learns, every route using that
+ * server acts on. failed: 1 when this failure took the server out for origin_fail_timeout; a
+ * route's only origin is never taken out by it (it would spare none of its requests), yet a server
+ * that another route took out is still its last way out (px_route_pick()). succeeded: 1 when it
+ * brought a taken-out server back. Each 1 is counted in this route's px_origin_stats for the
+ * origin: the transitions this listener's requests caused. */
 int px_route_failed(struct px_route *r, size_t i);
 int px_route_succeeded(struct px_route *r, size_t i);
 

@@ -515,6 +515,44 @@ class PassiveHealth(ProxyCase):
             origin.close()
 
 
+class SharedServers(ProxyCase):
+    """Real servers are the node's (daemon/upstream/), not each listener's: an origin that one
+    listener found refusing is skipped by every listener naming it, and a reload that keeps the
+    origin keeps what was learnt. The transition counts on the listener that caused it."""
+
+    @classmethod
+    def origins(cls):
+        cls.down = f"127.0.0.1:{closed_port()}"     # once: proxies() is called twice
+        return {"main": BadOrigin("main")}
+
+    @classmethod
+    def proxies(cls, o):
+        main = f"127.0.0.1:{o['main'].port}"
+        return [("link-a", [cls.down, main], "rr"), ("link-b", [cls.down, main], "rr")]
+
+    def refusals(self):
+        return self.g.log_text().count("Connection refused; trying")
+
+    def get_ok(self, pid):
+        r, _ = self.one(get("/conn", extra="Connection: close\r\n"), pid=pid)
+        self.assertEqual(r.status, 200)
+
+    def test_one_listeners_failure_spares_the_others_and_survives_a_reload(self):
+        for _ in range(2):          # rr: one of the two meets the refusing origin
+            self.get_ok("link-a")
+        self.assertEqual((self.refusals(), self.g.log_text().count("down for 60000 ms")), (1, 1))
+        for _ in range(4):
+            self.get_ok("link-b")   # never tries it: link-a took it out for the node
+        self.g.reload("reload applied")
+        for pid in ("link-a", "link-b", "link-a", "link-b"):
+            self.get_ok(pid)        # the new routes find the server still out
+        self.assertEqual((self.refusals(), self.g.log_text().count("down for 60000 ms")), (1, 1))
+        m = self.g.raw("GET", target="/metrics")[2].decode()
+        for pid, ejected in (("link-a", 1), ("link-b", 0)):
+            self.assertRegex(m, r'gaapd_origin_ejections_total\{listener="listener-[0-9a-z]+",'
+                             + re.escape(f'proxy="{pid}",origin="{self.down}"') + rf'\}} {ejected}\n')
+
+
 class Limits(ProxyCase):
     http = {"client_header_timeout": 300, "client_keepalive_timeout": 300,
             "max_request_line": 256, "max_headers": 10, "max_header_size": 2048,

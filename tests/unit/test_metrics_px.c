@@ -21,7 +21,7 @@ static struct px_route *route(struct px_stats *s)
 	struct cfg_proxy p;
 	struct px_route *r;
 	memset(&p, 0, sizeof p);
-	assert_non_null(r = px_route_create("listener-t", &p, &http, s));
+	assert_non_null(r = px_route_create("listener-t", &p, &http, s, NULL));
 	return r;
 }
 
@@ -135,8 +135,8 @@ static void test_origin_error_kinds(void **state)
 	px_stats_unref(s);
 }
 
-static struct px_route *route_of(struct px_stats *s, const char *proxy, struct cfg_addr *a,
-	size_t n)
+static struct px_route *route_of(struct px_stats *s, struct ups_reg *servers, const char *proxy,
+	struct cfg_addr *a, size_t n)
 {
 	struct cfg_proxy p;
 	struct px_route *r;
@@ -144,15 +144,17 @@ static struct px_route *route_of(struct px_stats *s, const char *proxy, struct c
 	snprintf(p.id, sizeof p.id, "%s", proxy);
 	p.origins = a;
 	p.norigins = n;
-	assert_non_null(r = px_route_create("listener-t", &p, &http, s));
+	assert_non_null(r = px_route_create("listener-t", &p, &http, s, servers));
 	return r;
 }
 
 /* Ejections and recoveries are the listener's, per proxy and origin: a reload's new route counts
  * on the old route's lines, an origin it drops keeps its line, new ones come after, in the order
- * first configured. */
+ * first configured. The servers are the node's (one registry): a transition is counted once, on
+ * the line of the route whose request caused it. */
 static void test_origin_health_lines_outlive_routes(void **state)
 {
+	struct ups_reg *reg = ups_reg_new();
 	struct px_stats *s = px_stats_new();
 	struct cfg_addr a[3];
 	struct px_origin_snap v[5];
@@ -163,13 +165,13 @@ static void test_origin_health_lines_outlive_routes(void **state)
 	snprintf(a[1].text, sizeof a[1].text, "10.0.0.2:80");
 	snprintf(a[2].text, sizeof a[2].text, "10.0.0.3:80");
 	assert_int_equal(px_stats_origins(s, NULL, 0), 0);
-	old = route_of(s, "link-a", a, 2);
-	new = route_of(s, "link-a", a + 1, 2);          /* a reload: .1 gone, .3 new */
-	other = route_of(s, "link-b", a, 2);            /* a group's other proxy, the same origins */
+	old = route_of(s, reg, "link-a", a, 2);
+	new = route_of(s, reg, "link-a", a + 1, 2);     /* a reload: .1 gone, .3 new */
+	other = route_of(s, reg, "link-b", a, 2);       /* a group's other proxy, the same origins */
 	assert_int_equal(px_route_failed(old, 1), 0);
-	assert_int_equal(px_route_failed(old, 1), 1);   /* 10.0.0.2 down on the old route */
-	assert_int_equal(px_route_succeeded(new, 0), 0);        /* the new route never saw it down */
-	assert_int_equal(px_route_succeeded(old, 1), 1);
+	assert_int_equal(px_route_failed(old, 1), 1);   /* 10.0.0.2 down, for every route */
+	assert_int_equal(px_route_succeeded(new, 0), 1);        /* the new route's answer: back */
+	assert_int_equal(px_route_succeeded(old, 1), 0);        /* for the old route too */
 	assert_int_equal(px_route_failed(other, 0), 0);
 	assert_int_equal(px_route_failed(other, 0), 1);
 	assert_int_equal(px_stats_origins(s, v, 4), 5);         /* too small: nothing written */
@@ -189,6 +191,7 @@ static void test_origin_health_lines_outlive_routes(void **state)
 	px_route_unref(new);
 	px_route_unref(other);
 	px_stats_unref(s);
+	ups_reg_unref(reg);
 }
 
 /* A route made without a listener's stats counts into one of its own. */

@@ -33,6 +33,7 @@
 
 #include "log.h"
 #include "proxy/px.h"
+#include "upstream/ups.h"
 
 #define BIG_SIZE (2 * 1024 * 1024)
 #define SEEN_MAX (256 * 1024)
@@ -69,7 +70,8 @@ struct oconn {
 struct fixture {
 	struct event_base *base;
 	struct px_worker *w;
-	struct lsn main, dead, fast, small, ret, duo, limited;
+	struct lsn main, dead, fast, small, ret, duo, limited, twin;    /* twin: main's origin */
+	struct ups_reg *servers;    /* every route's origins, as a daemon's listener table has them */
 	struct evconnlistener *origin_lev;
 	char alog[64];              /* lst-limited's access log */
 	TAILQ_HEAD(, oconn) oconns;
@@ -392,10 +394,11 @@ static void add_listener_n(struct fixture *f, struct lsn *l, const char *id,
 	const int *origin_ports, size_t n, const struct cfg_http *http)
 {
 	struct cfg_addr a[4];
+	struct cfg_proxy p = { .origins = a, .norigins = n, .scheduler = CFG_SCHED_RR };
 	for (size_t i = 0; i < n; i++)
 		a[i] = loopback(origin_ports[i]);
 	l->f = f;
-	l->route = px_route_new(id, a, n, http);
+	l->route = px_route_create(id, &p, http, NULL, f->servers);
 	assert_non_null(l->route);
 	l->lev = listen_on(f, proxy_accept, l, &l->port);
 }
@@ -440,6 +443,7 @@ static int setup(void **state)
 	assert_int_equal(evthread_use_pthreads(), 0);
 	assert_non_null(f->base = event_base_new());
 	assert_non_null(f->w = px_worker_new(f->base));
+	assert_non_null(f->servers = ups_reg_new());
 	f->origin_lev = listen_on(f, origin_accept, f, &origin_port);
 	add_listener(f, &f->main, "lst-main", origin_port, &normal);
 	add_listener(f, &f->dead, "lst-dead", closed_port(f), &normal);
@@ -454,6 +458,7 @@ static int setup(void **state)
 	limited.access_log = f->alog;
 	limited.max_connections_per_listener = 1;
 	add_listener(f, &f->limited, "lst-limited", origin_port, &limited);
+	add_listener(f, &f->twin, "lst-twin", origin_port, &normal);
 	f->fast.small_bufs = 1;
 	assert_int_equal(pthread_create(&f->thread, NULL, loop_main, f), 0);
 	*state = f;
@@ -472,10 +477,11 @@ static int teardown(void **state)
 	/* a bufferevent freed with a deferred callback pending goes away when the loop runs it */
 	event_base_loop(f->base, EVLOOP_NONBLOCK);
 	evconnlistener_free(f->origin_lev);
-	for (struct lsn *l = &f->main; l <= &f->limited; l++) {
+	for (struct lsn *l = &f->main; l <= &f->twin; l++) {
 		evconnlistener_free(l->lev);
 		px_route_unref(l->route);
 	}
+	ups_reg_unref(f->servers);
 	event_base_free(f->base);
 	pthread_mutex_destroy(&f->lock);
 	unlink(f->alog);
@@ -1169,21 +1175,30 @@ static void test_ambiguous_responses_502(void **state)
 	client_free(c);
 }
 
-/* Idle origin connections serve any client connection of the worker; one the origin closed
- * under us is retried once (idempotent, no body) or answered 502. */
-static void test_pool_shared_and_stale(void **state)
+/* GET /cl on a new client connection to port a, then on one to port b (left open, returned):
+ * the second finds the connection the first left idle. */
+static struct client *get_cl_twice(struct fixture *f, int a, int b)
 {
-	struct fixture *f = *state;
-	struct client *c = client_new(f->main.port, 0);
+	struct client *c = client_new(a, 0);
 	int before;
 	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
 	expect_response(c, 0, 200, "hello");
 	client_free(c);
 	before = atomic_load(&f->origin_conns);
-	c = client_new(f->main.port, 0);
+	c = client_new(b, 0);
 	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
 	expect_response(c, 0, 200, "hello");
 	assert_int_equal(atomic_load(&f->origin_conns), before);
+	return c;
+}
+
+/* Idle origin connections serve any client connection of the worker; one the origin closed
+ * under us is retried once (idempotent, no body) or answered 502. */
+static void test_pool_shared_and_stale(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = get_cl_twice(f, f->main.port, f->main.port);
+	int before = atomic_load(&f->origin_conns);
 	client_say(c, "GET /drop-next HTTP/1.1\r\nHost: t\r\n\r\n");
 	expect_response(c, 0, 200, "ok");
 	client_say(c, "GET /cl HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -1195,6 +1210,14 @@ static void test_pool_shared_and_stale(void **state)
 	expect_response(c, 0, 502, NULL);           /* not idempotent: never sent twice */
 	expect_eof(c);
 	client_free(c);
+}
+
+/* Pools are per shared server, not per route: a connection one listener's request left idle
+ * serves another listener's (lst-twin: no traffic before) request to the same origin. */
+static void test_pool_shared_across_listeners(void **state)
+{
+	struct fixture *f = *state;
+	client_free(get_cl_twice(f, f->main.port, f->twin.port));
 }
 
 /* A refused origin: the request goes to the next one (it never reached the first); the first
@@ -1303,6 +1326,7 @@ int main(void)
 		cmocka_unit_test(test_204_has_no_length),
 		cmocka_unit_test(test_ambiguous_responses_502),
 		cmocka_unit_test(test_pool_shared_and_stale),
+		cmocka_unit_test(test_pool_shared_across_listeners),
 		cmocka_unit_test(test_failover_and_all_down),
 		cmocka_unit_test(test_connection_limit_and_access_log),
 		cmocka_unit_test(test_linger_keeps_the_reply),
