@@ -25,6 +25,7 @@
 #include "params.h"
 #include "replay.h"
 #include "sign.h"
+#include "util.h"
 
 #define API_VERSION "2018-05-29"
 #define MAX_SKEW_S 300
@@ -199,13 +200,6 @@ static void client_ip(const struct ctl_req *r, char *out, size_t outlen)
  * Nonce, Timestamp) is not unique in practice (the Node SDK draws Nonce from 0-65535, so a busy
  * client repeats one within a second). The Signature is an HMAC, so 64 bits of a hash of it tell
  * requests apart as well as the whole would. */
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 /* The first time a correctly signed request comes, CTL_E_OK: it is now remembered. Forged
  * requests never get here, so they cannot fill the signer's table. */
@@ -215,7 +209,7 @@ static enum ctl_err check_replay(struct ctl_api *a, const char *signature, int64
 	size_t key = (size_t)(call->cred - a->deps->creds->items);
 	unsigned limit = a->deps->cfg->v1_replay_limit;
 	int64_t wait = 0;
-	switch (ctl_replay_check(a->replay, key, fnv1a(signature), ts, now, limit, &wait)) {
+	switch (ctl_replay_check(a->replay, key, util_fnv1a(signature), ts, now, limit, &wait)) {
 	case CTL_REPLAY_NEW:
 		return CTL_E_OK;
 	case CTL_REPLAY_SEEN:

@@ -1,5 +1,6 @@
 /* daemon/idmap.c - values found by a string id (idmap.h). */
 #include "idmap.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,18 +9,10 @@
 static char tombstone;
 #define TOMB ((void *)&tombstone)
 
-static size_t hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;      /* FNV-1a */
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return (size_t)h;
-}
-
 /* The slot holding id, or the empty slot that ends its probe. */
 static size_t slot_of(const struct idmap *m, const char *id)
 {
-	size_t mask = m->cap - 1, i = hash(id) & mask;
+	size_t mask = m->cap - 1, i = (size_t)util_fnv1a(id) & mask;
 	while (m->slots[i] != NULL && (m->slots[i] == TOMB || strcmp(m->id(m->slots[i]), id) != 0))
 		i = (i + 1) & mask;
 	return i;
@@ -27,7 +20,7 @@ static size_t slot_of(const struct idmap *m, const char *id)
 
 static void insert(struct idmap *m, void *value)
 {
-	size_t mask = m->cap - 1, i = hash(m->id(value)) & mask;
+	size_t mask = m->cap - 1, i = (size_t)util_fnv1a(m->id(value)) & mask;
 	while (m->slots[i] != NULL && m->slots[i] != TOMB)
 		i = (i + 1) & mask;
 	if (m->slots[i] == NULL)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "proxy/px.h"
 #include "upstream/ups.h"
+#include "util.h"
 #include "worker.h"
 
 #define LSN_BACKLOG 4096
@@ -452,13 +453,6 @@ static void count_members(struct lsn_table *t, const struct lsn *l, int delta)
 	}
 }
 
-static size_t id_hash(const char *id)
-{
-	uint64_t h = 14695981039346656037ULL;      /* FNV-1a */
-	for (; *id != '\0'; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-	return (size_t)h;
-}
 
 const struct lsn *lsn_table_get(const struct lsn_table *t, size_t i)
 {
@@ -482,7 +476,7 @@ static ssize_t index_of(const struct lsn_table *t, const char *id)
 
 static size_t port_hash(const char *proxy_id, unsigned port)
 {
-	return id_hash(proxy_id) ^ ((size_t)port * 0x9e3779b97f4a7c15ULL);
+	return (size_t)util_fnv1a(proxy_id) ^ ((size_t)port * 0x9e3779b97f4a7c15ULL);
 }
 
 static int port_is(const struct lsn_port *e, const char *proxy_id, unsigned port)

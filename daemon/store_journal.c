@@ -8,6 +8,7 @@
 #include "store.h"
 #include "journal.h"
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -123,12 +124,8 @@ static void journal_close(struct st *base)
  * before it reads another API call (lifecycle.c); faults the thread causes stay its own. */
 static int start_compactor(struct st_journal *s)
 {
-	static const int own[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
-	sigset_t set, old;
-	sigfillset(&set);
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		sigdelset(&set, own[i]);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
+	sigset_t old;
+	util_block_process_signals(&old);
 	int rc = pthread_create(&s->compactor, NULL, compactor, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 size_t util_utf8_seq(const unsigned char *s)
@@ -43,4 +44,22 @@ int util_write_all(int fd, const void *p, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+uint64_t util_fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+void util_block_process_signals(sigset_t *old)
+{
+	static const int own[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
+	sigset_t set;
+	sigfillset(&set);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		sigdelset(&set, own[i]);
+	pthread_sigmask(SIG_BLOCK, &set, old);
 }

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "proxy/px.h"
+#include "util.h"
 
 struct wrk_mail {
 	STAILQ_ENTRY(wrk_mail) link;
@@ -145,19 +146,6 @@ static struct wrk *wrk_new(size_t index)
 	return w;
 }
 
-/* Workers never take process signals: they go to the main thread, whose loop acts on them, and a
- * SIGHUP's handler then runs before that thread reads another API call (lifecycle.c). A thread
- * inherits its creator's mask; the faults a thread causes itself stay deliverable. */
-static void block_process_signals(sigset_t *old)
-{
-	static const int own[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS };
-	sigset_t set;
-	sigfillset(&set);
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		sigdelset(&set, own[i]);
-	pthread_sigmask(SIG_BLOCK, &set, old);
-}
-
 struct wrk_pool *wrk_pool_start(unsigned n, char *err, size_t errlen)
 {
 	struct wrk_pool *p = calloc(1, sizeof(*p));
@@ -167,7 +155,7 @@ struct wrk_pool *wrk_pool_start(unsigned n, char *err, size_t errlen)
 		free(p);
 		return NULL;
 	}
-	block_process_signals(&old);
+	util_block_process_signals(&old);   /* workers never take process signals */
 	for (p->n = 0; p->n < n; p->n++) {
 		struct wrk *w = wrk_new(p->n);
 		if (w == NULL) {
