@@ -4,7 +4,9 @@
  * durable when it returns 0: after a crash, a record is there if and only if its put returned 0 (or
  * its del failed), so the API may answer success only after the store did.
  * Ownership: st_open_*() returns a store the caller owns; st_close() frees it (NULL-safe). Records
- *   passed in are copied. Threads: one caller at a time (the listener table's lock serialises).
+ *   passed in are copied (fields are referenced for the call only). Threads: writes and reads
+ *   from one caller at a time, the state machine (state/sm.c) on the control thread; a back end
+ *   may run threads of its own (the journal's compactor).
  */
 #ifndef GAAPD_STORE_H
 #define GAAPD_STORE_H
