@@ -23,8 +23,10 @@
 #include "cfg.h"
 #include "store.h"
 
+struct px_l7;
 struct px_route;
 struct px_stats;
+struct ups_reg;
 struct wrk_pool;
 struct lsn_slot;
 
@@ -93,6 +95,14 @@ int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name);
  * told about (no memory) stays in the table as LSN_DESTROYING until shutdown. Returns how many
  * listeners left the table. Workers never take the table lock, so waiting under it is safe. */
 size_t lsn_table_remove(struct lsn_table *t, const char *const *ids, size_t n, unsigned drain_ms);
+
+/* Layer 7 (px.h's px_l7): the routing listener id's requests use from their next request head
+ * on, on every socket and connection, open or new (a request in flight keeps what it started
+ * with). Ownership of l7 moves to the listener (NULL: its proxies' configured origins again); a
+ * reload keeps it. 0, or -1 when there is no such listener (l7 is let go). Under the lock. */
+int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7);
+/* The registry of real servers every route names (px_l7_new() builds into it). Borrowed. */
+struct ups_reg *lsn_table_servers(struct lsn_table *t);
 
 /* Reload: 0 when configuration c can serve every listener as it is bound now (each proxy and
  * group it occupies still exists, with the same bind address and members); -1 with the reason

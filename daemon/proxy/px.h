@@ -102,6 +102,74 @@ struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the 
 /* References held now: 1 means only the caller's, so no connection uses the route any more. */
 unsigned px_route_refs(struct px_route *r);
 
+/* --- Layer-7 routing (l7-and-https.md §9): what a listener with domains forwards by. ---
+ * A px_l7 is one listener's routing: its route table (rtable.h: Host -> domain, path -> rule)
+ * and per rule the server group (bound real servers with ports and weights, the rule's
+ * scheduler; servers shared node-wide through the registry, ups.h), ForwardHost, ForcedRedirect
+ * and custom headers. Immutable and refcounted (atomic). A listener's px_l7_cell holds the one
+ * its requests use now: every route of the listener (one per socket, and those a reload
+ * replaced) shares the cell, so a swap reaches open keep-alive connections at their next request
+ * head, and a request keeps the px_l7 it started with (a reference) until its exchange ends.
+ * A listener whose cell holds NULL (no domains at all) forwards to its route's configured
+ * origins, as before (9.2.5). Built from plain input, which the state machine makes from its
+ * records (state/l7.h); nothing here knows the store or the API. */
+struct px_l7;
+struct px_l7_cell;
+
+/* A binding: a real server's address (an IP literal, or a DNS name: is_name) and port, with its
+ * weight 1..CFG_WEIGHT_MAX. */
+struct px_l7_binding_in {
+	const char *host;
+	unsigned port;
+	unsigned weight;
+	int is_name;
+};
+struct px_l7_header_in {
+	const char *name, *value;   /* value "$remote_addr": the client's IP address per request */
+};
+struct px_l7_rule_in {
+	const char *id;             /* RuleId, for logs */
+	size_t domain;              /* index into the domains */
+	const char *path;
+	enum cfg_sched sched;       /* lrtt is given as CFG_SCHED_LC */
+	const char *forward_host;   /* NULL: the client's Host unchanged */
+	const char *forced_redirect;    /* NULL: off; else "https:" or an https:// URL (9.3.4) */
+	const struct px_l7_binding_in *bindings;    /* none: 503 (9.4.1) */
+	size_t nbindings;
+	const struct px_l7_header_in *headers;
+	size_t nheaders;
+};
+struct px_l7_domain_in {
+	const char *name;
+	int is_default;
+};
+struct px_l7_in {
+	const struct px_l7_domain_in *domains;
+	size_t ndomains;
+	const struct px_l7_rule_in *rules;
+	size_t nrules;
+};
+
+/* The routing for in (copied: in may go after the call), its servers found or created in
+ * servers; NULL with err (invalid input, or "out of memory"). in with no domains is valid and
+ * gives NULL with err "" : the caller then sets the cell to NULL. Takes the registry's lock:
+ * the control thread, not the request path. One reference, the caller's. */
+struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers, char *err,
+	size_t errlen);
+struct px_l7 *px_l7_ref(struct px_l7 *l);
+void px_l7_unref(struct px_l7 *l);          /* NULL-safe; frees on the last reference */
+
+/* NULL on ENOMEM; one reference, the caller's; holds NULL (configured origins). */
+struct px_l7_cell *px_l7_cell_new(void);
+struct px_l7_cell *px_l7_cell_ref(struct px_l7_cell *c);
+void px_l7_cell_unref(struct px_l7_cell *c);    /* NULL-safe */
+/* From the next request head on, the listener routes by l7 (ownership of the caller's reference
+ * moves to the cell; NULL: configured origins); the one it held is let go (requests still using
+ * it keep their own references). Any thread; a short lock shared with px_l7_cell_get(). */
+void px_l7_cell_set(struct px_l7_cell *c, struct px_l7 *l7);
+/* The routing now, with a new reference for the caller (NULL: configured origins). Any thread. */
+struct px_l7 *px_l7_cell_get(struct px_l7_cell *c);
+
 struct px_worker *px_worker_new(struct event_base *base);
 void px_worker_destroy(struct px_worker *w);    /* NULL-safe; closes every connection */
 /* Takes ownership of fd, an accepted non-blocking socket (closed on failure too), and a new

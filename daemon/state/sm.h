@@ -7,7 +7,8 @@
  * Who asks is the caller's business: control/ resolves the caller's target and permissions,
  *   builds a change, and words the answer from the outcome.
  * Ownership: sm borrows the store, the listener table and the configuration it is given; it owns
- *   the real server set (rs.h) it keeps in step with the store.
+ *   the real server set (rs.h) and the layer-7 set (l7.h) it keeps in step with the store, and
+ *   hands each listener the routing it builds from them (lsn_table_set_l7).
  * Threads: one caller at a time (the control thread); sm takes the table's lock itself.
  */
 #ifndef GAAPD_STATE_SM_H
@@ -22,6 +23,7 @@
 
 struct cfg;
 struct cfg_proxy;
+struct l7_set;
 struct lsn_table;
 struct rs_set;
 struct sm;
@@ -33,6 +35,23 @@ enum sm_op {
 	SM_ADD_REAL_SERVERS,        /* ids: the addresses (trimmed); name, project, tags */
 	SM_REMOVE_REAL_SERVERS,     /* ids */
 	SM_RENAME_REAL_SERVER,      /* id, name */
+	/* Layer 7 (l7.h). Each names its listener by id (CREATE/MODIFY/DELETE_DOMAIN, CREATE/MODIFY/
+	 * DELETE_RULE) or reaches it through rule (BIND_RULE, SET_HEADERS); allowed() is asked with
+	 * that listener's record. fields: checked by the caller for types, ranges and syntax; sm
+	 * checks what depends on the state (existence, uniqueness, limits, the listener's status). */
+	SM_CREATE_DOMAIN,           /* id; fields: Domain, IsDefaultServer and the certificate
+	                             * members (sm adds ListenerId, CreateTime) */
+	SM_MODIFY_DOMAIN,           /* id; name: the old domain; fields: the domain's complete new
+	                             * fields (the caller merged what the call keeps) */
+	SM_DELETE_DOMAIN,           /* id; name: the domain; force */
+	SM_CREATE_RULE,             /* id; name: the domain; fields: the rule without RuleId,
+	                             * ListenerId, DomainId, RealServerSet, Headers, CreateTime;
+	                             * out.id: the new RuleId */
+	SM_MODIFY_RULE,             /* id; rule; fields: the rule's complete new fields */
+	SM_DELETE_RULE,             /* id; rule; force */
+	SM_BIND_RULE,               /* rule; fields: the new RealServerSet, [{RealServerId,
+	                             * RealServerIP, RealServerPort, RealServerWeight}] */
+	SM_SET_HEADERS,             /* rule; fields: the new Headers, [{HeaderName, HeaderValue}] */
 };
 
 /* Why a change was refused or failed; SM_OK when it is done and durable. */
@@ -53,7 +72,19 @@ enum sm_err {
 	SM_E_BAD_ADDRESS,           /* out.detail: an address that is no IP literal or host name */
 	SM_E_DUPLICATE_RS,          /* out.detail: an address registered already, or twice here */
 	SM_E_RS_LIMIT,              /* node.max_real_servers would be passed */
-	SM_E_RS_BOUND,              /* out.detail: a real server still bound to a rule */
+	SM_E_RS_BOUND,              /* out.detail: a real server still bound to a rule; or (force 0)
+	                             * the listener, domain or rule that still has bindings */
+	SM_E_NO_DOMAIN,             /* out.detail: the domain is not on the listener */
+	SM_E_DOMAIN_EXISTS,         /* out.detail: the listener has that name already (any case) */
+	SM_E_DOMAIN_LIMIT,          /* node.max_domains_per_listener */
+	SM_E_NO_RULE,               /* out.detail: no such rule (under the listener, if named) */
+	SM_E_RULE_EXISTS,           /* out.detail: the domain has a rule with that path already */
+	SM_E_RULE_LIMIT,            /* node.max_rules_per_listener */
+	SM_E_RS_UNKNOWN,            /* out.detail: a RealServerId that names no real server */
+	SM_E_RS_MISMATCH,           /* out.detail: why a binding does not fit its real server (the IP
+	                             * is not its address, its kind is not the rule's type) */
+	SM_E_BIND_LIMIT,            /* node.max_bindings_per_rule */
+	SM_E_HEADER_LIMIT,          /* node.max_headers_per_rule */
 };
 
 /* What a deletion did to each id asked for (out.verdicts[i] for ids[i]). */
@@ -75,6 +106,10 @@ struct sm_change {
 	/* RENAME: may the caller touch this listener? NULL: yes. */
 	int (*allowed)(const struct st_listener *rec, void *arg);
 	void *allowed_arg;
+	const char *rule;                   /* MODIFY/DELETE_RULE, BIND_RULE, SET_HEADERS: RuleId */
+	json_t *fields;                     /* layer 7: see the ops (borrowed) */
+	int force;                          /* DELETE_LISTENERS, DELETE_DOMAIN, DELETE_RULE: 1 deletes
+	                                     * bindings too; 0 refuses (SM_E_RS_BOUND) */
 	int64_t project;                    /* ADD_REAL_SERVERS: ProjectId */
 	json_t *tags;                       /* ADD_REAL_SERVERS: TagSet, checked (borrowed) */
 };
@@ -94,8 +129,10 @@ struct sm_outcome {
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 	int (*new_id)(const char *prefix, char *out, size_t len));
 
-/* The real servers, for Describe (read on the caller's thread, between changes). */
+/* The real servers and the layer-7 objects, for Describe (read on the caller's thread, between
+ * changes). */
 const struct rs_set *sm_real_servers(const struct sm *s);
+const struct l7_set *sm_l7(const struct sm *s);
 void sm_free(struct sm *s);         /* NULL-safe; frees nothing it borrows */
 
 /* Start: every stored listener into the table. One that cannot be bound any more is restored
