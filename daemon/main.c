@@ -1,5 +1,6 @@
 /* daemon/main.c - gaapd's composition root: struct gaapd owns the configuration, the state store,
- * the workers, the listener table, the resolver and the control API, and tears them down in reverse order.
+ * the workers, the listener table, the resolver and the control API, and tears them down in
+ * reverse order.
  * Start-up order matters: the store is restored and every listener rebound before the control
  * API accepts a call, so no call ever sees a half-restored node.
  */
