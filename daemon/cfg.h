@@ -87,6 +87,8 @@ struct cfg {
 	unsigned log_rate_burst;    /* lines per call site per interval; 0 = no limit (log.h) */
 	unsigned log_rate_interval_ms;
 	unsigned max_real_servers;  /* AddRealServers past it: LimitExceeded */
+	unsigned resolver_valid_ms; /* real servers' DNS names are resolved again after this */
+	unsigned resolver_timeout_ms;   /* one DNS query's timeout */
 
 	struct cfg_addr control_listen;
 	struct cfg_addr metrics_listen; /* GET /metrics on its own address; len 0 = on control_listen */

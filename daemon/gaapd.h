@@ -16,6 +16,7 @@ struct event_base;
 struct lsn_table;
 struct sm;
 struct st;
+struct ups_dns;
 struct wrk_pool;
 
 struct gaapd {
@@ -24,6 +25,7 @@ struct gaapd {
 	struct st *store;
 	struct wrk_pool *workers;
 	struct lsn_table *listeners;
+	struct ups_dns *resolver;       /* real servers' DNS names (upstream/dns.h) */
 	struct sm *sm;                  /* every change to the listeners goes through it */
 	struct event_base *base;
 	struct ctl *ctl;

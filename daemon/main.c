@@ -1,5 +1,6 @@
 /* daemon/main.c - gaapd's composition root: struct gaapd owns the configuration, the state store,
- * the workers, the listener table and the control API, and tears them down in reverse order.
+ * the workers, the listener table, the resolver and the control API, and tears them down in
+ * reverse order.
  * Start-up order matters: the store is restored and every listener rebound before the control
  * API accepts a call, so no call ever sees a half-restored node.
  */
@@ -26,6 +27,7 @@
 #include "notify.h"
 #include "state/sm.h"
 #include "store.h"
+#include "upstream/dns.h"
 #include "worker.h"
 
 #ifndef GAAPD_DEFAULT_CONF
@@ -92,6 +94,20 @@ static int open_credentials(struct gaapd *g)
 	return 0;
 }
 
+/* Before the restore: the routes it builds name real servers that may be DNS names. */
+static int start_resolver(struct gaapd *g)
+{
+	const struct ups_dns_opts o = { .valid_ms = g->cfg->resolver_valid_ms, .retry_ms = 1000,
+		.timeout_ms = g->cfg->resolver_timeout_ms, .attempts = 2 };
+	char err[160];
+	if ((g->resolver = ups_dns_start(lsn_table_servers(g->listeners), &o, err,
+	    sizeof(err))) == NULL) {
+		LOG_ERR("main", "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int start(struct gaapd *g)
 {
 	int64_t started = (int64_t)time(NULL);
@@ -104,7 +120,7 @@ static int start(struct gaapd *g)
 		return -1;
 	}
 	if (open_credentials(g) != 0 || (g->listeners = lsn_table_new(g->workers)) == NULL ||
-	    (g->sm = sm_new(g->store, g->listeners, g->cfg, new_object_id)) == NULL ||
+	    start_resolver(g) != 0 || (g->sm = sm_new(g->store, g->listeners, g->cfg, new_object_id)) == NULL ||
 	    restore(g) != 0 || (g->base = event_base_new()) == NULL ||
 	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
 		return -1;
@@ -130,6 +146,7 @@ static void stop(struct gaapd *g)
 	ctl_stop(g->ctl);
 	gaapd_lifecycle_stop(g);
 	wrk_pool_join(g->workers);
+	ups_dns_stop(g->resolver);
 	sm_free(g->sm);
 	lsn_table_destroy(g->listeners);
 	wrk_pool_destroy(g->workers);

@@ -419,14 +419,20 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 
 static int origin_connect(struct px_conn *c, int idx)
 {
-	const struct cfg_addr *a = &server_of(c, idx)->addr;
 	struct px_origin *o = origin_new(c);
+	struct sockaddr_storage sa;
+	socklen_t len;
 	if (o == NULL) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
 	}
 	attach(c, o, idx);
-	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&a->sa, (int)a->len) != 0) {
+	if (ups_server_sockaddr(o->srv, &sa, &len) != 0) {
+		health_failed(o);
+		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT, "its name resolves to no address");
+		return -1;
+	}
+	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&sa, (int)len) != 0) {
 		health_failed(o);
 		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT,
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));

@@ -67,6 +67,8 @@ static void shipped_config_loads_as_documented(void **state)
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(c->log_rate_burst, LOG_BURST_DEFAULT);
 	assert_int_equal(c->max_real_servers, 10000);
+	assert_int_equal(c->resolver_valid_ms, 30000);
+	assert_int_equal(c->resolver_timeout_ms, 2000);
 	assert_int_equal(c->log_rate_interval_ms, LOG_INTERVAL_DEFAULT);
 	assert_string_equal(c->control_listen.text, "127.0.0.1:9680");
 	assert_int_equal(c->auth, CFG_AUTH_SIGNATURE);
