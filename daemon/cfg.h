@@ -23,10 +23,14 @@ enum cfg_sched {
 #define CFG_WEIGHT_MAX 100
 #define CFG_ORIGINS_MAX 256      /* per proxy */
 
+#define CFG_ADDR_TEXT_MAX 262
+
 struct cfg_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
-	char text[64];              /* as an operator would write it: 127.0.0.1:8080, [::1]:80 */
+	/* as an operator would write it: 127.0.0.1:8080, [::1]:80; a real server's DNS name and
+	 * port (no IP family then: upstream/ups.h): up to 253 + ":65535" */
+	char text[CFG_ADDR_TEXT_MAX];
 	unsigned weight;            /* origins: 1..CFG_WEIGHT_MAX (default 1); 0 elsewhere */
 };
 

@@ -12,7 +12,6 @@
 #include <strings.h>
 
 #include "uri.h"
-#include "util.h"
 
 #define L7_HEADER_NAME_MAX 100
 #define L7_HEADER_VALUE_MAX 1024
@@ -65,9 +64,8 @@ static int name_ok(const char *s)
 }
 
 /* A binding as a server address. An IP literal gets its family and sockaddr; a DNS name none:
- * the registry tells such servers apart by text, and a connect to one fails (asynchronous
- * resolution is not done yet). A name too long for the text keeps its head and a hash of the
- * whole, so two long names never share a server. */
+ * the registry tells such servers apart by their text, "name:port", which the resolver reads
+ * (upstream/dns.h); until it has resolved the name, a connect to it fails at once. */
 static int binding_addr(const struct px_l7_binding_in *b, struct cfg_addr *a)
 {
 	char host[64];
@@ -79,11 +77,8 @@ static int binding_addr(const struct px_l7_binding_in *b, struct cfg_addr *a)
 	if (b->is_name) {
 		if (!name_ok(b->host))
 			return -1;
-		if (strlen(b->host) + 7 < sizeof a->text)
-			snprintf(a->text, sizeof a->text, "%s:%u", b->host, b->port);
-		else
-			snprintf(a->text, sizeof a->text, "%.36s~%016llx:%u", b->host,
-				(unsigned long long)util_fnv1a(b->host), b->port);
+		/* the resolver reads the name back from the text (upstream/dns.h) */
+		snprintf(a->text, sizeof a->text, "%s:%u", b->host, b->port);
 		return 0;
 	}
 	size_t n = strlen(b->host);
