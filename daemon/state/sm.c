@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "l7.h"
 #include "listener.h"
 #include "log.h"
 #include "rs.h"
@@ -21,6 +22,7 @@ struct sm {
 	const struct cfg *cfg;
 	int (*new_id)(const char *prefix, char *out, size_t len);
 	struct rs_set *rs;          /* the real servers, as the store has them */
+	struct l7_set *l7;          /* the domains and rules, as the store has them */
 	uint64_t written;           /* the store's sequence of the last change written */
 	uint64_t synced;            /* ... and of the last one made durable */
 	struct sm_counts counts;
@@ -33,8 +35,8 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 	if (s == NULL)
 		return NULL;
 	*s = (struct sm){ .store = store, .t = t, .cfg = cfg, .new_id = new_id };
-	if ((s->rs = rs_set_new()) == NULL) {
-		free(s);
+	if ((s->rs = rs_set_new()) == NULL || (s->l7 = l7_set_new()) == NULL) {
+		sm_free(s);
 		return NULL;
 	}
 	return s;
@@ -42,14 +44,21 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 
 void sm_free(struct sm *s)
 {
-	if (s != NULL)
+	if (s != NULL) {
 		rs_set_free(s->rs);
+		l7_set_free(s->l7);
+	}
 	free(s);
 }
 
 const struct rs_set *sm_real_servers(const struct sm *s)
 {
 	return s->rs;
+}
+
+const struct l7_set *sm_l7(const struct sm *s)
+{
+	return s->l7;
 }
 
 static void fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
@@ -524,6 +533,17 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 		return;
 	case SM_RENAME_REAL_SERVER:
 		rename_real_server(s, c, out);
+		return;
+	case SM_CREATE_DOMAIN:      /* TEMPORARY: the layer-7 ops come in sm_l7.c */
+	case SM_MODIFY_DOMAIN:
+	case SM_DELETE_DOMAIN:
+	case SM_CREATE_RULE:
+	case SM_MODIFY_RULE:
+	case SM_DELETE_RULE:
+	case SM_BIND_RULE:
+	case SM_SET_HEADERS:
+		fail(out, SM_E_STORE, NULL, ENOSYS);
+		snprintf(out->detail, sizeof(out->detail), "layer-7 changes: not yet");
 		return;
 	}
 }
