@@ -13,20 +13,7 @@
 #include "listener.h"
 #include "log.h"
 #include "rs.h"
-
-#define NEW_ID_TRIES 16
-
-struct sm {
-	struct st *store;
-	struct lsn_table *t;
-	const struct cfg *cfg;
-	int (*new_id)(const char *prefix, char *out, size_t len);
-	struct rs_set *rs;          /* the real servers, as the store has them */
-	struct l7_set *l7;          /* the domains and rules, as the store has them */
-	uint64_t written;           /* the store's sequence of the last change written */
-	uint64_t synced;            /* ... and of the last one made durable */
-	struct sm_counts counts;
-};
+#include "sm_int.h"
 
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 	int (*new_id)(const char *prefix, char *out, size_t len))
@@ -61,7 +48,7 @@ const struct l7_set *sm_l7(const struct sm *s)
 	return s->l7;
 }
 
-static void fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
+void sm_fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
 {
 	out->err = e;
 	out->proxy = p;
@@ -111,7 +98,7 @@ static int write_change(struct sm *s, const struct st_listener *puts, size_t npu
 	return 0;
 }
 
-static int write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out)
+int sm_write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out)
 {
 	uint64_t seq = 0;
 	if (st_append(s->store, ops, n, &seq, out->detail, sizeof(out->detail)) != 0)
@@ -230,17 +217,17 @@ static int check_placement(struct sm *s, const struct cfg_proxy *const *proxies,
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(proxies[i]->status, "RUNNING") != 0) {
-			fail(out, SM_E_PROXY_NOT_RUNNING, proxies[i], 0);
+			sm_fail(out, SM_E_PROXY_NOT_RUNNING, proxies[i], 0);
 			return -1;
 		}
 	for (size_t i = 0; i < n; i++)
 		if (lsn_table_find_port(s->t, proxies[i]->id, port) != NULL) {
-			fail(out, SM_E_DUPLICATED_PORT, proxies[i], 0);
+			sm_fail(out, SM_E_DUPLICATED_PORT, proxies[i], 0);
 			return -1;
 		}
 	for (size_t i = 0; i < n; i++)
 		if (lsn_table_count_proxy(s->t, proxies[i]->id) >= proxies[i]->max_listeners) {
-			fail(out, SM_E_LISTENER_LIMIT, proxies[i], 0);
+			sm_fail(out, SM_E_LISTENER_LIMIT, proxies[i], 0);
 			return -1;
 		}
 	return 0;
@@ -249,7 +236,7 @@ static int check_placement(struct sm *s, const struct cfg_proxy *const *proxies,
 /* Random ids: a clash is rare, and a retry settles it. */
 static int new_listener_id(const struct sm *s, char *out, size_t len)
 {
-	for (int tries = 0; tries < NEW_ID_TRIES; tries++)
+	for (int tries = 0; tries < SM_NEW_ID_TRIES; tries++)
 		if (s->new_id("listener", out, len) == 0 && lsn_table_find(s->t, out) == NULL)
 			return 0;
 	return -1;
@@ -264,21 +251,21 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 	if (check_placement(s, proxies, n, rec->port, out) != 0)
 		return;
 	if (new_listener_id(s, rec->id, sizeof(rec->id)) != 0) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	rec->create_time = (int64_t)time(NULL);
 	if ((l = lsn_open(s->t, rec, proxies, n, &s->cfg->http, 1, &failed)) == NULL) {
-		fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
+		sm_fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
 		return;
 	}
 	if (lsn_table_reserve(s->t, l) != 0) {
 		lsn_discard(l);
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	if (write_change(s, rec, 1, NULL, 0, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
 		lsn_discard(l);         /* closes the sockets: the port is free again */
 		return;
@@ -294,15 +281,15 @@ static void create(struct sm *s, const struct sm_change *c, struct sm_outcome *o
 	const char *why;
 	size_t n;
 	if (cfg_port_reserved(s->cfg, rec.port)) {
-		fail(out, SM_E_PORT_RESERVED, NULL, 0);
+		sm_fail(out, SM_E_PORT_RESERVED, NULL, 0);
 		return;
 	}
 	if ((proxies = proxies_array(s->cfg)) == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	if ((n = rec_proxies(s->cfg, &rec, proxies, &why)) == 0) {
-		fail(out, SM_E_GROUP_EMPTY, NULL, 0);
+		sm_fail(out, SM_E_GROUP_EMPTY, NULL, 0);
 	} else {
 		lsn_table_lock(s->t);
 		create_locked(s, proxies, n, &rec, out);
@@ -327,13 +314,13 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 	const struct lsn *l = lsn_table_find(s->t, c->id);
 	struct st_listener rec;
 	if (l == NULL || (c->scope_proxy != NULL && strcmp(l->rec.proxy_id, c->scope_proxy) != 0))
-		fail(out, SM_E_NOT_FOUND, NULL, 0);
+		sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
 	else if (l->rec.group_id[0] != '\0')
-		fail(out, SM_E_GROUP_LISTENER, NULL, 0);    /* detail: the group, for the answer */
+		sm_fail(out, SM_E_GROUP_LISTENER, NULL, 0);    /* detail: the group, for the answer */
 	else if (c->allowed != NULL && !c->allowed(&l->rec, c->allowed_arg))
-		fail(out, SM_E_FORBIDDEN, NULL, 0);
+		sm_fail(out, SM_E_FORBIDDEN, NULL, 0);
 	else if (l->status == LSN_DESTROYING)
-		fail(out, SM_E_DESTROYING, NULL, 0);
+		sm_fail(out, SM_E_DESTROYING, NULL, 0);
 	if (out->err == SM_E_GROUP_LISTENER)
 		snprintf(out->detail, sizeof(out->detail), "%s", l->rec.group_id);
 	if (out->err != SM_OK)
@@ -341,7 +328,7 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 	rec = l->rec;
 	snprintf(rec.name, sizeof(rec.name), "%s", c->name);
 	if (write_change(s, &rec, 1, NULL, 0, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; rename not done", c->id, out->detail);
 		return;
 	}
@@ -356,7 +343,7 @@ static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_out
 	const char **dels = calloc(c->nids + 1, sizeof(*dels));
 	size_t ndels = 0;
 	if (dels == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	for (size_t i = 0; i < c->nids; i++) {
@@ -366,7 +353,7 @@ static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_out
 			dels[ndels++] = c->ids[i];
 	}
 	if (ndels > 0 && write_change(s, NULL, 0, dels, ndels, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "delete of %zu listeners: %s; nothing deleted", ndels, out->detail);
 		free(dels);
 		return;
@@ -390,20 +377,20 @@ static int check_addresses(struct sm *s, const struct sm_change *c, char (*keys)
 	for (size_t i = 0; i < c->nids; i++) {
 		int twice = 0;
 		if (rs_addr_key(c->ids[i], keys[i]) != 0) {
-			fail(out, SM_E_BAD_ADDRESS, NULL, 0);
+			sm_fail(out, SM_E_BAD_ADDRESS, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++)
 			twice |= strcmp(keys[k], keys[i]) == 0;
 		if (twice || rs_find_addr(s->rs, keys[i]) != NULL) {
-			fail(out, SM_E_DUPLICATE_RS, NULL, 0);
+			sm_fail(out, SM_E_DUPLICATE_RS, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 			return -1;
 		}
 	}
 	if (rs_count(s->rs) + c->nids > s->cfg->max_real_servers) {
-		fail(out, SM_E_RS_LIMIT, NULL, 0);
+		sm_fail(out, SM_E_RS_LIMIT, NULL, 0);
 		return -1;
 	}
 	return 0;
@@ -412,7 +399,7 @@ static int check_addresses(struct sm *s, const struct sm_change *c, char (*keys)
 /* A new real server id: random, and neither known nor given to another address of this call. */
 static int new_rs_id(struct sm *s, char (*given)[ST_ID_MAX], size_t ngiven, char *out)
 {
-	for (int tries = 0; tries < NEW_ID_TRIES; tries++) {
+	for (int tries = 0; tries < SM_NEW_ID_TRIES; tries++) {
 		int taken = s->new_id("rs", out, ST_ID_MAX) != 0 || rs_find(s->rs, out) != NULL;
 		for (size_t k = 0; k < ngiven && !taken; k++)
 			taken = strcmp(given[k], out) == 0;
@@ -442,12 +429,12 @@ static void add_real_servers(struct sm *s, const struct sm_change *c, struct sm_
 	char (*keys)[RS_ADDR_MAX] = calloc(n + 1, sizeof(*keys));
 	struct st_op *ops = calloc(n + 1, sizeof(*ops));
 	if (keys == NULL || ops == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 	} else if (check_addresses(s, c, keys, out) == 0) {
 		if (real_server_puts(s, c, ops, out) != 0 || rs_reserve(s->rs, n) != 0) {
-			fail(out, SM_E_NOMEM, NULL, ENOMEM);
-		} else if (write_ops(s, ops, n, out) != 0) {
-			fail(out, SM_E_STORE, NULL, errno);
+			sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		} else if (sm_write_ops(s, ops, n, out) != 0) {
+			sm_fail(out, SM_E_STORE, NULL, errno);
 			LOG_ERR("state", "adding %zu real servers: %s; none added", n, out->detail);
 		} else {
 			for (size_t i = 0; i < n; i++)
@@ -466,18 +453,18 @@ static void remove_real_servers(struct sm *s, const struct sm_change *c, struct 
 {
 	struct st_op *ops = calloc(c->nids + 1, sizeof(*ops));
 	if (ops == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	for (size_t i = 0; i < c->nids && out->err == SM_OK; i++) {
 		if (rs_find(s->rs, c->ids[i]) == NULL) {
-			fail(out, SM_E_NOT_FOUND, NULL, 0);
+			sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 		}
 		ops[i] = (struct st_op){ ST_DEL, RS_KIND, c->ids[i], NULL };
 	}
-	if (out->err == SM_OK && write_ops(s, ops, c->nids, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+	if (out->err == SM_OK && sm_write_ops(s, ops, c->nids, out) != 0) {
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "removing %zu real servers: %s; none removed", c->nids, out->detail);
 	}
 	for (size_t i = 0; out->err == SM_OK && i < c->nids; i++)
@@ -490,16 +477,16 @@ static void rename_real_server(struct sm *s, const struct sm_change *c, struct s
 	const struct rs *r = rs_find(s->rs, c->id);
 	json_t *f = r != NULL ? json_deep_copy(r->fields) : NULL;
 	if (r == NULL) {
-		fail(out, SM_E_NOT_FOUND, NULL, 0);
+		sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
 		snprintf(out->detail, sizeof(out->detail), "%s", c->id);
 		return;
 	}
 	if (f == NULL || json_object_set_new(f, "RealServerName", json_string(c->name)) != 0) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 	} else {
 		struct st_op op = { ST_PUT, RS_KIND, c->id, f };
-		if (write_ops(s, &op, 1, out) != 0)
-			fail(out, SM_E_STORE, NULL, errno);
+		if (sm_write_ops(s, &op, 1, out) != 0)
+			sm_fail(out, SM_E_STORE, NULL, errno);
 		else
 			rs_set_fields(s->rs, c->id, f);
 	}
@@ -510,7 +497,7 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 {
 	memset(out->id, 0, sizeof(out->id));
 	out->detail[0] = '\0';
-	fail(out, SM_OK, NULL, 0);
+	sm_fail(out, SM_OK, NULL, 0);
 	switch (c->op) {
 	case SM_CREATE_LISTENER:
 		create(s, c, out);
@@ -542,7 +529,7 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 	case SM_DELETE_RULE:
 	case SM_BIND_RULE:
 	case SM_SET_HEADERS:
-		fail(out, SM_E_STORE, NULL, ENOSYS);
+		sm_fail(out, SM_E_STORE, NULL, ENOSYS);
 		snprintf(out->detail, sizeof(out->detail), "layer-7 changes: not yet");
 		return;
 	}
