@@ -185,7 +185,7 @@ int sm_restore(struct sm *s, char *err, size_t errlen)
 	lsn_table_unlock(s->t);
 	if (rc != 0 && err[0] == '\0')
 		snprintf(err, errlen, "out of memory");
-	return rc;
+	return rc != 0 ? rc : sm_l7_restore(s, err, errlen);
 }
 
 /* ---- reload ---- */
@@ -337,33 +337,74 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 
 /* ---- delete ---- */
 
-/* Under the lock: one store change for every listener in the scope, then the workers let go. */
-static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+/* The listeners of c in the scope into dels; with force 0, none may have bindings (out says
+ * which has). How many, or -1. */
+static long in_scope_dels(struct sm *s, const struct sm_change *c, const char **dels,
+	struct sm_outcome *out)
 {
-	const char **dels = calloc(c->nids + 1, sizeof(*dels));
 	size_t ndels = 0;
-	if (dels == NULL) {
-		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
-		return;
-	}
 	for (size_t i = 0; i < c->nids; i++) {
 		const struct lsn *l = lsn_table_find(s->t, c->ids[i]);
 		out->verdicts[i] = SM_NOT_IN_SCOPE;
-		if (l != NULL && in_scope(&l->rec, c))
-			dels[ndels++] = c->ids[i];
+		if (l == NULL || !in_scope(&l->rec, c))
+			continue;
+		if (!c->force && l7_listener_binding_count(s->l7, c->ids[i]) > 0) {
+			sm_fail(out, SM_E_RS_BOUND, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+			return -1;
+		}
+		dels[ndels++] = c->ids[i];
 	}
-	if (ndels > 0 && write_change(s, NULL, 0, dels, ndels, out) != 0) {
+	return (long)ndels;
+}
+
+/* The deletions of one change: each listener, its domains and its rules. */
+static struct st_op *delete_ops(struct sm *s, const char *const *dels, size_t ndels,
+	size_t *n)
+{
+	size_t total = ndels;
+	struct st_op *ops;
+	for (size_t i = 0; i < ndels; i++)
+		total += sm_l7_listener_objects(s, dels[i]);
+	if ((ops = calloc(total + 1, sizeof(*ops))) == NULL)
+		return NULL;
+	*n = 0;
+	for (size_t i = 0; i < ndels; i++) {
+		ops[(*n)++] = (struct st_op){ ST_DEL, ST_LISTENER, dels[i], NULL };
+		*n += sm_l7_listener_dels(s, dels[i], ops + *n);
+	}
+	return ops;
+}
+
+/* Under the lock: one store change for every listener in the scope with its layer-7 objects,
+ * then the workers let go. */
+static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	const char **dels = calloc(c->nids + 1, sizeof(*dels));
+	struct st_op *ops = NULL;
+	long ndels = -1;
+	size_t nops = 0;
+	if (dels == NULL || (ndels = in_scope_dels(s, c, dels, out)) < 0)
+		goto out;
+	if ((ops = delete_ops(s, dels, (size_t)ndels, &nops)) == NULL)
+		goto out;
+	if (ndels > 0 && sm_write_ops(s, ops, nops, out) != 0) {
 		sm_fail(out, SM_E_STORE, NULL, errno);
-		LOG_ERR("state", "delete of %zu listeners: %s; nothing deleted", ndels, out->detail);
-		free(dels);
-		return;
+		LOG_ERR("state", "delete of %ld listeners: %s; nothing deleted", ndels, out->detail);
+		goto out;
 	}
-	(void)lsn_table_remove(s->t, dels, ndels, s->cfg->http.drain_timeout_ms);
+	for (long i = 0; i < ndels; i++)
+		l7_remove_listener(s->l7, dels[i]);
+	(void)lsn_table_remove(s->t, dels, (size_t)ndels, s->cfg->http.drain_timeout_ms);
 	for (size_t i = 0; i < c->nids; i++)
-		for (size_t k = 0; k < ndels; k++)
+		for (long k = 0; k < ndels; k++)
 			if (dels[k] == c->ids[i])
 				out->verdicts[i] = lsn_table_find(s->t, c->ids[i]) != NULL ?
 					SM_STILL_STOPPING : SM_DELETED;
+out:
+	if (out->err == SM_OK && (dels == NULL || ops == NULL))
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
+	free(ops);
 	free(dels);
 }
 
@@ -447,8 +488,7 @@ static void add_real_servers(struct sm *s, const struct sm_change *c, struct sm_
 	free(keys);
 }
 
-/* Every id names a real server bound to nothing (no rule can bind one yet: issue 13's rules
- * will answer SM_E_RS_BOUND here); then one change removes them all. */
+/* Every id names a real server bound to no rule; then one change removes them all. */
 static void remove_real_servers(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 {
 	struct st_op *ops = calloc(c->nids + 1, sizeof(*ops));
@@ -459,6 +499,9 @@ static void remove_real_servers(struct sm *s, const struct sm_change *c, struct 
 	for (size_t i = 0; i < c->nids && out->err == SM_OK; i++) {
 		if (rs_find(s->rs, c->ids[i]) == NULL) {
 			sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+		} else if (l7_rs_binding_count(s->l7, c->ids[i]) > 0) {
+			sm_fail(out, SM_E_RS_BOUND, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 		}
 		ops[i] = (struct st_op){ ST_DEL, RS_KIND, c->ids[i], NULL };
@@ -521,7 +564,7 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 	case SM_RENAME_REAL_SERVER:
 		rename_real_server(s, c, out);
 		return;
-	case SM_CREATE_DOMAIN:      /* TEMPORARY: the layer-7 ops come in sm_l7.c */
+	case SM_CREATE_DOMAIN:
 	case SM_MODIFY_DOMAIN:
 	case SM_DELETE_DOMAIN:
 	case SM_CREATE_RULE:
@@ -529,8 +572,7 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 	case SM_DELETE_RULE:
 	case SM_BIND_RULE:
 	case SM_SET_HEADERS:
-		sm_fail(out, SM_E_STORE, NULL, ENOSYS);
-		snprintf(out->detail, sizeof(out->detail), "layer-7 changes: not yet");
+		sm_l7_apply(s, c, out);
 		return;
 	}
 }
