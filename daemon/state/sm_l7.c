@@ -440,6 +440,11 @@ static void modify_domain(struct sm *s, const struct sm_change *c, struct chg *c
 	}
 	f = with(c->fields, "ListenerId", json_string(c->id), "CreateTime",
 		json_deep_copy(json_object_get(d->fields, "CreateTime")));
+	if (f != NULL && json_object_get(f, "IsDefaultServer") == NULL &&
+	    json_object_set(f, "IsDefaultServer", json_object_get(d->fields, "IsDefaultServer"))) {
+		json_decref(f);
+		f = NULL;
+	}
 	if (f == NULL) {
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;

@@ -725,6 +725,18 @@ static void test_restore_gives_the_same_set(void **state)
 		SM_E_DOMAIN_EXISTS);
 	assert_int_equal(domain_op(f, SM_DELETE_DOMAIN, a, "one.example", NULL, 0, 1), SM_OK);
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
+	/* Records whose listener or domain is gone are skipped at the restore, not fatal. */
+	json_t *orphan = json_pack("{s:s, s:s, s:b, s:i}", "ListenerId", "listener-gone",
+		"Domain", "x.example", "IsDefaultServer", 0, "CreateTime", 1);
+	json_t *stray = rule_fields("/", "IP");
+	json_object_update_new(stray, json_pack("{s:s, s:s, s:s, s:[], s:[], s:i}", "RuleId",
+		"rule-stray", "ListenerId", a, "DomainId", "dom-gone", "RealServerSet", "Headers",
+		"CreateTime", 1));
+	struct st_op ops[2] = { { ST_PUT, L7_DOMAIN_KIND, "dom-orphan", orphan },
+		{ ST_PUT, L7_RULE_KIND, "rule-stray", stray } };
+	assert_int_equal(st_write(f->store, ops, 2, f->err, sizeof(f->err)), 0);
+	json_decref(orphan);
+	json_decref(stray);
 	close_sm(f);
 	open_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
