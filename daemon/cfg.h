@@ -87,6 +87,11 @@ struct cfg {
 	unsigned log_rate_burst;    /* lines per call site per interval; 0 = no limit (log.h) */
 	unsigned log_rate_interval_ms;
 	unsigned max_real_servers;  /* AddRealServers past it: LimitExceeded */
+	/* Layer-7 limits (l7-and-https.md §1.3); the state machine refuses a change past them. */
+	unsigned max_domains_per_listener;  /* CreateDomain: LimitExceeded */
+	unsigned max_rules_per_listener;    /* CreateRule: FailedOperation.LimitNumofRules */
+	unsigned max_bindings_per_rule;     /* BindRuleRealServers: LimitRealServerNum */
+	unsigned max_headers_per_rule;      /* CreateCustomHeader: LimitExceeded */
 
 	struct cfg_addr control_listen;
 	struct cfg_addr metrics_listen; /* GET /metrics on its own address; len 0 = on control_listen */

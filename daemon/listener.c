@@ -96,6 +96,7 @@ static void lsn_unref(struct lsn *l)
 	for (size_t i = 0; i < l->nsocks; i++)
 		px_route_unref(l->socks[i].route);
 	px_stats_unref(l->stats);
+	px_l7_cell_unref(l->l7);
 	free(l->members);
 	free(l->socks);
 	free(l->slots);
@@ -119,7 +120,9 @@ static struct lsn *lsn_alloc(const struct st_listener *rec, size_t n, size_t nwo
 	l->socks = calloc(n + 1, sizeof(*l->socks));
 	l->slots = calloc((n + 1) * nworkers, sizeof(*l->slots));
 	l->stats = px_stats_new();
-	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL) {
+	l->l7 = px_l7_cell_new();
+	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL ||
+	    l->l7 == NULL) {
 		lsn_unref(l);
 		return NULL;
 	}
@@ -177,6 +180,7 @@ static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_pr
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
+	px_route_set_l7(k->route, l->l7);
 	k->bound = 1;
 	return 0;
 }
@@ -599,6 +603,22 @@ int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name)
 	return 0;
 }
 
+int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7)
+{
+	struct lsn *l = (struct lsn *)lsn_table_find(t, id);
+	if (l == NULL) {
+		px_l7_unref(l7);
+		return -1;
+	}
+	px_l7_cell_set(l->l7, l7);
+	return 0;
+}
+
+struct ups_reg *lsn_table_servers(struct lsn_table *t)
+{
+	return t->servers;
+}
+
 /* Post a stop to every worker still running a slot of l. 0, or -1 when a post failed (that
  * slot keeps running; the others were posted and must still be waited for). */
 static int post_stops(struct lsn *l, struct lsn_wait *wait)
@@ -740,6 +760,7 @@ static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_rout
 					px_route_unref(routes[--n]);
 				return -1;
 			}
+			px_route_set_l7(routes[n - 1], l->l7);   /* a reload keeps the routing */
 		}
 	}
 	return 0;

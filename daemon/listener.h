@@ -24,6 +24,7 @@
 #include "store.h"
 
 struct px_l7;
+struct px_l7_cell;
 struct px_route;
 struct px_stats;
 struct ups_reg;
@@ -58,6 +59,7 @@ struct lsn {
 	size_t nsocks;
 	atomic_uint refs;
 	struct px_stats *stats;     /* its traffic counters: every route it ever has counts into them */
+	struct px_l7_cell *l7;      /* its layer-7 routing, shared by every route it ever has */
 	struct lsn_slot *slots;     /* nsocks * workers; slot i is touched by worker i % workers only */
 	size_t nslots;
 };

@@ -26,6 +26,7 @@
 #include "../cfg.h"
 
 struct event_base;
+struct px_l7_cell;
 struct px_route;
 struct px_stats;
 struct px_worker;
@@ -96,6 +97,9 @@ struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *or
  * NULL = a registry of its own). Takes the registry's lock: a route build, not the request path. */
 struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
 	const struct cfg_http *http, struct px_stats *stats, struct ups_reg *servers);
+/* The route's requests route by cell (l7 below) from now on: a reference is taken. Only before
+ * the route is shared (handed to a worker): a route is immutable once it serves. NULL: none. */
+void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */
