@@ -93,6 +93,11 @@ struct cfg {
 	unsigned max_real_servers;  /* AddRealServers past it: LimitExceeded */
 	unsigned resolver_valid_ms; /* real servers' DNS names are resolved again after this */
 	unsigned resolver_timeout_ms;   /* one DNS query's timeout */
+	/* Layer-7 limits (l7-and-https.md §1.3); the state machine refuses a change past them. */
+	unsigned max_domains_per_listener;  /* CreateDomain: LimitExceeded */
+	unsigned max_rules_per_listener;    /* CreateRule: FailedOperation.LimitNumofRules */
+	unsigned max_bindings_per_rule;     /* BindRuleRealServers: LimitRealServerNum */
+	unsigned max_headers_per_rule;      /* CreateCustomHeader: LimitExceeded */
 
 	struct cfg_addr control_listen;
 	struct cfg_addr metrics_listen; /* GET /metrics on its own address; len 0 = on control_listen */

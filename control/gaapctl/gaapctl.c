@@ -31,8 +31,9 @@ struct opts {
 	json_t *params;
 };
 
-/* Parameters the API types as integers (spec 2.x); everything else given as --Name value is a
- * string, and a value starting with '[' or '{' is JSON. */
+/* Parameters the API types as integers (spec 2.x); booleans (IsDefaultServer) are "true"/"false";
+ * everything else given as --Name value is a string, and a value starting with '[' or '{' is JSON
+ * (objects and lists of objects: CheckParams, RealServerBindSet, Headers). */
 static const char *const integer_params[] = {
 	"Port", "Offset", "Limit", "Force", "ProjectId", "AuthType", "Http3Supported",
 	"HealthCheck", "RealServerPort", "RealServerWeight", "Independent",
@@ -41,8 +42,10 @@ static const char *const integer_params[] = {
 /* Parameters the API types as arrays of strings: `--ListenerIds a,b` sends ["a","b"]. */
 static const char *const string_array_params[] = {
 	"ListenerIds", "ProxyIds", "InstanceIds", "RealServerIds", "RealServerIP", "RuleIds",
-	"PolyClientCertificateIds",
+	"PolyClientCertificateIds", "TLSSupportVersion",
 };
+
+static const char *const bool_params[] = { "IsDefaultServer" };
 
 static void usage(FILE *out)
 {
@@ -50,6 +53,14 @@ static void usage(FILE *out)
 		"usage: gaapctl [options] ACTION [--Param value ...] [--json '{...}']\n"
 		"  e.g. gaapctl CreateHTTPListener --ProxyId link-cuxw2rm0 --ListenerName listener-1 --Port 8081\n"
 		"       gaapctl DeleteListeners --ProxyId link-cuxw2rm0 --ListenerIds listener-a,listener-b --Force 0\n"
+		"       gaapctl AddRealServers --ProjectId 0 --RealServerIP 10.0.0.1,10.0.0.2 --RealServerName web\n"
+		"       gaapctl CreateDomain --ListenerId listener-a --Domain www.example.com --IsDefaultServer true\n"
+		"       gaapctl CreateRule --ListenerId listener-a --Domain www.example.com --Path /api \\\n"
+		"               --RealServerType IP --Scheduler wrr --HealthCheck 1 --CheckParams '{\"Path\":\"/health\"}'\n"
+		"       gaapctl BindRuleRealServers --RuleId rule-a \\\n"
+		"               --RealServerBindSet '[{\"RealServerId\":\"rs-a\",\"RealServerIP\":\"10.0.0.1\",\"RealServerPort\":80}]'\n"
+		"       gaapctl CreateCustomHeader --RuleId rule-a --Headers '[{\"HeaderName\":\"X-Via\",\"HeaderValue\":\"gaap\"}]'\n"
+		"       gaapctl DescribeRules --ListenerId listener-a\n"
 		"options:\n"
 		"  --endpoint HOST:PORT    the control address (default $GAAPD_ENDPOINT or 127.0.0.1:9680)\n"
 		"  --secret-id ID --secret-key KEY\n"
@@ -92,11 +103,21 @@ static json_t *split_list(const char *v)
 	return a;
 }
 
+static int is_bool_param(const char *name)
+{
+	for (size_t i = 0; i < sizeof(bool_params) / sizeof(bool_params[0]); i++)
+		if (strcmp(bool_params[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 static json_t *param_value(const char *name, const char *v)
 {
 	char *end;
 	if (v[0] == '[' || v[0] == '{')
 		return json_loads(v, 0, NULL);
+	if (is_bool_param(name) && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
+		return json_boolean(v[0] == 't');
 	if (is_string_array_param(name))
 		return split_list(v);
 	if (is_integer_param(name)) {
