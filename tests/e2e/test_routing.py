@@ -7,6 +7,7 @@ origin's port."""
 import http.client
 import signal
 import socket
+import threading
 import time
 import unittest
 
@@ -24,8 +25,7 @@ def get(conn, path, host, headers=None):
 class Routing(unittest.TestCase):
     def setUp(self):
         self.origins = [Origin() for _ in range(4)]
-        for o in self.origins:
-            self.addCleanup(o.close)
+        self.addCleanup(self.close_origins)
         self.g = Gaapd()
         self.addCleanup(self.g.cleanup)
         self.g.start()
@@ -34,6 +34,14 @@ class Routing(unittest.TestCase):
         self.rs = self.ok("AddRealServers", {"ProjectId": 0, "RealServerIP": ["127.0.0.1"],
                                              "RealServerName": "loopback"})["RealServerSet"][0][
             "RealServerId"]
+
+    def close_origins(self):
+        # each shutdown waits for its serve_forever poll (0.5 s): all four at once
+        threads = [threading.Thread(target=o.close) for o in self.origins]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def ok(self, action, params):
         resp = self.g.call(action, params)
