@@ -120,8 +120,9 @@ enum ctl_err ctl_l7_sm_error(struct ctl_call *call, const struct sm_change *c,
 	case SM_E_RS_MISMATCH:
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", o->detail);
 	case SM_E_RS_BOUND:
-		return ctl_fail(call, CTL_E_RS_ALREADY_BOUND, "%s still has real servers bound; "
-			"unbind them first, or delete with Force 1.", o->detail);
+		return ctl_fail(call, CTL_E_RS_ALREADY_BOUND, "%s(%s) has real servers bound; unbind "
+			"them first, or delete with Force 1.", c->op == SM_DELETE_DOMAIN ? "Domain" :
+			"RuleId", or(o->detail, c->op == SM_DELETE_DOMAIN ? c->name : c->rule));
 	case SM_E_DESTROYING:
 		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.",
 			or(o->detail, c->id));
