@@ -2,11 +2,15 @@
 each action's success and every documented error with a real cause, all-or-nothing changes,
 GET/form flattening of nested parameters, keys limited to other proxies, and what survives a
 restart or kill -9."""
+import json
+import os
 import re
 import signal
+import subprocess
 import unittest
 
-from harness import PROXY, Gaapd, call_v1, error_code, free_port, yaml_config
+from harness import (GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, call_v1, error_code, free_port,
+                     yaml_config)
 
 OTHER = "link-other000"
 RULE_ID = re.compile(r"^rule-[0-9a-z]{8}$")
@@ -592,6 +596,44 @@ class Layer7(unittest.TestCase):
         self.assertEqual(got["RuleSet"][0]["RuleId"], rule)
         self.assertEqual(self.ok(self.call("DescribeCustomHeader", RuleId=rule))["Headers"],
                          [{"HeaderName": "X-A", "HeaderValue": "1"}])
+
+    # ---- gaapctl ----
+
+    def gaapctl(self, *args):
+        env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
+        out = subprocess.run([GAAPCTL, "--endpoint", f"127.0.0.1:{self.g.port}", *args],
+                             capture_output=True, env=env, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout)["Response"]
+
+    def test_gaapctl_passes_booleans_objects_and_lists_of_objects(self):
+        self.gaapctl("CreateDomain", "--ListenerId", self.lid, "--Domain", "www.example.com",
+                     "--IsDefaultServer", "true")
+        rule = self.gaapctl("CreateRule", "--ListenerId", self.lid, "--Domain", "www.example.com",
+                            "--Path", "/api", "--RealServerType", "IP", "--Scheduler", "wrr",
+                            "--HealthCheck", "1", "--CheckParams",
+                            '{"Path":"/health","StatusCode":[200]}')["RuleId"]
+        (rs,) = self.servers("10.0.0.1")
+        self.gaapctl("BindRuleRealServers", "--RuleId", rule, "--RealServerBindSet",
+                     f'[{{"RealServerId":"{rs}","RealServerIP":"10.0.0.1","RealServerPort":80}}]')
+        self.gaapctl("CreateCustomHeader", "--RuleId", rule, "--Headers",
+                     '[{"HeaderName":"X-Via","HeaderValue":"gaap"}]')
+        self.gaapctl("ModifyRuleAttribute", "--ListenerId", self.lid, "--RuleId", rule,
+                     "--Scheduler", "lc")
+        got = self.gaapctl("DescribeRules", "--ListenerId", self.lid)["DomainRuleSet"][0]
+        self.assertTrue(got["IsDefaultServer"])
+        info = got["RuleSet"][0]
+        self.assertEqual((info["Scheduler"], info["CheckParams"]["StatusCode"],
+                          info["RealServerSet"][0]["RealServerId"]), ("lc", [200], rs))
+        self.assertEqual(self.gaapctl("DescribeRulesByRuleIds", "--RuleIds", rule)["TotalCount"], 1)
+        self.assertEqual(self.gaapctl("DescribeCustomHeader", "--RuleId", rule)["Headers"],
+                         [{"HeaderName": "X-Via", "HeaderValue": "gaap"}])
+        self.gaapctl("DescribeRuleRealServers", "--RuleId", rule)
+        self.gaapctl("ModifyDomain", "--ListenerId", self.lid, "--OldDomain", "www.example.com",
+                     "--NewDomain", "www.example.com", "--IsDefaultServer", "false")
+        self.gaapctl("DeleteRule", "--ListenerId", self.lid, "--RuleId", rule, "--Force", "1")
+        self.gaapctl("DeleteDomain", "--ListenerId", self.lid, "--Domain", "www.example.com",
+                     "--Force", "0")
 
     # ---- durability ----
 
