@@ -422,10 +422,10 @@ enum ctl_err ctl_act_delete_rule(struct ctl_call *call)
 /* ---- DescribeRulesByRuleIds ---- */
 
 /* Ids that name no rule are left out; a rule of a listener the key may not manage refuses the
- * call. */
+ * call. RuleIds absent is RuleIds [] (GET/form cannot say []): both name too few rules. */
 enum ctl_err ctl_act_describe_rules_by_rule_ids(struct ctl_call *call)
 {
-	static const struct ctl_param schema[] = { { "RuleIds", CTL_P_STRING_ARRAY, 1 } };
+	static const struct ctl_param schema[] = { { "RuleIds", CTL_P_STRING_ARRAY, 0 } };
 	const char *seen[RULE_IDS_MAX];
 	size_t n = 0, i, k;
 	struct st_listener rec;
