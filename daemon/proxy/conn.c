@@ -107,6 +107,7 @@ void px_conn_free(struct px_conn *c)
 	count_bytes(c);
 	px_origin_retire(c);
 	free_dead(c);
+	px_l7_unref(c->l7);         /* after its origins: they served its rule's servers */
 	event_del(&c->timer);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
 	px_rd_free(&c->rd);

@@ -36,6 +36,7 @@
 #include "px.h"
 #include "rd.h"
 
+struct px_l7_rule;
 struct px_origin;
 struct px_worker;
 
@@ -70,6 +71,11 @@ struct px_conn {
 	TAILQ_ENTRY(px_conn) link;
 	struct px_worker *w;
 	struct px_route *route;
+	/* Layer 7: the routing the current exchange started with (a reference, let go when the
+	 * next request begins or the conn goes) and its rule, whose group the exchange's origins
+	 * come from; NULL: the route's configured origins. */
+	struct px_l7 *l7;
+	const struct px_l7_rule *rule;
 	uint64_t id;
 	uint64_t nreq;              /* requests seen, for logs */
 	struct bufferevent *bev;

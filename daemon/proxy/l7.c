@@ -373,15 +373,16 @@ int px_l7_location(const struct px_l7_rule *r, const char *host, size_t host_len
 		: host != NULL ? host_only(host, host_len) : r->domain_len;
 	if (r->redirect_host == NULL && host == NULL)
 		h = r->domain;          /* no Host (HTTP/1.0): the domain it reached */
-	if (target_len == 0 || target[0] != '/') {  /* absolute-form without a path, or "*" */
-		target = "/";
-		target_len = 1;
-	}
-	if (8 + hlen + target_len > size)
+	/* absolute-form without a path ("http://a", "http://a?q") or "*": the path is "/" */
+	size_t slash = target_len == 0 || target[0] != '/' ? 1 : 0;
+	if (target_len != 0 && target[0] != '/' && target[0] != '?')
+		target_len = 0;
+	if (8 + hlen + slash + target_len > size)
 		return -1;
 	memcpy(out, "https://", 8);
 	memcpy(out + 8, h, hlen);
-	memcpy(out + 8 + hlen, target, target_len);
-	*len = 8 + hlen + target_len;
+	memcpy(out + 8 + hlen, "/", slash);
+	memcpy(out + 8 + hlen + slash, target, target_len);
+	*len = 8 + hlen + slash + target_len;
 	return 0;
 }

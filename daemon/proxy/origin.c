@@ -12,6 +12,7 @@
 
 #include "close.h"
 #include "conn.h"
+#include "l7.h"
 #include "log.h"
 #include "msg.h"
 #include "pool.h"
@@ -47,6 +48,18 @@ static const llhttp_settings_t response_settings = {
 	.on_chunk_complete = on_chunk_complete,
 	.on_message_complete = on_message_complete,
 };
+
+/* The exchange's origins: its layer-7 rule's group, or the route's configured ones. Failover,
+ * exclusion and passive health are the same for both. */
+static struct ups_group *group_of(const struct px_conn *c)
+{
+	return c->rule != NULL ? c->rule->group : c->route->group;
+}
+
+static struct ups_server *server_of(const struct px_conn *c, int idx)
+{
+	return group_of(c)->m[idx].srv;
+}
 
 static struct evbuffer *client_out(struct px_origin *o)
 {
@@ -126,7 +139,7 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 static void health_failed(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
-	if (px_route_failed(c->route, (size_t)o->idx))
+	if (px_route_group_failed(c->route, group_of(c), (size_t)o->idx))
 		LOG_WARN("px", "listener=%s origin=%s: down for %u ms", c->route->id, o->addr->text,
 			c->route->http.origin_fail_timeout_ms);
 }
@@ -196,7 +209,7 @@ static int response_head(struct px_origin *o)
 		origin_failed(o, PX_CLOSE_BAD_RESPONSE, why);
 		return -1;
 	}
-	if (px_route_succeeded(c->route, (size_t)o->idx))
+	if (px_route_group_succeeded(c->route, group_of(c), (size_t)o->idx))
 		LOG_WARN("px", "listener=%s origin=%s: answering again, back in service",
 			c->route->id, o->addr->text);
 	o->head_sent = 1;
@@ -388,7 +401,7 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 {
 	o->c = c;
 	o->idx = idx;
-	o->srv = px_route_server(c->route, idx);
+	o->srv = server_of(c, idx);
 	o->addr = &o->srv->addr;
 	o->busy = 1;
 	ups_server_busy(o->srv);
@@ -406,7 +419,7 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 
 static int origin_connect(struct px_conn *c, int idx)
 {
-	const struct cfg_addr *a = &px_route_server(c->route, idx)->addr;
+	const struct cfg_addr *a = &server_of(c, idx)->addr;
 	struct px_origin *o = origin_new(c);
 	if (o == NULL) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
@@ -425,7 +438,7 @@ static int origin_connect(struct px_conn *c, int idx)
 /* The scheduler's choice (never exclude), pooled when the pool has one. */
 static int origin_choose(struct px_conn *c, int exclude)
 {
-	int idx = px_route_pick(c->route, exclude);
+	int idx = ups_group_pick(group_of(c), exclude);
 	struct px_origin *o;
 	if (idx < 0) {
 		LOG_WARN("px", "conn=%" PRIu64 " listener=%s client=%s: no origin available",
@@ -433,7 +446,7 @@ static int origin_choose(struct px_conn *c, int exclude)
 		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
 		return -1;
 	}
-	if ((o = px_pool_take(c->w, px_route_server(c->route, idx), c->req_replay)) == NULL)
+	if ((o = px_pool_take(c->w, server_of(c, idx), c->req_replay)) == NULL)
 		return origin_connect(c, idx);
 	attach(c, o, idx);
 	o->reused = 1;
@@ -455,11 +468,11 @@ static int failover(struct px_origin *o, const char *why)
 	struct px_conn *c = o->c;
 	struct evbuffer *pending = bufferevent_get_output(o->bev);
 	int idx;
-	if (c->attempts >= px_route_norigins(c->route) || (idx = px_route_pick(c->route, o->idx)) < 0)
+	if (c->attempts >= group_of(c)->n || (idx = ups_group_pick(group_of(c), o->idx)) < 0)
 		return -1;
 	c->attempts++;
 	LOG_WARN("px", "conn=%" PRIu64 " listener=%s origin=%s: %s; trying origin=%s", c->id,
-		c->route->id, o->addr->text, why, px_route_server(c->route, idx)->addr.text);
+		c->route->id, o->addr->text, why, server_of(c, idx)->addr.text);
 	px_origin_retire(c);        /* o waits on the dead list: pending stays valid */
 	if (origin_connect(c, idx) != 0)
 		return 0;

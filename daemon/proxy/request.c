@@ -12,11 +12,13 @@
 #include "close.h"
 #include "conn.h"
 #include "head.h"
+#include "l7.h"
 #include "log.h"
 #include "msg.h"
 #include "origin.h"
 #include "rewrite.h"
 #include "route.h"
+#include "uri.h"
 
 static int on_message_begin(llhttp_t *p);
 static int on_headers_complete(llhttp_t *p);
@@ -197,11 +199,86 @@ static int replayable(const llhttp_t *p)
 int px_send_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
+	const struct px_l7_rule *r = c->rule;
 	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
-		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket };
+		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket,
+		.host = r != NULL ? r->forward_host : NULL,
+		.host_len = r != NULL ? r->forward_host_len : 0,
+		.headers = r != NULL ? r->headers : NULL, .nheaders = r != NULL ? r->nheaders : 0 };
 	if (px_head_request(&c->req.head, &f, bufferevent_get_output(c->org->bev)) != 0) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	return 0;
+}
+
+/* An answer of gaapd's own that the close table does not write (close.h), then the close,
+ * as for every answer gaapd makes itself (a request body, if any, is not read). */
+static void request_answer(struct px_conn *c, int status, const char *loc, size_t len,
+	enum px_close reason)
+{
+	if (px_reply(status, loc, len, bufferevent_get_output(c->bev)) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return;
+	}
+	px_conn_response_head(c, status);   /* what px_conn_close() counts and logs */
+	px_conn_close(c, reason);
+}
+
+/* ForcedRedirect (9.3.4): a 301 to https. */
+static void request_redirect(struct px_conn *c, const char *host, size_t hlen, const char *path,
+	size_t plen)
+{
+	char loc[PX_RT_PATH_MAX + 512];
+	size_t len;
+	if (px_l7_location(c->rule, host, hlen, path, plen, loc, sizeof loc, &len) != 0)
+		px_conn_close(c, PX_CLOSE_PATH_TOO_LONG);
+	else
+		request_answer(c, 301, loc, len, PX_CLOSE_REDIRECT);
+}
+
+/* Layer 7 (9.2-9.4): with a px_l7 in the route's cell, the request goes by one of its rules
+ * (c->rule; the px_l7 is the exchange's until the next request) or gets gaapd's own answer.
+ * Host: the absolute-form authority, else the Host header (the head checks validated both).
+ * 0 = forward (c->rule NULL: the configured origins), -1 = answered, c closing. */
+static int request_route(struct px_conn *c)
+{
+	const struct px_head *h = &c->req.head;
+	const char *host, *path = h->buf;
+	size_t hlen = 0, plen = h->tlen;
+	struct px_target t;
+	enum px_rt_result res;
+	px_l7_unref(c->l7);
+	c->l7 = c->route->l7 != NULL ? px_l7_cell_get(c->route->l7) : NULL;
+	c->rule = NULL;
+	if (c->l7 == NULL)
+		return 0;
+	if (px_target_parse(h->buf, h->tlen, &t) == 1) {
+		host = t.authority;
+		hlen = t.authority_len;
+		path = t.path;
+		plen = t.path_len;
+	} else {
+		host = px_head_get(h, "host", &hlen);
+	}
+	if (host != NULL && hlen == 0)
+		host = NULL;            /* "Host:" empty: as none */
+	res = plen == 0 || path[0] == '?' ? px_l7_route(c->l7, host, hlen, "/", 1, &c->rule)
+		: px_l7_route(c->l7, host, hlen, path, plen, &c->rule);
+	if (res != PX_RT_FOUND) {
+		LOG_DEBUG("px", "conn=%" PRIu64 " listener=%s client=%s: no route (%d)", c->id,
+			c->route->id, c->ip, (int)res);
+		px_conn_close(c, res == PX_RT_BAD_PATH ? PX_CLOSE_BAD_PATH
+			: res == PX_RT_TOO_LONG ? PX_CLOSE_PATH_TOO_LONG : PX_CLOSE_NO_ROUTE);
+		return -1;
+	}
+	if (c->rule->redirect) {
+		request_redirect(c, host, hlen, path, plen);
+		return -1;
+	}
+	if (c->rule->group->n == 0) {
+		request_answer(c, 503, NULL, 0, PX_CLOSE_NO_BINDING);
 		return -1;
 	}
 	return 0;
@@ -228,7 +305,7 @@ static int request_head(struct px_conn *c)
 	c->req.keep = llhttp_should_keep_alive(p);
 	c->keep = c->req.keep && !c->retiring;
 	c->body_bytes = 0;
-	if (px_origin_get(c) != 0 || px_send_head(c) != 0)
+	if (request_route(c) != 0 || px_origin_get(c) != 0 || px_send_head(c) != 0)
 		return 0;
 	c->state = PX_BODY;
 	if (c->req_body)    /* a bodiless request is all in: the client's timeouts stay as they are */
@@ -287,6 +364,12 @@ void px_next_request(struct px_conn *c)
 	if (!c->keep) {
 		px_conn_close(c, PX_CLOSE_DONE);
 		return;
+	}
+	if (c->org == NULL) {       /* the next request takes the routing current then */
+		px_l7_unref(c->l7);
+		c->l7 = NULL;
+		c->rule = NULL;
+		c->origin = NULL;       /* pointed into one of its servers */
 	}
 	px_msg_next(&c->req);
 	shrink_head(&c->req);

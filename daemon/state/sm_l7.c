@@ -26,7 +26,8 @@
 #define OPS_SMALL 3                 /* a change's ops, but for DeleteDomain's rules */
 
 /* A change in the making: its listener and its store ops. ops[0..nroute) are what the routing
- * must see on top of the set (DeleteDomain's rule deletions are implied by the domain's). */
+ * must see on top of the set, and what the set applies; the rest are implied by them
+ * (DeleteDomain's rule deletions, whose ids are the set's and go with the domain). */
 struct chg {
 	const struct lsn *l;
 	struct st_op *ops;
@@ -304,7 +305,7 @@ static void commit(struct sm *s, struct chg *ch, struct sm_outcome *out)
 		px_l7_unref(l7);
 		return;
 	}
-	for (size_t i = 0; i < ch->n; i++)
+	for (size_t i = 0; i < ch->nroute; i++)  /* the rest is implied (and names freed ids) */
 		set_apply(s->l7, &ch->ops[i]);
 	(void)lsn_table_set_l7(s->t, lsn, l7);      /* found under the same lock: cannot fail */
 }
@@ -439,6 +440,11 @@ static void modify_domain(struct sm *s, const struct sm_change *c, struct chg *c
 	}
 	f = with(c->fields, "ListenerId", json_string(c->id), "CreateTime",
 		json_deep_copy(json_object_get(d->fields, "CreateTime")));
+	if (f != NULL && json_object_get(f, "IsDefaultServer") == NULL &&
+	    json_object_set(f, "IsDefaultServer", json_object_get(d->fields, "IsDefaultServer"))) {
+		json_decref(f);
+		f = NULL;
+	}
 	if (f == NULL) {
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
