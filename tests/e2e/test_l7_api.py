@@ -9,8 +9,8 @@ import signal
 import subprocess
 import unittest
 
-from harness import (GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, call_v1, error_code, free_port,
-                     yaml_config)
+from harness import (GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, Origin, call_v1, error_code,
+                     free_port, http_get, yaml_config)
 
 OTHER = "link-other000"
 RULE_ID = re.compile(r"^rule-[0-9a-z]{8}$")
@@ -596,6 +596,37 @@ class Layer7(unittest.TestCase):
         self.assertEqual(got["RuleSet"][0]["RuleId"], rule)
         self.assertEqual(self.ok(self.call("DescribeCustomHeader", RuleId=rule))["Headers"],
                          [{"HeaderName": "X-A", "HeaderValue": "1"}])
+
+    # ---- what the answers mean for traffic ----
+
+    def test_requests_follow_the_answered_routes(self):
+        origin = Origin()
+        self.addCleanup(origin.close)
+        port = free_port()
+        lid = self.ok(self.g.create(port, name="traffic"))["ListenerId"]
+        self.ok(self.domain("www.example.com", lid=lid, IsDefaultServer=True))
+        api = self.new_rule("/api", lid=lid, ForwardHost="origin.example")
+        redirect = self.new_rule("/old", lid=lid, ForcedRedirect="https:")
+        (rs,) = self.servers("127.0.0.1")
+        self.ok(self.bind(api, [{"RealServerId": rs, "RealServerIP": "127.0.0.1",
+                                 "RealServerPort": origin.port}]))
+        self.ok(self.call("CreateCustomHeader", RuleId=api,
+                          Headers=[{"HeaderName": "X-Rule", "HeaderValue": "api"}]))
+        status, _, body = http_get(port, "/api/v1", headers={"Host": "www.example.com",
+                                                             "X-Rule": "spoofed"})
+        self.assertEqual(status, 200, body)
+        seen = json.loads(body)
+        self.assertEqual((seen["path"], seen["headers"]["host"], seen["headers"]["x-rule"]),
+                         ("/api/v1", "origin.example", "api"))
+        status, _, _ = http_get(port, "/api", headers={"Host": "other.example"})   # default
+        self.assertEqual(status, 200)
+        status, headers, _ = http_get(port, "/old/x", headers={"Host": "www.example.com:80"})
+        self.assertEqual((status, headers.get("Location")), (301, "https://www.example.com/old/x"))
+        self.assertEqual(http_get(port, "/nothing", headers={"Host": "www.example.com"})[0], 404)
+        self.ok(self.bind(api, []))
+        self.assertEqual(http_get(port, "/api", headers={"Host": "www.example.com"})[0], 503)
+        self.ok(self.call("DeleteRule", ListenerId=lid, RuleId=redirect, Force=0))
+        self.assertEqual(http_get(port, "/old", headers={"Host": "www.example.com"})[0], 404)
 
     # ---- gaapctl ----
 
