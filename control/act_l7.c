@@ -217,8 +217,10 @@ json_t *ctl_l7_rule_json(const struct sm *sm, const struct l7_rule *r)
 	return json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:i, s:o?, s:o?, s:i, s:O, s:O, "
 		"s:s, s:O?, s:O}",
 		"RuleId", r->id, "ListenerId", r->listener, "Domain", domain != NULL ? domain : "",
-		"Path", json_object_get(f, "Path"), "RealServerType", json_object_get(f, "RealServerType"),
-		"Scheduler", json_object_get(f, "Scheduler"), "HealthCheck", json_object_get(f, "HealthCheck"),
+		"Path", json_object_get(f, "Path"),
+		"RealServerType", json_object_get(f, "RealServerType"),
+		"Scheduler", json_object_get(f, "Scheduler"),
+		"HealthCheck", json_object_get(f, "HealthCheck"),
 		"RuleStatus", 0, "CheckParams", check_params_json(f, domain != NULL ? domain : ""),
 		"RealServerSet", ctl_l7_bindings_json(sm_real_servers(sm), f), "BindStatus", 1,
 		"ForwardHost", json_object_get(f, "ForwardHost"),
