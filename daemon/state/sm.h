@@ -31,9 +31,10 @@ struct sm;
 enum sm_op {
 	SM_CREATE_LISTENER,         /* rec: all but id and create_time, which sm gives it */
 	SM_RENAME_LISTENER,         /* id, name */
-	SM_DELETE_LISTENERS,        /* ids, within the scope */
+	SM_DELETE_LISTENERS,        /* ids, within the scope; force. Their domains and rules go in
+	                             * the same change */
 	SM_ADD_REAL_SERVERS,        /* ids: the addresses (trimmed); name, project, tags */
-	SM_REMOVE_REAL_SERVERS,     /* ids */
+	SM_REMOVE_REAL_SERVERS,     /* ids; none may be bound to a rule (SM_E_RS_BOUND) */
 	SM_RENAME_REAL_SERVER,      /* id, name */
 	/* Layer 7 (l7.h). Each names its listener by id (CREATE/MODIFY/DELETE_DOMAIN, CREATE/MODIFY/
 	 * DELETE_RULE) or reaches it through rule (BIND_RULE, SET_HEADERS); allowed() is asked with
