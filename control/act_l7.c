@@ -52,6 +52,21 @@ enum ctl_err ctl_l7_rule(struct ctl_call *call, const char *id, const char *list
 	return CTL_E_OK;
 }
 
+enum ctl_err ctl_l7_running(struct ctl_call *call, const struct st_listener *rec)
+{
+	const struct cfg_group *g = rec->group_id[0] ? cfg_find_group(call->deps->cfg,
+		rec->group_id) : NULL;
+	const struct cfg_proxy *p = rec->group_id[0] ? NULL : cfg_find_proxy(call->deps->cfg,
+		rec->proxy_id);
+	if (g != NULL && strcmp(g->status, "RUNNING") != 0)
+		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
+			"RUNNING.", g->id, g->status);
+	if (p != NULL && strcmp(p->status, "RUNNING") != 0)
+		return ctl_fail(call, CTL_E_INSTANCE_STATUS_NOT_IN_RUNING, "Proxy %s is %s, not "
+			"RUNNING.", p->id, p->status);
+	return CTL_E_OK;
+}
+
 int ctl_l7_allowed(const struct st_listener *rec, void *arg)
 {
 	struct ctl_call *call = arg;

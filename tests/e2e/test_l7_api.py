@@ -22,8 +22,8 @@ CHECK_DEFAULTS = {"DelayLoop": 5, "ConnectTimeout": 2, "Path": "/", "Method": "H
                   "FailedThreshold": 0, "BlockInter": 0}
 
 
-def config_text():
-    text = yaml_config(proxies=[{"id": PROXY, "origins": ["127.0.0.1:1"]},
+def config_text(status="RUNNING"):
+    text = yaml_config(proxies=[{"id": PROXY, "status": status, "origins": ["127.0.0.1:1"]},
                                 {"id": OTHER, "origins": ["127.0.0.1:1"]}])
     return text.replace("node:\n", "node:\n" + "\n".join(LIMITS) + "\n", 1)
 
@@ -563,6 +563,32 @@ class Layer7(unittest.TestCase):
         # its own proxy's listener is fine
         self.ok(self.g.call("CreateDomain", {"ListenerId": mine, "Domain": "m.example"}, **LIMITED))
         self.ok(self.g.call("DescribeRules", {"ListenerId": mine}, **LIMITED))
+
+    # ---- state ----
+
+    def test_writes_need_a_running_proxy_reads_do_not(self):
+        self.ok(self.domain("www.example.com"))
+        rule = self.new_rule("/")
+        (rs,) = self.servers("10.0.0.1")
+        with open(self.g.conf, "w") as f:
+            f.write(config_text(status="CLOSED"))
+        self.assertIn("reload applied", self.g.reload())
+        code = "FailedOperation.InstanceStatusNotInRuning"
+        self.assertCode(self.domain("b.example"), code, PROXY)
+        self.assertCode(self.call("ModifyDomain", ListenerId=self.lid, OldDomain="www.example.com",
+                                  NewDomain="c.example"), code)
+        self.assertCode(self.call("DeleteDomain", ListenerId=self.lid, Domain="www.example.com",
+                                  Force=1), code)
+        self.assertCode(self.rule("/b"), code)
+        self.assertCode(self.call("ModifyRuleAttribute", ListenerId=self.lid, RuleId=rule,
+                                  Path="/c"), code)
+        self.assertCode(self.call("DeleteRule", ListenerId=self.lid, RuleId=rule, Force=1), code)
+        self.assertCode(self.bind(rule, [{"RealServerId": rs, "RealServerIP": "10.0.0.1",
+                                          "RealServerPort": 80}]), code)
+        self.assertCode(self.call("CreateCustomHeader", RuleId=rule), code)
+        self.assertEqual(self.rules()["DomainRuleSet"][0]["RuleSet"][0]["RuleId"], rule)
+        self.ok(self.call("DescribeRuleRealServers", RuleId=rule))
+        self.ok(self.call("DescribeCustomHeader", RuleId=rule))
 
     # ---- GET / form style ----
 
