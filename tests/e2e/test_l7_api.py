@@ -10,7 +10,7 @@ import subprocess
 import unittest
 
 from harness import (GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, Origin, call_v1, error_code,
-                     free_port, http_get, yaml_config)
+                     fail_file_writes, free_port, http_get, yaml_config)
 
 OTHER = "link-other000"
 RULE_ID = re.compile(r"^rule-[0-9a-z]{8}$")
@@ -589,6 +589,24 @@ class Layer7(unittest.TestCase):
         self.assertEqual(self.rules()["DomainRuleSet"][0]["RuleSet"][0]["RuleId"], rule)
         self.ok(self.call("DescribeRuleRealServers", RuleId=rule))
         self.ok(self.call("DescribeCustomHeader", RuleId=rule))
+
+    def test_a_failed_store_write_changes_nothing(self):
+        self.ok(self.domain("www.example.com"))
+        rule = self.new_rule("/")
+        (rs,) = self.servers("10.0.0.1")
+        before = self.rules()["DomainRuleSet"]
+        writes_again = fail_file_writes(self.g)         # the journal's write fails: EFBIG
+        self.assertCode(self.bind(rule, [{"RealServerId": rs, "RealServerIP": "10.0.0.1",
+                                          "RealServerPort": 80}]), "InternalError")
+        self.assertCode(self.domain("b.example"), "InternalError")
+        self.assertCode(self.call("CreateCustomHeader", RuleId=rule,
+                                  Headers=[{"HeaderName": "X-A", "HeaderValue": "1"}]),
+                        "InternalError")
+        writes_again()
+        self.assertEqual(self.rules()["DomainRuleSet"], before)
+        self.assertEqual(self.ok(self.call("DescribeCustomHeader", RuleId=rule))["Headers"], [])
+        self.ok(self.bind(rule, [{"RealServerId": rs, "RealServerIP": "10.0.0.1",
+                                  "RealServerPort": 80}]))
 
     # ---- GET / form style ----
 
