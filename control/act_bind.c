@@ -87,8 +87,9 @@ enum ctl_err ctl_act_bind_rule_real_servers(struct ctl_call *call)
 		ctl_params_check_objects(call, schema, 2, objs, 1);
 	const char *rule = ctl_param_str(call, "RuleId");
 	const json_t *given = ctl_param_array(call, "RealServerBindSet");
-	if (e == CTL_E_OK)
-		e = ctl_l7_rule(call, rule, NULL, CTL_E_RESOURCE_NOT_FOUND, &r, &rec);
+	if (e == CTL_E_OK && (e = ctl_l7_rule(call, rule, NULL, CTL_E_RESOURCE_NOT_FOUND, &r,
+	    &rec)) == CTL_E_OK)
+		e = ctl_l7_running(call, &rec);
 	for (size_t i = 0; e == CTL_E_OK && i < json_array_size(given); i++)
 		if ((e = binding(call, given, i, &b)) == CTL_E_OK && json_array_append_new(set, b) != 0)
 			e = CTL_E_INTERNAL_ERROR;
@@ -247,8 +248,9 @@ enum ctl_err ctl_act_create_custom_header(struct ctl_call *call)
 		ctl_params_check_objects(call, schema, 2, objs, 1);
 	const char *rule = ctl_param_str(call, "RuleId");
 	const json_t *given = ctl_param_array(call, "Headers");
-	if (e == CTL_E_OK)
-		e = ctl_l7_rule(call, rule, NULL, CTL_E_RESOURCE_NOT_FOUND, &r, &rec);
+	if (e == CTL_E_OK && (e = ctl_l7_rule(call, rule, NULL, CTL_E_RESOURCE_NOT_FOUND, &r,
+	    &rec)) == CTL_E_OK)
+		e = ctl_l7_running(call, &rec);
 	for (size_t i = 0; e == CTL_E_OK && i < json_array_size(given); i++)
 		e = header(call, given, i);
 	if (e == CTL_E_OK) {

@@ -90,7 +90,7 @@ enum ctl_err ctl_act_create_domain(struct ctl_call *call)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "Give ClientCertificateId or "
 			"PolyClientCertificateIds, not both.");
 	if ((e = ctl_l7_listener(call, id, CTL_E_INVALID_LISTENER_PROTOCOL, &rec)) != CTL_E_OK ||
-	    (e = certificates(call, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK || (e = certificates(call, &rec)) != CTL_E_OK)
 		return e;
 	fields = json_pack("{s:s, s:b, s:n, s:n, s:[]}", "Domain", name, "IsDefaultServer",
 		is_default, "CertificateId", "ClientCertificateId", "PolyClientCertificateIds");
@@ -143,7 +143,7 @@ enum ctl_err ctl_act_modify_domain(struct ctl_call *call)
 	const char *name = ctl_param_str(call, "NewDomain");
 	if ((e = domain_syntax(call, "NewDomain", name)) != CTL_E_OK ||
 	    (e = ctl_l7_listener(call, id, CTL_E_INVALID_LISTENER_PROTOCOL, &rec)) != CTL_E_OK ||
-	    (e = certificates(call, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK || (e = certificates(call, &rec)) != CTL_E_OK)
 		return e;
 	if ((d = l7_domain_find(sm_l7(call->deps->sm), id, old)) == NULL)
 		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "Domain(%s) Not Exist.", old);
@@ -175,7 +175,8 @@ enum ctl_err ctl_act_delete_domain(struct ctl_call *call)
 	if (e != CTL_E_OK || (e = ctl_l7_force(call, &force)) != CTL_E_OK)
 		return e;
 	const char *id = ctl_param_str(call, "ListenerId"), *name = ctl_param_str(call, "Domain");
-	if ((e = ctl_l7_listener(call, id, CTL_E_INVALID_LISTENER_PROTOCOL, &rec)) != CTL_E_OK)
+	if ((e = ctl_l7_listener(call, id, CTL_E_INVALID_LISTENER_PROTOCOL, &rec)) != CTL_E_OK ||
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	struct sm_change c = { .op = SM_DELETE_DOMAIN, .id = id, .name = name, .force = force,
 		.allowed = ctl_l7_allowed, .allowed_arg = call };

@@ -52,6 +52,21 @@ enum ctl_err ctl_l7_rule(struct ctl_call *call, const char *id, const char *list
 	return CTL_E_OK;
 }
 
+enum ctl_err ctl_l7_running(struct ctl_call *call, const struct st_listener *rec)
+{
+	const struct cfg_group *g = rec->group_id[0] ? cfg_find_group(call->deps->cfg,
+		rec->group_id) : NULL;
+	const struct cfg_proxy *p = rec->group_id[0] ? NULL : cfg_find_proxy(call->deps->cfg,
+		rec->proxy_id);
+	if (g != NULL && strcmp(g->status, "RUNNING") != 0)
+		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
+			"RUNNING.", g->id, g->status);
+	if (p != NULL && strcmp(p->status, "RUNNING") != 0)
+		return ctl_fail(call, CTL_E_INSTANCE_STATUS_NOT_IN_RUNING, "Proxy %s is %s, not "
+			"RUNNING.", p->id, p->status);
+	return CTL_E_OK;
+}
+
 int ctl_l7_allowed(const struct st_listener *rec, void *arg)
 {
 	struct ctl_call *call = arg;
@@ -120,8 +135,9 @@ enum ctl_err ctl_l7_sm_error(struct ctl_call *call, const struct sm_change *c,
 	case SM_E_RS_MISMATCH:
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", o->detail);
 	case SM_E_RS_BOUND:
-		return ctl_fail(call, CTL_E_RS_ALREADY_BOUND, "%s still has real servers bound; "
-			"unbind them first, or delete with Force 1.", o->detail);
+		return ctl_fail(call, CTL_E_RS_ALREADY_BOUND, "%s(%s) has real servers bound; unbind "
+			"them first, or delete with Force 1.", c->op == SM_DELETE_DOMAIN ? "Domain" :
+			"RuleId", or(o->detail, c->op == SM_DELETE_DOMAIN ? c->name : c->rule));
 	case SM_E_DESTROYING:
 		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.",
 			or(o->detail, c->id));
@@ -216,8 +232,10 @@ json_t *ctl_l7_rule_json(const struct sm *sm, const struct l7_rule *r)
 	return json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:i, s:o?, s:o?, s:i, s:O, s:O, "
 		"s:s, s:O?, s:O}",
 		"RuleId", r->id, "ListenerId", r->listener, "Domain", domain != NULL ? domain : "",
-		"Path", json_object_get(f, "Path"), "RealServerType", json_object_get(f, "RealServerType"),
-		"Scheduler", json_object_get(f, "Scheduler"), "HealthCheck", json_object_get(f, "HealthCheck"),
+		"Path", json_object_get(f, "Path"),
+		"RealServerType", json_object_get(f, "RealServerType"),
+		"Scheduler", json_object_get(f, "Scheduler"),
+		"HealthCheck", json_object_get(f, "HealthCheck"),
 		"RuleStatus", 0, "CheckParams", check_params_json(f, domain != NULL ? domain : ""),
 		"RealServerSet", ctl_l7_bindings_json(sm_real_servers(sm), f), "BindStatus", 1,
 		"ForwardHost", json_object_get(f, "ForwardHost"),

@@ -26,6 +26,9 @@ enum ctl_err ctl_l7_listener(struct ctl_call *call, const char *id, enum ctl_err
  * listener. */
 enum ctl_err ctl_l7_rule(struct ctl_call *call, const char *id, const char *listener,
 	enum ctl_err not_found, const struct l7_rule **out, struct st_listener *rec);
+/* Before a write under the listener rec: its group (GroupStatusNotInRuning) or its proxy
+ * (InstanceStatusNotInRuning) must be RUNNING (§1.3); reads need no particular state. */
+enum ctl_err ctl_l7_running(struct ctl_call *call, const struct st_listener *rec);
 /* sm_change.allowed for the layer-7 ops: the key may manage the listener (the refusal worded). */
 int ctl_l7_allowed(const struct st_listener *rec, void *call);
 /* The state machine's refusal of c in the words of §3-5 (CTL_E_OK for SM_OK). */

@@ -334,7 +334,8 @@ enum ctl_err ctl_act_create_rule(struct ctl_call *call)
 		check_params, 1);
 	const char *id = ctl_param_str(call, "ListenerId"), *domain = ctl_param_str(call, "Domain");
 	if (e != CTL_E_OK ||
-	    (e = ctl_l7_listener(call, id, CTL_E_INVALID_PARAMETER_VALUE, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_listener(call, id, CTL_E_INVALID_PARAMETER_VALUE, &rec)) != CTL_E_OK ||
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	if ((f = rule_defaults()) == NULL)
 		return CTL_E_INTERNAL_ERROR;
@@ -378,7 +379,8 @@ enum ctl_err ctl_act_modify_rule_attribute(struct ctl_call *call)
 		check_params, 1);
 	const char *id = ctl_param_str(call, "ListenerId"), *rule = ctl_param_str(call, "RuleId");
 	if (e != CTL_E_OK ||
-	    (e = ctl_l7_rule(call, rule, id, CTL_E_RESOURCE_NOT_FOUND, &r, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_rule(call, rule, id, CTL_E_RESOURCE_NOT_FOUND, &r, &rec)) != CTL_E_OK ||
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	if ((f = json_deep_copy(r->fields)) == NULL)
 		return CTL_E_INTERNAL_ERROR;
@@ -409,7 +411,8 @@ enum ctl_err ctl_act_delete_rule(struct ctl_call *call)
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
 	const char *id = ctl_param_str(call, "ListenerId"), *rule = ctl_param_str(call, "RuleId");
 	if (e != CTL_E_OK || (e = ctl_l7_force(call, &force)) != CTL_E_OK ||
-	    (e = ctl_l7_rule(call, rule, id, CTL_E_RESOURCE_NOT_FOUND, &r, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_rule(call, rule, id, CTL_E_RESOURCE_NOT_FOUND, &r, &rec)) != CTL_E_OK ||
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	struct sm_change c = { .op = SM_DELETE_RULE, .id = id, .rule = rule, .force = force,
 		.allowed = ctl_l7_allowed, .allowed_arg = call };
@@ -422,10 +425,10 @@ enum ctl_err ctl_act_delete_rule(struct ctl_call *call)
 /* ---- DescribeRulesByRuleIds ---- */
 
 /* Ids that name no rule are left out; a rule of a listener the key may not manage refuses the
- * call. */
+ * call. RuleIds absent is RuleIds [] (GET/form cannot say []): both name too few rules. */
 enum ctl_err ctl_act_describe_rules_by_rule_ids(struct ctl_call *call)
 {
-	static const struct ctl_param schema[] = { { "RuleIds", CTL_P_STRING_ARRAY, 1 } };
+	static const struct ctl_param schema[] = { { "RuleIds", CTL_P_STRING_ARRAY, 0 } };
 	const char *seen[RULE_IDS_MAX];
 	size_t n = 0, i, k;
 	struct st_listener rec;
