@@ -5,6 +5,8 @@
 #include "origin.h"
 
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -422,6 +424,7 @@ static int origin_connect(struct px_conn *c, int idx)
 	struct px_origin *o = origin_new(c);
 	struct sockaddr_storage sa;
 	socklen_t len;
+	int one = 1;
 	if (o == NULL) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
@@ -438,6 +441,9 @@ static int origin_connect(struct px_conn *c, int idx)
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}
+	/* a request body relayed in pieces must not wait for the origin's delayed ACK; the
+	 * connection is pooled, so this is one call per origin connection, not per request */
+	(void)setsockopt(bufferevent_getfd(o->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <cmocka.h>
 
@@ -185,6 +186,26 @@ static void test_rules_refuse_with_the_proxy_they_are_about(void **state)
 
 /* Another program holds the port on the group's second member: the first member's socket, bound
  * already, is closed again, and nothing is stored. */
+/* Every accepted socket inherits the listening socket's TCP_NODELAY: a response relayed in
+ * pieces never waits for the client's delayed ACK. */
+static void test_listening_sockets_disable_nagle(void **state)
+{
+	struct cfg_addr a;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
+	int fd, on = 0;
+	socklen_t len = sizeof(on);
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.len = sizeof(*sin);
+	fd = lsn_socket(&a, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+	assert_int_equal(on, 1);
+	close(fd);
+}
+
 static void test_a_failed_bind_leaves_nothing(void **state)
 {
 	struct fx *f = *state;
@@ -750,6 +771,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rules_refuse_with_the_proxy_they_are_about, setup,
 			teardown),
+		cmocka_unit_test(test_listening_sockets_disable_nagle),
 		cmocka_unit_test_setup_teardown(test_a_failed_bind_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_store_write_releases_the_port, setup,
 			teardown),
