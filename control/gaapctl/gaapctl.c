@@ -27,6 +27,7 @@ struct opts {
 	const char *credentials, *profile;
 	const char *language;
 	int timeout_s;
+	const char *get;            /* --get: print only this member of the answer */
 	const char *action;
 	json_t *params;
 };
@@ -69,7 +70,9 @@ static void usage(FILE *out)
 		"                          /var/lib/gaapd/credentials, ~/.tencentcloud/credentials)\n"
 		"  --profile NAME          section of the credentials file (default: default)\n"
 		"  --language zh-CN|en-US  language of error messages\n"
-		"  --timeout SECONDS       give up after this long (default 30)\n");
+		"  --timeout SECONDS       give up after this long (default 30)\n"
+		"  --get PATH              print only that member of the answer, a string as it is:\n"
+		"                          --get RuleId, --get RealServerSet.0.RealServerId\n");
 }
 
 static int is_integer_param(const char *name)
@@ -138,6 +141,7 @@ static int set_option(struct opts *o, const char *name, const char *v)
 	else if (strcmp(name, "profile") == 0) o->profile = v;
 	else if (strcmp(name, "language") == 0) o->language = v;
 	else if (strcmp(name, "timeout") == 0) o->timeout_s = atoi(v);
+	else if (strcmp(name, "get") == 0) o->get = v;
 	else return -1;
 	return 0;
 }
@@ -400,8 +404,39 @@ static int read_response(int fd, int timeout_s, struct response *r)
 	return p.status_code == 200 ? 0 : (errno = EPROTO, -1);
 }
 
-/* Print the answer; exit status 0 for a success, 1 for an API error. */
-static int report(const char *body)
+/* The member of resp at a dotted path ("RuleId", "RealServerSet.0.RealServerId"), or NULL. */
+static json_t *member(json_t *resp, const char *path)
+{
+	char buf[256], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k != NULL && resp != NULL;
+	     k = strtok_r(NULL, ".", &save)) {
+		char *end;
+		unsigned long i = strtoul(k, &end, 10);
+		resp = json_is_array(resp) && *end == '\0' && end != k ? json_array_get(resp, i) :
+			json_object_get(resp, k);
+	}
+	return resp;
+}
+
+/* --get: a string as it is (for shell variables), anything else as compact JSON. 2 if absent. */
+static int print_member(json_t *resp, const char *path)
+{
+	json_t *v = member(resp, path);
+	if (v == NULL) {
+		fprintf(stderr, "gaapctl: the answer has no %s\n", path);
+		return 2;
+	}
+	if (json_is_string(v))
+		fputs(json_string_value(v), stdout);
+	else
+		json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	return 0;
+}
+
+/* Print the answer (or its member get); exit status 0 for a success, 1 for an API error. */
+static int report(const char *body, const char *get)
 {
 	json_t *doc = json_loads(body, 0, NULL);
 	json_t *resp = json_object_get(doc, "Response");
@@ -417,7 +452,9 @@ static int report(const char *body)
 			json_string_value(json_object_get(resp, "RequestId")));
 		rc = 1;
 	}
-	if (rc != 2) {
+	if (rc == 0 && get != NULL) {
+		rc = print_member(resp, get);
+	} else if (rc != 2) {
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	}
@@ -446,7 +483,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gaapctl: %s: %s\n", o.endpoint, strerror(errno));
 		goto out;
 	}
-	rc = report(resp.body ? resp.body : "");
+	rc = report(resp.body ? resp.body : "", o.get);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -217,6 +217,54 @@ class Routing(unittest.TestCase):
         self.assertEqual(self.which("/api/x", "k.example"), 0)
         self.assertEqual(self.which("/x", "k.example"), 1)
 
+    def test_kill_9_during_a_burst_loses_no_answered_change(self):
+        """Four clients create rules and bind them as fast as they can; kill -9 lands in the
+        middle. Every rule and binding that was answered is there after the restart, and serves."""
+        a, b = self.origins[:2]
+        self.domain("burst.example", default=True)
+        answered, lock, stop = [], threading.Lock(), threading.Event()
+
+        def client(k):
+            g = self.g                          # each call is a connection of its own
+            for i in range(1000):
+                if stop.is_set():
+                    return
+                try:
+                    resp = g.call("CreateRule", {
+                        "ListenerId": self.lid, "Domain": "burst.example", "Path": f"/c{k}/r{i}",
+                        "RealServerType": "IP", "Scheduler": "rr", "HealthCheck": 0})
+                    rid = resp["RuleId"]
+                    port = (a, b)[i % 2].port
+                    resp = g.call("BindRuleRealServers", {"RuleId": rid, "RealServerBindSet": [
+                        {"RealServerId": self.rs, "RealServerIP": "127.0.0.1",
+                         "RealServerPort": port}]})
+                    if "Error" in resp:
+                        return
+                    with lock:
+                        answered.append((f"/c{k}/r{i}", rid, port))
+                except (OSError, http.client.HTTPException, KeyError):
+                    return
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(answered) < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.g.proc.send_signal(signal.SIGKILL)
+        self.g.proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+        self.assertGreaterEqual(len(answered), 40)
+        self.g.start()
+        got = self.ok("DescribeRules", {"ListenerId": self.lid})["DomainRuleSet"][0]["RuleSet"]
+        bound = {r["RuleId"]: [s["RealServerPort"] for s in r["RealServerSet"]] for r in got}
+        for path, rid, port in answered:
+            self.assertEqual(bound.get(rid), [port], (path, rid))
+        for path, rid, port in answered[:: max(1, len(answered) // 10)]:
+            self.assertEqual(self.which(path + "/x", "burst.example"), 0 if port == a.port else 1)
+
     def test_deleting_the_listener_frees_the_port_and_its_objects(self):
         a = self.origins[0]
         self.domain("d.example", default=True)
