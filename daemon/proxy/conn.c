@@ -333,6 +333,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		px_tunnel_timer(c);
 	else
 		px_conn_close(c, c->state == PX_HEAD ? PX_CLOSE_HEADER_TIMEOUT
+			: c->state == PX_BODY ? PX_CLOSE_BODY_TIMEOUT   /* a discard's (request.c) */
 			: PX_CLOSE_IDLE_TIMEOUT);
 	px_conn_leave(c);
 }

@@ -1,8 +1,9 @@
 /* tests/unit/test_px_l7.c - layer-7 routing (l7-and-https.md 9.2-9.4): px_l7 built from plain
  * input (refusals, lookups, the cell's swap and references), then real traffic through a
  * px_worker on loopback to origins that echo what they received: Host and path to the right
- * origin, gaapd's own 400/404/414/301/503, ForwardHost, custom headers, wrr proportions, and a
- * swap that reaches the next request of an open keep-alive connection but not one in flight. */
+ * origin, gaapd's own 400/404/414/301/503, ForwardHost, custom headers, wrr proportions, a
+ * swap that reaches the next request of an open keep-alive connection but not one in flight,
+ * and the 404/301/503 that keep the connection (bodies read and dropped) and those that close. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "log.h"
 #include "proxy/l7.h"
 #include "proxy/route.h"
 #include "proxy/stats.h"
@@ -444,10 +446,10 @@ static void client_send(int fd, const char *req)
 	assert_int_equal(write(fd, req, n), (ssize_t)n);
 }
 
-/* One response: head, then Content-Length bytes of body. */
-static void client_read(int fd, struct resp *r)
+/* One response's head (r->head, r->status). */
+static void client_read_head(int fd, struct resp *r)
 {
-	size_t got = 0, want = 0;
+	size_t got = 0;
 	char *end = NULL;
 	memset(r, 0, sizeof *r);
 	while (end == NULL) {
@@ -458,8 +460,15 @@ static void client_read(int fd, struct resp *r)
 		end = got >= 4 && memcmp(r->head + got - 4, "\r\n\r\n", 4) == 0 ? r->head : NULL;
 	}
 	r->status = atoi(r->head + 9);
-	char *cl = strstr(r->head, "Content-Length: ");
-	assert_non_null(cl);
+}
+
+/* One response: head, then Content-Length bytes of body. */
+static void client_read(int fd, struct resp *r)
+{
+	size_t got, want;
+	char *cl;
+	client_read_head(fd, r);
+	assert_non_null(cl = strstr(r->head, "Content-Length: "));
 	want = strtoul(cl + 16, NULL, 10);
 	assert_true(want < sizeof r->body);
 	for (got = 0; got < want;) {
@@ -623,6 +632,202 @@ static void test_swap_on_keepalive(void **state)
 	px_l7_unref(b);
 }
 
+/* ---- gaapd's own answers keep the connection when they can ---- */
+
+static int kept(const struct resp *r)
+{
+	return strstr(r->head, "\r\nConnection: keep-alive\r\n") != NULL;
+}
+
+static int closed(const struct resp *r)
+{
+	return strstr(r->head, "\r\nConnection: close\r\n") != NULL;
+}
+
+/* The server ended the connection: EOF (or a reset) where another response would be. */
+static void assert_eof(int fd)
+{
+	char b;
+	assert_true(read(fd, &b, 1) <= 0);
+}
+
+/* An answer, then what must follow on the same connection: the origin of /x (1). */
+static void then_origin(int fd)
+{
+	static struct resp r;
+	client_send(fd, "GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(atoi(r.body + 7), 1);
+}
+
+static void test_answers_keep_alive(void **state)
+{
+	struct fixture *f = *state;
+	struct px_stats_snap before, after;
+	static struct resp r;
+	int fd;
+	px_l7_cell_set(f->cell, routing(f, 0, 1));  /* other.example: 404 */
+	px_stats_read(px_route_stats(f->route), &before);
+	fd = client_new(f);
+	client_send(fd, "GET / HTTP/1.1\r\nHost: other.example\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	assert_non_null(strstr(r.head, "\r\nContent-Length: 14\r\n"));
+	assert_string_equal(r.body, "404 Not Found\n");
+	client_send(fd, "GET /redir/p HTTP/1.1\r\nHost: a.example\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 301);
+	assert_true(kept(&r));
+	assert_non_null(strstr(r.head, "\r\nLocation: https://a.example/redir/p\r\n"));
+	client_send(fd, "GET /nobind HTTP/1.1\r\nHost: a.example\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 503);
+	assert_true(kept(&r));
+	then_origin(fd);
+	/* HEAD: the head only, Content-Length as a GET's */
+	client_send(fd, "HEAD / HTTP/1.1\r\nHost: other.example\r\n\r\n");
+	client_read_head(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	assert_non_null(strstr(r.head, "\r\nContent-Length: 14\r\n"));
+	then_origin(fd);
+	/* HTTP/1.0 asking for keep-alive */
+	client_send(fd, "GET / HTTP/1.0\r\nHost: other.example\r\nConnection: keep-alive\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	then_origin(fd);
+	close(fd);
+	px_stats_read(px_route_stats(f->route), &after);
+	assert_int_equal(after.requests[3] - before.requests[3], 3);   /* 404 404 404 */
+	assert_int_equal(after.requests[2] - before.requests[2], 1);   /* 301 */
+	assert_int_equal(after.requests[4] - before.requests[4], 1);   /* 503 */
+	assert_int_equal(after.requests[1] - before.requests[1], 3);   /* 200 200 200 */
+	px_l7_cell_set(f->cell, NULL);
+}
+
+static void test_answers_drop_bodies(void **state)
+{
+	struct fixture *f = *state;
+	static struct resp r;
+	static char big[20000];
+	int fd;
+	px_l7_cell_set(f->cell, routing(f, 0, 1));
+	fd = client_new(f);
+	/* a small body, with the head */
+	client_send(fd, "POST /u HTTP/1.1\r\nHost: other.example\r\nContent-Length: 5\r\n\r\nhello");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	then_origin(fd);
+	/* a body that comes after the answer, in pieces */
+	client_send(fd, "PUT /nobind HTTP/1.1\r\nHost: a.example\r\nContent-Length: 40000\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 503);
+	assert_true(kept(&r));
+	memset(big, 'b', sizeof big - 1);
+	client_send(fd, big);
+	usleep(20000);
+	client_send(fd, big);
+	client_send(fd, "bb");
+	then_origin(fd);
+	/* chunked, with a trailer */
+	client_send(fd, "POST /redir HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 301);
+	assert_true(kept(&r));
+	then_origin(fd);
+	/* chunked, in pieces after the answer */
+	client_send(fd, "POST / HTTP/1.1\r\nHost: other.example\r\nTransfer-Encoding: chunked\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	client_send(fd, "4e1f\r\n");
+	client_send(fd, big);
+	client_send(fd, "\r\n0\r\n\r\n");
+	then_origin(fd);
+	/* what follows a chunked body in the same read is the next request: read in turn */
+	client_send(fd, "POST / HTTP/1.1\r\nHost: other.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"1\r\na\r\n0\r\n\r\nPOST /nobind HTTP/1.1\r\nHost: a.example\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	client_read(fd, &r);
+	assert_int_equal(r.status, 503);
+	assert_true(kept(&r));
+	then_origin(fd);
+	close(fd);
+	px_l7_cell_set(f->cell, NULL);
+}
+
+/* Chunks of 16 KiB until n bytes of data or the connection ends. */
+static void send_chunks(int fd, size_t n)
+{
+	static char chunk[16384 + 16];
+	int k = snprintf(chunk, sizeof chunk, "4000\r\n");
+	memset(chunk + k, 'c', 16384);
+	memcpy(chunk + k + 16384, "\r\n", 2);
+	for (size_t sent = 0; sent < n; sent += 16384)
+		if (send(fd, chunk, (size_t)k + 16384 + 2, MSG_NOSIGNAL) <= 0)
+			return;
+}
+
+static void test_answers_that_close(void **state)
+{
+	struct fixture *f = *state;
+	static struct resp r;
+	int fd;
+	px_l7_cell_set(f->cell, routing(f, 0, 1));
+	/* a Content-Length above the discard limit (256 KiB) */
+	fd = client_new(f);
+	client_send(fd, "POST / HTTP/1.1\r\nHost: other.example\r\nContent-Length: 300000\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(closed(&r));
+	assert_eof(fd);
+	close(fd);
+	/* a chunked body that grows past it: the answer said keep-alive, the connection ends */
+	fd = client_new(f);
+	client_send(fd, "POST / HTTP/1.1\r\nHost: other.example\r\nTransfer-Encoding: chunked\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 404);
+	assert_true(kept(&r));
+	send_chunks(fd, 300000);
+	assert_eof(fd);
+	close(fd);
+	/* Connection: close; HTTP/1.0; Expect: 100-continue with a body; pipelined */
+	static const char *const reqs[] = {
+		"GET / HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+		"GET / HTTP/1.0\r\nHost: other.example\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: other.example\r\nContent-Length: 3\r\n"
+			"Expect: 100-continue\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: other.example\r\n\r\nGET /x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: other.example\r\nContent-Length: 3\r\n\r\nabcGET /x",
+	};
+	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+		fd = client_new(f);
+		client_send(fd, reqs[i]);
+		client_read(fd, &r);
+		assert_int_equal(r.status, 404);
+		assert_true(closed(&r));
+		assert_eof(fd);
+		close(fd);
+	}
+	/* 400 and 414 close as before */
+	fd = client_new(f);
+	client_send(fd, "GET /../x HTTP/1.1\r\nHost: a.example\r\n\r\n");
+	client_read(fd, &r);
+	assert_int_equal(r.status, 400);
+	assert_true(closed(&r));
+	assert_eof(fd);
+	close(fd);
+	px_l7_cell_set(f->cell, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -636,7 +841,13 @@ int main(void)
 		cmocka_unit_test(test_forward_host_and_custom_headers),
 		cmocka_unit_test(test_wrr_proportions),
 		cmocka_unit_test(test_swap_on_keepalive),
+		cmocka_unit_test(test_answers_keep_alive),
+		cmocka_unit_test(test_answers_drop_bodies),
+		cmocka_unit_test(test_answers_that_close),
 	};
-	int failed = cmocka_run_group_tests_name("px_l7", unit, NULL, NULL);
+	int failed;
+	if (getenv("PX_DEBUG") != NULL)
+		log_set_level(LOG_LEVEL_DEBUG);
+	failed = cmocka_run_group_tests_name("px_l7", unit, NULL, NULL);
 	return failed + cmocka_run_group_tests_name("px_l7 traffic", traffic, setup, teardown);
 }
