@@ -108,10 +108,15 @@ class Routing(unittest.TestCase):
         a = self.origins[0]
         self.domain("only.example")
         self.rule("only.example", "/api", [a])
+        c = self.conn()                         # gaapd's 404s keep the connection
         for path, host in (("/api", "other.example"), ("/", "only.example"),
                            ("/ap", "only.example")):
-            status, _, _ = get(self.conn(), path, host)
+            status, _, headers = get(c, path, host)
             self.assertEqual(status, 404, (path, host))
+            self.assertEqual(headers.get("Connection"), "keep-alive")
+        self.assertEqual(self.which("/api", "only.example", c), 0)
+        self.assertEqual(a.connections, 1)
+        a.requests.clear()
         status, _, _ = get(self.conn(), "/api/../../x", "only.example")
         self.assertEqual(status, 400)
         self.assertEqual(self.counts(), [0, 0, 0, 0])
