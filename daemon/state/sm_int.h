@@ -1,5 +1,6 @@
 /* daemon/state/sm_int.h - the state machine's insides, shared by its files (sm.c: listeners, real
- *   servers, restore, sync; sm_l7.c: domains, rules, bindings, headers). Not for other modules.
+ *   servers, restore, sync; sm_l7.c: domains, rules, bindings, headers; sm_route.c: the routing
+ *   built from them). Not for other modules.
  * Threads: as sm.h (the control thread).
  */
 #ifndef GAAPD_STATE_SM_INT_H
@@ -27,6 +28,12 @@ struct sm {
 void sm_fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys);
 /* One change to the store, durable at the next sm_sync(): 0, or -1 with errno and out->detail. */
 int sm_write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out);
+
+/* sm_route.c. The listener's routing once ops[0..n) are applied to the layer-7 set: 0 (*l7 NULL:
+ * no domains), or -1 with err ("out of memory", or what px_l7_new() refused). */
+struct px_l7;
+int sm_build_routing(struct sm *s, const char *lsn, const struct st_op *ops, size_t n,
+	struct px_l7 **l7, char *err, size_t errlen);
 
 /* sm_l7.c. The layer-7 ops (SM_CREATE_DOMAIN ... SM_SET_HEADERS), whole or nothing; they take
  * the table's lock. */
