@@ -21,6 +21,8 @@ static void dial_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		bufferevent_set_timeouts(bev, NULL, NULL);
+		/* as connect.h promises: a socket bufferevent starts with writing only */
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
 	} else {
 		err = what & BEV_EVENT_TIMEOUT ? ETIMEDOUT : EVUTIL_SOCKET_ERROR();
 		if (err == 0)
