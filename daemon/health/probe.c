@@ -133,7 +133,8 @@ static void on_dial(struct bufferevent *bev, int err, void *arg)
 	}
 	pr->bev = bev;
 	bufferevent_setcb(bev, on_read, NULL, on_event, pr);
-	if (send_request(pr) != 0)
+	/* connect.h promises reading enabled, but a socket bufferevent starts with EV_WRITE only */
+	if (send_request(pr) != 0 || bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
 		finish(pr, 0, "out of memory");
 }
 
