@@ -507,6 +507,13 @@ static void test_request_failures_take_it_down_with_a_threshold(void **state)
 	origin_stop(&o);
 }
 
+static void count_target(const struct hc_target *t, void *arg)
+{
+	struct hc_snap s;
+	hc_target_read(t, &s);          /* allowed under hc_each's lock */
+	++*(int *)arg;
+}
+
 /* Equal params on one server are one target: one probe per interval, however many hold it.
  * (At most one request per delay_ms since the first, and one more for the jitter: an upper
  * bound a slow machine can only stay under.) */
@@ -528,6 +535,9 @@ static void test_equal_params_share_one_target(void **state)
 	q.status_classes = 1u << 2;
 	v = hc_target_get(f->c, &o.addr, &q);           /* other params: a target of its own */
 	assert_ptr_not_equal(t, v);
+	n = 0;
+	hc_each(f->c, count_target, &n);
+	assert_int_equal(n, 2);
 	hc_target_put(v);
 	usleep(1000000);
 	n = origin_requests(&o);
