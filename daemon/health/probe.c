@@ -114,7 +114,8 @@ static int send_request(struct hc_probe *pr)
 {
 	const struct hc_params *p = &pr->t->p;
 	return evbuffer_add_printf(bufferevent_get_output(pr->bev),
-		"%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: gaapd-health\r\n\r\n",
+		"%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+		"User-Agent: gaapd-health\r\n\r\n",
 		p->method, p->path, p->host) < 0 ? -1 : 0;
 }
 

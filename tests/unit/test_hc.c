@@ -146,7 +146,7 @@ static void test_block_holds_then_first_good_probe_is_up(void **state)
 	(void)state;
 	hc_verdict(&s, &p, 0, 0, 100);
 	assert_int_equal(hc_verdict(&s, &p, 0, 0, 200), 1);
-	for (int64_t t = 300; t < 3200; t += 100)       /* blocked until 3200, whatever probes say */
+	for (int64_t t = 300; t < 3200; t += 100)  /* blocked until 3200: probes are ignored */
 		assert_int_equal(hc_verdict(&s, &p, 1, 0, t), 0);
 	assert_int_equal(s.up, 0);
 	assert_int_equal(hc_verdict(&s, &p, 0, 0, 3200), 0);    /* still failing after the block */
@@ -526,7 +526,8 @@ static void test_equal_params_share_one_target(void **state)
 	int64_t start;
 	int n;
 	p.delay_ms = q.delay_ms = 100;
-	memset(q.path + strlen(q.path) + 1, 'x', 8);    /* garbage past the string is no difference */
+	memset(q.path + strlen(q.path) + 1, 'x', 8);    /* bytes past the string do not count */
+	q.block_ms = 600000;                            /* meaningless without a threshold */
 	origin_start(&o, ANSWER_200);
 	start = now_ms();
 	t = hc_target_get(f->c, &o.addr, &p);
@@ -561,7 +562,7 @@ static void test_last_put_stops_the_probes(void **state)
 	t = hc_target_get(f->c, &o.addr, &p);
 	wait_probes(t, 2);
 	hc_target_put(t);
-	usleep(300000);                                 /* the checker's mailbox, a probe in flight */
+	usleep(300000);         /* the checker's mailbox runs; a probe in flight ends */
 	n = origin_requests(&o);
 	usleep(500000);                                 /* ten intervals */
 	assert_int_equal(origin_requests(&o), n);
