@@ -199,7 +199,7 @@ struct origin {
 	char first[512];                /* (mu) the first request's head, as received */
 	int held[64];                   /* SILENT's connections, closed at the end */
 	int nheld;
-	volatile int stop;
+	atomic_int stop;
 };
 
 static void read_head(int fd, char *buf, size_t size)
