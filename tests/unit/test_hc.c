@@ -453,6 +453,28 @@ static void test_silent_server_times_out(void **state)
 	origin_stop(&o);
 }
 
+/* A probe lasting longer than delay_ms is not doubled: one connection at a time, each held for
+ * timeout_ms (which a deadline never cuts short), so at most one per timeout_ms since the start. */
+static void test_slow_probe_is_not_doubled(void **state)
+{
+	struct fixture *f = *state;
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	int64_t start;
+	int n;
+	p.timeout_ms = 300;
+	origin_start(&o, SILENT);
+	start = now_ms();
+	t = hc_target_get(f->c, &o.addr, &p);
+	usleep(1000000);
+	n = origin_requests(&o);
+	assert_true(n >= 1);
+	assert_true(n <= (now_ms() - start) / 300 + 1);
+	hc_target_put(t);
+	origin_stop(&o);
+}
+
 static void test_refused_port_is_down(void **state)
 {
 	struct fixture *f = *state;
@@ -641,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_probe_sends_the_params_and_200_is_up),
 		cmocka_unit_test(test_bad_status_is_down_after_three_then_up_after_two),
 		cmocka_unit_test(test_silent_server_times_out),
+		cmocka_unit_test(test_slow_probe_is_not_doubled),
 		cmocka_unit_test(test_refused_port_is_down),
 		cmocka_unit_test(test_name_without_address_is_down),
 		cmocka_unit_test(test_request_failures_take_it_down_with_a_threshold),
