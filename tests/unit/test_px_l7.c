@@ -35,7 +35,7 @@
 
 static struct px_l7 *build(const struct px_l7_in *in, struct ups_reg *reg, char *err)
 {
-	return px_l7_new(in, reg, err, 256);
+	return px_l7_new(in, reg, NULL, err, 256);
 }
 
 static void test_refusals(void **state)
@@ -43,7 +43,7 @@ static void test_refusals(void **state)
 	struct ups_reg *reg = ups_reg_new();
 	char err[256];
 	const struct px_l7_domain_in d[] = { { "a.example", 0 } };
-	struct px_l7_binding_in b = { "127.0.0.1", 80, 1, 0 };
+	struct px_l7_binding_in b = { "127.0.0.1", 80, 1, 0, NULL };
 	struct px_l7_header_in h[2] = { { "X-A", "1" }, { "x-a", "2" } };
 	struct px_l7_rule_in r = { .id = "rule-1", .path = "/", .bindings = &b, .nbindings = 1 };
 	struct px_l7_in in = { d, 1, &r, 1 };
@@ -61,9 +61,9 @@ static void test_refusals(void **state)
 	assert_string_not_equal(err, "");
 	in.ndomains = 1;
 	/* bad bindings */
-	static const struct px_l7_binding_in bad[] = { { "1.2.3", 80, 1, 0 }, { "1.2.3.4", 0, 1, 0 },
-		{ "1.2.3.4", 70000, 1, 0 }, { "1.2.3.4", 80, 0, 0 }, { "1.2.3.4", 80, 101, 0 },
-		{ "a b", 80, 1, 1 }, { "", 80, 1, 1 } };
+	static const struct px_l7_binding_in bad[] = { { "1.2.3", 80, 1, 0, NULL }, { "1.2.3.4", 0, 1, 0, NULL },
+		{ "1.2.3.4", 70000, 1, 0, NULL }, { "1.2.3.4", 80, 0, 0, NULL }, { "1.2.3.4", 80, 101, 0, NULL },
+		{ "a b", 80, 1, 1, NULL }, { "", 80, 1, 1, NULL } };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		r.bindings = &bad[i];
 		err[0] = '\0';
@@ -127,8 +127,8 @@ static void test_lookups_and_names(void **state)
 	char err[256], loc[256];
 	size_t len;
 	const struct px_l7_domain_in d[] = { { "a.example", 0 }, { "dflt.example", 1 } };
-	const struct px_l7_binding_in b[] = { { "127.0.0.1", 81, 1, 0 }, { "::1", 82, 2, 0 },
-		{ "origin.example", 8080, 1, 1 } };
+	const struct px_l7_binding_in b[] = { { "127.0.0.1", 81, 1, 0, NULL }, { "::1", 82, 2, 0, NULL },
+		{ "origin.example", 8080, 1, 1, NULL } };
 	const struct px_l7_rule_in r[] = {
 		{ .id = "root", .domain = 0, .path = "/", .bindings = b, .nbindings = 1 },
 		{ .id = "api", .domain = 0, .path = "/api", .bindings = b + 1, .nbindings = 2,
@@ -396,7 +396,7 @@ static struct px_l7 *routing(struct fixture *f, int with_default, int root_origi
 	struct px_l7 *l;
 	for (int i = 0; i < NORIGINS; i++) {
 		snprintf(hosts[i], sizeof hosts[i], "127.0.0.1");
-		b[i] = (struct px_l7_binding_in){ hosts[i], (unsigned)f->origin_port[i], 1, 0 };
+		b[i] = (struct px_l7_binding_in){ hosts[i], (unsigned)f->origin_port[i], 1, 0, NULL };
 	}
 	wrr[0] = b[1];
 	wrr[0].weight = 3;
@@ -416,7 +416,7 @@ static struct px_l7 *routing(struct fixture *f, int with_default, int root_origi
 		{ .id = "dflt", .domain = 1, .path = "/", .bindings = &b[3], .nbindings = 1 },
 	};
 	struct px_l7_in in = { d, with_default ? 2 : 1, r, with_default ? 8 : 7 };
-	assert_non_null(l = px_l7_new(&in, f->servers, err, sizeof err));
+	assert_non_null(l = px_l7_new(&in, f->servers, NULL, err, sizeof err));
 	return l;
 }
 
