@@ -43,7 +43,8 @@ struct hc_checker *hc_start(struct ups_reg *reg, char *err, size_t errlen)
 	pthread_mutex_init(&c->mu, NULL);
 	atomic_init(&c->refs, 1);
 	c->reg = ups_reg_ref(reg);
-	c->rng = ((uint64_t)time(NULL) * 0x9e3779b97f4a7c15u ^ (uintptr_t)c) | 1;   /* xorshift: never 0 */
+	/* the jitter's seed: xorshift's state must never be 0 */
+	c->rng = ((uint64_t)time(NULL) * 0x9e3779b97f4a7c15u ^ (uintptr_t)c) | 1;
 	if (checker_loop(c, err, errlen) != 0)
 		goto fail;
 	if ((e = pthread_create(&c->thread, NULL, hc_loop, c)) != 0) {
@@ -77,7 +78,7 @@ void hc_stop(struct hc_checker *c)
 }
 
 /* p with every string's tail zeroed, so that equal params are equal bytes (hash, compare); a zero
- * delay or timeout made usable. */
+ * delay or timeout made usable; the threshold capped as hc_verdict() caps it. */
 static void normalize(struct hc_params *n, const struct hc_params *p)
 {
 	memset(n, 0, sizeof *n);
@@ -87,9 +88,11 @@ static void normalize(struct hc_params *n, const struct hc_params *p)
 	memcpy(n->path, p->path, strnlen(p->path, sizeof n->path - 1));
 	memcpy(n->host, p->host, strnlen(p->host, sizeof n->host - 1));
 	n->status_classes = p->status_classes;
-	n->fail_window_ms = p->fail_window_ms;
 	n->fail_threshold = p->fail_threshold > HC_FAILS_MAX ? HC_FAILS_MAX : p->fail_threshold;
-	n->block_ms = p->block_ms;
+	if (n->fail_threshold > 0) {    /* without one, window and block mean nothing: share */
+		n->fail_window_ms = p->fail_window_ms;
+		n->block_ms = p->block_ms;
+	}
 }
 
 /* FNV-1a over the server's identity and the params' bytes. */

@@ -114,7 +114,8 @@ static int send_request(struct hc_probe *pr)
 {
 	const struct hc_params *p = &pr->t->p;
 	return evbuffer_add_printf(bufferevent_get_output(pr->bev),
-		"%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: gaapd-health\r\n\r\n",
+		"%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+		"User-Agent: gaapd-health\r\n\r\n",
 		p->method, p->path, p->host) < 0 ? -1 : 0;
 }
 
@@ -133,7 +134,8 @@ static void on_dial(struct bufferevent *bev, int err, void *arg)
 	}
 	pr->bev = bev;
 	bufferevent_setcb(bev, on_read, NULL, on_event, pr);
-	if (send_request(pr) != 0)
+	/* connect.h promises reading enabled, but a socket bufferevent starts with EV_WRITE only */
+	if (send_request(pr) != 0 || bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
 		finish(pr, 0, "out of memory");
 }
 
