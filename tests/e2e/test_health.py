@@ -294,6 +294,17 @@ class Health(unittest.TestCase):
                       DELAY + 2, "the changed check probes")
         self.assertIsNone(self.probes_total(a.port, "/one-health"))
 
+    def test_a_restart_checks_the_restored_rules(self):
+        a, b = self.origin(), self.origin()
+        rid = self.rule("/", [a, b])
+        self.wait_for(lambda: a.probes() and b.probes(), DELAY + 2, "first probes")
+        self.g.stop()                   # SIGTERM with targets probing: exit 0
+        a.stop()
+        self.g.start()
+        self.wait_for(lambda: self.statuses(rid) == (0, [1, 0]), DOWN_WITHIN, "a shown down")
+        self.get(3)
+        self.assertEqual(len(b.traffic()), 3)
+
 
 if __name__ == "__main__":
     unittest.main()
