@@ -154,7 +154,8 @@ enum ctl_err ctl_act_describe_rule_real_servers(struct ctl_call *call)
 		e = ctl_l7_rule(call, ctl_param_str(call, "RuleId"), NULL, CTL_E_RESOURCE_NOT_FOUND, &r,
 			&rec);
 	if (e == CTL_E_OK && (e = bindable(call, r, page, &total)) == CTL_E_OK) {
-		bound = ctl_l7_bindings_json(sm_real_servers(call->deps->sm), r->fields);
+		size_t abnormal;
+		bound = ctl_l7_bindings_json(call->deps->sm, r, &abnormal);
 		if (bound == NULL || json_object_set_new(call->result, "TotalCount",
 		    json_integer((json_int_t)total)) != 0 ||
 		    json_object_set(call->result, "RealServerSet", page) != 0 ||

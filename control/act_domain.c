@@ -188,7 +188,7 @@ enum ctl_err ctl_act_delete_domain(struct ctl_call *call)
 
 /* ---- DescribeRules ---- */
 
-static json_t *rule_set_json(const struct sm *sm, const struct l7_domain *d)
+static json_t *rule_set_json(struct sm *sm, const struct l7_domain *d)
 {
 	const struct l7_set *l7 = sm_l7(sm);
 	json_t *set = json_array();
@@ -202,7 +202,7 @@ static json_t *rule_set_json(const struct sm *sm, const struct l7_domain *d)
 
 /* DomainRuleSet (§4.5) of an HTTP listener's domain: no certificates, no advanced
  * authentication, no per-domain TLS settings (§10). */
-static json_t *domain_json(const struct sm *sm, const struct l7_domain *d)
+static json_t *domain_json(struct sm *sm, const struct l7_domain *d)
 {
 	json_t *f = d->fields, *rules = rule_set_json(sm, d);
 	if (rules == NULL)

@@ -8,6 +8,7 @@
 #include "cfg.h"
 #include "creds.h"
 #include "listener.h"
+#include "health/hc.h"
 #include "params.h"
 #include "state/l7.h"
 #include "state/rs.h"
@@ -181,28 +182,41 @@ int ctl_l7_host_valid(const char *s, int with_port)
 	return rs_addr_key(host, key) == 0;
 }
 
-static json_t *binding_json(const struct rs_set *servers, const json_t *b)
+/* RealServerStatus (§4.5: 0 normal, 1 abnormal): what the binding's active check says, through
+ * its listener's routing; 0 whenever the rule has HealthCheck 0 (no check). DownIPList stays []
+ * for DOMAIN servers too: a name's target is one check (hc.h), not one per resolved address. */
+static int binding_abnormal(struct sm *sm, const struct l7_rule *r, size_t i)
+{
+	struct hc_snap snap;
+	return sm_binding_health(sm, r->id, i, &snap) == 0 && !snap.up;
+}
+
+static json_t *binding_json(const struct rs_set *servers, const json_t *b, int abnormal)
 {
 	const char *id = json_string_value(json_object_get(b, "RealServerId"));
 	const struct rs *r = id != NULL ? rs_find(servers, id) : NULL;
 	const char *ip = r != NULL ? json_string_value(json_object_get(r->fields, "RealServerIP")) : "";
-	/* health checks are issue 14's: until then every binding is normal (0) */
 	return json_pack("{s:s?, s:s, s:O, s:O, s:i, s:[], s:s}", "RealServerId", id,
 		"RealServerIP", ip != NULL ? ip : "",
 		"RealServerPort", json_object_get(b, "RealServerPort"),
 		"RealServerWeight", json_object_get(b, "RealServerWeight"),
-		"RealServerStatus", 0, "DownIPList", "RealServerFailoverRole", "");
+		"RealServerStatus", abnormal, "DownIPList", "RealServerFailoverRole", "");
 }
 
-json_t *ctl_l7_bindings_json(const struct rs_set *servers, const json_t *rule_fields)
+json_t *ctl_l7_bindings_json(struct sm *sm, const struct l7_rule *r, size_t *abnormal)
 {
 	json_t *set = json_array(), *b;
 	size_t i;
-	json_array_foreach(json_object_get(rule_fields, "RealServerSet"), i, b)
-		if (set != NULL && json_array_append_new(set, binding_json(servers, b)) != 0) {
+	*abnormal = 0;
+	json_array_foreach(json_object_get(r->fields, "RealServerSet"), i, b) {
+		int down = binding_abnormal(sm, r, i);
+		*abnormal += (size_t)down;
+		if (set != NULL &&
+		    json_array_append_new(set, binding_json(sm_real_servers(sm), b, down)) != 0) {
 			json_decref(set);
 			set = NULL;
 		}
+	}
 	return set;
 }
 
@@ -219,8 +233,10 @@ static json_t *check_params_json(const json_t *fields, const char *domain)
 	return cp;
 }
 
-json_t *ctl_l7_rule_json(const struct sm *sm, const struct l7_rule *r)
+json_t *ctl_l7_rule_json(struct sm *sm, const struct l7_rule *r)
 {
+	size_t abnormal;
+	json_t *set = ctl_l7_bindings_json(sm, r, &abnormal);
 	const struct l7_domain *d = l7_domain_by_id(sm_l7(sm), r->domain);
 	const char *domain = d != NULL ? json_string_value(json_object_get(d->fields, "Domain")) : "";
 	const json_t *f = r->fields;
@@ -228,7 +244,8 @@ json_t *ctl_l7_rule_json(const struct sm *sm, const struct l7_rule *r)
 	const char *sni = json_string_value(json_object_get(f, "ServerNameIndication"));
 	if (json_is_string(redirect) && json_string_length(redirect) == 0)
 		redirect = NULL;
-	/* BindStatus 1 (normal) until health checks (issue 14) can say otherwise */
+	/* BindStatus 1 normal, 0 abnormal: a binding's check says down (§4.5, the opposite of
+	 * RealServerStatus) */
 	return json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:i, s:o?, s:o?, s:i, s:O, s:O, "
 		"s:s, s:O?, s:O}",
 		"RuleId", r->id, "ListenerId", r->listener, "Domain", domain != NULL ? domain : "",
@@ -237,7 +254,7 @@ json_t *ctl_l7_rule_json(const struct sm *sm, const struct l7_rule *r)
 		"Scheduler", json_object_get(f, "Scheduler"),
 		"HealthCheck", json_object_get(f, "HealthCheck"),
 		"RuleStatus", 0, "CheckParams", check_params_json(f, domain != NULL ? domain : ""),
-		"RealServerSet", ctl_l7_bindings_json(sm_real_servers(sm), f), "BindStatus", 1,
+		"RealServerSet", set, "BindStatus", abnormal != 0 ? 0 : 1,
 		"ForwardHost", json_object_get(f, "ForwardHost"),
 		"ServerNameIndicationSwitch", json_object_get(f, "ServerNameIndicationSwitch"),
 		"ServerNameIndication", sni != NULL ? sni : "", "ForcedRedirect", redirect,

@@ -41,9 +41,10 @@ enum ctl_err ctl_l7_force(struct ctl_call *call, int *force);
  * health check's Domain: 1 when valid. with_port: a ":port" (1-65535) may follow. */
 int ctl_l7_host_valid(const char *s, int with_port);
 
-/* One rule as RuleInfo (§4.5), a new reference or NULL (ENOMEM). */
-json_t *ctl_l7_rule_json(const struct sm *sm, const struct l7_rule *r);
-/* A rule's bindings as []BindRealServer, a new reference or NULL. */
-json_t *ctl_l7_bindings_json(const struct rs_set *servers, const json_t *rule_fields);
+/* One rule as RuleInfo (§4.5), a new reference or NULL (ENOMEM); BindStatus from its checks. */
+json_t *ctl_l7_rule_json(struct sm *sm, const struct l7_rule *r);
+/* A rule's bindings as []BindRealServer, a new reference or NULL, RealServerStatus 1 where the
+ * rule's active check says down (sm_binding_health()); *abnormal: how many. */
+json_t *ctl_l7_bindings_json(struct sm *sm, const struct l7_rule *r, size_t *abnormal);
 
 #endif

@@ -12,6 +12,7 @@ struct cfg;
 struct ctl;
 struct ctl_creds;
 struct event;
+struct hc_checker;
 struct event_base;
 struct lsn_table;
 struct sm;
@@ -26,6 +27,7 @@ struct gaapd {
 	struct wrk_pool *workers;
 	struct lsn_table *listeners;
 	struct ups_dns *resolver;       /* real servers' DNS names (upstream/dns.h) */
+	struct hc_checker *checks;      /* active health checks of rules (health/hc.h) */
 	struct sm *sm;                  /* every change to the listeners goes through it */
 	struct event_base *base;
 	struct ctl *ctl;

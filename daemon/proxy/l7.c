@@ -135,7 +135,28 @@ static void rule_free(struct px_l7_rule *r)
 	free(r->forward_host);
 	free(r->domain);
 	free(r->id);
-	ups_group_destroy(r->group);
+	free(r->checks);
+	ups_group_destroy(r->group);        /* puts its members' checks */
+}
+
+/* Each binding's check target into the group (built over the same bindings, in order). */
+static int checks_build(struct px_l7_rule *r, const struct px_l7_rule_in *in,
+	const struct cfg_addr *addrs, struct hc_checker *checks)
+{
+	if (checks == NULL)
+		return 0;
+	for (size_t i = 0; i < in->nbindings; i++) {
+		const struct hc_params *p = in->bindings[i].check;
+		if (p == NULL)
+			continue;
+		if (r->checks == NULL &&
+		    (r->checks = calloc(in->nbindings, sizeof *r->checks)) == NULL)
+			return -2;
+		r->checks[i] = *p;
+		if ((r->group->m[i].check = hc_target_get(checks, &addrs[i], p)) == NULL)
+			return -2;
+	}
+	return 0;
 }
 
 static int headers_build(struct px_l7_rule *r, const struct px_l7_rule_in *in)
@@ -161,7 +182,7 @@ static int headers_build(struct px_l7_rule *r, const struct px_l7_rule_in *in)
 
 /* One rule; -1 invalid (what in err), -2 out of memory. */
 static int rule_build(struct px_l7_rule *r, const struct px_l7_rule_in *in, const char *domain,
-	struct ups_reg *reg, char *err, size_t errlen)
+	struct ups_reg *reg, struct hc_checker *checks, char *err, size_t errlen)
 {
 	struct cfg_addr *addrs = NULL;
 	int rc = -2;
@@ -205,12 +226,14 @@ static int rule_build(struct px_l7_rule *r, const struct px_l7_rule_in *in, cons
 		}
 	if (rc == 0 && (r->group = ups_group_new(reg, in->sched, addrs, in->nbindings)) == NULL)
 		rc = -2;
+	if (rc == 0)
+		rc = checks_build(r, in, addrs, checks);
 	free(addrs);
 	return rc;
 }
 
-static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg, char *err,
-	size_t errlen)
+static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg,
+	struct hc_checker *checks, char *err, size_t errlen)
 {
 	struct px_l7 *l = calloc(1, sizeof *l);
 	struct px_rt_domain_in *d = calloc(in->ndomains, sizeof *d);
@@ -235,8 +258,8 @@ static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg, ch
 		r[l->nrules] = (struct px_rt_rule_in){ .id = x->id, .domain = x->domain,
 			.path = x->path, .target = &l->rules[l->nrules] };
 		/* counted before it is built: one built in part is freed with the others */
-		rc = rule_build(&l->rules[l->nrules++], x, in->domains[x->domain].name, reg, err,
-			errlen);
+		rc = rule_build(&l->rules[l->nrules++], x, in->domains[x->domain].name, reg, checks,
+			err, errlen);
 	}
 	if (rc == 0 && (l->rt = px_rt_create(d, in->ndomains, r, in->nrules, err, errlen)) == NULL)
 		rc = -1;                /* px_rt_create said why */
@@ -250,8 +273,8 @@ static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg, ch
 	return NULL;
 }
 
-struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers, char *err,
-	size_t errlen)
+struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers,
+	struct hc_checker *checks, char *err, size_t errlen)
 {
 	if (errlen != 0)
 		err[0] = '\0';
@@ -259,7 +282,28 @@ struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers, char
 		return in->nrules == 0 ? NULL : fail(err, errlen, "rules without domains");
 	if (servers == NULL)
 		return fail(err, errlen, "no server registry");
-	return l7_build(in, servers, err, errlen);
+	return l7_build(in, servers, checks, err, errlen);
+}
+
+const struct hc_target *px_l7_binding_check(const struct px_l7 *l, const char *rule_id,
+	size_t binding)
+{
+	for (size_t i = 0; l != NULL && i < l->nrules; i++)
+		if (strcmp(l->rules[i].id, rule_id) == 0)
+			return binding < l->rules[i].group->n ? l->rules[i].group->m[binding].check :
+				NULL;
+	return NULL;
+}
+
+void px_l7_each_check(const struct px_l7 *l,
+	void (*fn)(const struct hc_target *t, const struct hc_params *p, void *arg), void *arg)
+{
+	for (size_t i = 0; l != NULL && i < l->nrules; i++) {
+		const struct ups_group *g = l->rules[i].group;
+		for (size_t k = 0; k < g->n; k++)
+			if (g->m[k].check != NULL)
+				fn(g->m[k].check, &l->rules[i].checks[k], arg);
+	}
 }
 
 struct px_l7 *px_l7_ref(struct px_l7 *l)

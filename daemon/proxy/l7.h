@@ -3,7 +3,8 @@
  *   what the request path asks of them (l7-and-https.md 9.2-9.4).
  * Ownership: a px_l7 owns its px_rt, its rules and everything in them (ids, ForwardHost, the
  *   redirect host, the custom headers and one server group each, whose servers are references
- *   into the node's registry, ups.h). A px_l7_cell owns one reference to the px_l7 it holds.
+ *   into the node's registry, ups.h, and whose members' checks are references into the node's
+ *   health checker, health/hc.h). A px_l7_cell owns one reference to the px_l7 it holds.
  *   An exchange routed by a px_l7 holds its own reference (px_conn.l7) until the exchange ends,
  *   so the rule, its group and the group's servers outlive every origin connection serving it.
  * Threads: a px_l7 is immutable once built (group cursors and server state are atomics):
@@ -34,7 +35,8 @@ struct px_l7_rule {
 	char *id;                   /* RuleId, for logs */
 	char *domain;               /* its domain's name: a 301's host when the request has none */
 	size_t domain_len;
-	struct ups_group *group;    /* its bindings (n == 0: 503) */
+	struct ups_group *group;    /* its bindings (n == 0: 503); member i's check: binding i's */
+	struct hc_params *checks;   /* per binding, its check's params (metrics); NULL: no checks */
 	char *forward_host;         /* NULL: the client's Host */
 	size_t forward_host_len;
 	int redirect;               /* ForcedRedirect on: 301 to https (9.3.4) */

@@ -137,10 +137,14 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 
 /* Passive health: a refused, failed or silent origin is skipped for a while by every route naming
  * its server, unless it is this route's only one (px_route_failed()); logged once per transition
- * of the server, by whichever listener caused it, not per request. */
+ * of the server, by whichever listener caused it, not per request. The member's active check
+ * counts it too (with a FailedThreshold, l7-and-https.md 9.4.2). */
 static void health_failed(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
+	struct hc_target *check = group_of(c)->m[o->idx].check;
+	if (check != NULL)
+		hc_target_failed(check);
 	if (px_route_group_failed(c->route, group_of(c), (size_t)o->idx))
 		LOG_WARN("px", "listener=%s origin=%s: down for %u ms", c->route->id, o->addr->text,
 			c->route->http.origin_fail_timeout_ms);

@@ -26,6 +26,9 @@
 #include "../cfg.h"
 
 struct event_base;
+struct hc_checker;
+struct hc_params;
+struct hc_target;
 struct px_l7_cell;
 struct px_route;
 struct px_stats;
@@ -121,12 +124,13 @@ struct px_l7;
 struct px_l7_cell;
 
 /* A binding: a real server's address (an IP literal, or a DNS name: is_name) and port, with its
- * weight 1..CFG_WEIGHT_MAX. */
+ * weight 1..CFG_WEIGHT_MAX, and its rule's active health check (health/hc.h; NULL: off). */
 struct px_l7_binding_in {
 	const char *host;
 	unsigned port;
 	unsigned weight;
 	int is_name;
+	const struct hc_params *check;
 };
 struct px_l7_header_in {
 	const char *name, *value;   /* value "$remote_addr": the client's IP address per request */
@@ -155,13 +159,24 @@ struct px_l7_in {
 };
 
 /* The routing for in (copied: in may go after the call), its servers found or created in
- * servers; NULL with err (invalid input, or "out of memory"). in with no domains is valid and
- * gives NULL with err "" : the caller then sets the cell to NULL. Takes the registry's lock:
- * the control thread, not the request path. One reference, the caller's. */
-struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers, char *err,
-	size_t errlen);
+ * servers, the active check of each binding that has one found or created in checks (NULL: no
+ * checker, no checks: every server eligible as far as checks go); NULL with err (invalid input,
+ * or "out of memory"). in with no domains is valid and gives NULL with err "" : the caller then
+ * sets the cell to NULL. Takes the registry's and the checker's locks: the control thread, not
+ * the request path. One reference, the caller's; the routing holds a reference to each target
+ * until it is freed (a target whose params are unchanged is found again by the next build, so
+ * a rebuild keeps its state and probes). */
+struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers,
+	struct hc_checker *checks, char *err, size_t errlen);
 struct px_l7 *px_l7_ref(struct px_l7 *l);
 void px_l7_unref(struct px_l7 *l);          /* NULL-safe; frees on the last reference */
+/* The active check of rule_id's binding-th binding (in the order given to px_l7_new()), borrowed
+ * from l: NULL when there is no such rule or binding, or it has no check. */
+const struct hc_target *px_l7_binding_check(const struct px_l7 *l, const char *rule_id,
+	size_t binding);
+/* fn once per binding with a check: its target and params (borrowed from l). */
+void px_l7_each_check(const struct px_l7 *l,
+	void (*fn)(const struct hc_target *t, const struct hc_params *p, void *arg), void *arg);
 
 /* NULL on ENOMEM; one reference, the caller's; holds NULL (configured origins). */
 struct px_l7_cell *px_l7_cell_new(void);

@@ -23,6 +23,8 @@
 
 struct cfg;
 struct cfg_proxy;
+struct hc_checker;
+struct hc_snap;
 struct l7_set;
 struct lsn_table;
 struct rs_set;
@@ -135,6 +137,23 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 const struct rs_set *sm_real_servers(const struct sm *s);
 const struct l7_set *sm_l7(const struct sm *s);
 void sm_free(struct sm *s);         /* NULL-safe; frees nothing it borrows */
+
+/* The active health checker (health/hc.h, borrowed; it must outlive every routing sm builds,
+ * or be stopped first: hc_stop() leaves targets readable) that routings take their checks from.
+ * Before sm_restore(); without one (NULL, as in unit tests) rules with HealthCheck 1 build no
+ * checks and every binding shows normal. */
+void sm_set_checker(struct sm *s, struct hc_checker *c);
+
+/* The health of rule_id's binding-th binding (its index in the rule's RealServerSet) as its
+ * listener's current routing sees it: 0 with out filled; -1 when the rule has HealthCheck 0, the
+ * binding or rule is unknown, or the listener has no routing (all: shown normal). Takes the
+ * table's lock. */
+int sm_binding_health(struct sm *s, const char *rule_id, size_t binding, struct hc_snap *out);
+/* For /metrics: fn once per live check target (hc_each()) with what it has seen and its check
+ * as text ("HEAD /health example.com"; "" when no current routing names it: going away). fn
+ * runs under the checker's lock (hc_each()): it must not call into the checker or sm. */
+void sm_health_each(struct sm *s, void (*fn)(const struct hc_snap *snap, const char *check,
+	void *arg), void *arg);
 
 /* Start: every stored listener into the table. One that cannot be bound any more is restored
  * anyway, not serving (LSN_CREATING, its fault logged and shown by Describe): dropping a

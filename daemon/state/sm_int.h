@@ -22,6 +22,7 @@ struct sm {
 	uint64_t written;           /* the store's sequence of the last change written */
 	uint64_t synced;            /* ... and of the last one made durable */
 	struct sm_counts counts;
+	struct hc_checker *checks;  /* borrowed (sm_set_checker()); NULL: no active checks */
 };
 
 /* out says e (about proxy p, with errno sys). */

@@ -1,7 +1,8 @@
 /* daemon/state/sm_route.c - a listener's routing (px_l7, proxy/px.h) built from the layer-7 set
  *   as it will be once a change's store ops are applied: the domains in creation order with the
  *   default flag, each rule with its path, scheduler, ForwardHost, ForcedRedirect, custom headers
- *   and bindings resolved to their real servers' addresses (sm_int.h).
+ *   and bindings resolved to their real servers' addresses, and the active health check of each
+ *   rule with HealthCheck 1 (sm_int.h); what control reads of those checks (sm.h).
  */
 #include "sm_int.h"
 
@@ -11,6 +12,7 @@
 #include <strings.h>
 
 #include "cfg.h"
+#include "health/hc.h"
 #include "l7.h"
 #include "listener.h"
 #include "log.h"
@@ -116,9 +118,58 @@ static enum cfg_sched sched_of(const char *name)
 	return CFG_SCHED_RR;
 }
 
-/* Rule fields into in; its bindings and headers go to b and h (room for them). */
+static unsigned cp_uint(const json_t *cp, const char *name, unsigned def, unsigned min,
+	unsigned max)
+{
+	json_t *v = json_object_get(cp, name);
+	json_int_t n = json_is_integer(v) ? json_integer_value(v) : (json_int_t)def;
+	return n < (json_int_t)min ? min : n > (json_int_t)max ? max : (unsigned)n;
+}
+
+/* A rule's CheckParams (§4.1) as the checker takes them: defaults for what is missing, ranges
+ * enforced (the API checked them; a damaged store must not make a probe loop spin), seconds to
+ * ms, StatusCode's classes to bits, the Host the rule's domain when Domain is empty (so a
+ * ModifyDomain rename, which rebuilds the routing, moves the probes to the new name). */
+static void check_params(const json_t *f, const char *domain, struct hc_params *p)
+{
+	const json_t *cp = json_object_get(f, "CheckParams"), *x;
+	const char *method = json_string_value(json_object_get(cp, "Method"));
+	const char *path = json_string_value(json_object_get(cp, "Path"));
+	const char *host = json_string_value(json_object_get(cp, "Domain"));
+	size_t i;
+	memset(p, 0, sizeof(*p));
+	p->delay_ms = cp_uint(cp, "DelayLoop", 5, 1, 300) * 1000;
+	p->timeout_ms = cp_uint(cp, "ConnectTimeout", 2, 1, 60) * 1000;
+	if (p->timeout_ms > p->delay_ms)
+		p->timeout_ms = p->delay_ms;
+	snprintf(p->method, sizeof(p->method), "%s",
+		method != NULL && strcasecmp(method, "GET") == 0 ? "GET" : "HEAD");
+	snprintf(p->path, sizeof(p->path), "%s", path != NULL && path[0] == '/' ? path : "/");
+	snprintf(p->host, sizeof(p->host), "%s", host != NULL && host[0] != '\0' ? host :
+		domain != NULL ? domain : "");
+	json_array_foreach(json_object_get(cp, "StatusCode"), i, x) {
+		json_int_t c = json_integer_value(x) / 100;
+		if (c >= 1 && c <= 5)
+			p->status_classes |= 1u << c;
+	}
+	if (p->status_classes == 0)
+		p->status_classes = 0x3e;       /* 1xx..5xx: any answer */
+	p->fail_threshold = cp_uint(cp, "FailedThreshold", 0, 0, HC_FAILS_MAX);
+	if (p->fail_threshold == 0)
+		return;
+	p->fail_window_ms = cp_uint(cp, "FailedCountInter", 60, 0, 86400) * 1000;
+	p->block_ms = cp_uint(cp, "BlockInter", 600, 0, 86400) * 1000;
+	if (p->fail_window_ms == 0)
+		p->fail_window_ms = 60000;      /* §9.4.2's defaults */
+	if (p->block_ms == 0)
+		p->block_ms = 600000;
+}
+
+/* Rule fields into in; its bindings and headers go to b and h (room for them); check: its
+ * check's params when HealthCheck is 1 (NULL otherwise), every binding's. */
 static void rule_in(const struct sm *s, const char *id, json_t *f, size_t domain,
-	struct px_l7_rule_in *in, struct px_l7_binding_in *b, struct px_l7_header_in *h)
+	struct px_l7_rule_in *in, struct px_l7_binding_in *b, struct px_l7_header_in *h,
+	const struct hc_params *check)
 {
 	const char *host = json_string_value(json_object_get(f, "ForwardHost"));
 	const char *redirect = json_string_value(json_object_get(f, "ForcedRedirect"));
@@ -141,7 +192,8 @@ static void rule_in(const struct sm *s, const char *id, json_t *f, size_t domain
 		}
 		b[in->nbindings++] = (struct px_l7_binding_in){ .host = addr, .is_name = !rs_is_ip(addr),
 			.port = (unsigned)json_integer_value(json_object_get(x, "RealServerPort")),
-			.weight = (unsigned)json_integer_value(json_object_get(x, "RealServerWeight")) };
+			.weight = (unsigned)json_integer_value(json_object_get(x, "RealServerWeight")),
+			.check = check };
 	}
 	json_array_foreach(json_object_get(f, "Headers"), i, x)
 		h[in->nheaders++] = (struct px_l7_header_in){
@@ -157,13 +209,14 @@ static struct px_l7 *build_in(struct sm *s, const struct objs *d, const struct o
 	struct px_l7_rule_in *rin = calloc(r->n + 1, sizeof(*rin));
 	struct px_l7_binding_in *b = NULL;
 	struct px_l7_header_in *h = NULL;
+	struct hc_params *cp = calloc(r->n + 1, sizeof(*cp));
 	struct px_l7 *l7 = NULL;
 	size_t nb = 0, nh = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		nb += json_array_size(json_object_get(r->fields[i], "RealServerSet"));
 		nh += json_array_size(json_object_get(r->fields[i], "Headers"));
 	}
-	if (dom == NULL || rin == NULL || (b = calloc(nb + 1, sizeof(*b))) == NULL ||
+	if (dom == NULL || rin == NULL || cp == NULL || (b = calloc(nb + 1, sizeof(*b))) == NULL ||
 	    (h = calloc(nh + 1, sizeof(*h))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -174,13 +227,18 @@ static struct px_l7 *build_in(struct sm *s, const struct objs *d, const struct o
 			.is_default = json_is_true(json_object_get(d->fields[i], "IsDefaultServer")) };
 	nb = nh = 0;
 	for (size_t i = 0; i < r->n; i++) {
-		rule_in(s, r->ids[i], r->fields[i], r->domain[i], &rin[i], b + nb, h + nh);
+		int on = json_integer_value(json_object_get(r->fields[i], "HealthCheck")) == 1;
+		if (on)
+			check_params(r->fields[i], dom[r->domain[i]].name, &cp[i]);
+		rule_in(s, r->ids[i], r->fields[i], r->domain[i], &rin[i], b + nb, h + nh,
+			on ? &cp[i] : NULL);
 		nb += rin[i].nbindings;
 		nh += rin[i].nheaders;
 	}
-	l7 = px_l7_new(&(struct px_l7_in){ dom, d->n, rin, r->n }, lsn_table_servers(s->t), err,
-		errlen);
+	l7 = px_l7_new(&(struct px_l7_in){ dom, d->n, rin, r->n }, lsn_table_servers(s->t),
+		s->checks, err, errlen);
 out:
+	free(cp);
 	free(dom);
 	free(rin);
 	free(b);
@@ -204,3 +262,138 @@ int sm_build_routing(struct sm *s, const char *lsn, const struct st_op *ops, siz
 	return rc;
 }
 
+
+/* ---- what control reads of the checks ---- */
+
+void sm_set_checker(struct sm *s, struct hc_checker *c)
+{
+	s->checks = c;
+}
+
+/* The index a stored binding has in the routing: bindings naming no real server were left out
+ * (rule_in()). -1 when it is one of those, or there is no such binding. */
+static long routing_index(const struct sm *s, const json_t *set, size_t binding)
+{
+	long k = 0;
+	for (size_t i = 0; i <= binding && i < json_array_size(set); i++) {
+		const struct rs *r = rs_find(s->rs, json_string_value(json_object_get(
+			json_array_get(set, i), "RealServerId")));
+		if (r == NULL || json_string_value(json_object_get(r->fields, "RealServerIP")) == NULL)
+			continue;
+		if (i == binding)
+			return k;
+		k++;
+	}
+	return -1;
+}
+
+/* The listener's routing now, with a reference (NULL: none). */
+static struct px_l7 *routing_of(struct sm *s, const char *lsn)
+{
+	const struct lsn *l;
+	struct px_l7 *px = NULL;
+	lsn_table_lock(s->t);
+	if ((l = lsn_table_find(s->t, lsn)) != NULL && l->l7 != NULL)
+		px = px_l7_cell_get(l->l7);
+	lsn_table_unlock(s->t);
+	return px;
+}
+
+int sm_binding_health(struct sm *s, const char *rule_id, size_t binding, struct hc_snap *out)
+{
+	const struct l7_rule *r = l7_rule_find(s->l7, rule_id);
+	const struct hc_target *t;
+	struct px_l7 *px;
+	long k;
+	if (r == NULL || json_integer_value(json_object_get(r->fields, "HealthCheck")) != 1 ||
+	    (k = routing_index(s, json_object_get(r->fields, "RealServerSet"), binding)) < 0 ||
+	    (px = routing_of(s, r->listener)) == NULL)
+		return -1;
+	/* px holds a reference to its targets: t stays valid until the unref */
+	if ((t = px_l7_binding_check(px, rule_id, (size_t)k)) != NULL)
+		hc_target_read(t, out);
+	px_l7_unref(px);
+	return t != NULL ? 0 : -1;
+}
+
+/* The checks of every current routing, by target, for the metrics' labels. */
+struct named {
+	const struct hc_target *t;
+	const struct hc_params *p;
+};
+
+struct names {
+	struct named *v;
+	size_t n, cap;
+	int failed;
+	void (*fn)(const struct hc_snap *snap, const char *check, void *arg);
+	void *arg;
+};
+
+static void name_add(const struct hc_target *t, const struct hc_params *p, void *arg)
+{
+	struct names *ns = arg;
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap != 0 ? ns->cap * 2 : 64;
+		struct named *v = realloc(ns->v, cap * sizeof(*v));
+		if (v == NULL) {
+			ns->failed = 1;
+			return;
+		}
+		ns->v = v;
+		ns->cap = cap;
+	}
+	ns->v[ns->n++] = (struct named){ t, p };
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct named *)a)->t;
+	uintptr_t y = (uintptr_t)((const struct named *)b)->t;
+	return x < y ? -1 : x > y;
+}
+
+static void name_each(const struct hc_target *t, void *arg)
+{
+	struct names *ns = arg;
+	struct named key = { t, NULL }, *found;
+	struct hc_snap snap;
+	char check[16 + HC_PATH_MAX + HC_HOST_MAX] = "";
+	found = ns->n != 0 ? bsearch(&key, ns->v, ns->n, sizeof(key), named_cmp) : NULL;
+	if (found != NULL)
+		snprintf(check, sizeof(check), "%s %s %s", found->p->method, found->p->path,
+			found->p->host);
+	hc_target_read(t, &snap);
+	ns->fn(&snap, check, ns->arg);
+}
+
+void sm_health_each(struct sm *s, void (*fn)(const struct hc_snap *snap, const char *check,
+	void *arg), void *arg)
+{
+	struct names ns = { .fn = fn, .arg = arg };
+	struct px_l7 **held;
+	size_t n, nheld = 0;
+	if (s->checks == NULL)
+		return;
+	lsn_table_lock(s->t);
+	n = lsn_table_count(s->t);
+	if ((held = calloc(n + 1, sizeof(*held))) != NULL)
+		for (size_t i = 0; i < n; i++) {
+			const struct lsn *l = lsn_table_get(s->t, i);
+			struct px_l7 *px = l->l7 != NULL ? px_l7_cell_get(l->l7) : NULL;
+			if (px != NULL)
+				px_l7_each_check(held[nheld++] = px, name_add, &ns);
+		}
+	lsn_table_unlock(s->t);
+	/* the routings' references keep every named target (and its params) alive; the checker's
+	 * lock is taken without the table's (the other order is the builds') */
+	if (ns.failed)
+		ns.n = 0;               /* no memory: targets without their check label */
+	if (ns.n != 0)
+		qsort(ns.v, ns.n, sizeof(*ns.v), named_cmp);
+	hc_each(s->checks, name_each, &ns);
+	for (size_t i = 0; i < nheld; i++)
+		px_l7_unref(held[i]);
+	free(held);
+	free(ns.v);
+}

@@ -21,9 +21,11 @@ static void dial_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		bufferevent_set_timeouts(bev, NULL, NULL);
-		/* as connect.h promises: a socket bufferevent starts with writing only */
-		bufferevent_enable(bev, EV_READ | EV_WRITE);
-	} else {
+		/* as connect.h says: a new socket bufferevent has writing enabled, not reading */
+		if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
+			what = BEV_EVENT_ERROR;
+	}
+	if (!(what & BEV_EVENT_CONNECTED) || what & BEV_EVENT_ERROR) {
 		err = what & BEV_EVENT_TIMEOUT ? ETIMEDOUT : EVUTIL_SOCKET_ERROR();
 		if (err == 0)
 			err = ECONNABORTED;     /* an error without one: the peer closed at once */

@@ -26,6 +26,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "health/hc.h"
 #include "log.h"
 #include "proxy/l7.h"
 #include "proxy/route.h"
@@ -35,7 +36,7 @@
 
 static struct px_l7 *build(const struct px_l7_in *in, struct ups_reg *reg, char *err)
 {
-	return px_l7_new(in, reg, err, 256);
+	return px_l7_new(in, reg, NULL, err, 256);
 }
 
 static void test_refusals(void **state)
@@ -43,7 +44,7 @@ static void test_refusals(void **state)
 	struct ups_reg *reg = ups_reg_new();
 	char err[256];
 	const struct px_l7_domain_in d[] = { { "a.example", 0 } };
-	struct px_l7_binding_in b = { "127.0.0.1", 80, 1, 0 };
+	struct px_l7_binding_in b = { "127.0.0.1", 80, 1, 0, NULL };
 	struct px_l7_header_in h[2] = { { "X-A", "1" }, { "x-a", "2" } };
 	struct px_l7_rule_in r = { .id = "rule-1", .path = "/", .bindings = &b, .nbindings = 1 };
 	struct px_l7_in in = { d, 1, &r, 1 };
@@ -61,9 +62,10 @@ static void test_refusals(void **state)
 	assert_string_not_equal(err, "");
 	in.ndomains = 1;
 	/* bad bindings */
-	static const struct px_l7_binding_in bad[] = { { "1.2.3", 80, 1, 0 }, { "1.2.3.4", 0, 1, 0 },
-		{ "1.2.3.4", 70000, 1, 0 }, { "1.2.3.4", 80, 0, 0 }, { "1.2.3.4", 80, 101, 0 },
-		{ "a b", 80, 1, 1 }, { "", 80, 1, 1 } };
+	static const struct px_l7_binding_in bad[] = { { "1.2.3", 80, 1, 0, NULL },
+		{ "1.2.3.4", 0, 1, 0, NULL }, { "1.2.3.4", 70000, 1, 0, NULL },
+		{ "1.2.3.4", 80, 0, 0, NULL }, { "1.2.3.4", 80, 101, 0, NULL },
+		{ "a b", 80, 1, 1, NULL }, { "", 80, 1, 1, NULL } };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		r.bindings = &bad[i];
 		err[0] = '\0';
@@ -127,8 +129,8 @@ static void test_lookups_and_names(void **state)
 	char err[256], loc[256];
 	size_t len;
 	const struct px_l7_domain_in d[] = { { "a.example", 0 }, { "dflt.example", 1 } };
-	const struct px_l7_binding_in b[] = { { "127.0.0.1", 81, 1, 0 }, { "::1", 82, 2, 0 },
-		{ "origin.example", 8080, 1, 1 } };
+	const struct px_l7_binding_in b[] = { { "127.0.0.1", 81, 1, 0, NULL }, { "::1", 82, 2, 0, NULL },
+		{ "origin.example", 8080, 1, 1, NULL } };
 	const struct px_l7_rule_in r[] = {
 		{ .id = "root", .domain = 0, .path = "/", .bindings = b, .nbindings = 1 },
 		{ .id = "api", .domain = 0, .path = "/api", .bindings = b + 1, .nbindings = 2,
@@ -396,7 +398,7 @@ static struct px_l7 *routing(struct fixture *f, int with_default, int root_origi
 	struct px_l7 *l;
 	for (int i = 0; i < NORIGINS; i++) {
 		snprintf(hosts[i], sizeof hosts[i], "127.0.0.1");
-		b[i] = (struct px_l7_binding_in){ hosts[i], (unsigned)f->origin_port[i], 1, 0 };
+		b[i] = (struct px_l7_binding_in){ hosts[i], (unsigned)f->origin_port[i], 1, 0, NULL };
 	}
 	wrr[0] = b[1];
 	wrr[0].weight = 3;
@@ -416,7 +418,7 @@ static struct px_l7 *routing(struct fixture *f, int with_default, int root_origi
 		{ .id = "dflt", .domain = 1, .path = "/", .bindings = &b[3], .nbindings = 1 },
 	};
 	struct px_l7_in in = { d, with_default ? 2 : 1, r, with_default ? 8 : 7 };
-	assert_non_null(l = px_l7_new(&in, f->servers, err, sizeof err));
+	assert_non_null(l = px_l7_new(&in, f->servers, NULL, err, sizeof err));
 	return l;
 }
 
@@ -828,12 +830,59 @@ static void test_answers_that_close(void **state)
 	px_l7_cell_set(f->cell, NULL);
 }
 
+/* Each binding with a check holds a target of the checker; a rebuild with the same params finds
+ * the same targets (their state and probes go on), changed params get new ones, and two rules
+ * binding one server with equal params share one. */
+static void test_checks_found_again(void **state)
+{
+	struct ups_reg *reg = ups_reg_new();
+	struct hc_checker *c;
+	struct hc_params p1 = { .delay_ms = 60000, .timeout_ms = 1000, .method = "HEAD",
+		.path = "/health", .host = "a.example", .status_classes = 0x3e };
+	struct hc_params p2 = p1;
+	const struct px_l7_domain_in d[] = { { "a.example", 0 } };
+	struct px_l7_binding_in b[] = { { "127.0.0.1", 1, 1, 0, &p1 }, { "127.0.0.1", 2, 1, 0, NULL } };
+	const struct px_l7_rule_in r[] = {
+		{ .id = "one", .path = "/", .bindings = b, .nbindings = 2 },
+		{ .id = "two", .path = "/two", .bindings = b, .nbindings = 1 } };
+	struct px_l7_in in = { d, 1, r, 2 };
+	struct px_l7 *l1, *l2, *l3;
+	char err[256];
+	const struct hc_target *t;
+	(void)state;
+	assert_int_equal(evthread_use_pthreads(), 0);
+	assert_non_null(c = hc_start(reg, err, sizeof err));
+	assert_non_null(l1 = px_l7_new(&in, reg, c, err, sizeof err));
+	assert_non_null(t = px_l7_binding_check(l1, "one", 0));
+	assert_true(hc_target_up(t));               /* a new target starts up */
+	assert_ptr_equal(px_l7_binding_check(l1, "two", 0), t);
+	assert_null(px_l7_binding_check(l1, "one", 1));
+	assert_null(px_l7_binding_check(l1, "one", 2));
+	assert_null(px_l7_binding_check(l1, "none", 0));
+	assert_non_null(l2 = px_l7_new(&in, reg, c, err, sizeof err));
+	assert_ptr_equal(px_l7_binding_check(l2, "one", 0), t);
+	snprintf(p2.path, sizeof p2.path, "/other");
+	b[0].check = &p2;
+	assert_non_null(l3 = px_l7_new(&in, reg, c, err, sizeof err));
+	assert_ptr_not_equal(px_l7_binding_check(l3, "one", 0), t);
+	/* no checker: no targets */
+	px_l7_unref(l1);
+	assert_non_null(l1 = px_l7_new(&in, reg, NULL, err, sizeof err));
+	assert_null(px_l7_binding_check(l1, "one", 0));
+	px_l7_unref(l1);
+	px_l7_unref(l2);
+	px_l7_unref(l3);
+	hc_stop(c);
+	ups_reg_unref(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_lookups_and_names),
 		cmocka_unit_test(test_cell_swap_and_refs),
+		cmocka_unit_test(test_checks_found_again),
 	};
 	const struct CMUnitTest traffic[] = {
 		cmocka_unit_test(test_routes_by_host_and_path),
