@@ -244,6 +244,7 @@ def main():
     run = Run(smoke)
     load.raise_nofile(run.checked * 2 + 1000)
     with tempfile.TemporaryDirectory(prefix="gaapd-bench-health-") as work:
+        os.chmod(work, 0o755)               # nginx workers run as nobody: they read www/
         origin = (tg.PyOrigin if smoke or not shutil.which("nginx") else
                   tg.NginxOrigin)(work, run.load_cpu)
         checks = plain = checked = None
