@@ -29,3 +29,9 @@ target_link_libraries(bench_health PRIVATE gaap_health gaap_warnings)
 set_target_properties(bench_health PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
 add_test(NAME bench_health_smoke COMMAND bench_health --smoke)
 set_tests_properties(bench_health_smoke PROPERTIES LABELS bench TIMEOUT 60)
+
+# bench/health.py --smoke: workload a. against gaapd with and without 100 health-checked
+# bindings, 1 s each (Python origin, wrk, bench_health --serve): that it runs, never a time.
+add_test(NAME bench_health_py_smoke COMMAND ${PROJECT_SOURCE_DIR}/bench/health.py --smoke)
+set_tests_properties(bench_health_py_smoke PROPERTIES LABELS bench TIMEOUT 120
+	ENVIRONMENT "GAAPD=$<TARGET_FILE:gaapd>;BENCH_BENCH_HEALTH=$<TARGET_FILE:bench_health>;PYTHONDONTWRITEBYTECODE=1")
