@@ -2,6 +2,7 @@
  *   127.0.0.1, each checked every delay_ms, and the checker thread's CPU per probe.
  *
  *   build/bench_health [--smoke] [--targets N] [--delay-ms MS] [--rounds R] [--round-s S]
+ *                      [--no-floor]
  *   build/bench_health --serve N      (the origins alone: their ports on stdout, one a line,
  *                                      then serves until stdin closes; bench/health.py uses it)
  *
@@ -20,11 +21,17 @@
  * Kernel work that loopback does on the origin's side (its half of each connection, in its own
  * system calls and softirqs) is the origin's, reported apart.
  *
+ * The peer, in the same rounds (unless --no-floor): a thread of this process making the same
+ * probes to the same origins at the same rate with blocking system calls and nothing else
+ * (socket, connect, one write, one read, close), its CPU read the same way: what any prober
+ * pays the kernel, plus a sleep and a wake-up per probe, which an event loop does not pay.
+ *
  * After a warm-up of 2 x delay_ms (every target has made its first, jittered probe), R rounds
  * of S seconds each (default 5 x 2 s = 10 s): probes finished (summed over the targets'
  * hc_target_read()), the checker's CPU over the round, the wall time. Printed (Markdown): per
- * round and median [min-max], probes/s, CPU us per probe, the checker's share of one CPU; the
- * origins' CPU per probe; failures and targets down at the end.
+ * round and median [min-max], probes/s, CPU us per probe, the checker's share of one CPU, its
+ * system share (ticks); the origins' CPU per probe; the floor's CPU per probe and checker ÷
+ * floor; failures and targets down at the end.
  * --smoke: 50 targets, one round of 1 s (CTest bench_health_smoke): exits 1 only if no probe
  * finished or a probe failed, never for a time.
  */
