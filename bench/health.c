@@ -468,7 +468,7 @@ static void round_row(struct figs *f, unsigned r, const struct sample *s0,
 		f->sys[r], f->ous[r], fprobes, f->fus[r], f->ratio[r]);
 }
 
-static void summary(struct figs *f, unsigned n, const struct sample *end)
+static void summary(struct figs *f, unsigned n, const struct sample *end, int floor)
 {
 	char pps[96], us[96], share[96], ous[96], fus[96], ratio[96];
 	stat3(pps, sizeof pps, f->pps, n, 0);
@@ -482,9 +482,11 @@ static void summary(struct figs *f, unsigned n, const struct sample *end)
 	printf("- checker CPU per probe: **%s µs**\n", us);
 	printf("- checker CPU, %% of one core: %s\n", share);
 	printf("- the origins' CPU per probe (their half of loopback): %s µs\n", ous);
-	printf("- the floor's CPU per probe (blocking calls, same origins, same rounds): %s µs\n",
-		fus);
-	printf("- **checker ÷ floor: %s**\n", ratio);
+	if (floor) {
+		printf("- the floor's CPU per probe (blocking calls, same origins, same rounds): "
+			"%s µs\n", fus);
+		printf("- **checker ÷ floor: %s**\n", ratio);
+	}
 	printf("- at the end: %llu probes, %llu failed, %u of the targets down; the floor: %llu "
 		"probes, %llu failed\n", (unsigned long long)end->probes,
 		(unsigned long long)end->failures, end->down, (unsigned long long)end->floor_probes,
@@ -567,7 +569,7 @@ static void run(struct bench *b, struct sample *end)
 		round_row(&f, r, &s0, &s1);
 		s0 = s1;
 	}
-	summary(&f, b->o.rounds, &s1);
+	summary(&f, b->o.rounds, &s1, b->o.floor);
 	*end = s1;
 }
 
