@@ -460,7 +460,8 @@ static void round_row(struct figs *f, unsigned r, const struct sample *s0,
 	f->us[r] = probes > 0 ? cpu_us / probes : 0;
 	f->share[r] = cpu_us / (wall * 1e6) * 100;
 	f->sys[r] = ticks > 0 ? (double)(s1->st - s0->st) / ticks * 100 : 0;
-	f->ous[r] = probes > 0 ? oticks * tick_us / probes : 0;
+	/* the origins answer the floor's probes too */
+	f->ous[r] = probes + fprobes > 0 ? oticks * tick_us / (probes + fprobes) : 0;
 	f->fus[r] = fprobes > 0 ? (double)(s1->floor_ns - s0->floor_ns) / 1e3 / fprobes : 0;
 	f->ratio[r] = f->fus[r] > 0 ? f->us[r] / f->fus[r] : 0;
 	printf("| %u | %.2f | %.0f | %.0f | %.1f | %.2f | %.1f | %.0f %% | %.1f | %.0f | %.2f "
