@@ -390,6 +390,10 @@ def ms3(xs):
     return " / ".join(f"{pct(xs, q) * 1000:,.0f}" for q in (0.5, 0.99, 1.0))
 
 
+def med(xs):
+    return f"{statistics.median(xs):g} [{min(xs)}–{max(xs)}]" if xs else "-"
+
+
 def report(cases, rate):
     out = ["## Health checks: a dead real server out, and back", "",
            f"gaapd workers: 1; rule `/` rr over two origins on 127.0.0.1; {rate} req/s "
@@ -399,15 +403,19 @@ def report(cases, rate):
            "return → first connect | client errors |", "|---|---|---|---|---|---|---|---|---|"]
     for c in cases:
         ss = c.samples
-        dead = [s.get("dead_attempts") for s in ss if s.get("dead_attempts") is not None]
+        dead = [s["dead_attempts"] for s in ss if s.get("dead_attempts") is not None]
+        # no request tried the dead server at all: 0 (when traced; unknown otherwise)
+        last = [s["last"] - s["kill"] if s.get("last") else (0 if c.traced else None)
+                for s in ss]
+        first_connect = [s["first_connect"] - s["rev"] if s.get("first_connect") else None
+                         for s in ss]
         out.append(
             f"| {c.delay} | {'on (max_fails 1, 10 s)' if c.passive else 'off (max_fails 0)'} "
-            f"| {len(ss)} | {ms3([s['last'] - s['kill'] if s.get('last') else (0 if c.traced else None) for s in ss])} "
-            f"| {statistics.median(dead) if dead else '-'} [{min(dead) if dead else '-'}–"
-            f"{max(dead) if dead else '-'}] "
+            f"| {len(ss)} | {ms3(last)} "
+            f"| {med(dead)} "
             f"| {ms3([s['down'] - s['kill'] for s in ss])} "
             f"| {ms3([s['first'] - s['rev'] for s in ss])} "
-            f"| {ms3([s['first_connect'] - s['rev'] if s.get('first_connect') else None for s in ss])} "
+            f"| {ms3(first_connect)} "
             f"| {c.errors} of {c.sent} |")
     return "\n".join(out) + "\n"
 
