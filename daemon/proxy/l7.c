@@ -136,7 +136,9 @@ static void rule_free(struct px_l7_rule *r)
 	free(r->domain);
 	free(r->id);
 	free(r->checks);
-	ups_group_destroy(r->group);        /* puts its members' checks */
+	for (size_t i = 0; r->group != NULL && i < r->group->n; i++)
+		hc_target_put(r->group->m[i].check);    /* the rule's references (group.h) */
+	ups_group_destroy(r->group);
 }
 
 /* Each binding's check target into the group (built over the same bindings, in order). */
