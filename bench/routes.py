@@ -22,7 +22,7 @@ the same upstream as the one-route nginx. HAProxy: one map_beg lookup of "Host/p
 `base`) in a map of the domain/rule pairs (a prefix tree, longest match) choosing the backend.
 
 As a script (provisioning alone, no load):
-  bench/routes.py [--gaapd build/gaapd] [--domains 1000]
+  bench/routes.py [--gaapd build/gaapd] [--domains 1000] [--depth 1]
 starts a gaapd with a Python origin, provisions the table, checks one request per rule of a few
 domains, prints the timings.
 """
@@ -93,34 +93,39 @@ def _ok(resp, action):
     return resp
 
 
-def provision(client, listener_id, ndomains, origin_port, log=None):
-    """Domains, rules, one real server and the bindings on listener_id through the signed API,
-    one call at a time on client (a KeepAliveClient). Returns the timings (seconds) and counts."""
-    t = {"domains": ndomains, "rules": ndomains * RULES}
+def provision(client, listener_id, ndomains, origin_port, depth=1, log=None):
+    """Domains, rules, one real server and the bindings on listener_id through the signed API on
+    client (a KeepAliveClient): one call at a time (depth 1), or depth calls pipelined per write
+    on the same connection. Returns the timings (seconds) and counts."""
+    def run(calls, what):
+        out = []
+        for k in range(0, len(calls), depth):
+            chunk = calls[k:k + depth]
+            answers = ([client.call(*chunk[0])] if len(chunk) == 1 else
+                       client.call_pipelined(chunk))
+            out += [_ok(a, what) for a in answers]
+        return out
+
+    t = {"domains": ndomains, "rules": ndomains * RULES, "depth": depth}
     t0 = time.perf_counter()
-    for i in range(ndomains):
-        _ok(client.call("CreateDomain", {"ListenerId": listener_id, "Domain": domain(i)}),
-            "CreateDomain")
+    run([("CreateDomain", {"ListenerId": listener_id, "Domain": domain(i)})
+         for i in range(ndomains)], "CreateDomain")
     t1 = time.perf_counter()
-    rule_ids = []
-    for i in range(ndomains):
-        for p in paths(i):
-            r = _ok(client.call("CreateRule", {
-                "ListenerId": listener_id, "Domain": domain(i), "Path": p,
-                "RealServerType": "IP", "Scheduler": "rr", "HealthCheck": 0}), "CreateRule")
-            rule_ids.append(r["RuleId"])
-        if log and (i + 1) % 250 == 0 and i + 1 < ndomains:
-            log(f"g: rules of {i + 1} domains created")
+    rules = [("CreateRule", {"ListenerId": listener_id, "Domain": domain(i), "Path": p,
+                             "RealServerType": "IP", "Scheduler": "rr", "HealthCheck": 0})
+             for i in range(ndomains) for p in paths(i)]
+    rule_ids = [r["RuleId"] for r in run(rules, "CreateRule")]
     t2 = time.perf_counter()
+    if log:
+        log(f"g: {ndomains:,} domains and {len(rule_ids):,} rules in {t2 - t0:.2f} s")
     r = _ok(client.call("AddRealServers", {"ProjectId": 0, "RealServerIP": ["127.0.0.1"],
                                            "RealServerName": "bench-origin"}), "AddRealServers")
     rs = r["RealServerSet"][0]["RealServerId"]
     t3 = time.perf_counter()
     bind = [{"RealServerId": rs, "RealServerIP": "127.0.0.1", "RealServerPort": origin_port,
              "RealServerWeight": 1}]
-    for rid in rule_ids:
-        _ok(client.call("BindRuleRealServers", {"RuleId": rid, "RealServerBindSet": bind}),
-            "BindRuleRealServers")
+    run([("BindRuleRealServers", {"RuleId": rid, "RealServerBindSet": bind})
+         for rid in rule_ids], "BindRuleRealServers")
     t4 = time.perf_counter()
     t.update(domains_s=t1 - t0, rules_s=t2 - t1, add_rs_s=t3 - t2, bind_s=t4 - t3,
              total_s=t4 - t0, calls=ndomains + 2 * len(rule_ids) + 1,
@@ -182,16 +187,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gaapd", default=os.path.join(HERE, "..", "build", "gaapd"))
     ap.add_argument("--domains", type=int, default=1000)
+    ap.add_argument("--depth", type=int, default=1, help="API calls pipelined per write")
     a = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="gaapd-routes-")
     origin = tg.PyOrigin(workdir, None)
     g = None
     try:
         origin.start()
-        g = tg.GaapdRoutes(workdir, None, os.path.abspath(a.gaapd), origin.port, a.domains)
+        g = tg.GaapdRoutes(workdir, None, os.path.abspath(a.gaapd), origin.port, a.domains,
+                           a.depth)
+        g.say = lambda m: print(m, file=sys.stderr)
         g.start()                   # provisions, then checks a few domains' rules
         t = g.timings
-        print(f"{t['domains']:,} domains, {t['rules']:,} rules: {t['calls']:,} calls in "
+        print(f"{t['domains']:,} domains, {t['rules']:,} rules: {t['calls']:,} calls "
+              f"({t['depth']} per write) in "
               f"{t['total_s']:.2f} s, {t['per_call_ms']:.3f} ms per call (CreateDomain "
               f"{t['domains_s']:.2f} s, CreateRule {t['rules_s']:.2f} s, BindRuleRealServers "
               f"{t['bind_s']:.2f} s; {t['connects']} connection(s)); gaapd RSS "

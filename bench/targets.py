@@ -537,28 +537,22 @@ class GaapdRoutes(GaapdTarget):
     self.timings says how long that took."""
     label = "gaapd"
 
-    def __init__(self, workdir, cpu, binary, origin_port, ndomains):
+    def __init__(self, workdir, cpu, binary, origin_port, ndomains, depth=1):
         self.name = "gaapd-g"       # its directory; runs are recorded under "gaapd"
         super().__init__(workdir, cpu, binary, origin_port)
         self.name = "gaapd"
         self.ndomains = ndomains
+        self.depth = depth          # API calls pipelined per write (1: one at a time)
         self.timings = None
 
-    OPTIONAL_NODE = ("max_domains_per_listener", "max_rules_per_listener")
-
-    @staticmethod
-    def routes_config(origin_port, ndomains, node_drop=()):
-        """node: limits for ndomains domains x 10 rules on one listener (gaapd's defaults are
-        100 and 1,000)."""
-        limits = {"max_domains_per_listener": max(ndomains, 100),
-                  "max_rules_per_listener": max(ndomains * routes.RULES, 1000),
-                  "max_real_servers": 10000}
-        return "".join(f"  {k}: {v}\n" for k, v in limits.items() if k not in node_drop)
+    say = None                      # a progress logger (bench/run's log)
 
     def config(self, drop=()):
-        text = super().config(drop)
-        return text.replace("node:\n", "node:\n" + self.routes_config(self.origin_port,
-                                                                     self.ndomains), 1)
+        """node: limits for ndomains domains x 10 rules on one listener (gaapd's defaults are
+        100 and 1,000)."""
+        limits = (f"  max_domains_per_listener: {max(self.ndomains, 100)}\n"
+                  f"  max_rules_per_listener: {max(self.ndomains * routes.RULES, 1000)}\n")
+        return super().config(drop).replace("node:\n", "node:\n" + limits, 1)
 
     def start(self):
         harness.GAAPD = self.binary
@@ -575,7 +569,7 @@ class GaapdRoutes(GaapdTarget):
         client = KeepAliveClient(self.g.port)
         try:
             self.timings = routes.provision(client, resp["ListenerId"], self.ndomains,
-                                            self.origin_port)
+                                            self.origin_port, depth=self.depth, log=self.say)
         finally:
             client.close()
         wait_port(self.port, self.proc, what="gaapd listener", log=self.log)
