@@ -158,7 +158,8 @@ def nginx_servers(port, ndomains, proxy_block):
     """ndomains server blocks on one port, each with its 10 prefix locations; proxy_block is
     the body of every location (proxy_pass and its settings)."""
     out = []
-    inner = "".join("            " + line.strip() + "\n" for line in proxy_block.strip().splitlines())
+    inner = "".join("            " + line.strip() + "\n"
+                    for line in proxy_block.strip().splitlines())
     for i in range(ndomains):
         opts = " backlog=4096" if i == 0 else ""       # the socket's options, once
         out.append(f"    server {{\n        listen 127.0.0.1:{port}{opts};\n"
