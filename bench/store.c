@@ -323,8 +323,8 @@ static int count_listener(const struct st_listener *r, void *arg)
 	return 0;
 }
 
-/* The store of n records (every other one a listener, the rest of kind "rule"), appended as
- * n changes and synced once: fast to make, the same files as n commits. */
+/* The store of n records (every other one a listener, the rest of a kind without a schema, as
+ * large), appended as n changes and synced once: fast to make, the same files as n commits. */
 static void build(const char *d, size_t n)
 {
 	char err[512], id[32];
@@ -338,7 +338,7 @@ static void build(const char *d, size_t n)
 		snprintf(id, sizeof(id), "%s-%08zx", rule ? "rule" : "listener", i);
 		if (!rule)
 			json_object_set_new(f, "ListenerId", json_string(id));
-		struct jr_op op = { JR_PUT, rule ? "rule" : "listener", id, f };
+		struct jr_op op = { JR_PUT, rule ? "bench" : "listener", id, f };
 		if (jr_append(j, &op, 1, &seq, err, sizeof(err)) != 0)
 			die("jr_append", err);
 		json_decref(f);

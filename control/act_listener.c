@@ -158,11 +158,23 @@ static enum ctl_err sm_error(struct ctl_call *call, const struct sm_change *c,
 	case SM_E_DESTROYING:
 		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.",
 			c->id);
+	case SM_E_RS_BOUND:             /* DeleteListeners, Force 0 */
+		return ctl_fail(call, CTL_E_RS_ALREADY_BOUND, "Listener %s has real servers bound to "
+			"its rules; unbind them first, or delete with Force 1.", o->detail);
 	case SM_E_NOMEM:
 	case SM_E_BAD_ADDRESS:          /* the real servers' (act_realserver.c) */
 	case SM_E_DUPLICATE_RS:
 	case SM_E_RS_LIMIT:
-	case SM_E_RS_BOUND:
+	case SM_E_NO_DOMAIN:            /* layer 7's (act_l7.c) */
+	case SM_E_DOMAIN_EXISTS:
+	case SM_E_DOMAIN_LIMIT:
+	case SM_E_NO_RULE:
+	case SM_E_RULE_EXISTS:
+	case SM_E_RULE_LIMIT:
+	case SM_E_RS_UNKNOWN:
+	case SM_E_RS_MISMATCH:
+	case SM_E_BIND_LIMIT:
+	case SM_E_HEADER_LIMIT:
 		break;
 	}
 	return CTL_E_INTERNAL_ERROR;
@@ -241,12 +253,6 @@ static json_t *listener_json(const struct lsn *l)
 		"GroupId", r->group_id[0] ? r->group_id : NULL);
 }
 
-static int may_manage_listener(const struct ctl_call *call, const struct st_listener *r)
-{
-	return r->group_id[0] ? ctl_may_manage_group(call, r->group_id) :
-		ctl_may_manage_proxy(call, r->proxy_id);
-}
-
 /* Under the table lock: the page [offset, offset + limit) of the matches, and their count. */
 static enum ctl_err describe_locked(struct ctl_call *call, const struct filter *f, size_t offset,
 	size_t limit, json_t *set)
@@ -257,7 +263,7 @@ static enum ctl_err describe_locked(struct ctl_call *call, const struct filter *
 		const struct lsn *l = lsn_table_get(t, i);
 		if (!matches(&l->rec, f))
 			continue;
-		if (!may_manage_listener(call, &l->rec))     /* only a bare ListenerId gets here */
+		if (!ctl_may_manage_listener(call, &l->rec))     /* only a bare ListenerId gets here */
 			return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
 				"listener %s.", call->cred->secret_id, l->rec.id);
 		if (total >= offset && total - offset < limit &&
@@ -421,9 +427,8 @@ static enum ctl_err delete_ids(struct ctl_call *call, struct deletion *d)
 	return CTL_E_OK;
 }
 
-/* Force (1 = delete even with origins bound, 0 = refuse those) is validated, but nothing binds
- * origins to a listener yet (rules and AddRealServers do not exist here), so Force=0 refuses no
- * listener today. */
+/* Force 1 deletes each listener with its domains, rules, bindings and headers; Force 0 refuses
+ * the whole call when a named listener has a rule with bindings (l7-and-https.md §8). */
 enum ctl_err ctl_act_delete_listeners(struct ctl_call *call)
 {
 	static const struct ctl_param schema[] = {
@@ -447,7 +452,8 @@ enum ctl_err ctl_act_delete_listeners(struct ctl_call *call)
 		return ctl_fail(call, CTL_E_GROUP_STATUS_NOT_IN_RUNING, "Proxy group %s is %s, not "
 			"RUNNING.", t.group->id, t.group->status);
 	struct sm_change c = { .op = SM_DELETE_LISTENERS, .ids = d.ids, .nids = d.n,
-		.scope_proxy = t.proxy ? t.proxy->id : NULL, .scope_group = t.group ? t.group->id : NULL };
+		.force = (int)force, .scope_proxy = t.proxy ? t.proxy->id : NULL,
+		.scope_group = t.group ? t.group->id : NULL };
 	struct sm_outcome o = { .verdicts = d.verdicts };
 	sm_apply(call->deps->sm, &c, &o);
 	return o.err != SM_OK ? sm_error(call, &c, &o) : delete_answer(call, &d);

@@ -12,8 +12,10 @@
 
 #include "actions.h"
 #include "cfg.h"
+#include "listener.h"
 #include "log.h"
 #include "params.h"
+#include "state/l7.h"
 #include "state/rs.h"
 #include "state/sm.h"
 
@@ -305,7 +307,50 @@ enum ctl_err ctl_act_remove_real_servers(struct ctl_call *call)
 	return e;
 }
 
-/* BindStatus 0: bound to no rule (rules come with BindRuleRealServers; until then, none is). */
+/* Does rule fields bind the real server? */
+static int binds(const json_t *fields, const char *rs_id)
+{
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(fields, "RealServerSet"), i, b)
+		if (strcmp(json_string_value(json_object_get(b, "RealServerId")), rs_id) == 0)
+			return 1;
+	return 0;
+}
+
+/* The listener of the first rule (in creation order of listeners, domains and rules) that binds
+ * the real server, into *rec; 0, or -1 when the server is bound nowhere. */
+static int bound_under(struct ctl_call *call, const char *rs_id, struct st_listener *rec)
+{
+	const struct l7_set *l7 = sm_l7(call->deps->sm);
+	struct lsn_table *t = call->deps->listeners;
+	int found = 0;
+	if (l7_rs_binding_count(l7, rs_id) == 0)
+		return -1;
+	lsn_table_lock(t);
+	for (size_t i = 0; i < lsn_table_count(t) && !found; i++) {
+		const struct lsn *l = lsn_table_get(t, i);
+		for (size_t d = 0; d < l7_domain_count(l7, l->rec.id) && !found; d++) {
+			const struct l7_domain *dom = l7_domain_at(l7, l->rec.id, d);
+			for (size_t r = 0; r < l7_rule_count(l7, dom->id) && !found; r++)
+				found = binds(l7_rule_at(l7, dom->id, r)->fields, rs_id);
+			if (found)
+				*rec = l->rec;
+		}
+	}
+	lsn_table_unlock(t);
+	return found ? 0 : -1;
+}
+
+/* BindStatus 1 when a rule binds the server, with the proxy (or group) of that rule's listener. */
+static json_t *status_json(struct ctl_call *call, const char *rs_id)
+{
+	struct st_listener rec;
+	int bound = bound_under(call, rs_id, &rec) == 0;
+	return json_pack("{s:s, s:i, s:s, s:s}", "RealServerId", rs_id, "BindStatus", bound,
+		"ProxyId", bound ? rec.proxy_id : "", "GroupId", bound ? rec.group_id : "");
+}
+
 enum ctl_err ctl_act_describe_real_servers_status(struct ctl_call *call)
 {
 	static const struct ctl_param schema[] = { { "RealServerIds", CTL_P_STRING_ARRAY, 1 } };
@@ -323,8 +368,7 @@ enum ctl_err ctl_act_describe_real_servers_status(struct ctl_call *call)
 	if ((out = json_array()) == NULL)
 		return CTL_E_INTERNAL_ERROR;
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(out, json_pack("{s:s, s:i, s:s, s:s}", "RealServerId", ids[i],
-			"BindStatus", 0, "ProxyId", "", "GroupId", ""));
+		json_array_append_new(out, status_json(call, ids[i]));
 	if (json_array_size(out) != n ||
 	    json_object_set_new(call->result, "TotalCount", json_integer((json_int_t)n)) != 0 ||
 	    json_object_set_new(call->result, "RealServerStatusSet", out) != 0)

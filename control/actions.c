@@ -7,6 +7,7 @@
 #include "cfg.h"
 #include "creds.h"
 #include "params.h"
+#include "store.h"
 
 #define PAGE_DEFAULT 20
 
@@ -22,6 +23,18 @@ static const struct ctl_action actions[] = {
 	{ "RemoveRealServers", ctl_act_remove_real_servers },
 	{ "ModifyRealServerName", ctl_act_modify_real_server_name },
 	{ "DescribeRealServersStatus", ctl_act_describe_real_servers_status },
+	{ "CreateDomain", ctl_act_create_domain },
+	{ "ModifyDomain", ctl_act_modify_domain },
+	{ "DeleteDomain", ctl_act_delete_domain },
+	{ "DescribeRules", ctl_act_describe_rules },
+	{ "CreateRule", ctl_act_create_rule },
+	{ "ModifyRuleAttribute", ctl_act_modify_rule_attribute },
+	{ "DeleteRule", ctl_act_delete_rule },
+	{ "DescribeRulesByRuleIds", ctl_act_describe_rules_by_rule_ids },
+	{ "BindRuleRealServers", ctl_act_bind_rule_real_servers },
+	{ "DescribeRuleRealServers", ctl_act_describe_rule_real_servers },
+	{ "CreateCustomHeader", ctl_act_create_custom_header },
+	{ "DescribeCustomHeader", ctl_act_describe_custom_header },
 };
 
 const struct ctl_action *ctl_action_find(const char *name)
@@ -63,6 +76,12 @@ int ctl_may_manage_group(const struct ctl_call *call, const char *group_id)
 		if (!ctl_cred_allows(call->cred, g->proxies[i]))
 			return 0;
 	return 1;
+}
+
+int ctl_may_manage_listener(const struct ctl_call *call, const struct st_listener *rec)
+{
+	return rec->group_id[0] ? ctl_may_manage_group(call, rec->group_id) :
+		ctl_may_manage_proxy(call, rec->proxy_id);
 }
 
 enum ctl_err ctl_page(struct ctl_call *call, size_t max, size_t *offset, size_t *limit)

@@ -10,6 +10,7 @@
 #include "api.h"
 
 struct cfg_group;
+struct st_listener;
 
 struct ctl_action {
 	const char *name;           /* as in X-TC-Action / Action */
@@ -35,6 +36,21 @@ enum ctl_err ctl_act_describe_real_servers(struct ctl_call *call);
 enum ctl_err ctl_act_remove_real_servers(struct ctl_call *call);
 enum ctl_err ctl_act_modify_real_server_name(struct ctl_call *call);
 enum ctl_err ctl_act_describe_real_servers_status(struct ctl_call *call);
+/* act_domain.c (l7-and-https.md 3, 4.6) */
+enum ctl_err ctl_act_create_domain(struct ctl_call *call);
+enum ctl_err ctl_act_modify_domain(struct ctl_call *call);
+enum ctl_err ctl_act_delete_domain(struct ctl_call *call);
+enum ctl_err ctl_act_describe_rules(struct ctl_call *call);
+/* act_rule.c (l7-and-https.md 4.2-4.4, 4.7) */
+enum ctl_err ctl_act_create_rule(struct ctl_call *call);
+enum ctl_err ctl_act_modify_rule_attribute(struct ctl_call *call);
+enum ctl_err ctl_act_delete_rule(struct ctl_call *call);
+enum ctl_err ctl_act_describe_rules_by_rule_ids(struct ctl_call *call);
+/* act_bind.c (l7-and-https.md 4.8, 4.9, 5) */
+enum ctl_err ctl_act_bind_rule_real_servers(struct ctl_call *call);
+enum ctl_err ctl_act_describe_rule_real_servers(struct ctl_call *call);
+enum ctl_err ctl_act_create_custom_header(struct ctl_call *call);
+enum ctl_err ctl_act_describe_custom_header(struct ctl_call *call);
 /* act_proxy.c (spec 2.9) */
 enum ctl_err ctl_act_describe_proxies(struct ctl_call *call);
 enum ctl_err ctl_act_describe_proxy_group_list(struct ctl_call *call);
@@ -45,6 +61,9 @@ int ctl_may_manage_proxy(const struct ctl_call *call, const char *proxy_id);
 /* 1 when the key may manage the group: it names the group itself, or it may manage every member
  * (a group with no members, or unknown to the configuration, only by name). */
 int ctl_may_manage_group(const struct ctl_call *call, const char *group_id);
+/* 1 when the key may manage the listener: its group's or its proxy's rule. Its domains, rules,
+ * bindings and headers follow it (l7-and-https.md §1.3). */
+int ctl_may_manage_listener(const struct ctl_call *call, const struct st_listener *rec);
 
 /* The state store failed with errno e: InstanceStatusNotInRuning when its disk or directory is
  * unavailable (full, read-only, gone), FailedOperation for a resource shortage, else

@@ -76,7 +76,21 @@
 	X(TAG_QUOTA, "LimitExceeded.TagQuota", "Too many tags.", "标签数量超过限制。") \
 	X(LIMIT_EXCEEDED, "LimitExceeded", "A quota was exceeded.", "超过配额限制。") \
 	X(RS_ALREADY_BOUND, "FailedOperation.RealServerAlreadyBound", \
-		"The real server is bound to a rule.", "源站已被绑定。")
+		"The real server is bound to a rule.", "源站已被绑定。") \
+	X(DOMAIN_ALREADY_EXISTED, "FailedOperation.DomainAlreadyExisted", \
+		"The domain already exists on the listener.", "域名已存在。") \
+	X(RULE_ALREADY_EXISTED, "FailedOperation.RuleAlreadyExisted", \
+		"The rule already exists.", "转发规则已存在。") \
+	X(LIMIT_NUM_OF_RULES, "FailedOperation.LimitNumofRules", \
+		"The number of rules exceeds the limit.", "转发规则数量超过限制。") \
+	X(LIMIT_REAL_SERVER_NUM, "FailedOperation.LimitRealServerNum", \
+		"The number of real servers bound exceeds the limit.", "源站数量超过限制。") \
+	X(INVALID_LISTENER_PROTOCOL, "FailedOperation.InvalidListenerProtocol", \
+		"The listener's protocol does not support this operation.", "监听器协议不支持该操作。") \
+	X(RS_NOT_BELONG, "InvalidParameterValue.RealServerNotBelong", \
+		"The real server does not exist.", "源站不属于该用户。") \
+	X(HIT_BLACKLIST, "InvalidParameterValue.HitBlacklist", \
+		"The header name is not allowed.", "命中黑名单。")
 
 enum ctl_err {
 #define CTL_ERR_ENUM(name, code, en, zh) CTL_E_##name,

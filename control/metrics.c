@@ -14,6 +14,7 @@
 #include "actions.h"
 #include "api.h"
 #include "cfg.h"
+#include "health/hc.h"
 #include "state/sm.h"
 
 #define NO_ACTION "(invalid)"       /* the action label of calls that named none of ours */
@@ -290,6 +291,104 @@ static void state_families(struct out *o, const struct sm *sm)
 	put(o, "gaapd_state_syncs_total %" PRIu64 "\n", c.syncs);
 }
 
+/* ---- active health checks (health/hc.h), per target: {origin, check} ---- */
+
+#define HEALTH_DURATION "gaapd_health_probe_duration_seconds"
+
+struct health_line {
+	struct hc_snap s;
+	char check[16 + HC_PATH_MAX + HC_HOST_MAX];
+};
+
+struct health {
+	struct health_line *v;
+	size_t n, cap;
+	int failed;
+};
+
+/* Under the checker's lock: copied, rendered after. */
+static void health_add(const struct hc_snap *snap, const char *check, void *arg)
+{
+	struct health *h = arg;
+	if (h->n == h->cap) {
+		size_t cap = h->cap != 0 ? h->cap * 2 : 32;
+		struct health_line *v = realloc(h->v, cap * sizeof(*v));
+		if (v == NULL) {
+			h->failed = 1;
+			return;
+		}
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n].s = *snap;
+	snprintf(h->v[h->n++].check, sizeof(h->v->check), "%s", check);
+}
+
+/* name{origin="..",check=".."[,extra]} for line l; the caller puts the value. */
+static void health_labels(struct out *o, const char *name, const struct health_line *l,
+	const char *extra)
+{
+	put(o, "%s{origin=\"", name);
+	label(o, l->s.origin);
+	put(o, "\",check=\"");
+	label(o, l->check);
+	put(o, "\"%s}", extra != NULL ? extra : "");
+}
+
+static void health_histogram(struct out *o, const struct health_line *l)
+{
+	uint64_t total = 0;
+	char le[32];
+	for (size_t b = 0; b < LSN_LATENCY_BUCKETS; b++) {
+		total += l->s.latency[b];
+		snprintf(le, sizeof(le), ",le=\"%s\"", lsn_latency_le(b));
+		health_labels(o, HEALTH_DURATION "_bucket", l, le);
+		put(o, " %" PRIu64 "\n", total);
+	}
+	health_labels(o, HEALTH_DURATION "_sum", l, NULL);
+	put(o, " %.6f\n", (double)l->s.latency_sum_us / 1e6);
+	health_labels(o, HEALTH_DURATION "_count", l, NULL);
+	put(o, " %" PRIu64 "\n", total);
+}
+
+/* One line per target the checker probes now: shared by every rule binding that server with
+ * the same CheckParams, so the labels are the server and the check, not a rule. */
+static int health_families(struct out *o, struct sm *sm)
+{
+	struct health h = { 0 };
+	sm_health_each(sm, health_add, &h);
+	if (h.failed) {
+		free(h.v);
+		return -1;
+	}
+	family(o, "gaapd_health_up", "gauge", "Active health check verdict by origin and check "
+		"(1 up, 0 down).");
+	for (size_t i = 0; i < h.n; i++) {
+		health_labels(o, "gaapd_health_up", &h.v[i], NULL);
+		put(o, " %d\n", h.v[i].s.up ? 1 : 0);
+	}
+	family(o, "gaapd_health_probes_total", "counter", "Health check probes finished, by origin, "
+		"check and result.");
+	for (size_t i = 0; i < h.n; i++) {
+		health_labels(o, "gaapd_health_probes_total", &h.v[i], ",result=\"ok\"");
+		put(o, " %" PRIu64 "\n", h.v[i].s.probes - h.v[i].s.probe_failures);
+		health_labels(o, "gaapd_health_probes_total", &h.v[i], ",result=\"failed\"");
+		put(o, " %" PRIu64 "\n", h.v[i].s.probe_failures);
+	}
+	family(o, "gaapd_health_transitions_total", "counter", "Health check verdict changes (up to "
+		"down and back), by origin and check.");
+	for (size_t i = 0; i < h.n; i++) {
+		health_labels(o, "gaapd_health_transitions_total", &h.v[i], NULL);
+		put(o, " %" PRIu64 "\n", h.v[i].s.transitions);
+	}
+	family(o, HEALTH_DURATION, "histogram", "Time from a probe's connect to the answer's status "
+		"line, of probes that got one, by origin and check.");
+	for (size_t i = 0; i < h.n; i++)
+		health_histogram(o, &h.v[i]);
+	free(h.v);
+	return 0;
+}
+
 int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
 {
 	struct out o = { out, 0 };
@@ -307,6 +406,8 @@ int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
 	put(&o, "gaapd_config_reloads_total{result=\"refused\"} %" PRIu64 "\n", src->reloads_refused);
 	if (src->sm != NULL)
 		state_families(&o, src->sm);
+	if (src->sm != NULL && health_families(&o, src->sm) != 0)
+		o.failed = 1;
 	snapshot_free(l, n);
 	return o.failed ? -1 : 0;
 }

@@ -30,7 +30,8 @@ struct ctl_metrics_src {
 	const struct ctl_api *api;
 	int64_t start_time;             /* Unix seconds */
 	uint64_t reloads_applied, reloads_refused;
-	const struct sm *sm;            /* the state changes and their group commits; NULL: none */
+	struct sm *sm;                  /* the state changes and their group commits, the health
+	                                 * checks' targets; NULL: none */
 };
 
 /* The whole exposition, appended to out. 0, or -1 when out of memory. */

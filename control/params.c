@@ -34,26 +34,58 @@ int ctl_parse_int(const char *s, int64_t *out)
 	return 0;
 }
 
-static int normalise_int(json_t *params, const char *name, json_t *v)
+/* v as an int64: a JSON integer as it is (*repl NULL), a decimal string as a new integer in *repl.
+ * 0 or -1. */
+static int as_int(const json_t *v, json_t **repl)
 {
 	int64_t i;
 	if (json_is_integer(v))
 		return 0;
 	if (!json_is_string(v) || ctl_parse_int(json_string_value(v), &i) != 0)
 		return -1;
-	return json_object_set_new(params, name, json_integer((json_int_t)i));
+	return (*repl = json_integer((json_int_t)i)) != NULL ? 0 : -1;
 }
 
 /* JSON integers top out at INT64_MAX in jansson; bigger uint64 values are refused as a type error
  * rather than wrapped. */
-static int normalise_uint(json_t *params, const char *name, json_t *v)
+static int as_uint(const json_t *v, json_t **repl)
 {
 	uint64_t u;
 	if (json_is_integer(v))
 		return json_integer_value(v) >= 0 ? 0 : -1;
 	if (!json_is_string(v) || ctl_parse_uint(json_string_value(v), &u) != 0 || u > INT64_MAX)
 		return -1;
-	return json_object_set_new(params, name, json_integer((json_int_t)u));
+	return (*repl = json_integer((json_int_t)u)) != NULL ? 0 : -1;
+}
+
+/* A boolean: JSON true/false, or (GET/form, where every value is a string) its spelling or 1/0. */
+static int as_bool(const json_t *v, json_t **repl)
+{
+	const char *s = json_string_value(v);
+	if (json_is_boolean(v))
+		return 0;
+	if (s == NULL)
+		return -1;
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*repl = json_true();
+	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		*repl = json_false();
+	return *repl != NULL ? 0 : -1;
+}
+
+/* Every element a uint64, normalised in place. */
+static int uint_array(json_t *v)
+{
+	size_t i;
+	json_t *item;
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, item) {
+		json_t *repl = NULL;
+		if (as_uint(item, &repl) != 0 || (repl != NULL && json_array_set_new(v, i, repl) != 0))
+			return -1;
+	}
+	return 0;
 }
 
 static int string_array(const json_t *v)
@@ -98,23 +130,89 @@ static int tags(const json_t *v)
 	return 0;
 }
 
-static int check_type(json_t *params, const struct ctl_param *p, json_t *v)
+/* The object parameters' members of one check. */
+struct objects {
+	const struct ctl_object *objs;
+	size_t n;
+};
+
+static enum ctl_err check_members(struct ctl_call *call, const struct objects *o, json_t *obj,
+	const struct ctl_param *schema, size_t n, const char *prefix);
+
+static const struct ctl_object *object_of(const struct objects *o, const char *name)
 {
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->objs[i].name, name) == 0)
+			return &o->objs[i];
+	return NULL;
+}
+
+static enum ctl_err type_error(struct ctl_call *call, const char *path)
+{
+	return ctl_fail(call, CTL_E_INVALID_PARAMETER, "Parameter `%s` type error.", path);
+}
+
+/* Each element of an object array per its members, named path.i. */
+static enum ctl_err object_array(struct ctl_call *call, const struct objects *o,
+	const struct ctl_object *m, json_t *v, const char *path)
+{
+	char sub[288];
+	size_t i;
+	json_t *item;
+	enum ctl_err e;
+	if (!json_is_array(v))
+		return type_error(call, path);
+	json_array_foreach(v, i, item) {
+		snprintf(sub, sizeof(sub), "%s.%zu", path, i);
+		if (!json_is_object(item))
+			return type_error(call, sub);
+		if ((e = check_members(call, o, item, m->members, m->nmembers, sub)) != CTL_E_OK)
+			return e;
+	}
+	return CTL_E_OK;
+}
+
+/* v, the value of p (named path), checked; a normalised scalar replaces it in *repl. */
+static enum ctl_err check_value(struct ctl_call *call, const struct objects *o,
+	const struct ctl_param *p, json_t *v, const char *path, json_t **repl)
+{
+	const struct ctl_object *m = object_of(o, p->name);
+	int rc = -1;
 	switch (p->type) {
 	case CTL_P_STRING:
-		return json_is_string(v) ? 0 : -1;
+		rc = json_is_string(v) ? 0 : -1;
+		break;
 	case CTL_P_UINT:
-		return normalise_uint(params, p->name, v);
+		rc = as_uint(v, repl);
+		break;
 	case CTL_P_INT:
-		return normalise_int(params, p->name, v);
+		rc = as_int(v, repl);
+		break;
+	case CTL_P_BOOL:
+		rc = as_bool(v, repl);
+		break;
 	case CTL_P_STRING_ARRAY:
-		return string_array(v);
+		rc = string_array(v);
+		break;
+	case CTL_P_UINT_ARRAY:
+		rc = uint_array(v);
+		break;
 	case CTL_P_FILTERS:
-		return filters(v);
+		rc = filters(v);
+		break;
 	case CTL_P_TAGS:
-		return tags(v);
+		rc = tags(v);
+		break;
+	case CTL_P_OBJECT:
+		if (!json_is_object(v) || m == NULL)
+			break;
+		return check_members(call, o, v, m->members, m->nmembers, path);
+	case CTL_P_OBJECT_ARRAY:
+		if (m == NULL)
+			break;
+		return object_array(call, o, m, v, path);
 	}
-	return -1;
+	return rc == 0 ? CTL_E_OK : type_error(call, path);
 }
 
 static const struct ctl_param *find(const struct ctl_param *schema, size_t n, const char *name)
@@ -125,28 +223,47 @@ static const struct ctl_param *find(const struct ctl_param *schema, size_t n, co
 	return NULL;
 }
 
-enum ctl_err ctl_params_check(struct ctl_call *call, const struct ctl_param *schema, size_t n)
+/* obj's members against schema; prefix "" at the top level, else the object's path. */
+static enum ctl_err check_members(struct ctl_call *call, const struct objects *o, json_t *obj,
+	const struct ctl_param *schema, size_t n, const char *prefix)
 {
-	const char *key;
+	const char *key, *dot = *prefix != '\0' ? "." : "";
+	char path[256];
 	json_t *v;
-	json_object_foreach(call->params, key, v)
+	enum ctl_err e;
+	json_object_foreach(obj, key, v)
 		if (find(schema, n, key) == NULL)
 			return ctl_fail(call, CTL_E_UNKNOWN_PARAMETER,
-				"The parameter `%s` is not recognized.", key);
+				"The parameter `%s%s%s` is not recognized.", prefix, dot, key);
 	for (size_t i = 0; i < n; i++) {
-		v = json_object_get(call->params, schema[i].name);
+		json_t *repl = NULL;
+		snprintf(path, sizeof(path), "%s%s%s", prefix, dot, schema[i].name);
+		v = json_object_get(obj, schema[i].name);
 		if (v == NULL || json_is_null(v)) {
 			if (schema[i].required)
 				return ctl_fail(call, CTL_E_MISSING_PARAMETER,
-					"The request is missing a required parameter `%s`.", schema[i].name);
-			json_object_del(call->params, schema[i].name);
+					"The request is missing a required parameter `%s`.", path);
+			json_object_del(obj, schema[i].name);
 			continue;
 		}
-		if (check_type(call->params, &schema[i], v) != 0)
-			return ctl_fail(call, CTL_E_INVALID_PARAMETER,
-				"Parameter `%s` type error.", schema[i].name);
+		if ((e = check_value(call, o, &schema[i], v, path, &repl)) != CTL_E_OK)
+			return e;
+		if (repl != NULL && json_object_set_new(obj, schema[i].name, repl) != 0)
+			return CTL_E_INTERNAL_ERROR;
 	}
 	return CTL_E_OK;
+}
+
+enum ctl_err ctl_params_check_objects(struct ctl_call *call, const struct ctl_param *schema,
+	size_t n, const struct ctl_object *objs, size_t nobjs)
+{
+	struct objects o = { objs, nobjs };
+	return check_members(call, &o, call->params, schema, n, "");
+}
+
+enum ctl_err ctl_params_check(struct ctl_call *call, const struct ctl_param *schema, size_t n)
+{
+	return ctl_params_check_objects(call, schema, n, NULL, 0);
 }
 
 const char *ctl_param_str(const struct ctl_call *call, const char *name)
@@ -176,6 +293,21 @@ const json_t *ctl_param_array(const struct ctl_call *call, const char *name)
 {
 	json_t *v = json_object_get(call->params, name);
 	return json_is_array(v) ? v : NULL;
+}
+
+int ctl_param_bool(const struct ctl_call *call, const char *name, int *out)
+{
+	json_t *v = json_object_get(call->params, name);
+	if (!json_is_boolean(v))
+		return -1;
+	*out = json_is_true(v);
+	return 0;
+}
+
+const json_t *ctl_param_object(const struct ctl_call *call, const char *name)
+{
+	json_t *v = json_object_get(call->params, name);
+	return json_is_object(v) ? v : NULL;
 }
 
 #define LISTENER_NAME_MAX_CHARS 30

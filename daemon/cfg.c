@@ -834,6 +834,12 @@ static const struct field node_fields[] = {
 	{ "log_rate_burst", p_uint, CFG_OFF(log_rate_burst), 0, 1000000, NULL, 0 },
 	{ "log_rate_interval", p_uint, CFG_OFF(log_rate_interval_ms), 1, 3600000, NULL, 0 },
 	{ "max_real_servers", p_uint, CFG_OFF(max_real_servers), 1, 1000000, NULL, 0 },
+	{ "resolver_valid", p_uint, CFG_OFF(resolver_valid_ms), 1000, 86400000, NULL, 0 },
+	{ "resolver_timeout", p_uint, CFG_OFF(resolver_timeout_ms), 100, 60000, NULL, 0 },
+	{ "max_domains_per_listener", p_uint, CFG_OFF(max_domains_per_listener), 1, 10000, NULL, 0 },
+	{ "max_rules_per_listener", p_uint, CFG_OFF(max_rules_per_listener), 1, 100000, NULL, 0 },
+	{ "max_bindings_per_rule", p_uint, CFG_OFF(max_bindings_per_rule), 1, 10000, NULL, 0 },
+	{ "max_headers_per_rule", p_uint, CFG_OFF(max_headers_per_rule), 1, 1000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -905,6 +911,12 @@ static struct cfg *cfg_new(const char *path)
 	c->log_rate_burst = LOG_BURST_DEFAULT;
 	c->log_rate_interval_ms = LOG_INTERVAL_DEFAULT;
 	c->max_real_servers = 10000;
+	c->resolver_valid_ms = 30000;
+	c->resolver_timeout_ms = 2000;
+	c->max_domains_per_listener = 100;
+	c->max_rules_per_listener = 1000;
+	c->max_bindings_per_rule = 100;
+	c->max_headers_per_rule = 20;
 	(void)addr_parse("127.0.0.1:9680", 0, 0, &c->control_listen, why, sizeof(why));
 	c->auth = CFG_AUTH_SIGNATURE;
 	c->rate_limit = 20;

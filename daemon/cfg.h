@@ -23,10 +23,14 @@ enum cfg_sched {
 #define CFG_WEIGHT_MAX 100
 #define CFG_ORIGINS_MAX 256      /* per proxy */
 
+#define CFG_ADDR_TEXT_MAX 262
+
 struct cfg_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
-	char text[64];              /* as an operator would write it: 127.0.0.1:8080, [::1]:80 */
+	/* as an operator would write it: 127.0.0.1:8080, [::1]:80; a real server's DNS name and
+	 * port (no IP family then: upstream/ups.h): up to 253 + ":65535" */
+	char text[CFG_ADDR_TEXT_MAX];
 	unsigned weight;            /* origins: 1..CFG_WEIGHT_MAX (default 1); 0 elsewhere */
 };
 
@@ -87,6 +91,13 @@ struct cfg {
 	unsigned log_rate_burst;    /* lines per call site per interval; 0 = no limit (log.h) */
 	unsigned log_rate_interval_ms;
 	unsigned max_real_servers;  /* AddRealServers past it: LimitExceeded */
+	unsigned resolver_valid_ms; /* real servers' DNS names are resolved again after this */
+	unsigned resolver_timeout_ms;   /* one DNS query's timeout */
+	/* Layer-7 limits (l7-and-https.md §1.3); the state machine refuses a change past them. */
+	unsigned max_domains_per_listener;  /* CreateDomain: LimitExceeded */
+	unsigned max_rules_per_listener;    /* CreateRule: FailedOperation.LimitNumofRules */
+	unsigned max_bindings_per_rule;     /* BindRuleRealServers: LimitRealServerNum */
+	unsigned max_headers_per_rule;      /* CreateCustomHeader: LimitExceeded */
 
 	struct cfg_addr control_listen;
 	struct cfg_addr metrics_listen; /* GET /metrics on its own address; len 0 = on control_listen */

@@ -12,10 +12,12 @@ struct cfg;
 struct ctl;
 struct ctl_creds;
 struct event;
+struct hc_checker;
 struct event_base;
 struct lsn_table;
 struct sm;
 struct st;
+struct ups_dns;
 struct wrk_pool;
 
 struct gaapd {
@@ -24,6 +26,8 @@ struct gaapd {
 	struct st *store;
 	struct wrk_pool *workers;
 	struct lsn_table *listeners;
+	struct ups_dns *resolver;       /* real servers' DNS names (upstream/dns.h) */
+	struct hc_checker *checks;      /* active health checks of rules (health/hc.h) */
 	struct sm *sm;                  /* every change to the listeners goes through it */
 	struct event_base *base;
 	struct ctl *ctl;

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,7 @@ static void lsn_unref(struct lsn *l)
 	for (size_t i = 0; i < l->nsocks; i++)
 		px_route_unref(l->socks[i].route);
 	px_stats_unref(l->stats);
+	px_l7_cell_unref(l->l7);
 	free(l->members);
 	free(l->socks);
 	free(l->slots);
@@ -119,7 +121,9 @@ static struct lsn *lsn_alloc(const struct st_listener *rec, size_t n, size_t nwo
 	l->socks = calloc(n + 1, sizeof(*l->socks));
 	l->slots = calloc((n + 1) * nworkers, sizeof(*l->slots));
 	l->stats = px_stats_new();
-	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL) {
+	l->l7 = px_l7_cell_new();
+	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL ||
+	    l->l7 == NULL) {
 		lsn_unref(l);
 		return NULL;
 	}
@@ -177,6 +181,7 @@ static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_pr
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
+	px_route_set_l7(k->route, l->l7);
 	k->bound = 1;
 	return 0;
 }
@@ -599,6 +604,22 @@ int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name)
 	return 0;
 }
 
+int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7)
+{
+	struct lsn *l = (struct lsn *)lsn_table_find(t, id);
+	if (l == NULL) {
+		px_l7_unref(l7);
+		return -1;
+	}
+	px_l7_cell_set(l->l7, l7);
+	return 0;
+}
+
+struct ups_reg *lsn_table_servers(struct lsn_table *t)
+{
+	return t->servers;
+}
+
 /* Post a stop to every worker still running a slot of l. 0, or -1 when a post failed (that
  * slot keeps running; the others were posted and must still be waited for). */
 static int post_stops(struct lsn *l, struct lsn_wait *wait)
@@ -740,6 +761,7 @@ static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_rout
 					px_route_unref(routes[--n]);
 				return -1;
 			}
+			px_route_set_l7(routes[n - 1], l->l7);   /* a reload keeps the routing */
 		}
 	}
 	return 0;
@@ -802,7 +824,10 @@ int lsn_socket(const struct cfg_addr *addr, unsigned port)
 	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* TCP_NODELAY is inherited by every accepted socket: a response relayed in pieces as the
+	 * origin sends them must not wait for the client's delayed ACK (nginx: tcp_nodelay on) */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
 	    (sa.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
 	    bind(fd, (struct sockaddr *)&sa, addr->len) != 0 || listen(fd, LSN_BACKLOG) != 0) {

@@ -24,6 +24,7 @@
 #include "store.h"
 
 struct px_l7;
+struct px_l7_cell;
 struct px_route;
 struct px_stats;
 struct ups_reg;
@@ -43,7 +44,7 @@ enum lsn_status {
 /* One listening socket of a listener: on proxy_id's bind address, forwarding to its origins. */
 struct lsn_sock {
 	char proxy_id[CFG_ID_MAX];
-	char bind[64];              /* the address it is bound on, as cfg_addr.text */
+	char bind[CFG_ADDR_TEXT_MAX];   /* the address it is bound on, as cfg_addr.text */
 	int bound;                  /* 0: could not be bound on restore (no slots serve it) */
 	struct px_route *route;     /* NULL when not bound */
 };
@@ -58,6 +59,7 @@ struct lsn {
 	size_t nsocks;
 	atomic_uint refs;
 	struct px_stats *stats;     /* its traffic counters: every route it ever has counts into them */
+	struct px_l7_cell *l7;      /* its layer-7 routing, shared by every route it ever has */
 	struct lsn_slot *slots;     /* nsocks * workers; slot i is touched by worker i % workers only */
 	size_t nslots;
 };
@@ -157,7 +159,7 @@ struct lsn_traffic {
  * over every route it has had: an origin a reload removed keeps its counts (and its line). */
 struct lsn_origin_health {
 	char proxy[CFG_ID_MAX];     /* the proxy whose origins list has it */
-	char origin[64];            /* as configured (cfg_addr.text): 127.0.0.1:8080 */
+	char origin[CFG_ADDR_TEXT_MAX]; /* as configured (cfg_addr.text): 127.0.0.1:8080 */
 	uint64_t ejections;         /* marked down while it was up */
 	uint64_t recoveries;        /* answered again while marked down */
 };

@@ -1,5 +1,6 @@
 /* daemon/main.c - gaapd's composition root: struct gaapd owns the configuration, the state store,
- * the workers, the listener table and the control API, and tears them down in reverse order.
+ * the workers, the listener table, the resolver, the health checker and the control API, and
+ * tears them down in reverse order.
  * Start-up order matters: the store is restored and every listener rebound before the control
  * API accepts a call, so no call ever sees a half-restored node.
  */
@@ -19,6 +20,7 @@
 #include "creds.h"
 #include "ctl.h"
 #include "gaapd.h"
+#include "health/hc.h"
 #include "ids.h"
 #include "journal.h"
 #include "listener.h"
@@ -26,6 +28,7 @@
 #include "notify.h"
 #include "state/sm.h"
 #include "store.h"
+#include "upstream/dns.h"
 #include "worker.h"
 
 #ifndef GAAPD_DEFAULT_CONF
@@ -92,6 +95,32 @@ static int open_credentials(struct gaapd *g)
 	return 0;
 }
 
+/* Before the restore: the routes it builds name real servers that may be DNS names. */
+static int start_resolver(struct gaapd *g)
+{
+	const struct ups_dns_opts o = { .valid_ms = g->cfg->resolver_valid_ms, .retry_ms = 1000,
+		.timeout_ms = g->cfg->resolver_timeout_ms, .attempts = 2 };
+	char err[160];
+	if ((g->resolver = ups_dns_start(lsn_table_servers(g->listeners), &o, err,
+	    sizeof(err))) == NULL) {
+		LOG_ERR("main", "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* After the resolver (a DNS server's probes go to its resolved addresses), before the restore
+ * (the routings it builds take their checks from it). */
+static int start_checker(struct gaapd *g)
+{
+	char err[160];
+	if ((g->checks = hc_start(lsn_table_servers(g->listeners), err, sizeof(err))) == NULL) {
+		LOG_ERR("main", "health checker: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int start(struct gaapd *g)
 {
 	int64_t started = (int64_t)time(NULL);
@@ -104,8 +133,11 @@ static int start(struct gaapd *g)
 		return -1;
 	}
 	if (open_credentials(g) != 0 || (g->listeners = lsn_table_new(g->workers)) == NULL ||
-	    (g->sm = sm_new(g->store, g->listeners, g->cfg, new_object_id)) == NULL ||
-	    restore(g) != 0 || (g->base = event_base_new()) == NULL ||
+	    start_resolver(g) != 0 || start_checker(g) != 0 ||
+	    (g->sm = sm_new(g->store, g->listeners, g->cfg, new_object_id)) == NULL)
+		return -1;
+	sm_set_checker(g->sm, g->checks);
+	if (restore(g) != 0 || (g->base = event_base_new()) == NULL ||
 	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
 		return -1;
 	deps = (struct ctl_deps){ .cfg = g->cfg, .creds = g->creds, .listeners = g->listeners,
@@ -130,6 +162,8 @@ static void stop(struct gaapd *g)
 	ctl_stop(g->ctl);
 	gaapd_lifecycle_stop(g);
 	wrk_pool_join(g->workers);
+	hc_stop(g->checks);         /* targets the routings still hold stay readable until freed */
+	ups_dns_stop(g->resolver);
 	sm_free(g->sm);
 	lsn_table_destroy(g->listeners);
 	wrk_pool_destroy(g->workers);

@@ -1,6 +1,7 @@
 /* daemon/store.c - the state store's dispatch to its back end, the kinds' schemas, and the
  * listener kind's encoding (store.h). */
 #include "store.h"
+#include "state/l7.h"
 #include "state/rs.h"
 
 #include <errno.h>
@@ -94,6 +95,8 @@ static const struct {
 } schemas[] = {
 	{ ST_LISTENER, check_listener },
 	{ RS_KIND, rs_check },
+	{ L7_DOMAIN_KIND, l7_domain_check },
+	{ L7_RULE_KIND, l7_rule_check },
 };
 
 int st_check(const char *kind, const char *id, json_t *fields, char *err, size_t errlen)

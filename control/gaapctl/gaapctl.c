@@ -27,12 +27,14 @@ struct opts {
 	const char *credentials, *profile;
 	const char *language;
 	int timeout_s;
+	const char *get;            /* --get: print only this member of the answer */
 	const char *action;
 	json_t *params;
 };
 
-/* Parameters the API types as integers (spec 2.x); everything else given as --Name value is a
- * string, and a value starting with '[' or '{' is JSON. */
+/* Parameters the API types as integers (spec 2.x); booleans (IsDefaultServer) are "true"/"false";
+ * everything else given as --Name value is a string, and a value starting with '[' or '{' is JSON
+ * (objects and lists of objects: CheckParams, RealServerBindSet, Headers). */
 static const char *const integer_params[] = {
 	"Port", "Offset", "Limit", "Force", "ProjectId", "AuthType", "Http3Supported",
 	"HealthCheck", "RealServerPort", "RealServerWeight", "Independent",
@@ -41,8 +43,10 @@ static const char *const integer_params[] = {
 /* Parameters the API types as arrays of strings: `--ListenerIds a,b` sends ["a","b"]. */
 static const char *const string_array_params[] = {
 	"ListenerIds", "ProxyIds", "InstanceIds", "RealServerIds", "RealServerIP", "RuleIds",
-	"PolyClientCertificateIds",
+	"PolyClientCertificateIds", "TLSSupportVersion",
 };
+
+static const char *const bool_params[] = { "IsDefaultServer" };
 
 static void usage(FILE *out)
 {
@@ -50,6 +54,14 @@ static void usage(FILE *out)
 		"usage: gaapctl [options] ACTION [--Param value ...] [--json '{...}']\n"
 		"  e.g. gaapctl CreateHTTPListener --ProxyId link-cuxw2rm0 --ListenerName listener-1 --Port 8081\n"
 		"       gaapctl DeleteListeners --ProxyId link-cuxw2rm0 --ListenerIds listener-a,listener-b --Force 0\n"
+		"       gaapctl AddRealServers --ProjectId 0 --RealServerIP 10.0.0.1,10.0.0.2 --RealServerName web\n"
+		"       gaapctl CreateDomain --ListenerId listener-a --Domain www.example.com --IsDefaultServer true\n"
+		"       gaapctl CreateRule --ListenerId listener-a --Domain www.example.com --Path /api \\\n"
+		"               --RealServerType IP --Scheduler wrr --HealthCheck 1 --CheckParams '{\"Path\":\"/health\"}'\n"
+		"       gaapctl BindRuleRealServers --RuleId rule-a \\\n"
+		"               --RealServerBindSet '[{\"RealServerId\":\"rs-a\",\"RealServerIP\":\"10.0.0.1\",\"RealServerPort\":80}]'\n"
+		"       gaapctl CreateCustomHeader --RuleId rule-a --Headers '[{\"HeaderName\":\"X-Via\",\"HeaderValue\":\"gaap\"}]'\n"
+		"       gaapctl DescribeRules --ListenerId listener-a\n"
 		"options:\n"
 		"  --endpoint HOST:PORT    the control address (default $GAAPD_ENDPOINT or 127.0.0.1:9680)\n"
 		"  --secret-id ID --secret-key KEY\n"
@@ -58,7 +70,9 @@ static void usage(FILE *out)
 		"                          /var/lib/gaapd/credentials, ~/.tencentcloud/credentials)\n"
 		"  --profile NAME          section of the credentials file (default: default)\n"
 		"  --language zh-CN|en-US  language of error messages\n"
-		"  --timeout SECONDS       give up after this long (default 30)\n");
+		"  --timeout SECONDS       give up after this long (default 30)\n"
+		"  --get PATH              print only that member of the answer, a string as it is:\n"
+		"                          --get RuleId, --get RealServerSet.0.RealServerId\n");
 }
 
 static int is_integer_param(const char *name)
@@ -92,11 +106,21 @@ static json_t *split_list(const char *v)
 	return a;
 }
 
+static int is_bool_param(const char *name)
+{
+	for (size_t i = 0; i < sizeof(bool_params) / sizeof(bool_params[0]); i++)
+		if (strcmp(bool_params[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 static json_t *param_value(const char *name, const char *v)
 {
 	char *end;
 	if (v[0] == '[' || v[0] == '{')
 		return json_loads(v, 0, NULL);
+	if (is_bool_param(name) && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
+		return json_boolean(v[0] == 't');
 	if (is_string_array_param(name))
 		return split_list(v);
 	if (is_integer_param(name)) {
@@ -117,6 +141,7 @@ static int set_option(struct opts *o, const char *name, const char *v)
 	else if (strcmp(name, "profile") == 0) o->profile = v;
 	else if (strcmp(name, "language") == 0) o->language = v;
 	else if (strcmp(name, "timeout") == 0) o->timeout_s = atoi(v);
+	else if (strcmp(name, "get") == 0) o->get = v;
 	else return -1;
 	return 0;
 }
@@ -379,8 +404,39 @@ static int read_response(int fd, int timeout_s, struct response *r)
 	return p.status_code == 200 ? 0 : (errno = EPROTO, -1);
 }
 
-/* Print the answer; exit status 0 for a success, 1 for an API error. */
-static int report(const char *body)
+/* The member of resp at a dotted path ("RuleId", "RealServerSet.0.RealServerId"), or NULL. */
+static json_t *member(json_t *resp, const char *path)
+{
+	char buf[256], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k != NULL && resp != NULL;
+	     k = strtok_r(NULL, ".", &save)) {
+		char *end;
+		unsigned long i = strtoul(k, &end, 10);
+		resp = json_is_array(resp) && *end == '\0' && end != k ? json_array_get(resp, i) :
+			json_object_get(resp, k);
+	}
+	return resp;
+}
+
+/* --get: a string as it is (for shell variables), anything else as compact JSON. 2 if absent. */
+static int print_member(json_t *resp, const char *path)
+{
+	json_t *v = member(resp, path);
+	if (v == NULL) {
+		fprintf(stderr, "gaapctl: the answer has no %s\n", path);
+		return 2;
+	}
+	if (json_is_string(v))
+		fputs(json_string_value(v), stdout);
+	else
+		json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	return 0;
+}
+
+/* Print the answer (or its member get); exit status 0 for a success, 1 for an API error. */
+static int report(const char *body, const char *get)
 {
 	json_t *doc = json_loads(body, 0, NULL);
 	json_t *resp = json_object_get(doc, "Response");
@@ -396,7 +452,9 @@ static int report(const char *body)
 			json_string_value(json_object_get(resp, "RequestId")));
 		rc = 1;
 	}
-	if (rc != 2) {
+	if (rc == 0 && get != NULL) {
+		rc = print_member(resp, get);
+	} else if (rc != 2) {
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	}
@@ -425,7 +483,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gaapctl: %s: %s\n", o.endpoint, strerror(errno));
 		goto out;
 	}
-	rc = report(resp.body ? resp.body : "");
+	rc = report(resp.body ? resp.body : "", o.get);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -31,7 +31,9 @@ enum px_oerr px_close_oerr(enum px_close r)
 static const char *status_phrase(int status)
 {
 	switch (status) {
+	case 301: return "Moved Permanently";
 	case 400: return "Bad Request";
+	case 404: return "Not Found";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
@@ -44,17 +46,23 @@ static const char *status_phrase(int status)
 	}
 }
 
+int px_reply(int status, const char *location, size_t location_len, unsigned flags,
+	struct evbuffer *out)
+{
+	char body[64];
+	int n = snprintf(body, sizeof body, "%d %s\n", status, status_phrase(status));
+	if (n < 0 || (size_t)n >= sizeof body)
+		return -1;
+	return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%s%.*s%sContent-Type: text/plain\r\n"
+		"Content-Length: %d\r\nConnection: %s\r\n\r\n%s", status, status_phrase(status),
+		location != NULL ? "Location: " : "", location != NULL ? (int)location_len : 0,
+		location != NULL ? location : "", location != NULL ? "\r\n" : "", n,
+		(flags & PX_REPLY_KEEP) ? "keep-alive" : "close",
+		(flags & PX_REPLY_HEAD) ? "" : body) < 0 ? -1 : 0;
+}
+
 int px_close_reply(enum px_close r, struct evbuffer *out)
 {
 	int status = px_close_status(r);
-	char body[64];
-	int n;
-	if (status == 0)
-		return -1;
-	n = snprintf(body, sizeof body, "%d %s\n", status, status_phrase(status));
-	if (n < 0 || (size_t)n >= sizeof body)
-		return -1;
-	return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", status, status_phrase(status),
-		n, body) < 0 ? -1 : 0;
+	return status == 0 ? -1 : px_reply(status, NULL, 0, 0, out);
 }

@@ -24,6 +24,15 @@
 	PX_CLOSE(DRAIN_TIMEOUT, "drain timeout", 0, NONE) \
 	PX_CLOSE(TUNNEL_IDLE, "tunnel idle timeout", 0, NONE) \
 	PX_CLOSE(BAD_REQUEST, "bad request", 400, NONE) \
+	PX_CLOSE(BAD_PATH, "bad path", 400, NONE)   /* layer 7: 9.3.1 */ \
+	PX_CLOSE(PATH_TOO_LONG, "path too long to route", 414, NONE) \
+	/* Answers request.c writes (px_reply()), then closes only when the connection cannot be
+	 * kept (answer_keeps()): no domain or rule, 404 (layer 7: 9.2.4, 9.3.3); a rule without
+	 * real servers, 503 (9.4.1; not an origin failure: there is no origin); ForcedRedirect's
+	 * 301 (9.3.4). */ \
+	PX_CLOSE(NO_ROUTE, "no domain or rule", 0, NONE) \
+	PX_CLOSE(NO_BINDING, "rule without real servers", 0, NONE) \
+	PX_CLOSE(REDIRECT, "redirected to https", 0, NONE) \
 	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408, NONE) \
 	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408, NONE) \
 	PX_CLOSE(BODY_TOO_LARGE, "request body too large", 413, NONE) \
@@ -50,5 +59,12 @@ int px_close_status(enum px_close r);
 enum px_oerr px_close_oerr(enum px_close r);    /* PX_OERR_NONE for a reason that is not one */
 /* Appends a complete error response for r (Content-Length, Connection: close). 0 or -1. */
 int px_close_reply(enum px_close r, struct evbuffer *out);
+/* px_reply() flags: Connection: keep-alive instead of close; the answer to a HEAD (its head
+ * only: the Content-Length of the body a GET would get, RFC 9110 9.3.2). */
+#define PX_REPLY_KEEP 1u
+#define PX_REPLY_HEAD 2u
+/* The same for any status gaapd answers itself, with a Location header unless NULL. */
+int px_reply(int status, const char *location, size_t location_len, unsigned flags,
+	struct evbuffer *out);
 
 #endif

@@ -107,6 +107,7 @@ void px_conn_free(struct px_conn *c)
 	count_bytes(c);
 	px_origin_retire(c);
 	free_dead(c);
+	px_l7_unref(c->l7);         /* after its origins: they served its rule's servers */
 	event_del(&c->timer);
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
 	px_rd_free(&c->rd);
@@ -332,6 +333,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		px_tunnel_timer(c);
 	else
 		px_conn_close(c, c->state == PX_HEAD ? PX_CLOSE_HEADER_TIMEOUT
+			: c->state == PX_BODY ? PX_CLOSE_BODY_TIMEOUT   /* a discard's (request.c) */
 			: PX_CLOSE_IDLE_TIMEOUT);
 	px_conn_leave(c);
 }

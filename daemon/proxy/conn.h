@@ -36,6 +36,7 @@
 #include "px.h"
 #include "rd.h"
 
+struct px_l7_rule;
 struct px_origin;
 struct px_worker;
 
@@ -48,6 +49,9 @@ struct px_worker;
 #define PX_HEAD_KEEP 4096
 /* Bytes a lingering close reads and discards before giving up on the client. */
 #define PX_LINGER_MAX (256 * 1024)
+/* The most of a request body read and dropped after an answer of gaapd's own to keep the
+ * connection (request.c): no more than a lingering close would read anyway. */
+#define PX_DISCARD_MAX PX_LINGER_MAX
 
 /* The write timeout a bufferevent was last given, in ms (0 = none): bufferevent_set_timeouts()
  * re-adds its events, so px_write_timeout() calls it only when it changes. (Read timeouts are
@@ -70,6 +74,11 @@ struct px_conn {
 	TAILQ_ENTRY(px_conn) link;
 	struct px_worker *w;
 	struct px_route *route;
+	/* Layer 7: the routing the current exchange started with (a reference, let go when the
+	 * next request begins or the conn goes) and its rule, whose group the exchange's origins
+	 * come from; NULL: the route's configured origins. */
+	struct px_l7 *l7;
+	const struct px_l7_rule *rule;
 	uint64_t id;
 	uint64_t nreq;              /* requests seen, for logs */
 	struct bufferevent *bev;
@@ -109,6 +118,8 @@ struct px_conn {
 	unsigned req_body : 1;      /* the request has a body (chunked or a length above 0) */
 	unsigned req_head : 1;      /* HEAD: the response has no body whatever it says */
 	unsigned req_replay : 1;    /* idempotent and bodiless: a stale pooled connection is retried */
+	unsigned discard : 1;       /* gaapd answered itself and keeps the connection: the request
+	                             * body, if any, is read and dropped (request.c) */
 	unsigned keep : 1;          /* the client connection outlives this exchange */
 	unsigned retiring : 1;      /* its listener was deleted: no exchange after the current one */
 	unsigned http10 : 1;        /* the request was HTTP/1.0: no chunked, no 1xx for it */

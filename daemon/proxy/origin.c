@@ -5,6 +5,8 @@
 #include "origin.h"
 
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,7 @@
 
 #include "close.h"
 #include "conn.h"
+#include "l7.h"
 #include "log.h"
 #include "msg.h"
 #include "pool.h"
@@ -47,6 +50,18 @@ static const llhttp_settings_t response_settings = {
 	.on_chunk_complete = on_chunk_complete,
 	.on_message_complete = on_message_complete,
 };
+
+/* The exchange's origins: its layer-7 rule's group, or the route's configured ones. Failover,
+ * exclusion and passive health are the same for both. */
+static struct ups_group *group_of(const struct px_conn *c)
+{
+	return c->rule != NULL ? c->rule->group : c->route->group;
+}
+
+static struct ups_server *server_of(const struct px_conn *c, int idx)
+{
+	return group_of(c)->m[idx].srv;
+}
 
 static struct evbuffer *client_out(struct px_origin *o)
 {
@@ -122,11 +137,15 @@ static void origin_failed(struct px_origin *o, enum px_close reason, const char 
 
 /* Passive health: a refused, failed or silent origin is skipped for a while by every route naming
  * its server, unless it is this route's only one (px_route_failed()); logged once per transition
- * of the server, by whichever listener caused it, not per request. */
+ * of the server, by whichever listener caused it, not per request. The member's active check
+ * counts it too (with a FailedThreshold, l7-and-https.md 9.4.2). */
 static void health_failed(struct px_origin *o)
 {
 	struct px_conn *c = o->c;
-	if (px_route_failed(c->route, (size_t)o->idx))
+	struct hc_target *check = group_of(c)->m[o->idx].check;
+	if (check != NULL)
+		hc_target_failed(check);
+	if (px_route_group_failed(c->route, group_of(c), (size_t)o->idx))
 		LOG_WARN("px", "listener=%s origin=%s: down for %u ms", c->route->id, o->addr->text,
 			c->route->http.origin_fail_timeout_ms);
 }
@@ -196,7 +215,7 @@ static int response_head(struct px_origin *o)
 		origin_failed(o, PX_CLOSE_BAD_RESPONSE, why);
 		return -1;
 	}
-	if (px_route_succeeded(c->route, (size_t)o->idx))
+	if (px_route_group_succeeded(c->route, group_of(c), (size_t)o->idx))
 		LOG_WARN("px", "listener=%s origin=%s: answering again, back in service",
 			c->route->id, o->addr->text);
 	o->head_sent = 1;
@@ -388,7 +407,7 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 {
 	o->c = c;
 	o->idx = idx;
-	o->srv = px_route_server(c->route, idx);
+	o->srv = server_of(c, idx);
 	o->addr = &o->srv->addr;
 	o->busy = 1;
 	ups_server_busy(o->srv);
@@ -406,26 +425,36 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 
 static int origin_connect(struct px_conn *c, int idx)
 {
-	const struct cfg_addr *a = &px_route_server(c->route, idx)->addr;
 	struct px_origin *o = origin_new(c);
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int one = 1;
 	if (o == NULL) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
 	}
 	attach(c, o, idx);
-	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&a->sa, (int)a->len) != 0) {
+	if (ups_server_sockaddr(o->srv, &sa, &len) != 0) {
+		health_failed(o);
+		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT, "its name resolves to no address");
+		return -1;
+	}
+	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&sa, (int)len) != 0) {
 		health_failed(o);
 		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT,
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}
+	/* a request body relayed in pieces must not wait for the origin's delayed ACK; the
+	 * connection is pooled, so this is one call per origin connection, not per request */
+	(void)setsockopt(bufferevent_getfd(o->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return 0;
 }
 
 /* The scheduler's choice (never exclude), pooled when the pool has one. */
 static int origin_choose(struct px_conn *c, int exclude)
 {
-	int idx = px_route_pick(c->route, exclude);
+	int idx = ups_group_pick(group_of(c), exclude);
 	struct px_origin *o;
 	if (idx < 0) {
 		LOG_WARN("px", "conn=%" PRIu64 " listener=%s client=%s: no origin available",
@@ -433,7 +462,7 @@ static int origin_choose(struct px_conn *c, int exclude)
 		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
 		return -1;
 	}
-	if ((o = px_pool_take(c->w, px_route_server(c->route, idx), c->req_replay)) == NULL)
+	if ((o = px_pool_take(c->w, server_of(c, idx), c->req_replay)) == NULL)
 		return origin_connect(c, idx);
 	attach(c, o, idx);
 	o->reused = 1;
@@ -455,11 +484,11 @@ static int failover(struct px_origin *o, const char *why)
 	struct px_conn *c = o->c;
 	struct evbuffer *pending = bufferevent_get_output(o->bev);
 	int idx;
-	if (c->attempts >= px_route_norigins(c->route) || (idx = px_route_pick(c->route, o->idx)) < 0)
+	if (c->attempts >= group_of(c)->n || (idx = ups_group_pick(group_of(c), o->idx)) < 0)
 		return -1;
 	c->attempts++;
 	LOG_WARN("px", "conn=%" PRIu64 " listener=%s origin=%s: %s; trying origin=%s", c->id,
-		c->route->id, o->addr->text, why, px_route_server(c->route, idx)->addr.text);
+		c->route->id, o->addr->text, why, server_of(c, idx)->addr.text);
 	px_origin_retire(c);        /* o waits on the dead list: pending stays valid */
 	if (origin_connect(c, idx) != 0)
 		return 0;

@@ -26,6 +26,10 @@
 #include "../cfg.h"
 
 struct event_base;
+struct hc_checker;
+struct hc_params;
+struct hc_target;
+struct px_l7_cell;
 struct px_route;
 struct px_stats;
 struct px_worker;
@@ -96,6 +100,9 @@ struct px_route *px_route_new(const char *listener_id, const struct cfg_addr *or
  * NULL = a registry of its own). Takes the registry's lock: a route build, not the request path. */
 struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy *p,
 	const struct cfg_http *http, struct px_stats *stats, struct ups_reg *servers);
+/* The route's requests route by cell (l7 below) from now on: a reference is taken. Only before
+ * the route is shared (handed to a worker): a route is immutable once it serves. NULL: none. */
+void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */
@@ -117,12 +124,13 @@ struct px_l7;
 struct px_l7_cell;
 
 /* A binding: a real server's address (an IP literal, or a DNS name: is_name) and port, with its
- * weight 1..CFG_WEIGHT_MAX. */
+ * weight 1..CFG_WEIGHT_MAX, and its rule's active health check (health/hc.h; NULL: off). */
 struct px_l7_binding_in {
 	const char *host;
 	unsigned port;
 	unsigned weight;
 	int is_name;
+	const struct hc_params *check;
 };
 struct px_l7_header_in {
 	const char *name, *value;   /* value "$remote_addr": the client's IP address per request */
@@ -151,13 +159,21 @@ struct px_l7_in {
 };
 
 /* The routing for in (copied: in may go after the call), its servers found or created in
- * servers; NULL with err (invalid input, or "out of memory"). in with no domains is valid and
- * gives NULL with err "" : the caller then sets the cell to NULL. Takes the registry's lock:
- * the control thread, not the request path. One reference, the caller's. */
-struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers, char *err,
-	size_t errlen);
+ * servers, the active check of each binding that has one found or created in checks (NULL: no
+ * checker, no checks: every server eligible as far as checks go); NULL with err (invalid input,
+ * or "out of memory"). in with no domains is valid and gives NULL with err "" : the caller then
+ * sets the cell to NULL. Takes the registry's and the checker's locks: the control thread, not
+ * the request path. One reference, the caller's; the routing holds a reference to each target
+ * until it is freed (a target whose params are unchanged is found again by the next build, so
+ * a rebuild keeps its state and probes). */
+struct px_l7 *px_l7_new(const struct px_l7_in *in, struct ups_reg *servers,
+	struct hc_checker *checks, char *err, size_t errlen);
 struct px_l7 *px_l7_ref(struct px_l7 *l);
 void px_l7_unref(struct px_l7 *l);          /* NULL-safe; frees on the last reference */
+/* The active check of rule_id's binding-th binding (in the order given to px_l7_new()), borrowed
+ * from l: NULL when there is no such rule or binding, or it has no check. */
+const struct hc_target *px_l7_binding_check(const struct px_l7 *l, const char *rule_id,
+	size_t binding);
 
 /* NULL on ENOMEM; one reference, the caller's; holds NULL (configured origins). */
 struct px_l7_cell *px_l7_cell_new(void);

@@ -12,11 +12,13 @@
 #include "close.h"
 #include "conn.h"
 #include "head.h"
+#include "l7.h"
 #include "log.h"
 #include "msg.h"
 #include "origin.h"
 #include "rewrite.h"
 #include "route.h"
+#include "uri.h"
 
 static int on_message_begin(llhttp_t *p);
 static int on_headers_complete(llhttp_t *p);
@@ -70,6 +72,8 @@ static int on_chunk_header(llhttp_t *p)
 	struct px_conn *c = p->data;
 	struct evbuffer *out = origin_out(c);
 	c->req.chunk = p->content_length;
+	if (c->discard)
+		return 0;
 	if (out == NULL)
 		return -1;
 	if (p->content_length == 0)     /* the last chunk: on_message_complete ends the body */
@@ -77,13 +81,20 @@ static int on_chunk_header(llhttp_t *p)
 	return px_chunk_size(p->content_length, out);
 }
 
-/* Content-Length bodies are moved after execute returns (their size was checked with the
- * head); only chunk data is counted and copied here. */
+/* The most of a request body read and dropped after an answer of gaapd's own (answer_keeps()). */
+static uint64_t discard_max(const struct px_conn *c)
+{
+	size_t max = c->route->http.max_body_size;
+	return max != 0 && max < PX_DISCARD_MAX ? max : PX_DISCARD_MAX;
+}
+
+/* Content-Length bodies are moved (or dropped) after execute returns (their size was checked
+ * with the head); only chunk data is counted and copied here. */
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct px_conn *c = p->data;
 	struct evbuffer *out = origin_out(c);
-	size_t max = c->route->http.max_body_size;
+	uint64_t max = c->discard ? discard_max(c) : c->route->http.max_body_size;
 	if (!c->req_chunked)
 		return 0;
 	c->body_bytes += len;
@@ -91,6 +102,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 		c->body_over = 1;
 		return -1;
 	}
+	if (c->discard)
+		return 0;
 	return out != NULL && evbuffer_add(out, at, len) == 0 ? 0 : -1;
 }
 
@@ -98,7 +111,7 @@ static int on_chunk_complete(llhttp_t *p)
 {
 	struct px_conn *c = p->data;
 	struct evbuffer *out = origin_out(c);
-	if (c->req.chunk == 0)
+	if (c->req.chunk == 0 || c->discard)
 		return 0;
 	return out != NULL && evbuffer_add(out, "\r\n", 2) == 0 ? 0 : -1;
 }
@@ -109,7 +122,8 @@ static int on_message_complete(llhttp_t *p)
 	struct evbuffer *out = origin_out(c);
 	c->req.done = 1;
 	c->req.keep = llhttp_should_keep_alive(p);
-	if (c->req_chunked && (out == NULL || px_last_chunk(&c->req.trailers, out) != 0))
+	if (c->req_chunked && !c->discard &&
+	    (out == NULL || px_last_chunk(&c->req.trailers, out) != 0))
 		return -1;
 	return HPE_PAUSED;          /* one request in flight: pipelined bytes wait */
 }
@@ -197,9 +211,13 @@ static int replayable(const llhttp_t *p)
 int px_send_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
+	const struct px_l7_rule *r = c->rule;
 	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
-		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket };
+		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket,
+		.host = r != NULL ? r->forward_host : NULL,
+		.host_len = r != NULL ? r->forward_host_len : 0,
+		.headers = r != NULL ? r->headers : NULL, .nheaders = r != NULL ? r->nheaders : 0 };
 	if (px_head_request(&c->req.head, &f, bufferevent_get_output(c->org->bev)) != 0) {
 		px_conn_close(c, PX_CLOSE_NO_MEMORY);
 		return -1;
@@ -207,10 +225,124 @@ int px_send_head(struct px_conn *c)
 	return 0;
 }
 
+/* Whether the connection may outlive an answer of gaapd's own (404, 301, 503), as nginx's does
+ * after `return` or a missing location: the client wants it kept (HTTP/1.1 without
+ * "Connection: close", HTTP/1.0 with keep-alive; and not a deleted listener's, c->keep) and has
+ * not half-closed; it sent nothing past the request before the answer, that is, no pipelined
+ * request (as far as can be told at the head: a chunked body's end is known only when the
+ * parser reaches it, and what follows it is then read as the next request, the framing being
+ * certain); and whatever body follows can be read and dropped - as
+ * ngx_http_discard_request_body() does, but bounded in bytes too: a Content-Length within
+ * discard_max() (a chunked body is counted as it comes, on_body()), within linger_timeout in all
+ * (nginx: lingering_time; 0, no lingering, reads no body) and the body read timeout between
+ * reads. A body announced with "Expect: 100-continue" closes: the client may be holding it back
+ * for a 100 that will not come, and what it sends next is then in doubt. */
+static int answer_keeps(struct px_conn *c)
+{
+	const llhttp_t *p = &c->req.p;
+	size_t in = evbuffer_get_length(bufferevent_get_input(c->bev));
+	size_t len;
+	if (!c->keep || c->eof)
+		return 0;
+	if (!c->req_body)
+		return in == 0;
+	if (c->route->http.linger_timeout_ms == 0 || px_head_get(&c->req.head, "expect", &len))
+		return 0;
+	if (c->req_chunked)
+		return 1;
+	return p->content_length <= discard_max(c) && in <= p->content_length;
+}
+
+/* An answer of gaapd's own that the close table does not write (close.h). Then either the close
+ * (reason), or the request's body, if any, read and dropped until the message ends, when the
+ * exchange is done and the connection waits for its next request (request_paused()).
+ * 1 = kept, parser resumed; -1 = closing. */
+static int request_answer(struct px_conn *c, int status, const char *loc, size_t len,
+	enum px_close reason)
+{
+	int keep = answer_keeps(c);
+	unsigned flags = (keep ? PX_REPLY_KEEP : 0) | (c->req_head ? PX_REPLY_HEAD : 0);
+	if (px_reply(status, loc, len, flags, bufferevent_get_output(c->bev)) != 0) {
+		px_conn_close(c, PX_CLOSE_NO_MEMORY);
+		return -1;
+	}
+	px_conn_response_head(c, status);   /* what px_exchange_done() counts and logs */
+	if (!keep) {
+		px_conn_close(c, reason);
+		return -1;
+	}
+	LOG_DEBUG("px", "conn=%" PRIu64 " req=%" PRIu64 " listener=%s client=%s: %d (%s), kept",
+		c->id, c->nreq, c->route->id, c->ip, status, px_close_text(reason));
+	c->discard = 1;
+	c->state = PX_BODY;
+	if (c->req_body) {
+		px_client_timeouts(c, 1);
+		px_conn_timer(c, c->route->http.linger_timeout_ms);
+	}
+	llhttp_resume(&c->req.p);
+	return 1;
+}
+
+/* ForcedRedirect (9.3.4): a 301 to https. As request_answer(). */
+static int request_redirect(struct px_conn *c, const char *host, size_t hlen, const char *path,
+	size_t plen)
+{
+	char loc[PX_RT_PATH_MAX + 512];
+	size_t len;
+	if (px_l7_location(c->rule, host, hlen, path, plen, loc, sizeof loc, &len) == 0)
+		return request_answer(c, 301, loc, len, PX_CLOSE_REDIRECT);
+	px_conn_close(c, PX_CLOSE_PATH_TOO_LONG);
+	return -1;
+}
+
+/* Layer 7 (9.2-9.4): with a px_l7 in the route's cell, the request goes by one of its rules
+ * (c->rule; the px_l7 is the exchange's until the next request) or gets gaapd's own answer.
+ * Host: the absolute-form authority, else the Host header (the head checks validated both).
+ * 0 = forward (c->rule NULL: the configured origins); else answered: as request_answer(). */
+static int request_route(struct px_conn *c)
+{
+	const struct px_head *h = &c->req.head;
+	const char *host, *path = h->buf;
+	size_t hlen = 0, plen = h->tlen;
+	struct px_target t;
+	enum px_rt_result res;
+	px_l7_unref(c->l7);
+	c->l7 = c->route->l7 != NULL ? px_l7_cell_get(c->route->l7) : NULL;
+	c->rule = NULL;
+	if (c->l7 == NULL)
+		return 0;
+	if (px_target_parse(h->buf, h->tlen, &t) == 1) {
+		host = t.authority;
+		hlen = t.authority_len;
+		path = t.path;
+		plen = t.path_len;
+	} else {
+		host = px_head_get(h, "host", &hlen);
+	}
+	if (host != NULL && hlen == 0)
+		host = NULL;            /* "Host:" empty: as none */
+	res = plen == 0 || path[0] == '?' ? px_l7_route(c->l7, host, hlen, "/", 1, &c->rule)
+		: px_l7_route(c->l7, host, hlen, path, plen, &c->rule);
+	if (res != PX_RT_FOUND) {
+		LOG_DEBUG("px", "conn=%" PRIu64 " listener=%s client=%s: no route (%d)", c->id,
+			c->route->id, c->ip, (int)res);
+		if (res != PX_RT_BAD_PATH && res != PX_RT_TOO_LONG)
+			return request_answer(c, 404, NULL, 0, PX_CLOSE_NO_ROUTE);
+		px_conn_close(c, res == PX_RT_BAD_PATH ? PX_CLOSE_BAD_PATH : PX_CLOSE_PATH_TOO_LONG);
+		return -1;
+	}
+	if (c->rule->redirect)
+		return request_redirect(c, host, hlen, path, plen);
+	if (c->rule->group->n == 0)
+		return request_answer(c, 503, NULL, 0, PX_CLOSE_NO_BINDING);
+	return 0;
+}
+
 /* Headers complete: rebuild the head into an origin's output. 1 = parser resumed. */
 static int request_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
+	int routed;
 	c->websocket = px_head_websocket(&c->req.head);
 	if (!request_acceptable(c))
 		return 0;
@@ -228,6 +360,8 @@ static int request_head(struct px_conn *c)
 	c->req.keep = llhttp_should_keep_alive(p);
 	c->keep = c->req.keep && !c->retiring;
 	c->body_bytes = 0;
+	if ((routed = request_route(c)) != 0)
+		return routed > 0;      /* answered: kept (its body, if any, is dropped) or closing */
 	if (px_origin_get(c) != 0 || px_send_head(c) != 0)
 		return 0;
 	c->state = PX_BODY;
@@ -241,6 +375,23 @@ static int request_head(struct px_conn *c)
 	return 1;
 }
 
+static int next_request(struct px_conn *c);
+
+/* The request gaapd answered itself is all read: px_conn_response_done() without calling
+ * px_next_request() from inside px_request_pump(): requests that follow in the input (after a
+ * chunked body, answer_keeps()) are read by the same loop, not one call deeper each. */
+static int request_discarded(struct px_conn *c)
+{
+	evtimer_del(&c->timer);
+	px_exchange_done(c);
+	c->state = PX_FLUSH;
+	if (!c->broken && px_flush(c->bev) != 0)
+		c->broken = 1;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return 0;               /* client_write_cb() starts the next request */
+	return next_request(c);
+}
+
 /* The parser paused: at the end of a head, or of a message. 1 = parser resumed. */
 static int request_paused(struct px_conn *c)
 {
@@ -250,6 +401,8 @@ static int request_paused(struct px_conn *c)
 	px_client_timeouts(c, 0);
 	if (c->org != NULL)
 		px_origin_timeouts(c->org, PX_ORG_WAITING);
+	if (c->discard)
+		return request_discarded(c);
 	return 0;
 }
 
@@ -282,18 +435,32 @@ static void shrink_head(struct px_msg *m)
 	px_head_free(&m->trailers);     /* rare: never kept */
 }
 
-void px_next_request(struct px_conn *c)
+/* Readies c for its next request, the parser resumed; 0 when c closes instead. */
+static int next_request(struct px_conn *c)
 {
 	if (!c->keep) {
 		px_conn_close(c, PX_CLOSE_DONE);
-		return;
+		return 0;
+	}
+	if (c->org == NULL) {       /* the next request takes the routing current then */
+		px_l7_unref(c->l7);
+		c->l7 = NULL;
+		c->rule = NULL;
+		c->origin = NULL;       /* pointed into one of its servers */
 	}
 	px_msg_next(&c->req);
 	shrink_head(&c->req);
-	c->req_chunked = c->req_head = c->resp_started = c->body_over = 0;
+	c->req_chunked = c->req_head = c->resp_started = c->body_over = c->discard = 0;
 	c->state = PX_IDLE;
 	px_conn_timer(c, c->route->http.client_keepalive_timeout_ms);
 	llhttp_resume(&c->req.p);
+	return 1;
+}
+
+void px_next_request(struct px_conn *c)
+{
+	if (!next_request(c))
+		return;
 	px_request_pump(c, 1);
 	if (c->eof && !c->closing && c->state != PX_WAIT && c->state != PX_FLUSH)
 		px_conn_close(c, PX_CLOSE_CLIENT_CLOSED);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "l7.h"
 #include "uri.h"
 
 /* Whether the comma-separated list v holds the token t (any case, optional whitespace). */
@@ -142,11 +143,21 @@ static size_t lines_max(const struct px_head *h)
 
 static const struct px_name fwd_names[] = { PX_NAME("x-forwarded-for"), PX_NAME("x-real-ip") };
 
+/* Whether line x of h is called like one of a rule's custom headers (any case). */
+static int custom_named(const struct px_head *h, const struct px_hdr *x,
+	const struct px_l7_header *c, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (c[k].nlen == x->nlen && strncasecmp(h->buf + x->name, c[k].name, x->nlen) == 0)
+			return 1;
+	return 0;
+}
+
 /* Copies the end-to-end headers; X-Forwarded-For and X-Real-IP only when keep_fwd,
- * Content-Length only when keep_length. */
+ * Content-Length only when keep_length; never one named like a custom header of drop. */
 /* keep_host 0: the Host line is written apart (an absolute-form target's authority). */
 static void put_end_to_end(struct wr *w, const struct px_head *h, int keep_fwd, int keep_length,
-	int keep_host)
+	int keep_host, const struct px_l7_header *drop, size_t ndrop)
 {
 	struct hop_scan s;
 	hop_scan(h, &s);
@@ -154,14 +165,41 @@ static void put_end_to_end(struct wr *w, const struct px_head *h, int keep_fwd, 
 		const struct px_hdr *x = &h->hdrs[i];
 		if (is_hop(h, i, &s) || (!keep_fwd && px_head_name_in(h, x, fwd_names, 2)) ||
 		    (!keep_length && px_head_name_eq(h, x, "content-length", 14)) ||
-		    (!keep_host && px_head_name_eq(h, x, "host", 4)))
+		    (!keep_host && px_head_name_eq(h, x, "host", 4)) ||
+		    (ndrop != 0 && custom_named(h, x, drop, ndrop)))
 			continue;
 		put_line(w, h, x);
 	}
 }
 
-/* X-Forwarded-For: every value the client sent, in order, then the client's address. */
-static void put_forwarded_for(struct wr *w, const struct px_head *h, const char *ip)
+/* A rule's custom headers, last: they override whatever came before (5.1). */
+static void put_custom(struct wr *w, const struct px_fwd *f)
+{
+	size_t iplen = strlen(f->client_ip);
+	for (size_t k = 0; k < f->nheaders; k++) {
+		const struct px_l7_header *x = &f->headers[k];
+		put(w, x->name, x->nlen);
+		PUT_LIT(w, ": ");
+		if (x->remote_addr)
+			put(w, f->client_ip, iplen);
+		else
+			put(w, x->value, x->vlen);
+		PUT_LIT(w, "\r\n");
+	}
+}
+
+static size_t custom_max(const struct px_fwd *f)
+{
+	size_t n = 0, iplen = strlen(f->client_ip);
+	for (size_t k = 0; k < f->nheaders; k++)
+		n += f->headers[k].nlen + (f->headers[k].remote_addr ? iplen
+			: f->headers[k].vlen) + 4;
+	return n + (f->host != NULL ? f->host_len + 8 : 0);
+}
+
+/* X-Forwarded-For: every value the client sent, in order, then the client's address; X-Real-IP
+ * unless real_ip is 0 (a custom header of that name replaces it). */
+static void put_forwarded_for(struct wr *w, const struct px_head *h, const char *ip, int real_ip)
 {
 	size_t iplen = strlen(ip);
 	PUT_LIT(w, "X-Forwarded-For: ");
@@ -173,16 +211,28 @@ static void put_forwarded_for(struct wr *w, const struct px_head *h, const char 
 		PUT_LIT(w, ", ");
 	}
 	put(w, ip, iplen);
-	PUT_LIT(w, "\r\nX-Real-IP: ");
+	PUT_LIT(w, "\r\n");
+	if (!real_ip)
+		return;
+	PUT_LIT(w, "X-Real-IP: ");
 	put(w, ip, iplen);
 	PUT_LIT(w, "\r\n");
+}
+
+static int custom_real_ip(const struct px_fwd *f)
+{
+	for (size_t k = 0; k < f->nheaders; k++)
+		if (f->headers[k].nlen == 9 && strcasecmp(f->headers[k].name, "x-real-ip") == 0)
+			return 1;
+	return 0;
 }
 
 int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbuffer *out)
 {
 	size_t mlen = strlen(f->method);
 	/* the X-Forwarded-For values are written twice at most: as received (dropped) and joined */
-	size_t max = mlen + h->tlen + 2 * lines_max(h) + 2 * strlen(f->client_ip) + 128;
+	size_t max = mlen + h->tlen + 2 * lines_max(h) + 2 * strlen(f->client_ip) + 128 +
+		(f->host != NULL || f->nheaders != 0 ? custom_max(f) : 0);
 	struct wr w;
 	if (wr_begin(&w, out, max) != 0)
 		return -1;
@@ -196,13 +246,18 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 		PUT_LIT(&w, "/");   /* http://a.example or http://a.example?q: the path is "/" */
 	put(&w, absolute ? t.path : h->buf, absolute ? t.path_len : h->tlen);
 	PUT_LIT(&w, " HTTP/1.1\r\n");
-	if (absolute) {         /* RFC 9112 3.2.2: the target's authority replaces Host */
+	if (f->host != NULL) {  /* a rule's ForwardHost replaces either */
+		PUT_LIT(&w, "Host: ");
+		put(&w, f->host, f->host_len);
+		PUT_LIT(&w, "\r\n");
+	} else if (absolute) {  /* RFC 9112 3.2.2: the target's authority replaces Host */
 		PUT_LIT(&w, "Host: ");
 		put(&w, t.authority, t.authority_len);
 		PUT_LIT(&w, "\r\n");
 	}
-	put_end_to_end(&w, h, 0, 1, !absolute);
-	put_forwarded_for(&w, h, f->client_ip);
+	put_end_to_end(&w, h, 0, 1, !absolute && f->host == NULL, f->headers, f->nheaders);
+	put_forwarded_for(&w, h, f->client_ip, f->nheaders == 0 || !custom_real_ip(f));
+	put_custom(&w, f);
 	if (f->chunked)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	if (f->websocket)
@@ -231,7 +286,7 @@ int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	put(&w, h->buf, h->tlen);
 	PUT_LIT(&w, "\r\n");
 	/* RFC 9110 8.6: never a Content-Length in a 1xx or 204 */
-	put_end_to_end(&w, h, 1, status >= 200 && status != 204, 1);
+	put_end_to_end(&w, h, 1, status >= 200 && status != 204, 1, NULL, 0);
 	if (frame == PX_FRAME_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	else if (frame == PX_FRAME_TUNNEL)

@@ -19,6 +19,8 @@ int px_head_hop(const struct px_head *h, size_t i);
 /* Whether an Upgrade header of h lists websocket (any case), the one protocol gaapd tunnels. */
 int px_head_websocket(const struct px_head *h);
 
+struct px_l7_header;
+
 /* What a forwarded request carries besides the client's end-to-end headers. */
 struct px_fwd {
 	const char *method;
@@ -26,11 +28,18 @@ struct px_fwd {
 	int chunked;                /* the body goes out re-framed as chunked */
 	int close;                  /* ask the origin to close after this exchange */
 	int websocket;              /* ask the origin to upgrade to WebSocket (close is ignored) */
+	/* Layer 7 (a rule's): the Host sent instead of the client's (NULL: the client's), and
+	 * custom headers sent last, any client header (or gaapd's X-Real-IP) of their names
+	 * dropped; a "$remote_addr" one carries client_ip. */
+	const char *host;
+	size_t host_len;
+	const struct px_l7_header *headers;
+	size_t nheaders;
 };
 /* Appends the request head sent to an origin: the target byte for byte, HTTP/1.1, hop-by-hop
  * headers dropped (every Upgrade offer with them), X-Forwarded-For extended and X-Real-IP
- * replaced, then Upgrade: websocket and Connection: Upgrade for a WebSocket upgrade. 0 or -1
- * (ENOMEM). */
+ * replaced, the rule's custom headers, then Upgrade: websocket and Connection: Upgrade for a
+ * WebSocket upgrade. 0 or -1 (ENOMEM). */
 int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbuffer *out);
 
 /* How a response body travels to the client. */

@@ -41,6 +41,7 @@ static struct px_route *route_build(const char *listener_id, const char *proxy_i
 	r->http.access_log = NULL;  /* ours below: the configuration may go before the route */
 	r->stats = stats != NULL ? px_stats_ref(stats) : px_stats_new();
 	if (r->stats == NULL || (r->id = strdup(listener_id != NULL ? listener_id : "")) == NULL ||
+	    (r->proxy = strdup(proxy_id)) == NULL ||
 	    (http->access_log != NULL && (r->http.access_log = strdup(http->access_log)) == NULL) ||
 	    (r->group = ups_group_new(reg, sched, origins, norigins)) == NULL ||
 	    fill_health(r, proxy_id, origins, norigins) != 0) {
@@ -69,6 +70,12 @@ struct px_stats *px_route_stats(const struct px_route *r)
 	return r->stats;
 }
 
+void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell)
+{
+	px_l7_cell_unref(r->l7);
+	r->l7 = cell != NULL ? px_l7_cell_ref(cell) : NULL;
+}
+
 struct px_route *px_route_ref(struct px_route *r)
 {
 	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
@@ -86,9 +93,11 @@ void px_route_unref(struct px_route *r)
 	if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	px_stats_unref(r->stats);
+	px_l7_cell_unref(r->l7);
 	ups_group_destroy(r->group);
 	free(r->health);
 	free(r->http.access_log);
+	free(r->proxy);
 	free(r->id);
 	free(r);
 }
@@ -114,5 +123,36 @@ int px_route_succeeded(struct px_route *r, size_t i)
 	if (!ups_server_succeeded(r->group->m[i].srv))
 		return 0;
 	atomic_fetch_add_explicit(&r->health[i]->recoveries, 1, memory_order_relaxed);
+	return 1;
+}
+
+/* A transition of a member outside the route's own group: counted under the route's proxy and
+ * the server's text, looked up now (transitions are rare; requests never pay for it). */
+static void count_transition(struct px_route *r, const struct ups_server *srv, int ejection)
+{
+	struct px_origin_stats *h = px_stats_origin(r->stats, r->proxy, srv->addr.text);
+	if (h != NULL)
+		atomic_fetch_add_explicit(ejection ? &h->ejections : &h->recoveries, 1,
+			memory_order_relaxed);
+}
+
+int px_route_group_failed(struct px_route *r, struct ups_group *g, size_t i)
+{
+	if (g == r->group)
+		return px_route_failed(r, i);
+	if (g->n < 2 || !ups_server_failed(g->m[i].srv, r->http.origin_max_fails,
+	    r->http.origin_fail_timeout_ms))
+		return 0;
+	count_transition(r, g->m[i].srv, 1);
+	return 1;
+}
+
+int px_route_group_succeeded(struct px_route *r, struct ups_group *g, size_t i)
+{
+	if (g == r->group)
+		return px_route_succeeded(r, i);
+	if (!ups_server_succeeded(g->m[i].srv))
+		return 0;
+	count_transition(r, g->m[i].srv, 0);
 	return 1;
 }

@@ -21,6 +21,8 @@ struct px_route {
 	atomic_uint refs;
 	struct px_stats *stats;     /* a reference: its listener's counters and connection count */
 	char *id;                   /* the listener's id, for logs */
+	char *proxy;                /* whose origins: health lines of layer-7 members name it too */
+	struct px_l7_cell *l7;      /* a reference: its listener's layer-7 routing; NULL: none */
 	struct ups_group *group;    /* its origins; px_route_pick() indexes its members */
 	struct px_origin_stats **health;    /* per member: its counters in the route's stats */
 	struct cfg_http http;       /* access_log is the route's own copy */
@@ -49,5 +51,10 @@ static inline size_t px_route_norigins(const struct px_route *r)
  * origin: the transitions this listener's requests caused. */
 int px_route_failed(struct px_route *r, size_t i);
 int px_route_succeeded(struct px_route *r, size_t i);
+/* The same for member i of another group the route's requests use (a layer-7 rule's): the
+ * route's limits, and the transitions counted on the route's stats under its proxy and the
+ * server's address text (found on a transition only, not per request). */
+int px_route_group_failed(struct px_route *r, struct ups_group *g, size_t i);
+int px_route_group_succeeded(struct px_route *r, struct ups_group *g, size_t i);
 
 #endif

@@ -18,7 +18,8 @@
  *            RealServerWeight}], binding order), Headers ([{HeaderName, HeaderValue}]),
  *            CreateTime}
  *   A rule's binding names its real server by id only: the address is the real server's (rs.h).
- * Ownership: the set owns its entries and one reference to each entry's fields.
+ * Ownership: the set owns its entries and one reference to each entry's fields. An entry's
+ *   address is stable while it is in the set; fields are replaced, never changed in place.
  * Threads: the control thread only.
  */
 #ifndef GAAPD_STATE_L7_H
@@ -74,8 +75,13 @@ size_t l7_listener_binding_count(const struct l7_set *s, const char *listener);
 /* Changes, after the store took them: room first (l7_reserve), so that the adds cannot fail.
  * An add takes a new reference to fields; a put replaces an entry's fields (and for a domain its
  * key, for a rule its bindings' counts). Removing a domain removes its rules; removing a
- * listener's objects removes all its domains and rules. Missing ids are ignored. */
+ * listener's objects removes all its domains and rules. Missing ids are ignored; so is a put
+ * that was not reserved, or a rule whose DomainId names no domain. l7_reserve: room for that
+ * many domain and rule puts (new or changed); l7_reserve_bindings: for that many bindings in
+ * the RealServerSets of the rule puts to come (their real servers' counts). 0 or -1 (ENOMEM;
+ * what was reserved stays reserved). */
 int l7_reserve(struct l7_set *s, size_t domains, size_t rules);
+int l7_reserve_bindings(struct l7_set *s, size_t bindings);
 void l7_put_domain(struct l7_set *s, const char *id, json_t *fields);
 void l7_put_rule(struct l7_set *s, const char *id, json_t *fields);
 void l7_remove_domain(struct l7_set *s, const char *id);

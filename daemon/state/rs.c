@@ -205,3 +205,9 @@ int rs_check(const char *id, json_t *fields, char *err, size_t errlen)
 	snprintf(err, errlen, "real server %.80s: fields missing or malformed", id);
 	return -1;
 }
+
+int rs_is_ip(const char *addr)
+{
+	unsigned char bin[16];
+	return inet_pton(AF_INET, addr, bin) == 1 || inet_pton(AF_INET6, addr, bin) == 1;
+}

@@ -47,6 +47,10 @@ void rs_set_fields(struct rs_set *s, const char *id, json_t *fields);
  * is none of these. */
 int rs_addr_key(const char *addr, char key[RS_ADDR_MAX]);
 
+/* 1 when addr (as registered, or its key) is an IP literal: a real server of kind IP; else a DNS
+ * name, kind DOMAIN (§2). */
+int rs_is_ip(const char *addr);
+
 /* The record's fields, for the store and for answers. NULL on ENOMEM. */
 json_t *rs_fields(const char *id, const char *addr, const char *name, int64_t project,
 	json_t *tags);

@@ -9,22 +9,11 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "l7.h"
 #include "listener.h"
 #include "log.h"
 #include "rs.h"
-
-#define NEW_ID_TRIES 16
-
-struct sm {
-	struct st *store;
-	struct lsn_table *t;
-	const struct cfg *cfg;
-	int (*new_id)(const char *prefix, char *out, size_t len);
-	struct rs_set *rs;          /* the real servers, as the store has them */
-	uint64_t written;           /* the store's sequence of the last change written */
-	uint64_t synced;            /* ... and of the last one made durable */
-	struct sm_counts counts;
-};
+#include "sm_int.h"
 
 struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 	int (*new_id)(const char *prefix, char *out, size_t len))
@@ -33,8 +22,8 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 	if (s == NULL)
 		return NULL;
 	*s = (struct sm){ .store = store, .t = t, .cfg = cfg, .new_id = new_id };
-	if ((s->rs = rs_set_new()) == NULL) {
-		free(s);
+	if ((s->rs = rs_set_new()) == NULL || (s->l7 = l7_set_new()) == NULL) {
+		sm_free(s);
 		return NULL;
 	}
 	return s;
@@ -42,8 +31,10 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 
 void sm_free(struct sm *s)
 {
-	if (s != NULL)
+	if (s != NULL) {
 		rs_set_free(s->rs);
+		l7_set_free(s->l7);
+	}
 	free(s);
 }
 
@@ -52,7 +43,12 @@ const struct rs_set *sm_real_servers(const struct sm *s)
 	return s->rs;
 }
 
-static void fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
+const struct l7_set *sm_l7(const struct sm *s)
+{
+	return s->l7;
+}
+
+void sm_fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys)
 {
 	out->err = e;
 	out->proxy = p;
@@ -102,7 +98,7 @@ static int write_change(struct sm *s, const struct st_listener *puts, size_t npu
 	return 0;
 }
 
-static int write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out)
+int sm_write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out)
 {
 	uint64_t seq = 0;
 	if (st_append(s->store, ops, n, &seq, out->detail, sizeof(out->detail)) != 0)
@@ -189,7 +185,7 @@ int sm_restore(struct sm *s, char *err, size_t errlen)
 	lsn_table_unlock(s->t);
 	if (rc != 0 && err[0] == '\0')
 		snprintf(err, errlen, "out of memory");
-	return rc;
+	return rc != 0 ? rc : sm_l7_restore(s, err, errlen);
 }
 
 /* ---- reload ---- */
@@ -221,17 +217,17 @@ static int check_placement(struct sm *s, const struct cfg_proxy *const *proxies,
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(proxies[i]->status, "RUNNING") != 0) {
-			fail(out, SM_E_PROXY_NOT_RUNNING, proxies[i], 0);
+			sm_fail(out, SM_E_PROXY_NOT_RUNNING, proxies[i], 0);
 			return -1;
 		}
 	for (size_t i = 0; i < n; i++)
 		if (lsn_table_find_port(s->t, proxies[i]->id, port) != NULL) {
-			fail(out, SM_E_DUPLICATED_PORT, proxies[i], 0);
+			sm_fail(out, SM_E_DUPLICATED_PORT, proxies[i], 0);
 			return -1;
 		}
 	for (size_t i = 0; i < n; i++)
 		if (lsn_table_count_proxy(s->t, proxies[i]->id) >= proxies[i]->max_listeners) {
-			fail(out, SM_E_LISTENER_LIMIT, proxies[i], 0);
+			sm_fail(out, SM_E_LISTENER_LIMIT, proxies[i], 0);
 			return -1;
 		}
 	return 0;
@@ -240,7 +236,7 @@ static int check_placement(struct sm *s, const struct cfg_proxy *const *proxies,
 /* Random ids: a clash is rare, and a retry settles it. */
 static int new_listener_id(const struct sm *s, char *out, size_t len)
 {
-	for (int tries = 0; tries < NEW_ID_TRIES; tries++)
+	for (int tries = 0; tries < SM_NEW_ID_TRIES; tries++)
 		if (s->new_id("listener", out, len) == 0 && lsn_table_find(s->t, out) == NULL)
 			return 0;
 	return -1;
@@ -255,21 +251,21 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 	if (check_placement(s, proxies, n, rec->port, out) != 0)
 		return;
 	if (new_listener_id(s, rec->id, sizeof(rec->id)) != 0) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	rec->create_time = (int64_t)time(NULL);
 	if ((l = lsn_open(s->t, rec, proxies, n, &s->cfg->http, 1, &failed)) == NULL) {
-		fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
+		sm_fail(out, SM_E_BIND, proxies[failed < n ? failed : 0], errno);
 		return;
 	}
 	if (lsn_table_reserve(s->t, l) != 0) {
 		lsn_discard(l);
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	if (write_change(s, rec, 1, NULL, 0, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
 		lsn_discard(l);         /* closes the sockets: the port is free again */
 		return;
@@ -285,15 +281,15 @@ static void create(struct sm *s, const struct sm_change *c, struct sm_outcome *o
 	const char *why;
 	size_t n;
 	if (cfg_port_reserved(s->cfg, rec.port)) {
-		fail(out, SM_E_PORT_RESERVED, NULL, 0);
+		sm_fail(out, SM_E_PORT_RESERVED, NULL, 0);
 		return;
 	}
 	if ((proxies = proxies_array(s->cfg)) == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	if ((n = rec_proxies(s->cfg, &rec, proxies, &why)) == 0) {
-		fail(out, SM_E_GROUP_EMPTY, NULL, 0);
+		sm_fail(out, SM_E_GROUP_EMPTY, NULL, 0);
 	} else {
 		lsn_table_lock(s->t);
 		create_locked(s, proxies, n, &rec, out);
@@ -318,13 +314,13 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 	const struct lsn *l = lsn_table_find(s->t, c->id);
 	struct st_listener rec;
 	if (l == NULL || (c->scope_proxy != NULL && strcmp(l->rec.proxy_id, c->scope_proxy) != 0))
-		fail(out, SM_E_NOT_FOUND, NULL, 0);
+		sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
 	else if (l->rec.group_id[0] != '\0')
-		fail(out, SM_E_GROUP_LISTENER, NULL, 0);    /* detail: the group, for the answer */
+		sm_fail(out, SM_E_GROUP_LISTENER, NULL, 0);    /* detail: the group, for the answer */
 	else if (c->allowed != NULL && !c->allowed(&l->rec, c->allowed_arg))
-		fail(out, SM_E_FORBIDDEN, NULL, 0);
+		sm_fail(out, SM_E_FORBIDDEN, NULL, 0);
 	else if (l->status == LSN_DESTROYING)
-		fail(out, SM_E_DESTROYING, NULL, 0);
+		sm_fail(out, SM_E_DESTROYING, NULL, 0);
 	if (out->err == SM_E_GROUP_LISTENER)
 		snprintf(out->detail, sizeof(out->detail), "%s", l->rec.group_id);
 	if (out->err != SM_OK)
@@ -332,7 +328,7 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 	rec = l->rec;
 	snprintf(rec.name, sizeof(rec.name), "%s", c->name);
 	if (write_change(s, &rec, 1, NULL, 0, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; rename not done", c->id, out->detail);
 		return;
 	}
@@ -341,33 +337,74 @@ static void rename_locked(struct sm *s, const struct sm_change *c, struct sm_out
 
 /* ---- delete ---- */
 
-/* Under the lock: one store change for every listener in the scope, then the workers let go. */
-static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+/* The listeners of c in the scope into dels; with force 0, none may have bindings (out says
+ * which has). How many, or -1. */
+static long in_scope_dels(struct sm *s, const struct sm_change *c, const char **dels,
+	struct sm_outcome *out)
 {
-	const char **dels = calloc(c->nids + 1, sizeof(*dels));
 	size_t ndels = 0;
-	if (dels == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
-		return;
-	}
 	for (size_t i = 0; i < c->nids; i++) {
 		const struct lsn *l = lsn_table_find(s->t, c->ids[i]);
 		out->verdicts[i] = SM_NOT_IN_SCOPE;
-		if (l != NULL && in_scope(&l->rec, c))
-			dels[ndels++] = c->ids[i];
+		if (l == NULL || !in_scope(&l->rec, c))
+			continue;
+		if (!c->force && l7_listener_binding_count(s->l7, c->ids[i]) > 0) {
+			sm_fail(out, SM_E_RS_BOUND, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+			return -1;
+		}
+		dels[ndels++] = c->ids[i];
 	}
-	if (ndels > 0 && write_change(s, NULL, 0, dels, ndels, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
-		LOG_ERR("state", "delete of %zu listeners: %s; nothing deleted", ndels, out->detail);
-		free(dels);
-		return;
+	return (long)ndels;
+}
+
+/* The deletions of one change: each listener, its domains and its rules. */
+static struct st_op *delete_ops(struct sm *s, const char *const *dels, size_t ndels,
+	size_t *n)
+{
+	size_t total = ndels;
+	struct st_op *ops;
+	for (size_t i = 0; i < ndels; i++)
+		total += sm_l7_listener_objects(s, dels[i]);
+	if ((ops = calloc(total + 1, sizeof(*ops))) == NULL)
+		return NULL;
+	*n = 0;
+	for (size_t i = 0; i < ndels; i++) {
+		ops[(*n)++] = (struct st_op){ ST_DEL, ST_LISTENER, dels[i], NULL };
+		*n += sm_l7_listener_dels(s, dels[i], ops + *n);
 	}
-	(void)lsn_table_remove(s->t, dels, ndels, s->cfg->http.drain_timeout_ms);
+	return ops;
+}
+
+/* Under the lock: one store change for every listener in the scope with its layer-7 objects,
+ * then the workers let go. */
+static void delete_locked(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
+{
+	const char **dels = calloc(c->nids + 1, sizeof(*dels));
+	struct st_op *ops = NULL;
+	long ndels = -1;
+	size_t nops = 0;
+	if (dels == NULL || (ndels = in_scope_dels(s, c, dels, out)) < 0)
+		goto out;
+	if ((ops = delete_ops(s, dels, (size_t)ndels, &nops)) == NULL)
+		goto out;
+	if (ndels > 0 && sm_write_ops(s, ops, nops, out) != 0) {
+		sm_fail(out, SM_E_STORE, NULL, errno);
+		LOG_ERR("state", "delete of %ld listeners: %s; nothing deleted", ndels, out->detail);
+		goto out;
+	}
+	for (long i = 0; i < ndels; i++)
+		l7_remove_listener(s->l7, dels[i]);
+	(void)lsn_table_remove(s->t, dels, (size_t)ndels, s->cfg->http.drain_timeout_ms);
 	for (size_t i = 0; i < c->nids; i++)
-		for (size_t k = 0; k < ndels; k++)
+		for (long k = 0; k < ndels; k++)
 			if (dels[k] == c->ids[i])
 				out->verdicts[i] = lsn_table_find(s->t, c->ids[i]) != NULL ?
 					SM_STILL_STOPPING : SM_DELETED;
+out:
+	if (out->err == SM_OK && (dels == NULL || ops == NULL))
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
+	free(ops);
 	free(dels);
 }
 
@@ -381,20 +418,20 @@ static int check_addresses(struct sm *s, const struct sm_change *c, char (*keys)
 	for (size_t i = 0; i < c->nids; i++) {
 		int twice = 0;
 		if (rs_addr_key(c->ids[i], keys[i]) != 0) {
-			fail(out, SM_E_BAD_ADDRESS, NULL, 0);
+			sm_fail(out, SM_E_BAD_ADDRESS, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++)
 			twice |= strcmp(keys[k], keys[i]) == 0;
 		if (twice || rs_find_addr(s->rs, keys[i]) != NULL) {
-			fail(out, SM_E_DUPLICATE_RS, NULL, 0);
+			sm_fail(out, SM_E_DUPLICATE_RS, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 			return -1;
 		}
 	}
 	if (rs_count(s->rs) + c->nids > s->cfg->max_real_servers) {
-		fail(out, SM_E_RS_LIMIT, NULL, 0);
+		sm_fail(out, SM_E_RS_LIMIT, NULL, 0);
 		return -1;
 	}
 	return 0;
@@ -403,7 +440,7 @@ static int check_addresses(struct sm *s, const struct sm_change *c, char (*keys)
 /* A new real server id: random, and neither known nor given to another address of this call. */
 static int new_rs_id(struct sm *s, char (*given)[ST_ID_MAX], size_t ngiven, char *out)
 {
-	for (int tries = 0; tries < NEW_ID_TRIES; tries++) {
+	for (int tries = 0; tries < SM_NEW_ID_TRIES; tries++) {
 		int taken = s->new_id("rs", out, ST_ID_MAX) != 0 || rs_find(s->rs, out) != NULL;
 		for (size_t k = 0; k < ngiven && !taken; k++)
 			taken = strcmp(given[k], out) == 0;
@@ -433,12 +470,12 @@ static void add_real_servers(struct sm *s, const struct sm_change *c, struct sm_
 	char (*keys)[RS_ADDR_MAX] = calloc(n + 1, sizeof(*keys));
 	struct st_op *ops = calloc(n + 1, sizeof(*ops));
 	if (keys == NULL || ops == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 	} else if (check_addresses(s, c, keys, out) == 0) {
 		if (real_server_puts(s, c, ops, out) != 0 || rs_reserve(s->rs, n) != 0) {
-			fail(out, SM_E_NOMEM, NULL, ENOMEM);
-		} else if (write_ops(s, ops, n, out) != 0) {
-			fail(out, SM_E_STORE, NULL, errno);
+			sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		} else if (sm_write_ops(s, ops, n, out) != 0) {
+			sm_fail(out, SM_E_STORE, NULL, errno);
 			LOG_ERR("state", "adding %zu real servers: %s; none added", n, out->detail);
 		} else {
 			for (size_t i = 0; i < n; i++)
@@ -451,24 +488,26 @@ static void add_real_servers(struct sm *s, const struct sm_change *c, struct sm_
 	free(keys);
 }
 
-/* Every id names a real server bound to nothing (no rule can bind one yet: issue 13's rules
- * will answer SM_E_RS_BOUND here); then one change removes them all. */
+/* Every id names a real server bound to no rule; then one change removes them all. */
 static void remove_real_servers(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 {
 	struct st_op *ops = calloc(c->nids + 1, sizeof(*ops));
 	if (ops == NULL) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
 	for (size_t i = 0; i < c->nids && out->err == SM_OK; i++) {
 		if (rs_find(s->rs, c->ids[i]) == NULL) {
-			fail(out, SM_E_NOT_FOUND, NULL, 0);
+			sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
+			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
+		} else if (l7_rs_binding_count(s->l7, c->ids[i]) > 0) {
+			sm_fail(out, SM_E_RS_BOUND, NULL, 0);
 			snprintf(out->detail, sizeof(out->detail), "%s", c->ids[i]);
 		}
 		ops[i] = (struct st_op){ ST_DEL, RS_KIND, c->ids[i], NULL };
 	}
-	if (out->err == SM_OK && write_ops(s, ops, c->nids, out) != 0) {
-		fail(out, SM_E_STORE, NULL, errno);
+	if (out->err == SM_OK && sm_write_ops(s, ops, c->nids, out) != 0) {
+		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "removing %zu real servers: %s; none removed", c->nids, out->detail);
 	}
 	for (size_t i = 0; out->err == SM_OK && i < c->nids; i++)
@@ -481,16 +520,16 @@ static void rename_real_server(struct sm *s, const struct sm_change *c, struct s
 	const struct rs *r = rs_find(s->rs, c->id);
 	json_t *f = r != NULL ? json_deep_copy(r->fields) : NULL;
 	if (r == NULL) {
-		fail(out, SM_E_NOT_FOUND, NULL, 0);
+		sm_fail(out, SM_E_NOT_FOUND, NULL, 0);
 		snprintf(out->detail, sizeof(out->detail), "%s", c->id);
 		return;
 	}
 	if (f == NULL || json_object_set_new(f, "RealServerName", json_string(c->name)) != 0) {
-		fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 	} else {
 		struct st_op op = { ST_PUT, RS_KIND, c->id, f };
-		if (write_ops(s, &op, 1, out) != 0)
-			fail(out, SM_E_STORE, NULL, errno);
+		if (sm_write_ops(s, &op, 1, out) != 0)
+			sm_fail(out, SM_E_STORE, NULL, errno);
 		else
 			rs_set_fields(s->rs, c->id, f);
 	}
@@ -501,7 +540,7 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 {
 	memset(out->id, 0, sizeof(out->id));
 	out->detail[0] = '\0';
-	fail(out, SM_OK, NULL, 0);
+	sm_fail(out, SM_OK, NULL, 0);
 	switch (c->op) {
 	case SM_CREATE_LISTENER:
 		create(s, c, out);
@@ -524,6 +563,16 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 		return;
 	case SM_RENAME_REAL_SERVER:
 		rename_real_server(s, c, out);
+		return;
+	case SM_CREATE_DOMAIN:
+	case SM_MODIFY_DOMAIN:
+	case SM_DELETE_DOMAIN:
+	case SM_CREATE_RULE:
+	case SM_MODIFY_RULE:
+	case SM_DELETE_RULE:
+	case SM_BIND_RULE:
+	case SM_SET_HEADERS:
+		sm_l7_apply(s, c, out);
 		return;
 	}
 }

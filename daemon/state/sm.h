@@ -23,6 +23,8 @@
 
 struct cfg;
 struct cfg_proxy;
+struct hc_checker;
+struct hc_snap;
 struct l7_set;
 struct lsn_table;
 struct rs_set;
@@ -31,9 +33,10 @@ struct sm;
 enum sm_op {
 	SM_CREATE_LISTENER,         /* rec: all but id and create_time, which sm gives it */
 	SM_RENAME_LISTENER,         /* id, name */
-	SM_DELETE_LISTENERS,        /* ids, within the scope */
+	SM_DELETE_LISTENERS,        /* ids, within the scope; force. Their domains and rules go in
+	                             * the same change */
 	SM_ADD_REAL_SERVERS,        /* ids: the addresses (trimmed); name, project, tags */
-	SM_REMOVE_REAL_SERVERS,     /* ids */
+	SM_REMOVE_REAL_SERVERS,     /* ids; none may be bound to a rule (SM_E_RS_BOUND) */
 	SM_RENAME_REAL_SERVER,      /* id, name */
 	/* Layer 7 (l7.h). Each names its listener by id (CREATE/MODIFY/DELETE_DOMAIN, CREATE/MODIFY/
 	 * DELETE_RULE) or reaches it through rule (BIND_RULE, SET_HEADERS); allowed() is asked with
@@ -134,6 +137,23 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 const struct rs_set *sm_real_servers(const struct sm *s);
 const struct l7_set *sm_l7(const struct sm *s);
 void sm_free(struct sm *s);         /* NULL-safe; frees nothing it borrows */
+
+/* The active health checker (health/hc.h, borrowed; it must outlive every routing sm builds,
+ * or be stopped first: hc_stop() leaves targets readable) that routings take their checks from.
+ * Before sm_restore(); without one (NULL, as in unit tests) rules with HealthCheck 1 build no
+ * checks and every binding shows normal. */
+void sm_set_checker(struct sm *s, struct hc_checker *c);
+
+/* The health of rule_id's binding-th binding (its index in the rule's RealServerSet) as its
+ * listener's current routing sees it: 0 with out filled; -1 when the rule has HealthCheck 0, the
+ * binding or rule is unknown, or the listener has no routing (all: shown normal). Takes the
+ * table's lock. */
+int sm_binding_health(struct sm *s, const char *rule_id, size_t binding, struct hc_snap *out);
+/* For /metrics: fn once per live check target (hc_each()) with what it has seen and its check
+ * as text ("HEAD /health example.com"). fn runs under the checker's lock (hc_each()): it must not
+ * call into the checker or sm. */
+void sm_health_each(struct sm *s, void (*fn)(const struct hc_snap *snap, const char *check,
+	void *arg), void *arg);
 
 /* Start: every stored listener into the table. One that cannot be bound any more is restored
  * anyway, not serving (LSN_CREATING, its fault logged and shown by Describe): dropping a

@@ -21,7 +21,11 @@ static void dial_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		bufferevent_set_timeouts(bev, NULL, NULL);
-	} else {
+		/* as connect.h says: a new socket bufferevent has writing enabled, not reading */
+		if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
+			what = BEV_EVENT_ERROR;
+	}
+	if (!(what & BEV_EVENT_CONNECTED) || what & BEV_EVENT_ERROR) {
 		err = what & BEV_EVENT_TIMEOUT ? ETIMEDOUT : EVUTIL_SOCKET_ERROR();
 		if (err == 0)
 			err = ECONNABORTED;     /* an error without one: the peer closed at once */
@@ -32,12 +36,16 @@ static void dial_event(struct bufferevent *bev, short what, void *arg)
 	free(d);
 }
 
-struct ups_dial *ups_connect(struct event_base *base, const struct ups_server *s,
+struct ups_dial *ups_connect(struct event_base *base, struct ups_server *s,
 	unsigned timeout_ms, ups_dial_cb cb, void *arg)
 {
 	const struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	struct ups_dial *d = calloc(1, sizeof *d);
-	if (d == NULL)
+	struct sockaddr_storage sa;
+	socklen_t len;
+	struct ups_dial *d;
+	if (ups_server_sockaddr(s, &sa, &len) != 0)
+		return NULL;            /* a name without an address: EHOSTUNREACH */
+	if ((d = calloc(1, sizeof *d)) == NULL)
 		return NULL;
 	d->cb = cb;
 	d->arg = arg;
@@ -50,8 +58,7 @@ struct ups_dial *ups_connect(struct event_base *base, const struct ups_server *s
 	bufferevent_setcb(d->bev, NULL, NULL, dial_event, d);
 	if (timeout_ms != 0)        /* before connecting: the write timeout bounds the connect */
 		bufferevent_set_timeouts(d->bev, NULL, &tv);
-	if (bufferevent_socket_connect(d->bev, (const struct sockaddr *)&s->addr.sa,
-	    (int)s->addr.len) != 0) {
+	if (bufferevent_socket_connect(d->bev, (const struct sockaddr *)&sa, (int)len) != 0) {
 		int e = EVUTIL_SOCKET_ERROR();
 		bufferevent_free(d->bev);
 		free(d);

@@ -20,10 +20,11 @@ struct ups_dial;
  * (the callee's), or bev NULL and err: ETIMEDOUT, or the socket's error (ECONNREFUSED...). */
 typedef void (*ups_dial_cb)(struct bufferevent *bev, int err, void *arg);
 
-/* Starts connecting to s's address (read during the call only: s may go meanwhile), giving up
- * after timeout_ms (0 = the socket's own limits). NULL when it could not start (errno set; cb is
- * not called). */
-struct ups_dial *ups_connect(struct event_base *base, const struct ups_server *s,
+/* Starts connecting to s's address (ups_server_sockaddr(): a name's next resolved address; read
+ * during the call only: s may go meanwhile), giving up after timeout_ms (0 = the socket's own
+ * limits). NULL when it could not start (errno set: EHOSTUNREACH for a name without an address;
+ * cb is not called). */
+struct ups_dial *ups_connect(struct event_base *base, struct ups_server *s,
 	unsigned timeout_ms, ups_dial_cb cb, void *arg);
 /* Gives up a dial whose callback has not run: it closes its socket and never calls back. */
 void ups_dial_cancel(struct ups_dial *d);      /* NULL-safe */

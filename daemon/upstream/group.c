@@ -78,7 +78,7 @@ void ups_group_destroy(struct ups_group *g)
 
 static int usable(const struct ups_group *g, size_t i, int exclude, int64_t now)
 {
-	return (int)i != exclude && ups_server_up(g->m[i].srv, now);
+	return (int)i != exclude && ups_server_up(g->m[i].srv, now) && hc_target_up(g->m[i].check);
 }
 
 /* rr and wrr: the next usable member in the (weighted) cycle. */
@@ -115,8 +115,9 @@ static int pick_least(struct ups_group *g, int exclude, int64_t now)
 	return best;
 }
 
-/* Every member but exclude is down: the one whose down period ends first (it failed longest
- * ago) is tried rather than none. Passive health never takes away the last way out. */
+/* No member but exclude is eligible: the one whose passive down period ends first (it failed
+ * longest ago) is tried rather than none, whatever the checks say. Neither passive nor active
+ * health takes away the last way out (l7-and-https.md 9.4.2). */
 static int pick_least_recently_failed(const struct ups_group *g, int exclude)
 {
 	int64_t best_until = 0;

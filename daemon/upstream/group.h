@@ -3,7 +3,8 @@
  *   that a pick never comes back empty while the group has a server. What a listener's route
  *   forwards to today; what each of issue 13's rules will hold.
  * Ownership: a group owns its member list, its wrr sequence and one reference to each member's
- *   server (ups.h); its creator owns the group (ups_group_new() / ups_group_destroy()).
+ *   server (ups.h) and active check (health/hc.h, set by the creator right after ups_group_new(),
+ *   before the group is shared); its creator owns the group (ups_group_new() / destroy()).
  * Threads: any. The members are immutable once built; the cursor is an atomic and the servers'
  *   state is theirs (atomics): picking is lock-free. Building takes the registry's lock.
  */
@@ -14,11 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "health/hc.h"
 #include "ups.h"
 
 struct ups_member {
 	struct ups_server *srv;     /* a reference */
 	unsigned weight;            /* 1..CFG_WEIGHT_MAX */
+	struct hc_target *check;    /* its active check (health/hc.h; NULL: none), borrowed: whoever
+	                             * built the group holds the reference (daemon/proxy/l7.c), so
+	                             * upstream needs only hc.h's inline hc_target_up() */
 };
 
 struct ups_group {
@@ -35,9 +40,11 @@ struct ups_group {
 struct ups_group *ups_group_new(struct ups_reg *reg, enum cfg_sched sched,
 	const struct cfg_addr *addrs, size_t n);
 void ups_group_destroy(struct ups_group *g);    /* NULL-safe; lets go of its servers */
-/* The member for the next exchange: its index, skipping servers that are down and exclude (-1 =
- * none); when every other member is down, the one that failed longest ago (passive health never
- * leaves a request without a try). -1 only when there is no member but exclude. Any thread. */
+/* The member for the next exchange: its index, skipping exclude (-1 = none) and members that are
+ * not eligible: eligible = its server is up for passive health AND its active check says up
+ * (hc_target_up(); HAProxy's observe layer4 + check). When no other member is eligible, the one
+ * whose server failed longest ago (health never leaves a request without a try). -1 only when
+ * there is no member but exclude. Any thread. */
 int ups_group_pick(struct ups_group *g, int exclude);
 
 #endif

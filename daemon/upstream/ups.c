@@ -2,11 +2,15 @@
  *   mutex, touched when routes are built or freed) and their lock-free health and load. */
 #include "ups.h"
 
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "name.h"
 
 #define UPS_BUCKETS_MIN 64
 
@@ -16,6 +20,7 @@ struct ups_reg {
 	struct ups_server **buckets;
 	size_t nbuckets;            /* a power of two */
 	size_t n;
+	struct ups_server *names;   /* servers named by DNS names (name.h's list) */
 };
 
 struct ups_reg *ups_reg_new(void)
@@ -118,12 +123,61 @@ static void grow(struct ups_reg *g)
 	g->nbuckets = n;
 }
 
+/* "name:port" -> the name's resolution state, or NULL (ENOMEM, or no port). */
+static struct ups_name *name_new(const char *text)
+{
+	const char *colon = strrchr(text, ':');
+	struct ups_name *n;
+	unsigned long port;
+	char *end;
+	if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof(n->host))
+		return NULL;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535 || (n = calloc(1, sizeof *n)) == NULL)
+		return NULL;
+	snprintf(n->host, sizeof n->host, "%.*s", (int)(colon - text), text);
+	n->port = (unsigned)port;
+	pthread_mutex_init(&n->lock, NULL);
+	atomic_init(&n->resolutions, 0);
+	atomic_init(&n->failures, 0);
+	return n;
+}
+
+static void name_link(struct ups_reg *g, struct ups_server *s)
+{
+	s->name->list_next = g->names;
+	s->name->list_prev = &g->names;
+	if (g->names != NULL)
+		g->names->name->list_prev = &s->name->list_next;
+	g->names = s;
+}
+
+static void name_unlink(struct ups_server *s)
+{
+	*s->name->list_prev = s->name->list_next;
+	if (s->name->list_next != NULL)
+		s->name->list_next->name->list_prev = s->name->list_prev;
+}
+
+static void server_free(struct ups_server *s)
+{
+	if (s->name != NULL) {
+		pthread_mutex_destroy(&s->name->lock);
+		free(s->name);
+	}
+	free(s);
+}
+
 static struct ups_server *server_new(struct ups_reg *g, const struct cfg_addr *a,
 	const struct ups_key *k)
 {
 	struct ups_server *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return NULL;
+	if (!is_ip(k) && (s->name = name_new(a->text)) == NULL) {
+		free(s);
+		return NULL;
+	}
 	s->reg = ups_reg_ref(g);
 	s->key = *k;
 	s->addr = *a;
@@ -149,6 +203,8 @@ struct ups_server *ups_server_get(struct ups_reg *g, const struct cfg_addr *a)
 	if (s == NULL && (s = server_new(g, a, &k)) != NULL) {
 		s->next = g->buckets[h & (g->nbuckets - 1)];
 		g->buckets[h & (g->nbuckets - 1)] = s;
+		if (s->name != NULL)
+			name_link(g, s);
 		if (++g->n > g->nbuckets)
 			grow(g);
 	}
@@ -170,6 +226,8 @@ static void unlink_server(struct ups_reg *g, struct ups_server *s)
 	while (*p != s)
 		p = &(*p)->next;
 	*p = s->next;
+	if (s->name != NULL)
+		name_unlink(s);
 	g->n--;
 }
 
@@ -195,7 +253,7 @@ void ups_server_put(struct ups_server *s)
 	pthread_mutex_unlock(&g->lock);
 	if (!last)
 		return;
-	free(s);
+	server_free(s);
 	ups_reg_unref(g);           /* may free the registry: after its lock is released */
 }
 
@@ -240,4 +298,64 @@ void ups_server_busy(struct ups_server *s)
 void ups_server_idle(struct ups_server *s)
 {
 	atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+}
+
+int ups_server_sockaddr(struct ups_server *s, struct sockaddr_storage *out, socklen_t *len)
+{
+	struct ups_name *n = s->name;
+	int rc = 0;
+	if (n == NULL) {
+		*out = s->addr.sa;
+		*len = s->addr.len;
+		return 0;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (n->n == 0) {
+		rc = -1;
+	} else {
+		size_t i = n->next++ % n->n;
+		*out = n->addrs[i];
+		*len = n->lens[i];
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (rc != 0)
+		errno = EHOSTUNREACH;
+	return rc;
+}
+
+size_t ups_reg_names_due(struct ups_reg *g, int64_t now, struct ups_server **out, size_t max)
+{
+	size_t k = 0;
+	pthread_mutex_lock(&g->lock);
+	for (struct ups_server *s = g->names; s != NULL && k < max; s = s->name->list_next)
+		if (!s->name->pending && s->name->due <= now) {
+			s->name->pending = 1;
+			/* under the lock a listed server has a reference: it cannot be on its way out */
+			out[k++] = ups_server_ref(s);
+		}
+	pthread_mutex_unlock(&g->lock);
+	return k;
+}
+
+void ups_name_done(struct ups_server *s, const struct sockaddr_storage *addrs,
+	const socklen_t *lens, size_t n, int keep, int64_t due)
+{
+	struct ups_name *nm = s->name;
+	pthread_mutex_lock(&nm->lock);
+	if (!keep) {
+		for (size_t i = 0; i < n && i < UPS_NAME_ADDRS; i++) {
+			nm->addrs[i] = addrs[i];
+			nm->lens[i] = lens[i];
+		}
+		nm->n = n < UPS_NAME_ADDRS ? n : UPS_NAME_ADDRS;
+	}
+	pthread_mutex_unlock(&nm->lock);
+	atomic_fetch_add(&nm->resolutions, 1);
+	if (n == 0)
+		atomic_fetch_add(&nm->failures, 1);
+	pthread_mutex_lock(&s->reg->lock);
+	nm->due = due;
+	nm->pending = 0;
+	pthread_mutex_unlock(&s->reg->lock);
+	ups_server_put(s);
 }

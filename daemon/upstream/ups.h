@@ -19,10 +19,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "../cfg.h"
 
 struct ups_reg;
+struct ups_name;
 
 /* What identifies a server: family, address, port (and an IPv6 scope); never how it was written
  * (except an address without an IP family, built by hand: its text then tells it apart). */
@@ -40,6 +42,7 @@ struct ups_server {
 	atomic_uint active;         /* exchanges in flight on the node (lc) */
 	atomic_uint fails;          /* consecutive failures, from any route */
 	_Atomic int64_t down_until; /* ups_now_ms(): skipped until then; 0 = up */
+	struct ups_name *name;      /* a DNS name's resolution (dns.h); NULL for an IP address */
 };
 
 /* NULL on ENOMEM; one reference, the caller's. */
@@ -49,7 +52,9 @@ void ups_reg_unref(struct ups_reg *g);      /* NULL-safe; freed once no server i
 size_t ups_reg_count(struct ups_reg *g);    /* servers alive now (tests, metrics) */
 
 /* The server at a's address and port, created on first use (state zero, up); a new reference for
- * the caller. NULL on ENOMEM. Takes the registry's lock: not for the request path. */
+ * the caller. NULL on ENOMEM. Takes the registry's lock: not for the request path.
+ * An address without an IP family is a DNS name: a.text is "name:port", and the server has no
+ * address until a resolver (dns.h) attached to the registry has resolved the name. */
 struct ups_server *ups_server_get(struct ups_reg *g, const struct cfg_addr *a);
 /* One more reference to s, whose caller holds one already (a worker's pool, from its route's):
  * lock-free. */
@@ -57,6 +62,11 @@ struct ups_server *ups_server_ref(struct ups_server *s);
 /* Lets go of one reference; the last frees the server. NULL-safe; any thread; lock-free unless
  * it may be the last. */
 void ups_server_put(struct ups_server *s);
+
+/* Where to connect to s now: its address, or for a DNS name the next of the addresses it last
+ * resolved to (round robin). 0, or -1 with errno EHOSTUNREACH: a name that resolves to nothing
+ * (yet, or any more). Any thread; lock-free for an IP address, a short lock for a name. */
+int ups_server_sockaddr(struct ups_server *s, struct sockaddr_storage *out, socklen_t *len);
 
 /* Milliseconds on a monotonic clock (coarse: for deadlines, not for measuring). */
 int64_t ups_now_ms(void);

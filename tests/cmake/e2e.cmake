@@ -2,6 +2,7 @@
 gaap_e2e_test(test_config)
 gaap_e2e_test(test_api)
 gaap_e2e_test(test_realservers)
+gaap_e2e_test(test_l7_api)
 gaap_e2e_test(test_create)
 # End-to-end: strict requests (issue 17): repeated headers the API reads, ListenerName characters.
 gaap_e2e_test(test_strict)

@@ -6,3 +6,5 @@ gaap_unit_test(test_px_route gaap_proxy)
 gaap_unit_test(test_px_relay gaap_proxy)
 # daemon/proxy/rtable.c: the route table, Host -> domain and path -> rule (spec 9.2, 9.3).
 gaap_unit_test(test_px_rtable gaap_proxy)
+# daemon/proxy/l7.c: layer-7 routing built from px_l7_in, its cell, and real traffic by Host/path.
+gaap_unit_test(test_px_l7 gaap_proxy)

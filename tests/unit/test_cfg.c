@@ -67,6 +67,12 @@ static void shipped_config_loads_as_documented(void **state)
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(c->log_rate_burst, LOG_BURST_DEFAULT);
 	assert_int_equal(c->max_real_servers, 10000);
+	assert_int_equal(c->resolver_valid_ms, 30000);
+	assert_int_equal(c->resolver_timeout_ms, 2000);
+	assert_int_equal(c->max_domains_per_listener, 100);
+	assert_int_equal(c->max_rules_per_listener, 1000);
+	assert_int_equal(c->max_bindings_per_rule, 100);
+	assert_int_equal(c->max_headers_per_rule, 20);
 	assert_int_equal(c->log_rate_interval_ms, LOG_INTERVAL_DEFAULT);
 	assert_string_equal(c->control_listen.text, "127.0.0.1:9680");
 	assert_int_equal(c->auth, CFG_AUTH_SIGNATURE);
@@ -580,6 +586,29 @@ static void log_rate_limit(void **state)
 	load_fails("node: {log_rate_burst: -1}\n", "node.log_rate_burst", NULL);
 }
 
+static void layer7_limits(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("# nothing\n");
+	assert_int_equal(c->max_domains_per_listener, 100);
+	assert_int_equal(c->max_rules_per_listener, 1000);
+	assert_int_equal(c->max_bindings_per_rule, 100);
+	assert_int_equal(c->max_headers_per_rule, 20);
+	cfg_destroy(c);
+	c = load_ok("node: {max_domains_per_listener: 2, max_rules_per_listener: 3,\n"
+		"  max_bindings_per_rule: 4, max_headers_per_rule: 5}\n");
+	assert_int_equal(c->max_domains_per_listener, 2);
+	assert_int_equal(c->max_rules_per_listener, 3);
+	assert_int_equal(c->max_bindings_per_rule, 4);
+	assert_int_equal(c->max_headers_per_rule, 5);
+	cfg_destroy(c);
+	load_fails("node: {max_domains_per_listener: 0}\n", "node.max_domains_per_listener", NULL);
+	load_fails("node: {max_rules_per_listener: 100001}\n", "node.max_rules_per_listener",
+		NULL);
+	load_fails("node: {max_bindings_per_rule: -1}\n", "node.max_bindings_per_rule", NULL);
+	load_fails("node: {max_headers_per_rule: 1001}\n", "node.max_headers_per_rule", NULL);
+}
+
 static void destroy_accepts_null(void **state)
 {
 	(void)state;
@@ -616,6 +645,7 @@ int main(void)
 		cmocka_unit_test(control_port_limits),
 		cmocka_unit_test(log_file_and_metrics_address),
 		cmocka_unit_test(log_rate_limit),
+		cmocka_unit_test(layer7_limits),
 		cmocka_unit_test(destroy_accepts_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -316,6 +316,84 @@ static void listener_ids_look_like_the_official_examples(void **state)
 	assert_false(ctl_id_valid("link", "link-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));       /* 33 */
 }
 
+/* Booleans, objects, lists of objects and of integers (l7-and-https.md §1.1): members typed,
+ * named by their flattened path in errors, normalised in place. */
+static const struct ctl_param nested_members[] = {
+	{ "DelayLoop", CTL_P_UINT, 0 },
+	{ "StatusCode", CTL_P_UINT_ARRAY, 0 },
+};
+static const struct ctl_param binding_members[] = {
+	{ "RealServerId", CTL_P_STRING, 1 },
+	{ "RealServerPort", CTL_P_UINT, 1 },
+};
+static const struct ctl_param nested_schema[] = {
+	{ "IsDefaultServer", CTL_P_BOOL, 0 },
+	{ "CheckParams", CTL_P_OBJECT, 0 },
+	{ "RealServerBindSet", CTL_P_OBJECT_ARRAY, 0 },
+};
+static const struct ctl_object nested_objects[] = {
+	{ "CheckParams", nested_members, 2 },
+	{ "RealServerBindSet", binding_members, 2 },
+};
+
+static enum ctl_err check_nested(struct ctl_call *call, const char *json)
+{
+	json_decref(call->params);
+	memset(call, 0, sizeof(*call));
+	call->params = json_loads(json, 0, NULL);
+	assert_non_null(call->params);
+	return ctl_params_check_objects(call, nested_schema, 3, nested_objects, 2);
+}
+
+static void booleans_objects_and_lists_of_objects(void **state)
+{
+	static const char *const booleans[][2] = { { "true", "1" }, { "false", "0" },
+		{ "\"true\"", "1" }, { "\"1\"", "1" }, { "\"false\"", "0" }, { "\"0\"", "0" } };
+	struct ctl_call call = { 0 };
+	char text[128];
+	int b;
+	(void)state;
+	for (size_t i = 0; i < sizeof(booleans) / sizeof(booleans[0]); i++) {
+		snprintf(text, sizeof(text), "{\"IsDefaultServer\":%s}", booleans[i][0]);
+		assert_int_equal(check_nested(&call, text), CTL_E_OK);
+		assert_int_equal(ctl_param_bool(&call, "IsDefaultServer", &b), 0);
+		assert_int_equal(b, booleans[i][1][0] == '1');
+	}
+	static const char *const not_booleans[] = { "1", "\"yes\"", "\"TRUE\"", "\"\"", "[]" };
+	for (size_t i = 0; i < sizeof(not_booleans) / sizeof(not_booleans[0]); i++) {
+		snprintf(text, sizeof(text), "{\"IsDefaultServer\":%s}", not_booleans[i]);
+		assert_int_equal(check_nested(&call, text), CTL_E_INVALID_PARAMETER);
+	}
+	/* GET/form values are strings: normalised to integers inside objects and lists */
+	assert_int_equal(check_nested(&call, "{\"CheckParams\":{\"DelayLoop\":\"10\","
+		"\"StatusCode\":[\"200\",300]},\"RealServerBindSet\":[{\"RealServerId\":\"rs-a\","
+		"\"RealServerPort\":\"80\"}]}"), CTL_E_OK);
+	const json_t *cp = ctl_param_object(&call, "CheckParams");
+	assert_int_equal(json_integer_value(json_object_get(cp, "DelayLoop")), 10);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(cp, "StatusCode"), 0)), 200);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(ctl_param_array(&call,
+		"RealServerBindSet"), 0), "RealServerPort")), 80);
+	assert_int_equal(check_nested(&call, "{\"CheckParams\":{\"Bogus\":1}}"),
+		CTL_E_UNKNOWN_PARAMETER);
+	assert_non_null(strstr(call.message, "CheckParams.Bogus"));
+	assert_int_equal(check_nested(&call, "{\"CheckParams\":{\"StatusCode\":[\"2xx\"]}}"),
+		CTL_E_INVALID_PARAMETER);
+	assert_non_null(strstr(call.message, "CheckParams.StatusCode"));
+	assert_int_equal(check_nested(&call, "{\"CheckParams\":[]}"), CTL_E_INVALID_PARAMETER);
+	assert_int_equal(check_nested(&call, "{\"RealServerBindSet\":[{\"RealServerId\":\"a\","
+		"\"RealServerPort\":1},{\"RealServerId\":\"b\"}]}"), CTL_E_MISSING_PARAMETER);
+	assert_non_null(strstr(call.message, "RealServerBindSet.1.RealServerPort"));
+	assert_int_equal(check_nested(&call, "{\"RealServerBindSet\":[1]}"), CTL_E_INVALID_PARAMETER);
+	assert_non_null(strstr(call.message, "RealServerBindSet.0"));
+	assert_int_equal(check_nested(&call, "{\"RealServerBindSet\":{}}"), CTL_E_INVALID_PARAMETER);
+	/* an object parameter without its members' schema is a type error, not a pass */
+	struct ctl_param lone = { "CheckParams", CTL_P_OBJECT, 0 };
+	json_decref(call.params);
+	call.params = json_loads("{\"CheckParams\":{}}", 0, NULL);
+	assert_int_equal(ctl_params_check(&call, &lone, 1), CTL_E_INVALID_PARAMETER);
+	json_decref(call.params);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +404,7 @@ int main(void)
 		cmocka_unit_test(parse_uint_bounds),
 		cmocka_unit_test(parse_int_bounds),
 		cmocka_unit_test(signed_integers_and_arrays),
+		cmocka_unit_test(booleans_objects_and_lists_of_objects),
 		cmocka_unit_test(paging_defaults_and_limits),
 		cmocka_unit_test(who_may_manage_a_group),
 		cmocka_unit_test(listener_names),

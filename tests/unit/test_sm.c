@@ -13,11 +13,15 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <cmocka.h>
 
 #include "cfg.h"
 #include "listener.h"
+#include "proxy/px.h"
+#include "state/l7.h"
+#include "state/rs.h"
 #include "state/sm.h"
 #include "store.h"
 #include "worker.h"
@@ -71,7 +75,8 @@ static int port_free(unsigned port)
 
 /* link-a binds 127.0.0.1, link-b and link-c (the group lg-g) 127.0.0.2 and 127.0.0.3. */
 static const char *config =
-	"node:\n  workers: 1\n  state_dir: state\n"
+	"node:\n  workers: 1\n  state_dir: state\n  max_domains_per_listener: 3\n"
+	"  max_rules_per_listener: 3\n  max_bindings_per_rule: 2\n  max_headers_per_rule: 2\n"
 	"control:\n  listen: 127.0.0.1:0\n  auth: none\n  reserved_ports: [22]\n"
 	"proxies:\n"
 	"  - id: link-a\n    max_listeners: 2\n    origins: [127.0.0.1:1]\n"
@@ -181,6 +186,26 @@ static void test_rules_refuse_with_the_proxy_they_are_about(void **state)
 
 /* Another program holds the port on the group's second member: the first member's socket, bound
  * already, is closed again, and nothing is stored. */
+/* Every accepted socket inherits the listening socket's TCP_NODELAY: a response relayed in
+ * pieces never waits for the client's delayed ACK. */
+static void test_listening_sockets_disable_nagle(void **state)
+{
+	struct cfg_addr a;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
+	int fd, on = 0;
+	socklen_t len = sizeof(on);
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.len = sizeof(*sin);
+	fd = lsn_socket(&a, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+	assert_int_equal(on, 1);
+	close(fd);
+}
+
 static void test_a_failed_bind_leaves_nothing(void **state)
 {
 	struct fx *f = *state;
@@ -374,11 +399,379 @@ static void test_reconfigure_refuses_what_would_strand_a_listener(void **state)
 	f->cfg = next;
 }
 
+/* ---- layer 7 ---- */
+
+static enum sm_err apply(struct fx *f, struct sm_change *c, struct sm_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	sm_apply(f->sm, c, o);
+	return o->err;
+}
+
+static void listener(struct fx *f, char *id)
+{
+	struct sm_outcome o;
+	assert_int_equal(create(f, "link-a", NULL, free_port(), &o), SM_OK);
+	snprintf(id, ST_ID_MAX, "%s", o.id);
+}
+
+static void real_server(struct fx *f, const char *addr, char *id)
+{
+	char ids[1][ST_ID_MAX];
+	const char *addrs[1] = { addr };
+	json_t *tags = json_array();
+	struct sm_change c = { .op = SM_ADD_REAL_SERVERS, .ids = addrs, .nids = 1, .name = "n",
+		.tags = tags };
+	struct sm_outcome o = { .new_ids = ids };
+	sm_apply(f->sm, &c, &o);
+	assert_int_equal(o.err, SM_OK);
+	snprintf(id, ST_ID_MAX, "%s", ids[0]);
+	json_decref(tags);
+}
+
+static enum sm_err domain_op(struct fx *f, enum sm_op op, const char *lsn, const char *old,
+	const char *name, int deflt, int force)
+{
+	json_t *fields = json_pack("{s:s, s:b, s:n}", "Domain", name != NULL ? name : "",
+		"IsDefaultServer", deflt, "CertificateId");
+	struct sm_change c = { .op = op, .id = lsn, .name = old, .fields = fields, .force = force };
+	struct sm_outcome o;
+	enum sm_err e = apply(f, &c, &o);
+	json_decref(fields);
+	return e;
+}
+
+static json_t *rule_fields(const char *path, const char *type)
+{
+	return json_pack("{s:s, s:s, s:s, s:i, s:{}, s:s, s:s, s:s, s:s, s:n}", "Path", path,
+		"RealServerType", type, "Scheduler", "lrtt", "HealthCheck", 0, "CheckParams",
+		"ForwardProtocol", "default", "ForwardHost", "default",
+		"ServerNameIndicationSwitch", "OFF", "ServerNameIndication", "", "ForcedRedirect");
+}
+
+/* CreateRule; its id into id (when SM_OK). */
+static enum sm_err new_rule(struct fx *f, const char *lsn, const char *dom, const char *path,
+	const char *type, char *id)
+{
+	json_t *fields = rule_fields(path, type);
+	struct sm_change c = { .op = SM_CREATE_RULE, .id = lsn, .name = dom, .fields = fields };
+	struct sm_outcome o;
+	enum sm_err e = apply(f, &c, &o);
+	if (e == SM_OK && id != NULL)
+		snprintf(id, ST_ID_MAX, "%s", o.id);
+	json_decref(fields);
+	return e;
+}
+
+static enum sm_err bind_rule(struct fx *f, const char *rule, json_t *set)
+{
+	struct sm_change c = { .op = SM_BIND_RULE, .rule = rule, .fields = set };
+	struct sm_outcome o;
+	enum sm_err e = apply(f, &c, &o);
+	json_decref(set);
+	return e;
+}
+
+static json_t *binding(const char *rs, const char *ip, int port)
+{
+	return json_pack("{s:s, s:s, s:i, s:i}", "RealServerId", rs, "RealServerIP", ip,
+		"RealServerPort", port, "RealServerWeight", 10);
+}
+
+static int count_kind(const char *kind, const char *id, json_t *fields, void *arg)
+{
+	(void)kind;
+	(void)id;
+	(void)fields;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static size_t stored_kind(struct fx *f, const char *kind)
+{
+	size_t n = 0;
+	assert_int_equal(st_each(f->store, kind, count_kind, &n), 0);
+	return n;
+}
+
+/* Whether the listener routes by layer 7 now (its cell holds a px_l7). */
+static int routes_l7(struct fx *f, const char *lsn)
+{
+	struct px_l7 *l7;
+	lsn_table_lock(f->t);
+	l7 = px_l7_cell_get(lsn_table_find(f->t, lsn)->l7);
+	lsn_table_unlock(f->t);
+	px_l7_unref(l7);
+	return l7 != NULL;
+}
+
+static const char *default_name(struct fx *f, const char *lsn)
+{
+	const struct l7_domain *d = l7_default_domain(sm_l7(f->sm), lsn);
+	return d != NULL ? json_string_value(json_object_get(d->fields, "Domain")) : NULL;
+}
+
+static void test_domains_unique_limited_and_one_default(void **state)
+{
+	struct fx *f = *state;
+	char a[ST_ID_MAX];
+	listener(f, a);
+	assert_false(routes_l7(f, a));
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, "listener-x", NULL, "a.example", 0, 0),
+		SM_E_NOT_FOUND);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "A.example", 1, 0), SM_OK);
+	assert_true(routes_l7(f, a));
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "a.EXAMPLE", 0, 0),
+		SM_E_DOMAIN_EXISTS);
+	assert_string_equal(default_name(f, a), "A.example");
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "b.example", 1, 0), SM_OK);
+	assert_string_equal(default_name(f, a), "b.example");      /* moved, in the same change */
+	assert_false(json_is_true(json_object_get(l7_domain_find(sm_l7(f->sm), a, "a.example")
+		->fields, "IsDefaultServer")));
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "c.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "d.example", 0, 0),
+		SM_E_DOMAIN_LIMIT);
+	assert_int_equal(stored_kind(f, L7_DOMAIN_KIND), 3);
+	/* ModifyDomain: the default flag back, and a rename onto another's name refused. */
+	assert_int_equal(domain_op(f, SM_MODIFY_DOMAIN, a, "A.EXAMPLE", "a.example", 1, 0), SM_OK);
+	assert_string_equal(default_name(f, a), "a.example");
+	assert_int_equal(domain_op(f, SM_MODIFY_DOMAIN, a, "a.example", "C.example", 1, 0),
+		SM_E_DOMAIN_EXISTS);
+	assert_int_equal(domain_op(f, SM_MODIFY_DOMAIN, a, "z.example", "y.example", 0, 0),
+		SM_E_NO_DOMAIN);
+	assert_int_equal(domain_op(f, SM_MODIFY_DOMAIN, a, "b.example", "b.example", 0, 0), SM_OK);
+	assert_string_equal(default_name(f, a), "a.example");
+	assert_int_equal(domain_op(f, SM_DELETE_DOMAIN, a, "a.example", NULL, 0, 0), SM_OK);
+	assert_null(default_name(f, a));
+	assert_int_equal(domain_op(f, SM_DELETE_DOMAIN, a, "b.example", NULL, 0, 0), SM_OK);
+	assert_int_equal(domain_op(f, SM_DELETE_DOMAIN, a, "c.example", NULL, 0, 0), SM_OK);
+	assert_false(routes_l7(f, a));                          /* no domains: configured origins */
+	assert_int_equal(stored_kind(f, L7_DOMAIN_KIND), 0);
+}
+
+/* allowed() with the listener's record, and a listener being deleted. */
+static int nobody(const struct st_listener *rec, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	return 0;
+}
+
+static void test_rename_keeps_rules_and_rules_are_checked(void **state)
+{
+	struct fx *f = *state;
+	char a[ST_ID_MAX], r1[ST_ID_MAX], r2[ST_ID_MAX];
+	listener(f, a);
+	json_t *fields = json_pack("{s:s}", "Domain", "x.example");
+	struct sm_change c = { .op = SM_CREATE_DOMAIN, .id = a, .fields = fields,
+		.allowed = nobody };
+	struct sm_outcome o;
+	assert_int_equal(apply(f, &c, &o), SM_E_FORBIDDEN);
+	json_decref(fields);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "two.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(f, a, "nosuch.example", "/", "IP", NULL), SM_E_NO_DOMAIN);
+	assert_int_equal(new_rule(f, a, "ONE.example", "/", "IP", r1), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/", "IP", NULL), SM_E_RULE_EXISTS);
+	assert_int_equal(new_rule(f, a, "two.example", "/", "IP", r2), SM_OK);  /* other domain */
+	assert_int_equal(new_rule(f, a, "two.example", "/b", "DOMAIN", NULL), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/c", "IP", NULL), SM_E_RULE_LIMIT);
+	assert_int_equal(stored_kind(f, L7_RULE_KIND), 3);
+	assert_int_equal(domain_op(f, SM_MODIFY_DOMAIN, a, "one.example", "uno.example", 0, 0),
+		SM_OK);
+	const struct l7_domain *d = l7_domain_find(sm_l7(f->sm), a, "uno.example");
+	assert_non_null(d);
+	assert_int_equal(l7_rule_count(sm_l7(f->sm), d->id), 1);
+	assert_string_equal(l7_rule_at(sm_l7(f->sm), d->id, 0)->id, r1);
+	/* ModifyRule: a path taken by another rule of the domain is refused; its own is fine. */
+	json_t *mod = rule_fields("/b", "IP");
+	struct sm_change m = { .op = SM_MODIFY_RULE, .id = a, .rule = r2, .fields = mod };
+	assert_int_equal(apply(f, &m, &o), SM_E_RULE_EXISTS);
+	json_object_set_new(mod, "Path", json_string("/"));
+	json_object_set_new(mod, "Scheduler", json_string("wrr"));
+	json_object_set_new(mod, "RealServerType", json_string("DOMAIN"));     /* ignored */
+	assert_int_equal(apply(f, &m, &o), SM_OK);
+	const struct l7_rule *r = l7_rule_find(sm_l7(f->sm), r2);
+	assert_string_equal(json_string_value(json_object_get(r->fields, "Scheduler")), "wrr");
+	assert_string_equal(json_string_value(json_object_get(r->fields, "RealServerType")), "IP");
+	m.id = "listener-other";
+	assert_int_equal(apply(f, &m, &o), SM_E_NOT_FOUND);
+	m.id = a;
+	m.rule = "rule-nosuch";
+	assert_int_equal(apply(f, &m, &o), SM_E_NO_RULE);
+	json_decref(mod);
+}
+
+static void test_bindings_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	char a[ST_ID_MAX], rip[ST_ID_MAX], rname[ST_ID_MAX], ip1[ST_ID_MAX], ip2[ST_ID_MAX];
+	char name[ST_ID_MAX];
+	listener(f, a);
+	real_server(f, "10.0.0.1", ip1);
+	real_server(f, "::1", ip2);
+	real_server(f, "Origin.Example", name);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/", "IP", rip), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/n", "DOMAIN", rname), SM_OK);
+	assert_int_equal(bind_rule(f, rip, json_pack("[o, o]", binding(ip1, "10.0.0.1", 80),
+		binding("rs-nosuch", "10.0.0.9", 80))), SM_E_RS_UNKNOWN);
+	assert_int_equal(bind_rule(f, rip, json_pack("[o]", binding(ip1, "10.0.0.2", 80))),
+		SM_E_RS_MISMATCH);
+	assert_int_equal(bind_rule(f, rip, json_pack("[o]", binding(name, "origin.example", 80))),
+		SM_E_RS_MISMATCH);                                      /* a name on an IP rule */
+	assert_int_equal(bind_rule(f, rip, json_pack("[o, o, o]", binding(ip1, "10.0.0.1", 80),
+		binding(ip1, "10.0.0.1", 81), binding(ip2, "::1", 80))), SM_E_BIND_LIMIT);
+	assert_int_equal(bind_rule(f, "rule-nosuch", json_array()), SM_E_NO_RULE);
+	assert_int_equal(l7_rs_binding_count(sm_l7(f->sm), ip1), 0);
+	assert_int_equal(bind_rule(f, rip, json_pack("[o, o]", binding(ip1, "10.0.0.1", 80),
+		binding(ip2, "0:0::1", 80))), SM_OK);           /* the address compared by value */
+	assert_int_equal(bind_rule(f, rname, json_pack("[o]", binding(name, "ORIGIN.example", 80))),
+		SM_OK);
+	json_t *set = json_object_get(l7_rule_find(sm_l7(f->sm), rip)->fields, "RealServerSet");
+	assert_int_equal(json_array_size(set), 2);
+	assert_null(json_object_get(json_array_get(set, 0), "RealServerIP"));  /* by id only */
+	assert_int_equal(l7_listener_binding_count(sm_l7(f->sm), a), 3);
+	/* Headers: over the limit refused, then set. */
+	json_t *h = json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "HeaderName", "X-A",
+		"HeaderValue", "1", "HeaderName", "X-B", "HeaderValue", "2", "HeaderName", "X-C",
+		"HeaderValue", "$remote_addr");
+	struct sm_change c = { .op = SM_SET_HEADERS, .rule = rip, .fields = h };
+	struct sm_outcome o;
+	assert_int_equal(apply(f, &c, &o), SM_E_HEADER_LIMIT);
+	json_array_remove(h, 0);
+	assert_int_equal(apply(f, &c, &o), SM_OK);
+	assert_int_equal(json_array_size(json_object_get(l7_rule_find(sm_l7(f->sm), rip)->fields,
+		"Headers")), 2);
+	json_decref(h);
+	/* A bound real server stays; unbinding frees it. */
+	const char *ids[1] = { ip1 };
+	struct sm_change rm = { .op = SM_REMOVE_REAL_SERVERS, .ids = ids, .nids = 1 };
+	assert_int_equal(apply(f, &rm, &o), SM_E_RS_BOUND);
+	assert_string_equal(o.detail, ip1);
+	assert_int_equal(bind_rule(f, rip, json_array()), SM_OK);
+	assert_int_equal(apply(f, &rm, &o), SM_OK);
+	assert_true(routes_l7(f, a));
+}
+
+static void test_deletes_and_force(void **state)
+{
+	struct fx *f = *state;
+	char a[ST_ID_MAX], b[ST_ID_MAX], rs[ST_ID_MAX], r1[ST_ID_MAX], r2[ST_ID_MAX];
+	struct sm_outcome o;
+	listener(f, a);
+	listener(f, b);
+	real_server(f, "10.0.0.1", rs);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "two.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, b, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/", "IP", r1), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/x", "IP", NULL), SM_OK);
+	assert_int_equal(new_rule(f, a, "two.example", "/", "IP", r2), SM_OK);
+	assert_int_equal(new_rule(f, b, "one.example", "/", "IP", NULL), SM_OK);
+	assert_int_equal(bind_rule(f, r1, json_pack("[o]", binding(rs, "10.0.0.1", 80))), SM_OK);
+	assert_int_equal(bind_rule(f, r2, json_pack("[o]", binding(rs, "10.0.0.1", 80))), SM_OK);
+	/* DeleteRule and DeleteDomain refuse bindings without force. */
+	struct sm_change dr = { .op = SM_DELETE_RULE, .id = a, .rule = r2 };
+	assert_int_equal(apply(f, &dr, &o), SM_E_RS_BOUND);
+	dr.force = 1;
+	assert_int_equal(apply(f, &dr, &o), SM_OK);
+	assert_int_equal(domain_op(f, SM_DELETE_DOMAIN, a, "one.example", NULL, 0, 0),
+		SM_E_RS_BOUND);
+	assert_int_equal(stored_kind(f, L7_RULE_KIND), 3);
+	/* DeleteListeners: force 0 refuses naming the listener, and deletes none. */
+	const char *ids[2] = { b, a };
+	unsigned char verdicts[2];
+	struct sm_change dl = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 2 };
+	struct sm_outcome d = { .verdicts = verdicts };
+	sm_apply(f->sm, &dl, &d);
+	assert_int_equal(d.err, SM_E_RS_BOUND);
+	assert_string_equal(d.detail, a);
+	assert_int_equal(count(f), 2);
+	assert_int_equal(stored_kind(f, L7_DOMAIN_KIND), 3);
+	dl.force = 1;
+	sm_apply(f->sm, &dl, &d);
+	assert_int_equal(d.err, SM_OK);
+	assert_int_equal(stored_kind(f, L7_DOMAIN_KIND), 0);
+	assert_int_equal(stored_kind(f, L7_RULE_KIND), 0);
+	assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 0);
+	assert_int_equal(l7_rs_binding_count(sm_l7(f->sm), rs), 0);
+	assert_null(l7_rule_find(sm_l7(f->sm), r1));
+}
+
+/* Walks the set: "listener domain(default) rule path bindings headers" lines. */
+static void dump(struct fx *f, const char *lsn, char *out, size_t len)
+{
+	const struct l7_set *s = sm_l7(f->sm);
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < l7_domain_count(s, lsn); i++) {
+		const struct l7_domain *d = l7_domain_at(s, lsn, i);
+		char *j = json_dumps(d->fields, JSON_SORT_KEYS | JSON_COMPACT);
+		used += (size_t)snprintf(out + used, len - used, "%s %s\n", d->id, j);
+		free(j);
+		for (size_t k = 0; k < l7_rule_count(s, d->id); k++) {
+			j = json_dumps(l7_rule_at(s, d->id, k)->fields, JSON_SORT_KEYS | JSON_COMPACT);
+			used += (size_t)snprintf(out + used, len - used, "  %s\n", j);
+			free(j);
+		}
+	}
+	assert_true(used < len);
+}
+
+static void test_restore_gives_the_same_set(void **state)
+{
+	struct fx *f = *state;
+	char a[ST_ID_MAX], rs[ST_ID_MAX], r1[ST_ID_MAX], before[8192], after[8192];
+	listener(f, a);
+	real_server(f, "origin.example", rs);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "two.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "One.example", 1, 0), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/", "DOMAIN", r1), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/z", "DOMAIN", NULL), SM_OK);
+	assert_int_equal(new_rule(f, a, "two.example", "/", "IP", NULL), SM_OK);
+	assert_int_equal(bind_rule(f, r1, json_pack("[o]", binding(rs, "origin.example", 8080))), SM_OK);
+	dump(f, a, before, sizeof(before));
+	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
+	close_sm(f);
+	open_sm(f);
+	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
+	dump(f, a, after, sizeof(after));
+	assert_string_equal(before, after);
+	assert_string_equal(default_name(f, a), "One.example");
+	assert_int_equal(l7_rs_binding_count(sm_l7(f->sm), rs), 1);
+	assert_true(routes_l7(f, a));
+	/* The restored set takes changes as before. */
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "ONE.example", 0, 0),
+		SM_E_DOMAIN_EXISTS);
+	assert_int_equal(domain_op(f, SM_DELETE_DOMAIN, a, "one.example", NULL, 0, 1), SM_OK);
+	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
+	/* Records whose listener or domain is gone are skipped at the restore, not fatal. */
+	json_t *orphan = json_pack("{s:s, s:s, s:b, s:i}", "ListenerId", "listener-gone",
+		"Domain", "x.example", "IsDefaultServer", 0, "CreateTime", 1);
+	json_t *stray = rule_fields("/", "IP");
+	json_object_update_new(stray, json_pack("{s:s, s:s, s:s, s:[], s:[], s:i}", "RuleId",
+		"rule-stray", "ListenerId", a, "DomainId", "dom-gone", "RealServerSet", "Headers",
+		"CreateTime", 1));
+	struct st_op ops[2] = { { ST_PUT, L7_DOMAIN_KIND, "dom-orphan", orphan },
+		{ ST_PUT, L7_RULE_KIND, "rule-stray", stray } };
+	assert_int_equal(st_write(f->store, ops, 2, f->err, sizeof(f->err)), 0);
+	json_decref(orphan);
+	json_decref(stray);
+	close_sm(f);
+	open_sm(f);
+	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
+	assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 1);
+	assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), a), 1);
+	assert_int_equal(l7_rs_binding_count(sm_l7(f->sm), rs), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rules_refuse_with_the_proxy_they_are_about, setup,
 			teardown),
+		cmocka_unit_test(test_listening_sockets_disable_nagle),
 		cmocka_unit_test_setup_teardown(test_a_failed_bind_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_failed_store_write_releases_the_port, setup,
 			teardown),
@@ -388,6 +781,13 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_refuses_what_would_strand_a_listener,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domains_unique_limited_and_one_default, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_rename_keeps_rules_and_rules_are_checked, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_bindings_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deletes_and_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore_gives_the_same_set, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
