@@ -19,22 +19,27 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_LUA = os.path.join(HERE, "wrk.lua")
+WRK_ROUTES_LUA = os.path.join(HERE, "wrk_routes.lua")
 
 
 class LoadError(RuntimeError):
     pass
 
 
-def run_wrk(url, duration_s, connections, cpu=None, upload=None, close=False, timeout_s=10):
-    """One wrk run (1 thread); the figures of bench/wrk.lua's done() as a dict."""
+def run_wrk(url, duration_s, connections, cpu=None, upload=None, close=False, timeout_s=10,
+            routes=None):
+    """One wrk run (1 thread); the figures of bench/wrk.lua's done() as a dict. routes: a file
+    of "HOST PATH" lines to cycle through (bench/wrk_routes.lua) instead of url's path."""
     duration_s = max(1, round(duration_s))         # wrk takes whole seconds
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", f"--timeout={timeout_s}s",
-            "--latency", "-s", WRK_LUA]
+            "--latency", "-s", WRK_ROUTES_LUA if routes else WRK_LUA]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(url)
     if upload:
         argv += ["--", "upload", str(upload)]
+    elif routes:
+        argv += ["--", routes]
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu)] + argv
     try:

@@ -4,6 +4,7 @@ not required. The same paths as the nginx origin of the full run:
   GET  /small   200, 64 bytes
   GET  /1m      200, 1 MiB
   POST /upload  reads the whole body (Content-Length or chunked), then 200 "ok\\n"
+  GET  any other path: as /small (workload g's paths, bench/routes.py)
 anything else 404. Keep-alive unless the request says Connection: close or is HTTP/1.0.
 
 Usage: bench/origin.py PORT     (127.0.0.1; runs until SIGTERM)
@@ -56,6 +57,8 @@ async def serve(reader, writer):
                 status, body = b"200 OK", BIG
             elif path == b"/upload" and method == b"POST":
                 status, body = b"200 OK", b"ok\n"
+            elif method in (b"GET", b"HEAD"):
+                status, body = b"200 OK", SMALL_BODY
             else:
                 status, body = b"404 Not Found", b"not found\n"
             close = (headers.get(b"connection", b"").lower() == b"close"

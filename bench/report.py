@@ -187,6 +187,8 @@ def charts(report, outdir, title):
         ("p99_ms", "p99 latency, ms (log scale)", ["a", "b", "c", "d", "e"], True, None),
         ("peak_rss_mib", "peak RSS, MiB (log scale)", ["a", "b", "c", "d", "e"], True,
          lambda t: t != "origin"),
+        ("req_per_cpu_s", "requests per proxy CPU-second (ga: one route, g: the big table)",
+         ["ga", "g"], False, lambda t: t != "origin"),
     ]
     titles = {w.key: f"{w.key}. {w.short}" for w in report.workloads}
     written = []

@@ -20,6 +20,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import harness  # noqa: E402  (gaapd with a temporary config, signed API calls)
+import routes  # noqa: E402  (workload g's table)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SMALL_BODY = b"gaapd bench: a small response body of sixty-four bytes.........\n"
@@ -221,7 +222,8 @@ class NginxOrigin(Daemon):
     """The origin: nginx, one worker. /small answers 64 bytes (return 200), /1m is a 1 MiB static
     file (sendfile), POST /upload reads the whole body (up to 2 MiB, in memory) before it
     answers 200 "ok": the mirror module reads the body, the static handler refuses the POST with
-    405, and error_page turns that into the 200."""
+    405, and error_page turns that into the 200. Every other path answers as /small (workload
+    g's paths, bench/routes.py)."""
     name = "origin"
     label = "origin"
 
@@ -250,6 +252,7 @@ class NginxOrigin(Daemon):
         }}
         location = /sink {{ internal; return 204; }}
         location @ok {{ default_type text/plain; return 200 "ok\\n"; }}
+        location / {{ default_type text/plain; return 200 "{SMALL_BODY.decode().strip()}\\n"; }}
     }}
 }}
 """)
@@ -417,6 +420,29 @@ class NginxProxy(Daemon):
         super().__init__(workdir, cpu)
         self.origin_port = origin_port
 
+    @staticmethod
+    def location_body():
+        """What every proxying location holds."""
+        t = TIMEOUTS
+        return f"""proxy_pass http://origin;
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $http_host;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_connect_timeout {t['origin_connect']}s;
+proxy_read_timeout {t['origin_response']}s;
+proxy_send_timeout {t['origin_response']}s;
+proxy_request_buffering off;
+proxy_max_temp_file_size 0;
+"""
+
+    def servers(self):
+        """The server block(s): one, with `location /`."""
+        inner = "".join("            " + l + "\n" for l in self.location_body().splitlines())
+        return (f"    server {{\n        listen 127.0.0.1:{self.port} backlog={BACKLOG};\n"
+                f"        location / {{\n{inner}        }}\n    }}\n")
+
     def start(self):
         self.port = free_port()
         t = TIMEOUTS
@@ -434,23 +460,7 @@ class NginxProxy(Daemon):
         keepalive_requests 100000000;
         keepalive_timeout {t['client_keepalive']}s;
     }}
-    server {{
-        listen 127.0.0.1:{self.port} backlog={BACKLOG};
-        location / {{
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_connect_timeout {t['origin_connect']}s;
-            proxy_read_timeout {t['origin_response']}s;
-            proxy_send_timeout {t['origin_response']}s;
-            proxy_request_buffering off;
-            proxy_max_temp_file_size 0;
-        }}
-    }}
-}}
+{self.servers()}}}
 """)
         self.spawn(["nginx", "-p", self.dir + "/", "-c", conf])
         wait_port(self.port, self.proc, what="nginx", log=self.log)
@@ -474,6 +484,10 @@ class HAProxy(Daemon):
         super().__init__(workdir, cpu)
         self.origin_port = origin_port
         self.maxconn = maxconn
+
+    def routing(self):
+        """Frontend lines before default_backend: none for the one route."""
+        return ""
 
     def start(self):
         self.port = free_port()
@@ -501,7 +515,7 @@ frontend bench
     bind 127.0.0.1:{self.port} backlog {BACKLOG}
     maxconn {self.maxconn}
     http-request set-header X-Real-IP %[src]
-    default_backend origin
+{self.routing()}    default_backend origin
 
 backend origin
     server origin 127.0.0.1:{self.origin_port}
@@ -512,6 +526,102 @@ backend origin
         self.spawn(["haproxy", "-db", "-f", conf])
         wait_port(self.port, self.proc, what="haproxy", log=self.log)
         check_get(self.port, "/small", len(SMALL_BODY))
+        return self
+
+
+class GaapdRoutes(GaapdTarget):
+    """Workload g: a gaapd of its own (the one of a.-e. keeps one route, and its RSS figures
+    stay those of one listener), the same configuration with the node's domain and rule limits
+    raised; one listener, and on it ndomains domains x 10 rules, each rule bound to the
+    origin, provisioned through the signed API over one kept connection (routes.provision());
+    self.timings says how long that took."""
+    label = "gaapd"
+
+    def __init__(self, workdir, cpu, binary, origin_port, ndomains, depth=1):
+        self.name = "gaapd-g"       # its directory; runs are recorded under "gaapd"
+        super().__init__(workdir, cpu, binary, origin_port)
+        self.name = "gaapd"
+        self.ndomains = ndomains
+        self.depth = depth          # API calls pipelined per write (1: one at a time)
+        self.timings = None
+
+    say = None                      # a progress logger (bench/run's log)
+
+    def config(self, drop=()):
+        """node: limits for ndomains domains x 10 rules on one listener (gaapd's defaults are
+        100 and 1,000)."""
+        limits = (f"  max_domains_per_listener: {max(self.ndomains, 100)}\n"
+                  f"  max_rules_per_listener: {max(self.ndomains * routes.RULES, 1000)}\n")
+        return super().config(drop).replace("node:\n", "node:\n" + limits, 1)
+
+    def start(self):
+        harness.GAAPD = self.binary
+        from provision import KeepAliveClient
+        self.g = harness.Gaapd(config_text=self.checked_config(), directory=self.dir,
+                               preexec_fn=pin_self(self.cpu))
+        self.g.start()
+        self.proc = self.g.proc
+        self.log = self.g.log_path
+        self.port = free_port()
+        resp = self.g.create(self.port, name="routes")
+        if harness.error_code(resp):
+            raise RuntimeError(f"CreateHTTPListener: {resp}")
+        client = KeepAliveClient(self.g.port)
+        try:
+            self.timings = routes.provision(client, resp["ListenerId"], self.ndomains,
+                                            self.origin_port, depth=self.depth, log=self.say)
+        finally:
+            client.close()
+        wait_port(self.port, self.proc, what="gaapd listener", log=self.log)
+        routes.check_routes(self.port, self.ndomains)
+        return self
+
+
+class NginxRoutes(NginxProxy):
+    """Workload g: an nginx of its own with ndomains server blocks (server_name) on one port,
+    10 prefix locations each (routes.paths()), every location `proxy_pass http://origin` with
+    the one-route nginx's settings inherited from the http block (as one would write it: the
+    same per-request work, one compiled header set)."""
+    label = "nginx"
+
+    def __init__(self, workdir, cpu, origin_port, ndomains):
+        self.name = "nginx-g"
+        super().__init__(workdir, cpu, origin_port)
+        self.name = "nginx"
+        self.ndomains = ndomains
+
+    def servers(self):
+        body = self.location_body().splitlines()
+        shared = "".join("    " + l + "\n" for l in body if not l.startswith("proxy_pass "))
+        return ("    server_names_hash_max_size 4096;\n    server_names_hash_bucket_size 64;\n"
+                + shared + routes.nginx_servers(self.port, self.ndomains,
+                                                "proxy_pass http://origin;"))
+
+    def start(self):
+        super().start()
+        routes.check_routes(self.port, self.ndomains)
+        return self
+
+
+class HAProxyRoutes(HAProxy):
+    """Workload g: a HAProxy of its own whose frontend looks up "Host/path" (`base`) in a map
+    of the ndomains x 10 domain/rule prefixes (`map_beg`: a prefix tree, the longest match) to
+    choose the backend, the one origin for every rule."""
+    label = "HAProxy"
+
+    def __init__(self, workdir, cpu, origin_port, ndomains):
+        self.name = "haproxy-g"
+        super().__init__(workdir, cpu, origin_port)
+        self.name = "haproxy"
+        self.ndomains = ndomains
+
+    def routing(self):
+        m = routes.haproxy_map(os.path.join(self.dir, "routes.map"), self.ndomains)
+        return f"    use_backend %[base,map_beg({m})]\n"
+
+    def start(self):
+        super().start()
+        routes.check_routes(self.port, self.ndomains)
         return self
 
 

@@ -18,6 +18,7 @@
 #include <event2/listener.h>
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -806,6 +807,15 @@ static unsigned bound_port(evutil_socket_t fd)
 }
 
 /* control.metrics_listen: its own socket, served by the same connection code. */
+/* As on the data plane's sockets: with Nagle, a small answer written while an earlier one is
+ * unacknowledged waits for the client's delayed ACK (up to 40 ms). TCP_NODELAY on the listening
+ * socket is inherited by every accepted one. */
+static void no_delay(struct evconnlistener *lev)
+{
+	int one = 1;
+	(void)setsockopt(evconnlistener_get_fd(lev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static int metrics_listen(struct event_base *base, struct ctl *c, char *err, size_t errlen)
 {
 	const struct cfg_addr *a = &c->deps->cfg->metrics_listen;
@@ -816,6 +826,7 @@ static int metrics_listen(struct event_base *base, struct ctl *c, char *err, siz
 		return -1;
 	}
 	evconnlistener_set_error_cb(c->metrics_lev, accept_error_cb);
+	no_delay(c->metrics_lev);
 	LOG_INFO("ctl", "metrics listen=%s port=%u", a->text,
 		bound_port(evconnlistener_get_fd(c->metrics_lev)));
 	return 0;
@@ -854,6 +865,7 @@ struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char
 		goto fail;
 	}
 	evconnlistener_set_error_cb(c->lev, accept_error_cb);
+	no_delay(c->lev);
 	c->port = bound_port(evconnlistener_get_fd(c->lev));
 	if (deps->cfg->metrics_listen.len != 0 && metrics_listen(base, c, err, errlen) != 0)
 		goto fail;

@@ -235,6 +235,7 @@ void hc_target_read(const struct hc_target *t, struct hc_snap *out)
 	for (size_t i = 0; i < HC_BUCKETS; i++)
 		out->latency[i] = get(&t->latency[i]);
 	snprintf(out->origin, sizeof out->origin, "%s", t->srv->addr.text);
+	out->params = t->p;
 	pthread_mutex_lock((pthread_mutex_t *)&t->err_mu);
 	memcpy(out->last_error, t->last_error, sizeof out->last_error);
 	pthread_mutex_unlock((pthread_mutex_t *)&t->err_mu);

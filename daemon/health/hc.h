@@ -69,6 +69,7 @@ struct hc_snap {
 	uint64_t latency[13];           /* per bucket, as px.h's PX_LATENCY_BUCKETS (1 ms .. 10 s,
 	                                 * +Inf), not cumulative */
 	char origin[CFG_ADDR_TEXT_MAX]; /* the server, as its cfg_addr.text */
+	struct hc_params params;        /* what it checks (as normalized by hc_target_get()) */
 	char last_error[64];            /* the last failure: "connect: Connection refused",
 	                                 * "timeout", "status 503" ... ("" if none yet) */
 };

@@ -135,8 +135,9 @@ static void rule_free(struct px_l7_rule *r)
 	free(r->forward_host);
 	free(r->domain);
 	free(r->id);
-	free(r->checks);
-	ups_group_destroy(r->group);        /* puts its members' checks */
+	for (size_t i = 0; r->group != NULL && i < r->group->n; i++)
+		hc_target_put(r->group->m[i].check);    /* the rule's references (group.h) */
+	ups_group_destroy(r->group);
 }
 
 /* Each binding's check target into the group (built over the same bindings, in order). */
@@ -149,10 +150,6 @@ static int checks_build(struct px_l7_rule *r, const struct px_l7_rule_in *in,
 		const struct hc_params *p = in->bindings[i].check;
 		if (p == NULL)
 			continue;
-		if (r->checks == NULL &&
-		    (r->checks = calloc(in->nbindings, sizeof *r->checks)) == NULL)
-			return -2;
-		r->checks[i] = *p;
 		if ((r->group->m[i].check = hc_target_get(checks, &addrs[i], p)) == NULL)
 			return -2;
 	}
@@ -293,17 +290,6 @@ const struct hc_target *px_l7_binding_check(const struct px_l7 *l, const char *r
 			return binding < l->rules[i].group->n ? l->rules[i].group->m[binding].check :
 				NULL;
 	return NULL;
-}
-
-void px_l7_each_check(const struct px_l7 *l,
-	void (*fn)(const struct hc_target *t, const struct hc_params *p, void *arg), void *arg)
-{
-	for (size_t i = 0; l != NULL && i < l->nrules; i++) {
-		const struct ups_group *g = l->rules[i].group;
-		for (size_t k = 0; k < g->n; k++)
-			if (g->m[k].check != NULL)
-				fn(g->m[k].check, &l->rules[i].checks[k], arg);
-	}
 }
 
 struct px_l7 *px_l7_ref(struct px_l7 *l)

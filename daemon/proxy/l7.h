@@ -36,7 +36,6 @@ struct px_l7_rule {
 	char *domain;               /* its domain's name: a 301's host when the request has none */
 	size_t domain_len;
 	struct ups_group *group;    /* its bindings (n == 0: 503); member i's check: binding i's */
-	struct hc_params *checks;   /* per binding, its check's params (metrics); NULL: no checks */
 	char *forward_host;         /* NULL: the client's Host */
 	size_t forward_host_len;
 	int redirect;               /* ForcedRedirect on: 301 to https (9.3.4) */

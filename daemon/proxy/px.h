@@ -174,9 +174,6 @@ void px_l7_unref(struct px_l7 *l);          /* NULL-safe; frees on the last refe
  * from l: NULL when there is no such rule or binding, or it has no check. */
 const struct hc_target *px_l7_binding_check(const struct px_l7 *l, const char *rule_id,
 	size_t binding);
-/* fn once per binding with a check: its target and params (borrowed from l). */
-void px_l7_each_check(const struct px_l7 *l,
-	void (*fn)(const struct hc_target *t, const struct hc_params *p, void *arg), void *arg);
 
 /* NULL on ENOMEM; one reference, the caller's; holds NULL (configured origins). */
 struct px_l7_cell *px_l7_cell_new(void);

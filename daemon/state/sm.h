@@ -150,8 +150,8 @@ void sm_set_checker(struct sm *s, struct hc_checker *c);
  * table's lock. */
 int sm_binding_health(struct sm *s, const char *rule_id, size_t binding, struct hc_snap *out);
 /* For /metrics: fn once per live check target (hc_each()) with what it has seen and its check
- * as text ("HEAD /health example.com"; "" when no current routing names it: going away). fn
- * runs under the checker's lock (hc_each()): it must not call into the checker or sm. */
+ * as text ("HEAD /health example.com"). fn runs under the checker's lock (hc_each()): it must not
+ * call into the checker or sm. */
 void sm_health_each(struct sm *s, void (*fn)(const struct hc_snap *snap, const char *check,
 	void *arg), void *arg);
 

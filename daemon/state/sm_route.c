@@ -316,84 +316,25 @@ int sm_binding_health(struct sm *s, const char *rule_id, size_t binding, struct 
 	return t != NULL ? 0 : -1;
 }
 
-/* The checks of every current routing, by target, for the metrics' labels. */
-struct named {
-	const struct hc_target *t;
-	const struct hc_params *p;
-};
-
-struct names {
-	struct named *v;
-	size_t n, cap;
-	int failed;
+struct health_each {
 	void (*fn)(const struct hc_snap *snap, const char *check, void *arg);
 	void *arg;
 };
 
-static void name_add(const struct hc_target *t, const struct hc_params *p, void *arg)
+static void health_one(const struct hc_target *t, void *arg)
 {
-	struct names *ns = arg;
-	if (ns->n == ns->cap) {
-		size_t cap = ns->cap != 0 ? ns->cap * 2 : 64;
-		struct named *v = realloc(ns->v, cap * sizeof(*v));
-		if (v == NULL) {
-			ns->failed = 1;
-			return;
-		}
-		ns->v = v;
-		ns->cap = cap;
-	}
-	ns->v[ns->n++] = (struct named){ t, p };
-}
-
-static int named_cmp(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t)((const struct named *)a)->t;
-	uintptr_t y = (uintptr_t)((const struct named *)b)->t;
-	return x < y ? -1 : x > y;
-}
-
-static void name_each(const struct hc_target *t, void *arg)
-{
-	struct names *ns = arg;
-	struct named key = { t, NULL }, *found;
+	struct health_each *e = arg;
 	struct hc_snap snap;
-	char check[16 + HC_PATH_MAX + HC_HOST_MAX] = "";
-	found = ns->n != 0 ? bsearch(&key, ns->v, ns->n, sizeof(key), named_cmp) : NULL;
-	if (found != NULL)
-		snprintf(check, sizeof(check), "%s %s %s", found->p->method, found->p->path,
-			found->p->host);
+	char check[16 + HC_PATH_MAX + HC_HOST_MAX];
 	hc_target_read(t, &snap);
-	ns->fn(&snap, check, ns->arg);
+	snprintf(check, sizeof(check), "%s %s %s", snap.params.method, snap.params.path,
+		snap.params.host);
+	e->fn(&snap, check, e->arg);
 }
 
 void sm_health_each(struct sm *s, void (*fn)(const struct hc_snap *snap, const char *check,
 	void *arg), void *arg)
 {
-	struct names ns = { .fn = fn, .arg = arg };
-	struct px_l7 **held;
-	size_t n, nheld = 0;
-	if (s->checks == NULL)
-		return;
-	lsn_table_lock(s->t);
-	n = lsn_table_count(s->t);
-	if ((held = calloc(n + 1, sizeof(*held))) != NULL)
-		for (size_t i = 0; i < n; i++) {
-			const struct lsn *l = lsn_table_get(s->t, i);
-			struct px_l7 *px = l->l7 != NULL ? px_l7_cell_get(l->l7) : NULL;
-			if (px != NULL)
-				px_l7_each_check(held[nheld++] = px, name_add, &ns);
-		}
-	lsn_table_unlock(s->t);
-	/* the routings' references keep every named target (and its params) alive; the checker's
-	 * lock is taken without the table's (the other order is the builds') */
-	if (ns.failed)
-		ns.n = 0;               /* no memory: targets without their check label */
-	if (ns.n != 0)
-		qsort(ns.v, ns.n, sizeof(*ns.v), named_cmp);
-	hc_each(s->checks, name_each, &ns);
-	for (size_t i = 0; i < nheld; i++)
-		px_l7_unref(held[i]);
-	free(held);
-	free(ns.v);
+	struct health_each e = { fn, arg };
+	hc_each(s->checks, health_one, &e);
 }

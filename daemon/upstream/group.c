@@ -69,10 +69,8 @@ void ups_group_destroy(struct ups_group *g)
 {
 	if (g == NULL)
 		return;
-	for (size_t i = 0; i < g->n; i++) {
+	for (size_t i = 0; i < g->n; i++)
 		ups_server_put(g->m[i].srv);
-		hc_target_put(g->m[i].check);
-	}
 	free(g->seq);
 	free(g->m);
 	free(g);

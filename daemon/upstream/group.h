@@ -21,7 +21,9 @@
 struct ups_member {
 	struct ups_server *srv;     /* a reference */
 	unsigned weight;            /* 1..CFG_WEIGHT_MAX */
-	struct hc_target *check;    /* a reference: its active check (health/hc.h); NULL: none */
+	struct hc_target *check;    /* its active check (health/hc.h; NULL: none), borrowed: whoever
+	                             * built the group holds the reference (daemon/proxy/l7.c), so
+	                             * upstream needs only hc.h's inline hc_target_up() */
 };
 
 struct ups_group {
