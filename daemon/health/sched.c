@@ -74,6 +74,12 @@ void hc_probe_done(struct hc_target *t, int ok, const char *why, int64_t latency
 	}
 	if (hc_verdict(&t->st, &t->p, ok, 0, ups_now_ms()))
 		publish(t, why);
+	/* the checks decide when a server comes back, as HAProxy's do for `observe layer4`: a good
+	 * probe of a server they hold up ends a passive ejection at once, rather than after
+	 * origin_fail_timeout (up to 10 s with the defaults) */
+	if (ok && t->st.up && ups_server_succeeded(t->srv))
+		LOG_INFO("health", "origin=%s: back for requests (a good probe ended its passive "
+			"ejection)", t->srv->addr.text);
 }
 
 /* hc_target_failed()'s count since the last tick, each as a failure now: a request's failure

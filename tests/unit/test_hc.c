@@ -412,6 +412,33 @@ static void test_probe_sends_the_params_and_200_is_up(void **state)
 	origin_stop(&o);
 }
 
+/* A server that passive health took out (a request's failure, for a minute) is back for requests
+ * at the next good probe: the checks decide when it returns. */
+static void test_a_good_probe_ends_a_passive_ejection(void **state)
+{
+	struct fixture *f = *state;
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	struct ups_server *srv;
+	uint64_t seen;
+	struct hc_snap s;
+	origin_start(&o, ANSWER_200);
+	t = hc_target_get(f->c, &o.addr, &p);
+	srv = ups_server_get(f->reg, &o.addr);          /* the same shared server */
+	assert_non_null(t);
+	assert_non_null(srv);
+	assert_int_equal(ups_server_failed(srv, 1, 60000), 1);
+	assert_int_equal(ups_server_up(srv, ups_now_ms()), 0);
+	hc_target_read(t, &s);
+	seen = s.probes;
+	wait_probes(t, seen + 1);
+	assert_int_equal(ups_server_up(srv, ups_now_ms()), 1);
+	ups_server_put(srv);
+	hc_target_put(t);
+	origin_stop(&o);
+}
+
 static void test_bad_status_is_down_after_three_then_up_after_two(void **state)
 {
 	struct fixture *f = *state;
@@ -661,6 +688,7 @@ int main(void)
 	};
 	const struct CMUnitTest probes[] = {
 		cmocka_unit_test(test_probe_sends_the_params_and_200_is_up),
+		cmocka_unit_test(test_a_good_probe_ends_a_passive_ejection),
 		cmocka_unit_test(test_bad_status_is_down_after_three_then_up_after_two),
 		cmocka_unit_test(test_silent_server_times_out),
 		cmocka_unit_test(test_slow_probe_is_not_doubled),
