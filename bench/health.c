@@ -610,6 +610,28 @@ static void raise_nofile(unsigned n)
 	}
 }
 
+/* The targets' last errors, the first 4 kinds and how many targets ended with each. */
+static void why_failed(const struct bench *b)
+{
+	char kinds[4][64];
+	unsigned counts[4] = { 0 }, nk = 0;
+	for (unsigned i = 0; i < b->o.targets; i++) {
+		struct hc_snap sn;
+		unsigned k = 0;
+		hc_target_read(b->t[i], &sn);
+		if (sn.last_error[0] == '\0')
+			continue;
+		while (k < nk && strcmp(kinds[k], sn.last_error) != 0)
+			k++;
+		if (k == nk && nk < 4)
+			snprintf(kinds[nk++], sizeof kinds[0], "%s", sn.last_error);
+		if (k < nk)
+			counts[k]++;
+	}
+	for (unsigned k = 0; k < nk; k++)
+		printf("- last error \"%s\": %u targets\n", kinds[k], counts[k]);
+}
+
 static void run(struct bench *b, struct sample *end)
 {
 	struct figs f;
@@ -654,6 +676,7 @@ int main(int argc, char **argv)
 	atomic_store(&b.fl.stop, 1);
 	if (b.o.floor)
 		pthread_join(b.flth, NULL);
+	why_failed(&b);
 	for (unsigned i = 0; i < b.o.targets; i++)
 		hc_target_put(b.t[i]);
 	hc_stop(c);
