@@ -2,13 +2,14 @@
  *   127.0.0.1, each checked every delay_ms, and the checker thread's CPU per probe.
  *
  *   build/bench_health [--smoke] [--targets N] [--delay-ms MS] [--rounds R] [--round-s S]
- *                      [--no-floor]
- *   build/bench_health --serve N      (the origins alone: their ports on stdout, one a line,
- *                                      then serves until stdin closes; bench/health.py uses it)
+ *                      [--no-floor] [--keepalive]
+ *   build/bench_health [--keepalive] --serve N  (the origins alone: their ports on stdout, one a
+ *                                      line, then serves until stdin closes; bench/health.py)
  *
  * The origins run in a child process (one epoll loop, N listening sockets; each connection's
- * request is read once, answered "200 OK", Content-Length: 0, and closed), so their CPU is never
- * the checker's. This process starts a real checker (hc_start()) and N targets (hc_target_get():
+ * request is read once, answered "200 OK", Content-Length: 0, Connection: close, and closed; with
+ * --keepalive, answered without Connection: close and kept for the next request, as most servers
+ * do), so their CPU is never the checker's. This process starts a real checker (hc_start()) and N targets (hc_target_get():
  * HEAD /, Host bench.example, 2xx/3xx healthy, ConnectTimeout = delay_ms), one per origin port,
  * as N rules checking N bindings would (DelayLoop = delay_ms / 1000).
  *
@@ -24,7 +25,9 @@
  * The peer, in the same rounds (unless --no-floor): a thread of this process making the same
  * probes to the same origins at the same rate with blocking system calls and nothing else
  * (socket, connect, one write, one read, close), its CPU read the same way: what any prober
- * pays the kernel, plus a sleep and a wake-up per probe, which an event loop does not pay.
+ * pays the kernel, plus a sleep and a wake-up per probe, which an event loop does not pay. With
+ * --keepalive the floor keeps a connection per origin too (one write, one read per probe; a new
+ * connection only when one fails).
  *
  * After a warm-up of 2 x delay_ms (every target has made its first, jittered probe), R rounds
  * of S seconds each (default 5 x 2 s = 10 s): probes finished (summed over the targets'
@@ -69,6 +72,10 @@ struct opts {
 	int smoke, floor;
 };
 
+/* --keepalive: the origins keep connections, the floor reuses them (the checker does anyway
+ * when the origin lets it). Set before the origins fork. */
+static int keepalive;
+
 static void die(const char *what)
 {
 	fprintf(stderr, "bench_health: %s: %s\n", what, strerror(errno));
@@ -103,16 +110,20 @@ static unsigned port_of(int fd)
 	return ntohs(sin.sin_port);
 }
 
-/* A connection's request, read once (a probe's fits in one segment), answered and closed. A
- * connection whose request has not come yet stays in the set (EPOLLIN, tagged by fd + 1 << 32). */
+/* A connection's request, read once (a probe's fits in one segment), answered and closed (with
+ * --keepalive: left in the set for the next one, closed at its EOF). A connection whose request
+ * has not come yet stays in the set (EPOLLIN, tagged by fd + 1 << 32). */
 static void answer(int ep, int fd)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	static const char kept[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 	char buf[2048];
 	ssize_t n = read(fd, buf, sizeof buf);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0 && write(fd, ok, sizeof ok - 1) < 0)
+	if (n > 0 && keepalive && write(fd, kept, sizeof kept - 1) == (ssize_t)(sizeof kept - 1))
+		return;
+	if (n > 0 && !keepalive && write(fd, ok, sizeof ok - 1) < 0)
 		n = -1;
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
@@ -286,25 +297,56 @@ static void stat_ticks(const char *path, uint64_t *ut, uint64_t *st)
  * it is what its event loop, timers, bufferevents and parser add. */
 struct floor {
 	const unsigned *ports;
+	int *fds;                       /* --keepalive: each origin's kept connection, or -1 */
 	unsigned n, delay_ms;
 	atomic_int stop;
 	atomic_uint_fast64_t probes, failures;
 	atomic_int tid;
 };
 
-static int floor_probe(unsigned port)
+static int floor_connect(unsigned port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* One request on fd and its answer, read once (it fits in one segment): 1 if it is a 200. */
+static int floor_ask(int fd)
 {
 	static const char req[] = "HEAD / HTTP/1.1\r\nHost: bench.example\r\nConnection: close\r\n"
 		"User-Agent: gaapd-health\r\n\r\n";
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	static const char kreq[] = "HEAD / HTTP/1.1\r\nHost: bench.example\r\n"
+		"Connection: keep-alive\r\nUser-Agent: gaapd-health\r\n\r\n";
+	const char *r = keepalive ? kreq : req;
+	size_t len = keepalive ? sizeof kreq - 1 : sizeof req - 1;
 	char buf[512];
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok = 0;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-	    write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) &&
-	    read(fd, buf, sizeof buf) > 12)
-		ok = memcmp(buf, "HTTP/1.1 200", 12) == 0;
-	if (fd >= 0)
+	return write(fd, r, len) == (ssize_t)len && read(fd, buf, sizeof buf) > 12 &&
+		memcmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+/* Origin i probed: on a new connection, closed after; with --keepalive on the kept one, and a new
+ * one (once) when it fails. */
+static int floor_probe(struct floor *f, unsigned i)
+{
+	int fd, ok;
+	if (keepalive && f->fds[i] >= 0) {
+		if (floor_ask(f->fds[i]))
+			return 1;
+		close(f->fds[i]);
+		f->fds[i] = -1;
+	}
+	if ((fd = floor_connect(f->ports[i])) < 0)
+		return 0;
+	ok = floor_ask(fd);
+	if (keepalive && ok)
+		f->fds[i] = fd;
+	else
 		close(fd);
 	return ok;
 }
@@ -319,12 +361,15 @@ static void *floor_loop(void *arg)
 	while (!atomic_load(&f->stop)) {
 		uint64_t due = (uint64_t)((now_s() - t0) * rate);
 		for (; done < due; done++) {
-			if (!floor_probe(f->ports[done % f->n]))
+			if (!floor_probe(f, (unsigned)(done % f->n)))
 				atomic_fetch_add(&f->failures, 1);
 			atomic_fetch_add(&f->probes, 1);
 		}
 		usleep(1000);
 	}
+	for (unsigned i = 0; keepalive && i < f->n; i++)
+		if (f->fds[i] >= 0)
+			close(f->fds[i]);
 	return NULL;
 }
 
@@ -418,6 +463,10 @@ static void floor_start(struct bench *b, const unsigned *ports)
 {
 	b->fl.ports = ports;
 	b->fl.n = b->o.targets;
+	if (keepalive && (b->fl.fds = malloc(b->o.targets * sizeof *b->fl.fds)) == NULL)
+		die("malloc");
+	for (unsigned i = 0; keepalive && i < b->o.targets; i++)
+		b->fl.fds[i] = -1;
 	b->fl.delay_ms = b->o.delay_ms;
 	if (!b->o.floor)
 		return;
@@ -497,7 +546,8 @@ static void summary(struct figs *f, unsigned n, const struct sample *end, int fl
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench_health [--smoke] [--targets N] [--delay-ms MS] "
-		"[--rounds R] [--round-s S] [--no-floor]\n       bench_health --serve N\n");
+		"[--rounds R] [--round-s S] [--no-floor] [--keepalive]\n"
+		"       bench_health [--keepalive] --serve N\n");
 	exit(2);
 }
 
@@ -515,6 +565,10 @@ static struct opts parse(int argc, char **argv)
 	struct opts o = { 1000, 1000, 5, 2, 0, 1 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--keepalive") == 0) {
+			keepalive = 1;
+			continue;
+		}
 		if (strcmp(a, "--smoke") == 0 || strcmp(a, "--no-floor") == 0) {
 			if (a[2] == 's')
 				o.smoke = 1, o.targets = 50, o.rounds = 1, o.round_s = 1;
@@ -539,7 +593,9 @@ static struct opts parse(int argc, char **argv)
 	return o;
 }
 
-/* Enough descriptors for N listening sockets (the origins) and N probes in flight. */
+/* Enough descriptors for N listening sockets (the origins) and N probes in flight; with
+ * --keepalive, the origins hold 3 N (listening, the checker's and the floor's connections; 2 N
+ * with --no-floor). */
 static void raise_nofile(unsigned n)
 {
 	struct rlimit r;
@@ -552,6 +608,28 @@ static void raise_nofile(unsigned n)
 			n + 100, (unsigned long)r.rlim_cur);
 		exit(1);
 	}
+}
+
+/* The targets' last errors, the first 4 kinds and how many targets ended with each. */
+static void why_failed(const struct bench *b)
+{
+	char kinds[4][64];
+	unsigned counts[4] = { 0 }, nk = 0;
+	for (unsigned i = 0; i < b->o.targets; i++) {
+		struct hc_snap sn;
+		unsigned k = 0;
+		hc_target_read(b->t[i], &sn);
+		if (sn.last_error[0] == '\0')
+			continue;
+		while (k < nk && strcmp(kinds[k], sn.last_error) != 0)
+			k++;
+		if (k == nk && nk < 4)
+			snprintf(kinds[nk++], sizeof kinds[0], "%s", sn.last_error);
+		if (k < nk)
+			counts[k]++;
+	}
+	for (unsigned k = 0; k < nk; k++)
+		printf("- last error \"%s\": %u targets\n", kinds[k], counts[k]);
 }
 
 static void run(struct bench *b, struct sample *end)
@@ -582,21 +660,23 @@ int main(int argc, char **argv)
 	struct hc_checker *c;
 	struct sample end;
 	int ctl, st;
-	raise_nofile(b.o.targets);
+	raise_nofile(keepalive ? (b.o.floor ? 3 : 2) * b.o.targets : b.o.targets);
 	if (evthread_use_pthreads() != 0 || (reg = ups_reg_new()) == NULL ||
 	    (ports = calloc(b.o.targets, sizeof *ports)) == NULL ||
 	    (b.t = calloc(b.o.targets, sizeof *b.t)) == NULL)
 		die("setup");
 	b.origin_pid = origins_start(b.o.targets, ports, &ctl);
 	snprintf(b.ostat, sizeof b.ostat, "/proc/%d/stat", (int)b.origin_pid);
-	printf("## bench_health: %u targets, DelayLoop %u ms, HEAD /, %u x %u s\n\n", b.o.targets,
-		b.o.delay_ms, b.o.rounds, b.o.round_s);
+	printf("## bench_health: %u targets, DelayLoop %u ms, HEAD /, %u x %u s, origins %s\n\n",
+		b.o.targets, b.o.delay_ms, b.o.rounds, b.o.round_s,
+		keepalive ? "keeping connections" : "closing after each answer");
 	c = checker_start(&b, reg, ports);
 	floor_start(&b, ports);
 	run(&b, &end);
 	atomic_store(&b.fl.stop, 1);
 	if (b.o.floor)
 		pthread_join(b.flth, NULL);
+	why_failed(&b);
 	for (unsigned i = 0; i < b.o.targets; i++)
 		hc_target_put(b.t[i]);
 	hc_stop(c);
@@ -605,6 +685,7 @@ int main(int argc, char **argv)
 	waitpid(b.origin_pid, &st, 0);
 	free(ports);
 	free(b.t);
+	free(b.fl.fds);
 	if (b.o.smoke && (end.probes == 0 || end.failures != 0 || end.down != 0 ||
 	    end.floor_failures != 0)) {
 		fprintf(stderr, "bench_health: smoke: no probe finished, or some failed\n");

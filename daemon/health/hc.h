@@ -2,12 +2,19 @@
  *   that probes each distinct (real server, check parameters) once per DelayLoop, however many
  *   rules, listeners and workers share it, from a thread and an event loop of its own (never a
  *   worker's), and publishes each target's verdict as one atomic the request path reads.
- * Probes: a connection of their own per probe (ups_connect, upstream/connect.h), then
- *   `METHOD PATH HTTP/1.1`, `Host: <host>`, `Connection: close`, `User-Agent: gaapd-health`; the
- *   verdict is the status line (llhttp), read within timeout_ms of the connect's start; the body
- *   is never read. A probe is never a request of any listener: no access log line, no request
- *   metric. The first probe of a new target is jittered over [0, delay_ms) so that thousands of
- *   targets created at once (a restore) do not fire together.
+ * Probes: `METHOD PATH HTTP/1.1`, `Host: <host>`, `Connection: keep-alive`, `User-Agent:
+ *   gaapd-health`, on a connection of the checker's own (ups_connect, upstream/connect.h), kept
+ *   for the target's next probe when the server lets it live, reconnected when the server closes
+ *   it (a new connection per probe is most of a probe's cost; a kept one holds a descriptor
+ *   per target between probes). The verdict is the status line (llhttp), read within timeout_ms
+ *   of the probe's start; the answer is then read whole (HEAD: no body; Content-Length or
+ *   chunked, up to 64 KiB, discarded) so that the connection can serve again; a longer body,
+ *   one read to the close, `Connection: close` or HTTP/1.0 without keep-alive close it. A probe
+ *   failing on a kept connection before any byte of the answer is retried once on a new
+ *   connection within its deadline (the server may close an idle connection as the request
+ *   leaves: no sign of ill health). A probe is never a request of any listener: no access log
+ *   line, no request metric. The first probe of a new target is jittered over [0, delay_ms) so
+ *   that thousands of targets created at once (a restore) do not fire together.
  * Verdicts (hc_verdict(): pure, unit-tested):
  *   fail_threshold 0: `down` after 3 consecutive failed probes, `up` after 2 consecutive good
  *     ones (HC_FALL, HC_RISE).

@@ -20,6 +20,7 @@
 #define HC_SLOTS 4096               /* the registry's hash buckets: ~2 targets each at 10,000 */
 #define HC_DELAY_MIN_MS 10          /* a DelayLoop of 0 would spin the checker */
 
+struct bufferevent;
 struct event;
 struct event_base;
 struct hc_probe;
@@ -50,6 +51,7 @@ struct hc_target {
 	struct ups_server *srv;         /* a reference; the key with p */
 	struct event *timer;            /* (checker) the next probe */
 	struct hc_probe *probe;         /* (checker) the one in flight, or NULL */
+	struct bufferevent *conn;       /* (checker) the kept connection, idle between probes */
 	struct hc_state st;             /* (checker) */
 	atomic_uint req_fails;          /* hc_target_failed() since the last tick */
 	/* what hc_target_read() reports: written by the checker, read anywhere */
@@ -69,9 +71,11 @@ void hc_post(struct hc_checker *c, struct hc_target *t);
  * thread or once it is joined); drops t's checker reference. */
 void hc_target_free(struct hc_target *t);
 
-/* Starts t's probe on the checker's loop (t->probe set); its result comes to hc_probe_done(). */
+/* Starts t's probe on the checker's loop (t->probe set), on t->conn if there is one (taken from
+ * it: the probe gives it back if the server lets it live); its result comes to hc_probe_done(). */
 void hc_probe_start(struct hc_target *t);
-/* Gives up t's probe in flight, if any, without a result (its dial, socket and timer go). */
+/* Gives up t's probe in flight, if any, without a result (its dial, socket and timer go), and
+ * closes t's kept connection. */
 void hc_probe_cancel(struct hc_target *t);
 /* A probe's end (hc.c): ok, and why not (a short text), latency_us < 0 without a status line. */
 void hc_probe_done(struct hc_target *t, int ok, const char *why, int64_t latency_us);

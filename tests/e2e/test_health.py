@@ -35,11 +35,14 @@ def config():
 
 class CheckedOrigin:
     """An HTTP/1.1 origin on a fixed port that can stop and start again on it; answers `status`
-    (per path prefix in `statuses`, else 200) to GET and HEAD, and records every request."""
+    (per path prefix in `statuses`, else 200) to GET and HEAD, and records every request. It keeps
+    connections (the checker's probes reuse one); stop() is the server's death: the listening
+    socket and every connection close."""
 
     def __init__(self, port=0):
         self.requests = []
         self.statuses = {}
+        self.conns = set()
         self.lock = threading.Lock()
         self.server = None
         self.port = port
@@ -53,6 +56,16 @@ class CheckedOrigin:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with origin.lock:
+                    origin.conns.add(self.connection)
+
+            def finish(self):
+                with origin.lock:
+                    origin.conns.discard(self.connection)
+                super().finish()
 
             def _answer(self):
                 n = int(self.headers.get("Content-Length", 0))
@@ -83,6 +96,13 @@ class CheckedOrigin:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        with self.lock:
+            conns, self.conns = self.conns, set()
+        for c in conns:                 # a handler thread may still be reading on it
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def traffic(self):
         """Requests that are not probes."""

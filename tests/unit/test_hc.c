@@ -185,70 +185,182 @@ static void test_threshold_is_capped(void **state)
 
 /* ---- real probes ---- */
 
-enum mode { ANSWER_200, ANSWER_503, SILENT };
+enum mode {
+	ANSWER_200,             /* 200 with a 2-byte body, the connection kept */
+	ANSWER_503,             /* 503, kept */
+	SILENT,                 /* never a word: a probe must time out */
+	CLOSE_EACH,             /* 200, then the server closes (no Connection header) */
+	HTTP10,                 /* HTTP/1.0 200 without keep-alive, left open: the client closes */
+	DROP_SECOND,            /* the first request of a connection answered, the next dropped */
+	IDLE_CLOSE,             /* 200, then the server closes the idle connection 10 ms later */
+	BODY_CL,                /* 200 with a 5,000-byte body (Content-Length) */
+	BODY_CHUNKED,           /* 200 with a chunked body in two writes, and a trailer */
+	BODY_HUGE,              /* 200 with a chunked body past the probe's bound (70,000 bytes) */
+};
 
-/* A tiny origin: one thread accepting on 127.0.0.1, reading each request's head, answering by
- * mode (or holding the connection open without a word), counting requests. */
+struct conn {
+	int fd;
+	size_t len;             /* in buf */
+	int served;             /* requests answered on it */
+	int held;               /* SILENT: nothing more is answered */
+	int64_t close_at;       /* IDLE_CLOSE: ms, or 0 */
+	char buf[1024];
+};
+
+#define CONNS 64
+
+/* A tiny origin: one thread polling 127.0.0.1's listening socket and its connections (each may
+ * carry several requests), answering each request's head by mode, counting requests and
+ * connections. */
 struct origin {
 	int fd;
 	struct cfg_addr addr;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	enum mode mode;                 /* (mu) */
-	int requests;                   /* (mu) */
+	int requests, conns;            /* (mu) requests read, connections accepted */
 	char first[512];                /* (mu) the first request's head, as received */
-	int held[64];                   /* SILENT's connections, closed at the end */
-	int nheld;
+	struct conn c[CONNS];           /* the origin's thread */
+	int nc;
 	atomic_int stop;
 };
 
-static void read_head(int fd, char *buf, size_t size)
+static int64_t now_ms(void)
 {
-	size_t n = 0;
-	struct timeval tv = { 1, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	while (n + 1 < size && (n < 4 || memcmp(buf + n - 4, "\r\n\r\n", 4) != 0)) {
-		ssize_t r = read(fd, buf + n, size - n - 1);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void serve(struct origin *o, int fd)
+static void put(int fd, const char *s, size_t n)
+{
+	(void)!send(fd, s, n, MSG_NOSIGNAL);
+}
+
+static void answer_body(int fd, enum mode m)
+{
+	static char big[70000 + 64];
+	int n;
+	if (m == BODY_CL) {
+		n = snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+		memset(big + n, 'x', 5000);
+		put(fd, big, (size_t)n + 5000);
+	} else if (m == BODY_CHUNKED) {
+		static const char a[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			"5\r\nhello\r\n6\r\n wor", b[] = "ld\r\n0\r\nX-Trailer: 1\r\n\r\n";
+		put(fd, a, sizeof a - 1);
+		usleep(2000);           /* the answer in two reads, most likely */
+		put(fd, b, sizeof b - 1);
+	} else {
+		n = snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			"11170\r\n");
+		memset(big + n, 'x', 70000);
+		n += 70000;
+		n += snprintf(big + n, sizeof big - (size_t)n, "\r\n0\r\n\r\n");
+		put(fd, big, (size_t)n);
+	}
+}
+
+/* One request's head on c: answered by mode. 0: c stays, -1: the server closes it. */
+static int serve(struct origin *o, struct conn *c, const char *head)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char ok10[] = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	static const char bad[] = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
-	char head[512];
 	enum mode m;
-	read_head(fd, head, sizeof head);
 	pthread_mutex_lock(&o->mu);
 	if (o->requests++ == 0)
 		snprintf(o->first, sizeof o->first, "%s", head);
 	m = o->mode;
 	pthread_mutex_unlock(&o->mu);
-	if (m == SILENT && o->nheld < 64) {
-		o->held[o->nheld++] = fd;
+	if (c->held || m == SILENT) {
+		c->held = 1;
+		return 0;
+	}
+	if (m == DROP_SECOND && c->served > 0)
+		return -1;
+	c->served++;
+	if (m == ANSWER_503)
+		put(c->fd, bad, sizeof bad - 1);
+	else if (m == HTTP10)
+		put(c->fd, ok10, sizeof ok10 - 1);
+	else if (m >= BODY_CL)
+		answer_body(c->fd, m);
+	else
+		put(c->fd, ok, sizeof ok - 1);
+	if (m == IDLE_CLOSE)
+		c->close_at = now_ms() + 10;
+	return m == CLOSE_EACH ? -1 : 0;
+}
+
+static void drop(struct origin *o, int i)
+{
+	close(o->c[i].fd);
+	o->c[i] = o->c[--o->nc];
+}
+
+/* What came on connection i: every complete head in it served. */
+static void conn_read(struct origin *o, int i)
+{
+	struct conn *c = &o->c[i];
+	ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+	char *end;
+	if (r <= 0) {
+		drop(o, i);
 		return;
 	}
-	if (m == ANSWER_200)
-		(void)!write(fd, ok, sizeof ok - 1);
-	else
-		(void)!write(fd, bad, sizeof bad - 1);
-	close(fd);
+	c->len += (size_t)r;
+	c->buf[c->len] = 0;
+	while ((end = strstr(c->buf, "\r\n\r\n")) != NULL) {
+		size_t n = (size_t)(end + 4 - c->buf);
+		char head[512];
+		snprintf(head, sizeof head, "%.*s", (int)n, c->buf);
+		memmove(c->buf, c->buf + n, c->len - n + 1);
+		c->len -= n;
+		if (serve(o, c, head) != 0) {
+			drop(o, i);
+			return;
+		}
+	}
+	if (c->len == sizeof c->buf - 1)
+		drop(o, i);             /* no head fits */
+}
+
+static void accept_one(struct origin *o)
+{
+	int fd = accept(o->fd, NULL, NULL);
+	if (fd < 0)
+		return;
+	if (o->nc == CONNS) {
+		close(fd);
+		return;
+	}
+	memset(&o->c[o->nc], 0, sizeof o->c[o->nc]);
+	o->c[o->nc++].fd = fd;
+	pthread_mutex_lock(&o->mu);
+	o->conns++;
+	pthread_mutex_unlock(&o->mu);
 }
 
 static void *origin_main(void *arg)
 {
 	struct origin *o = arg;
 	while (!o->stop) {
-		struct pollfd pfd = { o->fd, POLLIN, 0 };
-		int fd;
-		if (poll(&pfd, 1, 20) <= 0)
+		struct pollfd pfd[CONNS + 1];
+		int n = o->nc;
+		pfd[0] = (struct pollfd){ o->fd, POLLIN, 0 };
+		for (int i = 0; i < n; i++)
+			pfd[i + 1] = (struct pollfd){ o->c[i].fd, POLLIN, 0 };
+		if (poll(pfd, (nfds_t)n + 1, 5) < 0)
 			continue;
-		if ((fd = accept(o->fd, NULL, NULL)) >= 0)
-			serve(o, fd);
+		/* downwards: a drop moves the last connection into i, already seen */
+		for (int i = n - 1; i >= 0; i--)
+			if (pfd[i + 1].revents != 0)
+				conn_read(o, i);
+			else if (o->c[i].close_at != 0 && now_ms() >= o->c[i].close_at)
+				drop(o, i);
+		if (pfd[0].revents & POLLIN)
+			accept_one(o);
 	}
 	return NULL;
 }
@@ -272,13 +384,14 @@ static void origin_start(struct origin *o, enum mode m)
 	assert_int_equal(pthread_create(&o->thread, NULL, origin_main, o), 0);
 }
 
+/* The server dies: its port refuses, its connections close. */
 static void origin_stop(struct origin *o)
 {
 	o->stop = 1;
 	pthread_join(o->thread, NULL);
 	close(o->fd);
-	for (int i = 0; i < o->nheld; i++)
-		close(o->held[i]);
+	while (o->nc > 0)
+		drop(o, 0);
 	pthread_mutex_destroy(&o->mu);
 }
 
@@ -287,6 +400,15 @@ static int origin_requests(struct origin *o)
 	int n;
 	pthread_mutex_lock(&o->mu);
 	n = o->requests;
+	pthread_mutex_unlock(&o->mu);
+	return n;
+}
+
+static int origin_conns(struct origin *o)
+{
+	int n;
+	pthread_mutex_lock(&o->mu);
+	n = o->conns;
 	pthread_mutex_unlock(&o->mu);
 	return n;
 }
@@ -314,13 +436,6 @@ static struct cfg_addr refused(void)
 	snprintf(a.text, sizeof a.text, "127.0.0.1:%u", ntohs(sin->sin_port));
 	close(fd);
 	return a;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct hc_params probe_params(void)
@@ -381,7 +496,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The request is hc.h's, byte for byte, and a 200 keeps the target up. */
+/* The request is hc.h's, byte for byte (keep-alive asked for), and a 200 keeps the target up. */
 static void test_probe_sends_the_params_and_200_is_up(void **state)
 {
 	struct fixture *f = *state;
@@ -406,7 +521,7 @@ static void test_probe_sends_the_params_and_200_is_up(void **state)
 	assert_true(n >= 3);
 	pthread_mutex_lock(&o.mu);
 	assert_string_equal(o.first, "GET /health?x=1 HTTP/1.1\r\nHost: check.example\r\n"
-		"Connection: close\r\nUser-Agent: gaapd-health\r\n\r\n");
+		"Connection: keep-alive\r\nUser-Agent: gaapd-health\r\n\r\n");
 	pthread_mutex_unlock(&o.mu);
 	hc_target_put(t);
 	origin_stop(&o);
@@ -618,6 +733,148 @@ static void test_last_put_stops_the_probes(void **state)
 	origin_stop(&o);
 }
 
+/* ---- kept connections ---- */
+
+/* Runs t against o until n probes have finished; the snapshot then. */
+static void probe_until(struct hc_target *t, uint64_t n, struct hc_snap *s)
+{
+	wait_probes(t, n);
+	hc_target_read(t, s);
+}
+
+/* A server that keeps connections sees every probe on the first one. */
+static void test_keepalive_server_sees_probes_on_one_connection(void **state)
+{
+	struct fixture *f = *state;
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	struct hc_snap s;
+	origin_start(&o, ANSWER_200);
+	t = hc_target_get(f->c, &o.addr, &p);
+	probe_until(t, 6, &s);
+	assert_int_equal(s.probe_failures, 0);
+	assert_true(origin_requests(&o) >= 6);
+	assert_int_equal(origin_conns(&o), 1);
+	hc_target_put(t);
+	origin_stop(&o);
+}
+
+/* Servers that do not keep the connection: probes connect anew and nothing fails. */
+static void expect_new_connections(struct fixture *f, enum mode m)
+{
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	struct hc_snap s;
+	origin_start(&o, m);
+	t = hc_target_get(f->c, &o.addr, &p);
+	probe_until(t, 5, &s);
+	assert_int_equal(s.up, 1);
+	assert_int_equal(s.probe_failures, 0);
+	assert_string_equal(s.last_error, "");
+	assert_true(origin_conns(&o) >= 3);
+	hc_target_put(t);
+	origin_stop(&o);
+}
+
+/* The server closes after each answer (without saying so): the idle connection's end is seen. */
+static void test_server_closing_after_each_answer_stays_up(void **state)
+{
+	expect_new_connections(*state, CLOSE_EACH);
+}
+
+/* HTTP/1.0 without keep-alive: the checker closes, whatever the server does. */
+static void test_http10_answer_is_not_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	struct hc_snap s;
+	origin_start(&o, HTTP10);
+	t = hc_target_get(f->c, &o.addr, &p);
+	probe_until(t, 4, &s);
+	assert_int_equal(s.probe_failures, 0);
+	assert_true(origin_requests(&o) >= 4);
+	assert_true(origin_conns(&o) >= origin_requests(&o) - 1);   /* - 1: read in between */
+	hc_target_put(t);
+	origin_stop(&o);
+}
+
+/* The server closes the kept connection as the next request comes (an idle timeout's race): the
+ * probe is retried on a new connection and does not fail. */
+static void test_kept_connection_closed_on_request_is_retried(void **state)
+{
+	expect_new_connections(*state, DROP_SECOND);
+}
+
+/* The server closes the kept connection while idle: forgotten, the next probe connects anew. */
+static void test_kept_connection_closed_while_idle_stays_up(void **state)
+{
+	expect_new_connections(*state, IDLE_CLOSE);
+}
+
+/* A GET's body, by Content-Length or chunked (in two reads, with a trailer), read to its end:
+ * the connection serves the next probes. */
+static void expect_one_connection(struct fixture *f, enum mode m)
+{
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	struct hc_snap s;
+	origin_start(&o, m);
+	t = hc_target_get(f->c, &o.addr, &p);
+	probe_until(t, 4, &s);
+	assert_int_equal(s.up, 1);
+	assert_int_equal(s.probe_failures, 0);
+	assert_int_equal(origin_conns(&o), 1);
+	hc_target_put(t);
+	origin_stop(&o);
+}
+
+static void test_content_length_body_is_read(void **state)
+{
+	expect_one_connection(*state, BODY_CL);
+}
+
+static void test_chunked_body_is_read(void **state)
+{
+	expect_one_connection(*state, BODY_CHUNKED);
+}
+
+/* A body past the bound is not drained: the status decides, the connection goes. */
+static void test_huge_body_is_not_drained(void **state)
+{
+	expect_new_connections(*state, BODY_HUGE);
+}
+
+/* The server dies with a connection kept: the connection's end is no failure, the refused
+ * connects are, and three of them take the target down. */
+static void test_dead_server_with_kept_connection_goes_down(void **state)
+{
+	struct fixture *f = *state;
+	struct hc_params p = probe_params();
+	struct origin o;
+	struct hc_target *t;
+	struct hc_snap s;
+	uint64_t probes;
+	origin_start(&o, ANSWER_200);
+	t = hc_target_get(f->c, &o.addr, &p);
+	probe_until(t, 3, &s);
+	assert_int_equal(s.probe_failures, 0);
+	assert_int_equal(origin_conns(&o), 1);
+	probes = s.probes;
+	origin_stop(&o);
+	wait_verdict(t, 0);
+	hc_target_read(t, &s);
+	assert_int_equal(s.transitions, 1);
+	assert_true(s.probe_failures >= HC_FALL);
+	assert_true(s.probes - probes >= s.probe_failures);     /* one failure per probe at most */
+	assert_string_equal(s.last_error, "connect: Connection refused");
+	hc_target_put(t);
+}
+
 /* hc_stop() with targets referenced and probes in flight: they stay readable, frozen, and their
  * last puts free them (ASan: nothing leaks, nothing is used after free). */
 static void test_stop_with_targets_alive(void **state)
@@ -697,6 +954,15 @@ int main(void)
 		cmocka_unit_test(test_request_failures_take_it_down_with_a_threshold),
 		cmocka_unit_test(test_equal_params_share_one_target),
 		cmocka_unit_test(test_last_put_stops_the_probes),
+		cmocka_unit_test(test_keepalive_server_sees_probes_on_one_connection),
+		cmocka_unit_test(test_server_closing_after_each_answer_stays_up),
+		cmocka_unit_test(test_http10_answer_is_not_kept),
+		cmocka_unit_test(test_kept_connection_closed_on_request_is_retried),
+		cmocka_unit_test(test_kept_connection_closed_while_idle_stays_up),
+		cmocka_unit_test(test_content_length_body_is_read),
+		cmocka_unit_test(test_chunked_body_is_read),
+		cmocka_unit_test(test_huge_body_is_not_drained),
+		cmocka_unit_test(test_dead_server_with_kept_connection_goes_down),
 	};
 	if (evthread_use_pthreads() != 0)
 		return 1;
