@@ -57,10 +57,12 @@ def seconds(text):
 
 
 class CheckOrigins:
-    """build/bench_health --serve N: N ports answering 200, until its stdin closes."""
+    """build/bench_health --serve N: N ports answering 200, until its stdin closes; keeping
+    connections (--keepalive) as most servers do, unless BENCH_CHECK_KEEPALIVE=0."""
 
     def __init__(self, binary, n, cpu):
-        self.proc = subprocess.Popen(tg.taskset(cpu, [binary, "--serve", str(n)]),
+        keep = ["--keepalive"] if os.environ.get("BENCH_CHECK_KEEPALIVE", "1") != "0" else []
+        self.proc = subprocess.Popen(tg.taskset(cpu, [binary] + keep + ["--serve", str(n)]),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.ports = [int(self.proc.stdout.readline()) for _ in range(n)]
 
