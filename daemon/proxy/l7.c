@@ -340,9 +340,11 @@ static int groups_init(struct l7_groups *b, struct px_l7 *l, struct ups_reg *reg
 		return b->slots != NULL ? 0 : -1;
 	if ((b->keys = calloc(n, sizeof *b->keys)) == NULL ||
 	    (l->groups = calloc(n, sizeof *l->groups)) == NULL ||
-	    (l->rules = aligned_alloc(_Alignof(struct px_l7_rule), n * sizeof *l->rules)) == NULL)
+	    (l->rules_mem = calloc(n + 1, sizeof *l->rules)) == NULL)
 		return -1;
-	memset(l->rules, 0, n * sizeof *l->rules);
+	/* aligned by hand: glibc's aligned_alloc() left the heap fragmented over rebuilds */
+	l->rules = (struct px_l7_rule *)(((uintptr_t)l->rules_mem + _Alignof(struct px_l7_rule) - 1) &
+		~(uintptr_t)(_Alignof(struct px_l7_rule) - 1));
 	return 0;
 }
 
@@ -437,7 +439,7 @@ void px_l7_unref(struct px_l7 *l)
 	for (size_t i = 0; i < l->ngroups; i++)
 		group_free(l->groups[i]);   /* after the rules that borrowed them */
 	free(l->groups);
-	free(l->rules);
+	free(l->rules_mem);
 	free(l);
 }
 
@@ -504,7 +506,7 @@ enum px_rt_result px_l7_route(const struct px_l7 *l, const char *host, size_t ho
 	if (path_len == 1 && path[0] == '*')
 		path = "/";             /* OPTIONS *: the domain's "/" rule (README) */
 	res = px_rt_lookup(l->rt, host, host_len, path, path_len, buf, sizeof buf, &m);
-	*rule = res == PX_RT_FOUND ? m.rule->target : NULL;
+	*rule = res == PX_RT_FOUND ? m.target : NULL;
 	return res;
 }
 

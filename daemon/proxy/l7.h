@@ -54,8 +54,9 @@ struct px_l7_rule {
 struct px_l7 {
 	atomic_uint refs;
 	struct px_rt *rt;
-	struct px_l7_rule *rules;   /* 64-byte aligned (aligned_alloc) */
+	struct px_l7_rule *rules;   /* 64-byte aligned, in rules_mem */
 	size_t nrules;
+	void *rules_mem;
 	struct ups_group **groups;  /* distinct, each shared by the rules with its bindings */
 	size_t ngroups;
 };
