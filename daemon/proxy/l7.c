@@ -343,8 +343,8 @@ static int groups_init(struct l7_groups *b, struct px_l7 *l, struct ups_reg *reg
 	    (l->rules_mem = calloc(n + 1, sizeof *l->rules)) == NULL)
 		return -1;
 	/* aligned by hand: glibc's aligned_alloc() left the heap fragmented over rebuilds */
-	l->rules = (struct px_l7_rule *)(((uintptr_t)l->rules_mem + _Alignof(struct px_l7_rule) - 1) &
-		~(uintptr_t)(_Alignof(struct px_l7_rule) - 1));
+	uintptr_t a = _Alignof(struct px_l7_rule);
+	l->rules = (struct px_l7_rule *)(((uintptr_t)l->rules_mem + a - 1) & ~(a - 1));
 	return 0;
 }
 
