@@ -16,6 +16,25 @@
 #define L7_HEADER_NAME_MAX 100
 #define L7_HEADER_VALUE_MAX 1024
 #define L7_REMOTE_ADDR "$remote_addr"
+#define L7_FORWARD_HOST_MAX 65535  /* far above any head limit; keeps the length in 32 bits */
+
+/* One rule per cache line (l7.h): what a routed request reads first is one miss, not two. */
+_Static_assert(sizeof(struct px_l7_rule) == 64, "struct px_l7_rule is one cache line");
+
+/* Interning server groups during one build: rules with equal bindings get one group (l7.h).
+ * The key is the bytes that make two groups behave alike: the scheduler, then per binding its
+ * address text, address length (0: a DNS name), weight and check target (a pointer: equal
+ * params on the same server are one target, hc.h). An open-addressing table of indexes into
+ * the px_l7's groups, at most half full; it lives as long as the build. */
+struct l7_groups {
+	struct px_l7 *l;
+	struct ups_reg *reg;
+	uint32_t *slots;            /* group index + 1; 0 = empty */
+	size_t mask;
+	char **keys;                /* per group: its key, length first */
+	unsigned char *buf;         /* the key being made */
+	size_t cap;
+};
 
 static struct px_l7 *fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -120,7 +139,6 @@ static int redirect_parse(const char *v, struct px_l7_rule *r)
 		return -1;
 	if ((r->redirect_host = strndup(t.authority, t.authority_len)) == NULL)
 		return -2;
-	r->redirect_host_len = t.authority_len;
 	return 0;
 }
 
@@ -135,25 +153,107 @@ static void rule_free(struct px_l7_rule *r)
 	free(r->forward_host);
 	free(r->domain);
 	free(r->id);
-	for (size_t i = 0; r->group != NULL && i < r->group->n; i++)
-		hc_target_put(r->group->m[i].check);    /* the rule's references (group.h) */
-	ups_group_destroy(r->group);
 }
 
-/* Each binding's check target into the group (built over the same bindings, in order). */
-static int checks_build(struct px_l7_rule *r, const struct px_l7_rule_in *in,
-	const struct cfg_addr *addrs, struct hc_checker *checks)
+/* A group of the px_l7's and the check references it holds (group.h: its builder's). */
+static void group_free(struct ups_group *g)
 {
-	if (checks == NULL)
-		return 0;
-	for (size_t i = 0; i < in->nbindings; i++) {
-		const struct hc_params *p = in->bindings[i].check;
-		if (p == NULL)
-			continue;
-		if ((r->group->m[i].check = hc_target_get(checks, &addrs[i], p)) == NULL)
-			return -2;
+	for (size_t i = 0; g != NULL && i < g->n; i++)
+		hc_target_put(g->m[i].check);
+	ups_group_destroy(g);
+}
+
+/* FNV-1a over the key. */
+static uint32_t key_hash(const unsigned char *k, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
+
+static int key_put(struct l7_groups *b, size_t *len, const void *p, size_t n)
+{
+	if (*len + n > b->cap) {
+		size_t cap = (*len + n) * 2;
+		unsigned char *x = realloc(b->buf, cap);
+		if (x == NULL)
+			return -1;
+		b->buf = x;
+		b->cap = cap;
 	}
+	memcpy(b->buf + *len, p, n);
+	*len += n;
 	return 0;
+}
+
+/* The group key of sched over addrs and their checks into b->buf; its length, 0 on ENOMEM. */
+static size_t key_make(struct l7_groups *b, enum cfg_sched sched, const struct cfg_addr *addrs,
+	struct hc_target *const *checks, size_t n)
+{
+	size_t len = 0;
+	unsigned s = (unsigned)sched;
+	if (key_put(b, &len, &len, sizeof len) != 0 || key_put(b, &len, &s, sizeof s) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t x[2] = { (uint32_t)addrs[i].len, addrs[i].weight };
+		if (key_put(b, &len, addrs[i].text, strlen(addrs[i].text) + 1) != 0 ||
+		    key_put(b, &len, x, sizeof x) != 0 ||
+		    key_put(b, &len, &checks[i], sizeof checks[i]) != 0)
+			return 0;
+	}
+	memcpy(b->buf, &len, sizeof len);
+	return len;
+}
+
+/* The build's group with this key, else a new one over addrs with checks (*made: their
+ * references passed to it), else NULL on ENOMEM. */
+static struct ups_group *group_intern(struct l7_groups *b, size_t len, enum cfg_sched sched,
+	const struct cfg_addr *addrs, struct hc_target **checks, size_t n, int *made)
+{
+	struct px_l7 *l = b->l;
+	size_t i = key_hash(b->buf, len) & b->mask;
+	struct ups_group *g;
+	for (; b->slots[i] != 0; i = (i + 1) & b->mask) {
+		const char *k = b->keys[b->slots[i] - 1];
+		size_t klen;
+		memcpy(&klen, k, sizeof klen);
+		if (klen == len && memcmp(k, b->buf, len) == 0)
+			return l->groups[b->slots[i] - 1];
+	}
+	if ((b->keys[l->ngroups] = malloc(len)) == NULL)
+		return NULL;
+	memcpy(b->keys[l->ngroups], b->buf, len);
+	if ((g = ups_group_new(b->reg, sched, addrs, n)) == NULL)
+		return NULL;            /* its key is freed with the others */
+	for (size_t k = 0; k < n; k++)
+		g->m[k].check = checks[k];
+	*made = 1;
+	l->groups[l->ngroups++] = g;
+	b->slots[i] = (uint32_t)l->ngroups;
+	return g;
+}
+
+/* The rule's group over its bindings (addrs): each binding's check target found, then the
+ * build's group with equal bindings, or a new one. 0 or -2. */
+static int group_build(struct l7_groups *b, struct px_l7_rule *r, const struct px_l7_rule_in *in,
+	const struct cfg_addr *addrs, struct hc_checker *hc)
+{
+	struct hc_target **checks = NULL;
+	size_t n = in->nbindings, len;
+	int made = 0, ok = 1;
+	if (n != 0 && (checks = calloc(n, sizeof *checks)) == NULL)
+		return -2;
+	for (size_t i = 0; ok && i < n; i++)
+		if (hc != NULL && in->bindings[i].check != NULL &&
+		    (checks[i] = hc_target_get(hc, &addrs[i], in->bindings[i].check)) == NULL)
+			ok = 0;
+	if (ok && (len = key_make(b, in->sched, addrs, checks, n)) != 0)
+		r->group = group_intern(b, len, in->sched, addrs, checks, n, &made);
+	for (size_t i = 0; !made && i < n; i++)
+		hc_target_put(checks[i]);   /* a group found holds references of its own */
+	free(checks);
+	return r->group != NULL ? 0 : -2;
 }
 
 static int headers_build(struct px_l7_rule *r, const struct px_l7_rule_in *in)
@@ -179,27 +279,26 @@ static int headers_build(struct px_l7_rule *r, const struct px_l7_rule_in *in)
 
 /* One rule; -1 invalid (what in err), -2 out of memory. */
 static int rule_build(struct px_l7_rule *r, const struct px_l7_rule_in *in, const char *domain,
-	struct ups_reg *reg, struct hc_checker *checks, char *err, size_t errlen)
+	struct l7_groups *groups, struct hc_checker *checks, char *err, size_t errlen)
 {
 	struct cfg_addr *addrs = NULL;
 	int rc = -2;
 	if ((r->id = strdup(in->id != NULL ? in->id : "")) == NULL ||
 	    (r->domain = strdup(domain != NULL ? domain : "")) == NULL)
 		return -2;
-	r->domain_len = strlen(r->domain);
 	if ((unsigned)in->sched > CFG_SCHED_LC) {
 		fail(err, errlen, "rule %s: bad scheduler", r->id);
 		return -1;
 	}
 	if (in->forward_host != NULL) {
-		r->forward_host_len = strlen(in->forward_host);
-		if (r->forward_host_len == 0 ||
-		    !px_host_valid(in->forward_host, r->forward_host_len)) {
+		size_t n = strlen(in->forward_host);
+		if (n == 0 || n > L7_FORWARD_HOST_MAX || !px_host_valid(in->forward_host, n)) {
 			fail(err, errlen, "rule %s: bad forward host", r->id);
 			return -1;
 		}
 		if ((r->forward_host = strdup(in->forward_host)) == NULL)
 			return -2;
+		r->forward_host_len = (uint32_t)n;
 	}
 	if (in->forced_redirect != NULL && (rc = redirect_parse(in->forced_redirect, r)) != 0) {
 		if (rc == -1)
@@ -221,12 +320,41 @@ static int rule_build(struct px_l7_rule *r, const struct px_l7_rule_in *in, cons
 				in->bindings[i].port);
 			rc = -1;
 		}
-	if (rc == 0 && (r->group = ups_group_new(reg, in->sched, addrs, in->nbindings)) == NULL)
-		rc = -2;
 	if (rc == 0)
-		rc = checks_build(r, in, addrs, checks);
+		rc = group_build(groups, r, in, addrs, checks);
 	free(addrs);
 	return rc;
+}
+
+/* The interning table for up to n groups, and room in l for n rules and n groups. -1 on ENOMEM
+ * (what was made is freed by groups_done() and px_l7_unref()). */
+static int groups_init(struct l7_groups *b, struct px_l7 *l, struct ups_reg *reg, size_t n)
+{
+	size_t size = 2;
+	while (size < 2 * n)
+		size *= 2;
+	b->l = l;
+	b->reg = reg;
+	b->mask = size - 1;
+	if ((b->slots = calloc(size, sizeof *b->slots)) == NULL || n == 0)
+		return b->slots != NULL ? 0 : -1;
+	if ((b->keys = calloc(n, sizeof *b->keys)) == NULL ||
+	    (l->groups = calloc(n, sizeof *l->groups)) == NULL ||
+	    (l->rules_mem = calloc(n + 1, sizeof *l->rules)) == NULL)
+		return -1;
+	/* aligned by hand: glibc's aligned_alloc() left the heap fragmented over rebuilds */
+	uintptr_t a = _Alignof(struct px_l7_rule);
+	l->rules = (struct px_l7_rule *)(((uintptr_t)l->rules_mem + a - 1) & ~(a - 1));
+	return 0;
+}
+
+static void groups_done(struct l7_groups *b, size_t n)
+{
+	for (size_t i = 0; b->keys != NULL && i < n; i++)
+		free(b->keys[i]);
+	free(b->keys);
+	free(b->slots);
+	free(b->buf);
 }
 
 static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg,
@@ -235,9 +363,10 @@ static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg,
 	struct px_l7 *l = calloc(1, sizeof *l);
 	struct px_rt_domain_in *d = calloc(in->ndomains, sizeof *d);
 	struct px_rt_rule_in *r = in->nrules != 0 ? calloc(in->nrules, sizeof *r) : NULL;
+	struct l7_groups groups = { 0 };
 	int rc = 0;
 	if (l == NULL || d == NULL || (in->nrules != 0 && r == NULL) ||
-	    (in->nrules != 0 && (l->rules = calloc(in->nrules, sizeof *l->rules)) == NULL))
+	    groups_init(&groups, l, reg, in->nrules) != 0)
 		rc = -2;
 	if (l != NULL)
 		atomic_init(&l->refs, 1);
@@ -255,9 +384,10 @@ static struct px_l7 *l7_build(const struct px_l7_in *in, struct ups_reg *reg,
 		r[l->nrules] = (struct px_rt_rule_in){ .id = x->id, .domain = x->domain,
 			.path = x->path, .target = &l->rules[l->nrules] };
 		/* counted before it is built: one built in part is freed with the others */
-		rc = rule_build(&l->rules[l->nrules++], x, in->domains[x->domain].name, reg, checks,
-			err, errlen);
+		rc = rule_build(&l->rules[l->nrules++], x, in->domains[x->domain].name, &groups,
+			checks, err, errlen);
 	}
+	groups_done(&groups, in->nrules);
 	if (rc == 0 && (l->rt = px_rt_create(d, in->ndomains, r, in->nrules, err, errlen)) == NULL)
 		rc = -1;                /* px_rt_create said why */
 	free(d);
@@ -306,7 +436,10 @@ void px_l7_unref(struct px_l7 *l)
 	px_rt_destroy(l->rt);
 	for (size_t i = 0; i < l->nrules; i++)
 		rule_free(&l->rules[i]);
-	free(l->rules);
+	for (size_t i = 0; i < l->ngroups; i++)
+		group_free(l->groups[i]);   /* after the rules that borrowed them */
+	free(l->groups);
+	free(l->rules_mem);
 	free(l);
 }
 
@@ -373,7 +506,7 @@ enum px_rt_result px_l7_route(const struct px_l7 *l, const char *host, size_t ho
 	if (path_len == 1 && path[0] == '*')
 		path = "/";             /* OPTIONS *: the domain's "/" rule (README) */
 	res = px_rt_lookup(l->rt, host, host_len, path, path_len, buf, sizeof buf, &m);
-	*rule = res == PX_RT_FOUND ? m.rule->target : NULL;
+	*rule = res == PX_RT_FOUND ? m.target : NULL;
 	return res;
 }
 
@@ -394,8 +527,8 @@ int px_l7_location(const struct px_l7_rule *r, const char *host, size_t host_len
 	const char *target, size_t target_len, char *out, size_t size, size_t *len)
 {
 	const char *h = r->redirect_host != NULL ? r->redirect_host : host;
-	size_t hlen = r->redirect_host != NULL ? r->redirect_host_len
-		: host != NULL ? host_only(host, host_len) : r->domain_len;
+	size_t hlen = r->redirect_host != NULL ? strlen(r->redirect_host)
+		: host != NULL ? host_only(host, host_len) : strlen(r->domain);
 	if (r->redirect_host == NULL && host == NULL)
 		h = r->domain;          /* no Host (HTTP/1.0): the domain it reached */
 	/* absolute-form without a path ("http://a", "http://a?q") or "*": the path is "/" */

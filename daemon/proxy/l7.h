@@ -2,9 +2,13 @@
  *   built px_l7 (a route table whose rule targets are px_l7_rules), the per-listener cell, and
  *   what the request path asks of them (l7-and-https.md 9.2-9.4).
  * Ownership: a px_l7 owns its px_rt, its rules and everything in them (ids, ForwardHost, the
- *   redirect host, the custom headers and one server group each, whose servers are references
- *   into the node's registry, ups.h, and whose members' checks are references into the node's
- *   health checker, health/hc.h). A px_l7_cell owns one reference to the px_l7 it holds.
+ *   redirect host, the custom headers), and its server groups, which its rules borrow: rules
+ *   whose bindings are equal (scheduler; address, port and weight in order; the same check
+ *   targets) share one group, as nginx's locations proxying to one upstream{} share its
+ *   round robin - its cursor and members, and the cache lines a request reads. A group's
+ *   servers are references into the node's registry (ups.h) and its members' checks are
+ *   references into the node's health checker (health/hc.h), taken and put once per group.
+ *   A px_l7_cell owns one reference to the px_l7 it holds.
  *   An exchange routed by a px_l7 holds its own reference (px_conn.l7) until the exchange ends,
  *   so the rule, its group and the group's servers outlive every origin connection serving it.
  * Threads: a px_l7 is immutable once built (group cursors and server state are atomics):
@@ -16,6 +20,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "px.h"
 #include "rtable.h"
@@ -30,26 +35,30 @@ struct px_l7_header {
 	int remote_addr;
 };
 
-/* A rule as the request path uses it: the px_rt's target. */
+/* A rule as the request path uses it: the px_rt's target. One cache line, aligned: what every
+ * routed request reads (group, redirect; ForwardHost and headers when it forwards) comes first,
+ * what only logs and 301s read after it. */
 struct px_l7_rule {
-	char *id;                   /* RuleId, for logs */
-	char *domain;               /* its domain's name: a 301's host when the request has none */
-	size_t domain_len;
-	struct ups_group *group;    /* its bindings (n == 0: 503); member i's check: binding i's */
+	_Alignas(64) struct ups_group *group;   /* its bindings (n == 0: 503), the px_l7's (above);
+	                             * member i's check: binding i's */
 	char *forward_host;         /* NULL: the client's Host */
-	size_t forward_host_len;
-	int redirect;               /* ForcedRedirect on: 301 to https (9.3.4) */
-	char *redirect_host;        /* the value's host[:port]; NULL: the request's Host, no port */
-	size_t redirect_host_len;
 	struct px_l7_header *headers;
 	size_t nheaders;
+	uint32_t forward_host_len;  /* at most L7_FORWARD_HOST_MAX (l7.c) */
+	int redirect;               /* ForcedRedirect on: 301 to https (9.3.4) */
+	char *id;                   /* RuleId, for logs */
+	char *domain;               /* its domain's name: a 301's host when the request has none */
+	char *redirect_host;        /* the value's host[:port]; NULL: the request's Host, no port */
 };
 
 struct px_l7 {
 	atomic_uint refs;
 	struct px_rt *rt;
-	struct px_l7_rule *rules;
+	struct px_l7_rule *rules;   /* 64-byte aligned, in rules_mem */
 	size_t nrules;
+	void *rules_mem;
+	struct ups_group **groups;  /* distinct, each shared by the rules with its bindings */
+	size_t ngroups;
 };
 
 struct px_l7_cell {

@@ -13,6 +13,8 @@ struct rt_node {
 	const char *label;
 	uint32_t label_len, child, nchild;
 	int32_t rule;               /* the rule whose path ends here, or -1 */
+	void *target;               /* that rule's target: the walk has this line in cache already,
+	                             * the rule array's would be one more miss per request */
 };
 
 struct rt_slot {
@@ -177,18 +179,20 @@ static const struct rt_node *child(const struct px_rt *t, const struct rt_node *
 	return lo < nd->nchild && f[lo] == c ? &t->nodes[nd->child + lo] : NULL;
 }
 
-/* The longest rule in the tree at root whose path is a prefix of p: one walk down, O(len). */
-static int32_t longest(const struct px_rt *t, uint32_t root, const char *p, size_t len)
+/* The node of the longest rule in the tree at root whose path is a prefix of p, or NULL: one
+ * walk down, O(len). */
+static const struct rt_node *longest(const struct px_rt *t, uint32_t root, const char *p,
+	size_t len)
 {
 	const struct rt_node *nd = &t->nodes[root];
-	int32_t best = nd->rule;
+	const struct rt_node *best = nd->rule >= 0 ? nd : NULL;
 	size_t pos = 0;
 	while (pos < len && (nd = child(t, nd, (unsigned char)p[pos])) != NULL) {
 		if (nd->label_len > len - pos || memcmp(p + pos, nd->label, nd->label_len) != 0)
 			break;
 		pos += nd->label_len;
 		if (nd->rule >= 0)
-			best = nd->rule;
+			best = nd;
 	}
 	return best;
 }
@@ -197,18 +201,20 @@ enum px_rt_result px_rt_lookup(const struct px_rt *t, const char *host, size_t h
 	const char *path, size_t path_len, char *buf, size_t size, struct px_rt_match *m)
 {
 	enum px_rt_result res;
-	int32_t i;
+	const struct rt_node *nd;
 	m->domain = NULL;
 	m->rule = NULL;
+	m->target = NULL;
 	m->path_len = 0;
 	if ((res = px_rt_normalize(path, path_len, buf, size, &m->path_len)) != PX_RT_FOUND)
 		return res;
 	if ((m->domain = px_rt_domain(t, host, host_len)) == NULL)
 		return PX_RT_NO_DOMAIN;
-	i = longest(t, t->roots[m->domain - t->domains], buf, m->path_len);
-	if (i < 0)
+	nd = longest(t, t->roots[m->domain - t->domains], buf, m->path_len);
+	if (nd == NULL)
 		return PX_RT_NO_RULE;
-	m->rule = &t->rules[i];
+	m->rule = &t->rules[nd->rule];
+	m->target = nd->target;
 	return PX_RT_FOUND;
 }
 
@@ -369,8 +375,10 @@ static void build_node(struct px_rt *t, uint32_t n, size_t lo, size_t hi, size_t
 	struct rt_node *nd = &t->nodes[n];
 	uint32_t c;
 	nd->rule = -1;
-	if (lo < hi && t->rules[lo].path_len == d)
+	if (lo < hi && t->rules[lo].path_len == d) {
+		nd->target = t->rules[lo].target;
 		nd->rule = (int32_t)lo++;
+	}
 	nd->child = (uint32_t)t->nnodes;
 	for (size_t a = lo; a < hi; a = group_end(t, a, hi, d))
 		nd->nchild++;

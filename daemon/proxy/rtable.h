@@ -63,6 +63,8 @@ enum px_rt_result {
 struct px_rt_match {
 	const struct px_rt_domain *domain;  /* PX_RT_FOUND and PX_RT_NO_RULE only */
 	const struct px_rt_rule *rule;      /* PX_RT_FOUND only */
+	void *target;                       /* PX_RT_FOUND only: rule->target, without reading
+	                                     * *rule (its line is not in cache yet) */
 	size_t path_len;                    /* the normalized path's bytes in the caller's buffer */
 };
 

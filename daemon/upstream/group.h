@@ -1,7 +1,8 @@
 /* daemon/upstream/group.h - a server group: an ordered list of (shared server, weight) and the
  *   scheduler that picks among them (rr, smooth wrr, weighted lc), with passive health's rule
  *   that a pick never comes back empty while the group has a server. What a listener's route
- *   forwards to today; what each of issue 13's rules will hold.
+ *   forwards to, and what a layer-7 rule does (one group for all of a px_l7's rules with equal
+ *   bindings, proxy/l7.h).
  * Ownership: a group owns its member list, its wrr sequence and one reference to each member's
  *   server (ups.h) and active check (health/hc.h, set by the creator right after ups_group_new(),
  *   before the group is shared); its creator owns the group (ups_group_new() / destroy()).

@@ -876,6 +876,116 @@ static void test_checks_found_again(void **state)
 	ups_reg_unref(reg);
 }
 
+/* test_groups_shared()'s rules that share a group: the same class. */
+static int group_class(const char *id)
+{
+	static const char *const classes[][3] = { { "a1", "a2", "b1" }, { "none", "none2" },
+		{ "c1", "c1b" }, { "heavy" }, { "back" }, { "rr" }, { "c2" } };
+	for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+		for (size_t k = 0; k < 3; k++)
+			if (classes[i][k] != NULL && strcmp(classes[i][k], id) == 0)
+				return (int)i;
+	fail_msg("rule %s", id);
+	return -1;
+}
+
+/* Rules with equal bindings (scheduler, servers, ports and weights in order, checks) share one
+ * group, as nginx's locations proxying to one upstream{}: one cursor across their picks. Other
+ * weights, order, scheduler or check params make groups of their own. A rebuild without one of
+ * the sharing rules (a deletion) leaves the other's group whole, its check target alive. */
+static void test_groups_shared(void **state)
+{
+	struct ups_reg *reg = ups_reg_new();
+	struct hc_checker *c;
+	struct hc_params p1 = { .delay_ms = 60000, .timeout_ms = 1000, .method = "HEAD",
+		.path = "/health", .host = "a.example", .status_classes = 0x3e };
+	struct hc_params p2 = p1;
+	const struct px_l7_domain_in d[] = { { "a.example", 0 }, { "b.example", 0 } };
+	const struct px_l7_binding_in b1[] = { { "127.0.0.1", 81, 1, 0, NULL },
+		{ "127.0.0.1", 82, 2, 0, NULL } };
+	const struct px_l7_binding_in b2[] = { { "127.0.0.1", 81, 1, 0, NULL },
+		{ "127.0.0.1", 82, 2, 0, NULL } };
+	const struct px_l7_binding_in heavy[] = { { "127.0.0.1", 81, 1, 0, NULL },
+		{ "127.0.0.1", 82, 3, 0, NULL } };
+	const struct px_l7_binding_in back[] = { { "127.0.0.1", 82, 2, 0, NULL },
+		{ "127.0.0.1", 81, 1, 0, NULL } };
+	const struct px_l7_binding_in c1[] = { { "127.0.0.1", 81, 1, 0, &p1 } };
+	const struct px_l7_binding_in c2[] = { { "127.0.0.1", 81, 1, 0, &p2 } };
+	const struct px_l7_rule_in r[] = {
+		{ .id = "a1", .domain = 0, .path = "/", .bindings = b1, .nbindings = 2,
+		  .sched = CFG_SCHED_WRR },
+		{ .id = "a2", .domain = 0, .path = "/x", .bindings = b2, .nbindings = 2,
+		  .sched = CFG_SCHED_WRR, .forced_redirect = "https:" },
+		{ .id = "b1", .domain = 1, .path = "/", .bindings = b2, .nbindings = 2,
+		  .sched = CFG_SCHED_WRR, .forward_host = "x.internal" },
+		{ .id = "heavy", .domain = 1, .path = "/h", .bindings = heavy, .nbindings = 2,
+		  .sched = CFG_SCHED_WRR },
+		{ .id = "back", .domain = 1, .path = "/k", .bindings = back, .nbindings = 2,
+		  .sched = CFG_SCHED_WRR },
+		{ .id = "rr", .domain = 1, .path = "/r", .bindings = b1, .nbindings = 2 },
+		{ .id = "none", .domain = 1, .path = "/n" },
+		{ .id = "none2", .domain = 1, .path = "/n2" },
+		{ .id = "c1", .domain = 0, .path = "/c1", .bindings = c1, .nbindings = 1 },
+		{ .id = "c1b", .domain = 1, .path = "/c1", .bindings = c1, .nbindings = 1 },
+		{ .id = "c2", .domain = 0, .path = "/c2", .bindings = c2, .nbindings = 1 },
+	};
+	struct px_l7_rule_in rest[sizeof r / sizeof r[0]];
+	struct px_l7_in in = { d, 2, r, sizeof r / sizeof r[0] };
+	struct px_l7 *l, *l2;
+	const struct px_l7_rule *x[3];
+	const struct hc_target *t;
+	unsigned count[2] = { 0, 0 };
+	char err[256];
+	(void)state;
+	assert_int_equal(evthread_use_pthreads(), 0);
+	assert_non_null(c = hc_start(reg, err, sizeof err));
+	snprintf(p2.path, sizeof p2.path, "/other");
+	assert_non_null(l = px_l7_new(&in, reg, c, err, sizeof err));
+	/* a1 a2 b1 | heavy | back | rr | none none2 | c1 c1b | c2 */
+	assert_int_equal(l->ngroups, 7);
+	assert_int_equal(px_l7_route(l, "a.example", 9, "/", 1, &x[0]), PX_RT_FOUND);
+	assert_int_equal(px_l7_route(l, "a.example", 9, "/x", 2, &x[1]), PX_RT_FOUND);
+	assert_int_equal(px_l7_route(l, "b.example", 9, "/", 1, &x[2]), PX_RT_FOUND);
+	assert_string_equal(x[2]->id, "b1");
+	assert_ptr_equal(x[0]->group, x[1]->group);
+	assert_ptr_equal(x[0]->group, x[2]->group);
+	assert_true(x[1]->redirect && !x[0]->redirect);    /* the rules stay their own */
+	assert_string_equal(x[2]->forward_host, "x.internal");
+	/* one smooth wrr sequence (1:2) walked across the three rules' picks */
+	for (int i = 0; i < 6; i++)
+		count[ups_group_pick(x[i % 3]->group, -1)]++;
+	assert_int_equal(count[0], 2);
+	assert_int_equal(count[1], 4);
+	/* every other pair of rules: a group each */
+	for (size_t i = 0; i < l->nrules; i++)
+		for (size_t k = 0; k < l->nrules; k++)
+			assert_int_equal(l->rules[i].group == l->rules[k].group,
+				group_class(l->rules[i].id) == group_class(l->rules[k].id));
+	assert_non_null(t = px_l7_binding_check(l, "c1", 0));
+	assert_ptr_equal(px_l7_binding_check(l, "c1b", 0), t);
+	assert_ptr_not_equal(px_l7_binding_check(l, "c2", 0), t);
+	/* a1 and c1 deleted: the rebuild's a2 and c1b have whole groups, the target lives on */
+	in.rules = rest;
+	in.nrules = 0;
+	for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+		if (strcmp(r[i].id, "a1") != 0 && strcmp(r[i].id, "c1") != 0)
+			rest[in.nrules++] = r[i];
+	assert_non_null(l2 = px_l7_new(&in, reg, c, err, sizeof err));
+	px_l7_unref(l);
+	assert_int_equal(l2->ngroups, 7);
+	assert_int_equal(px_l7_route(l2, "a.example", 9, "/x", 2, &x[1]), PX_RT_FOUND);
+	assert_int_equal(x[1]->group->n, 2);
+	assert_string_equal(x[1]->group->m[1].srv->addr.text, "127.0.0.1:82");
+	assert_true(ups_group_pick(x[1]->group, -1) >= 0);
+	assert_ptr_equal(px_l7_binding_check(l2, "c1b", 0), t);
+	assert_true(hc_target_up(t));
+	assert_int_equal(ups_reg_count(reg), 2);
+	px_l7_unref(l2);
+	hc_stop(c);                 /* the targets' last puts go to its thread */
+	assert_int_equal(ups_reg_count(reg), 0);
+	ups_reg_unref(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -883,6 +993,7 @@ int main(void)
 		cmocka_unit_test(test_lookups_and_names),
 		cmocka_unit_test(test_cell_swap_and_refs),
 		cmocka_unit_test(test_checks_found_again),
+		cmocka_unit_test(test_groups_shared),
 	};
 	const struct CMUnitTest traffic[] = {
 		cmocka_unit_test(test_routes_by_host_and_path),

@@ -25,6 +25,7 @@ static const char *route(const struct px_rt *t, const char *host, const char *pa
 		&m)) {
 	case PX_RT_FOUND:
 		assert_ptr_equal(m.rule->domain, m.domain);
+		assert_ptr_equal(m.target, m.rule->target);    /* from the tree's node */
 		snprintf(out, sizeof out, "%s", m.rule->path);
 		return out;
 	case PX_RT_NO_DOMAIN:
