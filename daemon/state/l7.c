@@ -212,6 +212,18 @@ const struct l7_rule *l7_rule_find(const struct l7_set *s, const char *rule_id)
 	return r != NULL ? &r->pub : NULL;
 }
 
+const struct l7_rule *l7_rule_first(const struct l7_set *s, const char *domain_id)
+{
+	const struct dom *d = idmap_get(&s->doms, domain_id);
+	return d != NULL && d->first != NULL ? &d->first->pub : NULL;
+}
+
+const struct l7_rule *l7_rule_next(const struct l7_rule *r)
+{
+	const struct rule *x = (const struct rule *)r;     /* pub is its first member */
+	return x->next != NULL ? &x->next->pub : NULL;
+}
+
 size_t l7_listener_rule_count(const struct l7_set *s, const char *listener)
 {
 	const struct lsn_ent *l = lsn_of(s, listener);
@@ -521,6 +533,15 @@ static void check_params(const json_t *f, struct hc_params *p)
 		p->block_ms = 600000;
 }
 
+static enum cfg_sched sched_of(const char *name)
+{
+	if (name != NULL && strcmp(name, "wrr") == 0)
+		return CFG_SCHED_WRR;
+	if (name != NULL && (strcmp(name, "lc") == 0 || strcmp(name, "lrtt") == 0))
+		return CFG_SCHED_LC;           /* lrtt: least connections stands in (§9) */
+	return CFG_SCHED_RR;
+}
+
 /* One block: the route, its bindings, its headers, then its check's params. */
 struct l7_route *l7_route_new(const json_t *fields)
 {
@@ -542,7 +563,7 @@ struct l7_route *l7_route_new(const json_t *fields)
 	h = (struct l7_header *)(b + nb);
 	*r = (struct l7_route){ .bindings = b, .nbindings = nb, .headers = h, .nheaders = nh,
 		.path = json_string_value(json_object_get(fields, "Path")),
-		.scheduler = json_string_value(json_object_get(fields, "Scheduler")),
+		.sched = sched_of(json_string_value(json_object_get(fields, "Scheduler"))),
 		.forward_host = host == NULL || host[0] == '\0' || strcmp(host, "default") == 0 ?
 			NULL : host,
 		.forced_redirect = redirect == NULL || redirect[0] == '\0' ? NULL : redirect };

@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "cfg.h"
 #include "store.h"
 
 #define L7_DOMAIN_KIND "domain"
@@ -57,7 +58,8 @@ struct l7_header {
 };
 struct l7_route {
 	const char *path;
-	const char *scheduler;          /* "rr" | "wrr" | "lc" | "lrtt" */
+	enum cfg_sched sched;           /* Scheduler; lrtt as CFG_SCHED_LC (least connections
+	                                 * stands in, §9) */
 	const char *forward_host;       /* NULL: the client's Host ("default" or empty) */
 	const char *forced_redirect;    /* NULL: off (null or empty) */
 	const struct hc_params *check;  /* HealthCheck 1: CheckParams normalized (defaults, ranges,
@@ -98,6 +100,10 @@ const struct l7_domain *l7_default_domain(const struct l7_set *s, const char *li
 size_t l7_rule_count(const struct l7_set *s, const char *domain_id);
 const struct l7_rule *l7_rule_at(const struct l7_set *s, const char *domain_id, size_t i);
 const struct l7_rule *l7_rule_find(const struct l7_set *s, const char *rule_id);
+/* A domain's rules in creation order without a lookup per step (a routing build walks them all):
+ * the first (NULL: none), and the one after r in its domain (NULL: the last). */
+const struct l7_rule *l7_rule_first(const struct l7_set *s, const char *domain_id);
+const struct l7_rule *l7_rule_next(const struct l7_rule *r);
 /* Rules of every domain of the listener (node.max_rules_per_listener counts these). */
 size_t l7_listener_rule_count(const struct l7_set *s, const char *listener);
 /* How many bindings of any rule name the real server (RemoveRealServers refuses while > 0;

@@ -22,11 +22,12 @@
 #include "proxy/px.h"
 #include "rs.h"
 
-/* The op of the change on that object: its index, or -1. */
-static long overlay(const struct st_op *ops, size_t n, const char *kind, const char *id)
+/* The op of the change on the set's entry e (op_entry[i]: the entry ops[i] names, NULL: a new
+ * object): its index, or -1. Pointers, not ids: the build asks this of every rule. */
+static long overlay(const void *const *op_entry, size_t n, const void *e)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(ops[i].kind, kind) == 0 && strcmp(ops[i].id, id) == 0)
+		if (op_entry[i] == e)
 			return (long)i;
 	return -1;
 }
@@ -35,6 +36,7 @@ static long overlay(const struct st_op *ops, size_t n, const char *kind, const c
 struct build {
 	const struct st_op *ops;
 	size_t n;
+	const void **op_entry;              /* [n]: the set's entry ops[i] names (NULL: new) */
 	const char **op_dom;                /* [n]: a new rule's DomainId (else NULL) */
 	struct l7_route **op_route;         /* [n]: a rule put's route (else NULL) */
 	struct l7_route **own;              /* routes parsed for this build, freed after it */
@@ -52,6 +54,7 @@ static void build_free(struct build *b)
 {
 	for (size_t i = 0; i < b->nown; i++)
 		l7_route_free(b->own[i]);
+	free(b->op_entry);
 	free(b->op_dom);
 	free(b->op_route);
 	free(b->own);
@@ -77,6 +80,7 @@ static int build_alloc(struct build *b, const struct sm *s, const char *lsn,
 	size_t nd = l7_domain_count(s->l7, lsn) + n + 1;
 	size_t nr = l7_listener_rule_count(s->l7, lsn) + n + 1;
 	*b = (struct build){ .ops = ops, .n = n };
+	b->op_entry = calloc(n + 1, sizeof(*b->op_entry));
 	b->op_dom = calloc(n + 1, sizeof(*b->op_dom));
 	b->op_route = calloc(n + 1, sizeof(*b->op_route));
 	b->own = calloc(nr, sizeof(*b->own));
@@ -85,15 +89,20 @@ static int build_alloc(struct build *b, const struct sm *s, const char *lsn,
 	b->rule_ids = calloc(nr, sizeof(*b->rule_ids));
 	b->routes = calloc(nr, sizeof(*b->routes));
 	b->rule_dom = calloc(nr, sizeof(*b->rule_dom));
-	if (b->op_dom == NULL || b->op_route == NULL || b->own == NULL || b->dom_ids == NULL ||
+	if (b->op_entry == NULL || b->op_dom == NULL || b->op_route == NULL || b->own == NULL || b->dom_ids == NULL ||
 	    b->dom == NULL || b->rule_ids == NULL || b->routes == NULL || b->rule_dom == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (ops[i].type != ST_PUT || strcmp(ops[i].kind, L7_RULE_KIND) != 0)
+		if (strcmp(ops[i].kind, L7_RULE_KIND) != 0) {
+			b->op_entry[i] = l7_domain_by_id(s->l7, ops[i].id);
+			continue;
+		}
+		b->op_entry[i] = l7_rule_find(s->l7, ops[i].id);
+		if (ops[i].type != ST_PUT)
 			continue;
 		if ((b->op_route[i] = (struct l7_route *)parse(b, ops[i].fields)) == NULL)
 			return -1;
-		if (l7_rule_find(s->l7, ops[i].id) == NULL)
+		if (b->op_entry[i] == NULL)
 			b->op_dom[i] = json_string_value(json_object_get(ops[i].fields, "DomainId"));
 	}
 	return 0;
@@ -111,7 +120,7 @@ static void domains_after(const struct sm *s, const char *lsn, struct build *b)
 	size_t count = l7_domain_count(s->l7, lsn);
 	for (size_t i = 0; i < count; i++) {
 		const struct l7_domain *x = l7_domain_at(s->l7, lsn, i);
-		long k = b->n > 0 ? overlay(b->ops, b->n, L7_DOMAIN_KIND, x->id) : -1;
+		long k = overlay(b->op_entry, b->n, x);
 		if (k < 0)
 			dom_add(b, x->id, x->name, x->is_default);
 		else if (b->ops[k].type == ST_PUT)
@@ -138,10 +147,9 @@ static void rule_add(struct build *b, const char *id, const struct l7_route *r, 
 static int rules_after(const struct sm *s, struct build *b)
 {
 	for (size_t k = 0; k < b->ndom; k++) {
-		size_t count = l7_rule_count(s->l7, b->dom_ids[k]);
-		for (size_t i = 0; i < count; i++) {
-			const struct l7_rule *x = l7_rule_at(s->l7, b->dom_ids[k], i);
-			long o = b->n > 0 ? overlay(b->ops, b->n, L7_RULE_KIND, x->id) : -1;
+		const struct l7_rule *x = l7_rule_first(s->l7, b->dom_ids[k]);
+		for (; x != NULL; x = l7_rule_next(x)) {
+			long o = overlay(b->op_entry, b->n, x);
 			const struct l7_route *r = o >= 0 ? b->op_route[o] : x->route != NULL ?
 				x->route : parse(b, x->fields);
 			if (o >= 0 && b->ops[o].type != ST_PUT)
@@ -157,15 +165,6 @@ static int rules_after(const struct sm *s, struct build *b)
 	return 0;
 }
 
-static enum cfg_sched sched_of(const char *name)
-{
-	if (name != NULL && strcmp(name, "wrr") == 0)
-		return CFG_SCHED_WRR;
-	if (name != NULL && (strcmp(name, "lc") == 0 || strcmp(name, "lrtt") == 0))
-		return CFG_SCHED_LC;           /* lrtt: least connections stands in (§9) */
-	return CFG_SCHED_RR;
-}
-
 /* A rule's route into in; its bindings resolved to their real servers' addresses into bs, its
  * headers into hs (room for them); each binding with check (NULL: none). */
 static void rule_in(const struct sm *s, const char *id, const struct l7_route *r, size_t domain,
@@ -173,7 +172,7 @@ static void rule_in(const struct sm *s, const char *id, const struct l7_route *r
 	const struct hc_params *check)
 {
 	*in = (struct px_l7_rule_in){ .id = id, .domain = domain, .path = r->path,
-		.sched = sched_of(r->scheduler), .forward_host = r->forward_host,
+		.sched = r->sched, .forward_host = r->forward_host,
 		.forced_redirect = r->forced_redirect, .bindings = bs, .headers = hs,
 		.nheaders = r->nheaders };
 	for (size_t i = 0; i < r->nheaders; i++)
