@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include <event2/thread.h>
 
 #include "cfg.h"
 #include "health/hc.h"
@@ -890,5 +891,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_restore_gives_the_same_set, setup, teardown),
 	};
+	/* the health checker is stopped from this thread (hc_stop(): event_active on its loop) */
+	if (evthread_use_pthreads() != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
