@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 RULES = 10
 REQUESTS = 4096
 SUFFIX = "/item/42?x=1"
+EDGE = 100
 
 
 def domain(i):
@@ -96,17 +97,25 @@ def _ok(resp, action):
 def provision(client, listener_id, ndomains, origin_port, depth=1, log=None):
     """Domains, rules, one real server and the bindings on listener_id through the signed API on
     client (a KeepAliveClient): one call at a time (depth 1), or depth calls pipelined per write
-    on the same connection. Returns the timings (seconds) and counts."""
+    on the same connection. Returns the timings (seconds) and counts, and each phase's ms per
+    call over its first and last EDGE calls (CreateRule_first_ms ...)."""
+    t = {"domains": ndomains, "rules": ndomains * RULES, "depth": depth}
+
     def run(calls, what):
-        out = []
+        out, took = [], []
         for k in range(0, len(calls), depth):
             chunk = calls[k:k + depth]
+            c0 = time.perf_counter()
             answers = ([client.call(*chunk[0])] if len(chunk) == 1 else
                        client.call_pipelined(chunk))
+            took += [(time.perf_counter() - c0) / len(chunk)] * len(chunk)
             out += [_ok(a, what) for a in answers]
+        # ms per call over the phase's first and last EDGE calls: how the cost grows
+        edge = min(EDGE, len(took))
+        t[what + "_first_ms"] = sum(took[:edge]) / max(edge, 1) * 1000
+        t[what + "_last_ms"] = sum(took[-edge:]) / max(edge, 1) * 1000
         return out
 
-    t = {"domains": ndomains, "rules": ndomains * RULES, "depth": depth}
     t0 = time.perf_counter()
     run([("CreateDomain", {"ListenerId": listener_id, "Domain": domain(i)})
          for i in range(ndomains)], "CreateDomain")
@@ -206,6 +215,9 @@ def main():
               f"{t['domains_s']:.2f} s, CreateRule {t['rules_s']:.2f} s, BindRuleRealServers "
               f"{t['bind_s']:.2f} s; {t['connects']} connection(s)); gaapd RSS "
               f"{g.rss_kib() / 1024:.1f} MiB")
+        print("ms per call, first / last %d: " % EDGE + ", ".join(
+            f"{w} {t[w + '_first_ms']:.2f} / {t[w + '_last_ms']:.2f}"
+            for w in ("CreateDomain", "CreateRule", "BindRuleRealServers")))
     finally:
         if g is not None:
             g.stop()

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "health/hc.h"
 #include "idmap.h"
 
 #define L7_LKEY_MAX (ST_ID_MAX + L7_DOMAIN_MAX)
@@ -210,6 +212,18 @@ const struct l7_rule *l7_rule_find(const struct l7_set *s, const char *rule_id)
 	return r != NULL ? &r->pub : NULL;
 }
 
+const struct l7_rule *l7_rule_first(const struct l7_set *s, const char *domain_id)
+{
+	const struct dom *d = idmap_get(&s->doms, domain_id);
+	return d != NULL && d->first != NULL ? &d->first->pub : NULL;
+}
+
+const struct l7_rule *l7_rule_next(const struct l7_rule *r)
+{
+	const struct rule *x = (const struct rule *)r;     /* pub is its first member */
+	return x->next != NULL ? &x->next->pub : NULL;
+}
+
 size_t l7_listener_rule_count(const struct l7_set *s, const char *listener)
 {
 	const struct lsn_ent *l = lsn_of(s, listener);
@@ -292,7 +306,8 @@ static struct lsn_ent *lsn_get_or_add(struct l7_set *s, const char *listener)
 
 static void set_default(struct dom *d, json_t *fields)
 {
-	if (json_is_true(json_object_get(fields, "IsDefaultServer")))
+	d->pub.is_default = json_is_true(json_object_get(fields, "IsDefaultServer"));
+	if (d->pub.is_default)
 		d->lsn->deflt = d;
 	else if (d->lsn->deflt == d)
 		d->lsn->deflt = NULL;
@@ -315,6 +330,7 @@ void l7_put_domain(struct l7_set *s, const char *id, json_t *fields)
 		idmap_put(&s->names, d);
 		json_decref(d->pub.fields);
 		d->pub.fields = json_incref(fields);
+		d->pub.name = name;
 		set_default(d, fields);
 		return;
 	}
@@ -326,6 +342,7 @@ void l7_put_domain(struct l7_set *s, const char *id, json_t *fields)
 	snprintf(d->pub.key, sizeof(d->pub.key), "%s", key);
 	make_lkey(d->lkey, listener, key);
 	d->pub.fields = json_incref(fields);
+	d->pub.name = name;
 	d->lsn = l;
 	d->prev = l->last;
 	if (l->last != NULL)
@@ -364,6 +381,7 @@ void l7_remove_rule(struct l7_set *s, const char *id)
 		return;
 	unlink_rule(s, r);
 	idmap_del(&s->rules, id);
+	l7_route_free((struct l7_route *)r->pub.route);
 	json_decref(r->pub.fields);
 	free(r);
 }
@@ -418,6 +436,15 @@ void l7_remove_listener(struct l7_set *s, const char *listener)
 
 /* ---- rules ---- */
 
+/* The entry's fields and their route (NULL on ENOMEM: the routing parses fields then). */
+static void rule_fields(struct rule *r, json_t *fields)
+{
+	l7_route_free((struct l7_route *)r->pub.route);
+	json_decref(r->pub.fields);
+	r->pub.fields = json_incref(fields);
+	r->pub.route = l7_route_new(fields);
+}
+
 void l7_put_rule(struct l7_set *s, const char *id, json_t *fields)
 {
 	const char *dom_id = json_string_value(json_object_get(fields, "DomainId"));
@@ -427,14 +454,11 @@ void l7_put_rule(struct l7_set *s, const char *id, json_t *fields)
 		return;                 /* its domain is gone: nothing to hang it on */
 	if (r != NULL && r->dom != d) {         /* moved (no API does this): relink */
 		unlink_rule(s, r);
-		json_decref(r->pub.fields);
-		r->pub.fields = json_object();
 		r->dom = NULL;
 	} else if (r != NULL) {
 		d->lsn->nbindings -= count_bindings(s, r->pub.fields, -1);
 		d->lsn->nbindings += count_bindings(s, fields, +1);
-		json_decref(r->pub.fields);
-		r->pub.fields = json_incref(fields);
+		rule_fields(r, fields);
 		return;
 	}
 	if (r == NULL) {
@@ -444,8 +468,7 @@ void l7_put_rule(struct l7_set *s, const char *id, json_t *fields)
 		snprintf(r->pub.id, sizeof(r->pub.id), "%s", id);
 		idmap_put(&s->rules, r);
 	}
-	json_decref(r->pub.fields);
-	r->pub.fields = json_incref(fields);
+	rule_fields(r, fields);
 	snprintf(r->pub.listener, sizeof(r->pub.listener), "%s", d->pub.listener);
 	snprintf(r->pub.domain, sizeof(r->pub.domain), "%s", d->pub.id);
 	r->dom = d;
@@ -460,6 +483,110 @@ void l7_put_rule(struct l7_set *s, const char *id, json_t *fields)
 	d->cur.node = NULL;
 	d->lsn->nrules++;
 	d->lsn->nbindings += count_bindings(s, fields, +1);
+}
+
+/* ---- a rule's route ---- */
+
+static unsigned cp_uint(const json_t *cp, const char *name, unsigned def, unsigned min,
+	unsigned max)
+{
+	json_t *v = json_object_get(cp, name);
+	json_int_t n = json_is_integer(v) ? json_integer_value(v) : (json_int_t)def;
+	return n < (json_int_t)min ? min : n > (json_int_t)max ? max : (unsigned)n;
+}
+
+/* A rule's CheckParams (§4.1) as the checker takes them: defaults for what is missing, ranges
+ * enforced (the API checked them; a damaged store must not make a probe loop spin), seconds to
+ * ms, StatusCode's classes to bits. Host "" when Domain is empty: the routing puts the rule's
+ * domain's name there at each build (so a ModifyDomain rename moves the probes to it). */
+static void check_params(const json_t *f, struct hc_params *p)
+{
+	const json_t *cp = json_object_get(f, "CheckParams"), *x;
+	const char *method = json_string_value(json_object_get(cp, "Method"));
+	const char *path = json_string_value(json_object_get(cp, "Path"));
+	const char *host = json_string_value(json_object_get(cp, "Domain"));
+	size_t i;
+	memset(p, 0, sizeof(*p));
+	p->delay_ms = cp_uint(cp, "DelayLoop", 5, 1, 300) * 1000;
+	p->timeout_ms = cp_uint(cp, "ConnectTimeout", 2, 1, 60) * 1000;
+	if (p->timeout_ms > p->delay_ms)
+		p->timeout_ms = p->delay_ms;
+	snprintf(p->method, sizeof(p->method), "%s",
+		method != NULL && strcasecmp(method, "GET") == 0 ? "GET" : "HEAD");
+	snprintf(p->path, sizeof(p->path), "%s", path != NULL && path[0] == '/' ? path : "/");
+	snprintf(p->host, sizeof(p->host), "%s", host != NULL ? host : "");
+	json_array_foreach(json_object_get(cp, "StatusCode"), i, x) {
+		json_int_t c = json_integer_value(x) / 100;
+		if (c >= 1 && c <= 5)
+			p->status_classes |= 1u << c;
+	}
+	if (p->status_classes == 0)
+		p->status_classes = 0x3e;       /* 1xx..5xx: any answer */
+	p->fail_threshold = cp_uint(cp, "FailedThreshold", 0, 0, HC_FAILS_MAX);
+	if (p->fail_threshold == 0)
+		return;
+	p->fail_window_ms = cp_uint(cp, "FailedCountInter", 60, 0, 86400) * 1000;
+	p->block_ms = cp_uint(cp, "BlockInter", 600, 0, 86400) * 1000;
+	if (p->fail_window_ms == 0)
+		p->fail_window_ms = 60000;      /* §9.4.2's defaults */
+	if (p->block_ms == 0)
+		p->block_ms = 600000;
+}
+
+static enum cfg_sched sched_of(const char *name)
+{
+	if (name != NULL && strcmp(name, "wrr") == 0)
+		return CFG_SCHED_WRR;
+	if (name != NULL && (strcmp(name, "lc") == 0 || strcmp(name, "lrtt") == 0))
+		return CFG_SCHED_LC;           /* lrtt: least connections stands in (§9) */
+	return CFG_SCHED_RR;
+}
+
+/* One block: the route, its bindings, its headers, then its check's params. */
+struct l7_route *l7_route_new(const json_t *fields)
+{
+	const char *host = json_string_value(json_object_get(fields, "ForwardHost"));
+	const char *redirect = json_string_value(json_object_get(fields, "ForcedRedirect"));
+	json_t *set = json_object_get(fields, "RealServerSet"), *hs, *x;
+	size_t nb = json_array_size(set), nh, i;
+	int on = json_integer_value(json_object_get(fields, "HealthCheck")) == 1;
+	struct l7_binding *b;
+	struct l7_header *h;
+	struct l7_route *r;
+	hs = json_object_get(fields, "Headers");
+	nh = json_array_size(hs);
+	r = malloc(sizeof(*r) + nb * sizeof(*b) + nh * sizeof(*h) +
+		(on ? sizeof(struct hc_params) : 0));
+	if (r == NULL)
+		return NULL;
+	b = (struct l7_binding *)(r + 1);
+	h = (struct l7_header *)(b + nb);
+	*r = (struct l7_route){ .bindings = b, .nbindings = nb, .headers = h, .nheaders = nh,
+		.path = json_string_value(json_object_get(fields, "Path")),
+		.sched = sched_of(json_string_value(json_object_get(fields, "Scheduler"))),
+		.forward_host = host == NULL || host[0] == '\0' || strcmp(host, "default") == 0 ?
+			NULL : host,
+		.forced_redirect = redirect == NULL || redirect[0] == '\0' ? NULL : redirect };
+	json_array_foreach(set, i, x)
+		b[i] = (struct l7_binding){
+			.rs = json_string_value(json_object_get(x, "RealServerId")),
+			.port = (unsigned)json_integer_value(json_object_get(x, "RealServerPort")),
+			.weight = (unsigned)json_integer_value(json_object_get(x, "RealServerWeight")) };
+	json_array_foreach(hs, i, x)
+		h[i] = (struct l7_header){
+			.name = json_string_value(json_object_get(x, "HeaderName")),
+			.value = json_string_value(json_object_get(x, "HeaderValue")) };
+	if (on) {
+		struct hc_params *p = (struct hc_params *)(h + nh);
+		check_params(fields, p);
+		r->check = p;
+	}
+	return r;
+}
+
+void l7_route_free(struct l7_route *r)
+{
+	free(r);
 }
 
 void l7_set_free(struct l7_set *s)

@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "cfg.h"
 #include "store.h"
 
 #define L7_DOMAIN_KIND "domain"
@@ -39,6 +40,35 @@ struct l7_domain {
 	char listener[ST_ID_MAX];
 	char key[L7_DOMAIN_MAX];        /* the name compared: lower case */
 	json_t *fields;
+	const char *name;               /* Domain as sent (in fields) */
+	int is_default;                 /* IsDefaultServer */
+};
+
+/* What a listener's routing (sm_route.c) needs of a rule, parsed from its fields once, when the
+ * rule is put (a rebuild walks every rule of the listener: reading the JSON each time made
+ * provisioning quadratic in jansson). Strings point into the fields parsed, so a route lives no
+ * longer than they do; one allocation (l7_route_new()). */
+struct hc_params;
+struct l7_binding {
+	const char *rs;                 /* RealServerId; its address is the real server's (rs.h) */
+	unsigned port, weight;
+};
+struct l7_header {
+	const char *name, *value;
+};
+struct l7_route {
+	const char *path;
+	enum cfg_sched sched;           /* Scheduler; lrtt as CFG_SCHED_LC (least connections
+	                                 * stands in, §9) */
+	const char *forward_host;       /* NULL: the client's Host ("default" or empty) */
+	const char *forced_redirect;    /* NULL: off (null or empty) */
+	const struct hc_params *check;  /* HealthCheck 1: CheckParams normalized (defaults, ranges,
+	                                 * seconds to ms), host "" when CheckParams.Domain is empty
+	                                 * (the rule's domain's name then); NULL: HealthCheck 0 */
+	const struct l7_binding *bindings;      /* RealServerSet, in binding order */
+	size_t nbindings;
+	const struct l7_header *headers;
+	size_t nheaders;
 };
 
 struct l7_rule {
@@ -46,7 +76,13 @@ struct l7_rule {
 	char listener[ST_ID_MAX];
 	char domain[ST_ID_MAX];         /* its domain's id */
 	json_t *fields;
+	const struct l7_route *route;   /* of fields; NULL when the put ran out of memory (the
+	                                 * routing then parses fields itself) */
 };
+
+/* fields' route (any fields l7_rule_check() accepts): NULL on ENOMEM. l7_route_free: NULL-safe. */
+struct l7_route *l7_route_new(const json_t *fields);
+void l7_route_free(struct l7_route *r);
 
 struct l7_set;
 
@@ -64,6 +100,10 @@ const struct l7_domain *l7_default_domain(const struct l7_set *s, const char *li
 size_t l7_rule_count(const struct l7_set *s, const char *domain_id);
 const struct l7_rule *l7_rule_at(const struct l7_set *s, const char *domain_id, size_t i);
 const struct l7_rule *l7_rule_find(const struct l7_set *s, const char *rule_id);
+/* A domain's rules in creation order without a lookup per step (a routing build walks them all):
+ * the first (NULL: none), and the one after r in its domain (NULL: the last). */
+const struct l7_rule *l7_rule_first(const struct l7_set *s, const char *domain_id);
+const struct l7_rule *l7_rule_next(const struct l7_rule *r);
 /* Rules of every domain of the listener (node.max_rules_per_listener counts these). */
 size_t l7_listener_rule_count(const struct l7_set *s, const char *listener);
 /* How many bindings of any rule name the real server (RemoveRealServers refuses while > 0;
@@ -74,7 +114,7 @@ size_t l7_listener_binding_count(const struct l7_set *s, const char *listener);
 
 /* Changes, after the store took them: room first (l7_reserve), so that the adds cannot fail.
  * An add takes a new reference to fields; a put replaces an entry's fields (and for a domain its
- * key, for a rule its bindings' counts). Removing a domain removes its rules; removing a
+ * key, name and default flag, for a rule its route and its bindings' counts). Removing a domain removes its rules; removing a
  * listener's objects removes all its domains and rules. Missing ids are ignored; so is a put
  * that was not reserved, or a rule whose DomainId names no domain. l7_reserve: room for that
  * many domain and rule puts (new or changed); l7_reserve_bindings: for that many bindings in

@@ -99,13 +99,20 @@ int rs_reserve(struct rs_set *s, size_t n)
 	return idmap_reserve(&s->byid, n) == 0 && idmap_reserve(&s->byaddr, n) == 0 ? 0 : -1;
 }
 
+static void set_fields(struct rs *r, json_t *fields)
+{
+	r->fields = json_incref(fields);
+	r->addr = json_string_value(json_object_get(fields, "RealServerIP"));
+	r->is_ip = r->addr != NULL && rs_is_ip(r->addr);
+}
+
 void rs_add(struct rs_set *s, const char *id, const char *key, json_t *fields)
 {
 	struct rs *r = s->spare[--s->nspare];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	snprintf(r->key, sizeof(r->key), "%s", key);
-	r->fields = json_incref(fields);
+	set_fields(r, fields);
 	s->items[s->n++] = r;
 	idmap_put(&s->byid, r);
 	idmap_put(&s->byaddr, r);
@@ -133,7 +140,7 @@ void rs_set_fields(struct rs_set *s, const char *id, json_t *fields)
 	if (r == NULL)
 		return;
 	json_decref(r->fields);
-	r->fields = json_incref(fields);
+	set_fields(r, fields);
 }
 
 /* RFC 1123 host name: labels of [A-Za-z0-9-], 1..63 each, not starting or ending with '-'. */

@@ -22,6 +22,9 @@ struct rs {
 	char key[RS_ADDR_MAX];          /* the address compared: canonical IP, or lower-case name */
 	json_t *fields;                 /* RealServerId, RealServerIP, RealServerName, ProjectId,
 	                                 * TagSet: the record, as Describe answers it */
+	const char *addr;               /* RealServerIP as registered (in fields; NULL: none): read
+	                                 * by every routing build, so kept out of jansson */
+	int is_ip;                      /* rs_is_ip(addr) */
 };
 
 struct rs_set;

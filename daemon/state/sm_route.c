@@ -3,6 +3,9 @@
  *   default flag, each rule with its path, scheduler, ForwardHost, ForcedRedirect, custom headers
  *   and bindings resolved to their real servers' addresses, and the active health check of each
  *   rule with HealthCheck 1 (sm_int.h); what control reads of those checks (sm.h).
+ * Cost: a build walks every domain and rule of the listener, so it reads no JSON but the
+ *   change's own ops': each rule's fields were parsed once when it entered the set (l7.h's
+ *   l7_route), each domain's name and default flag likewise, each real server's address (rs.h).
  */
 #include "sm_int.h"
 
@@ -19,246 +22,236 @@
 #include "proxy/px.h"
 #include "rs.h"
 
-static const struct st_op *overlay(const struct st_op *ops, size_t n, const char *kind,
-	const char *id)
+/* The op of the change on the set's entry e (op_entry[i]: the entry ops[i] names, NULL: a new
+ * object): its index, or -1. Pointers, not ids: the build asks this of every rule. */
+static long overlay(const void *const *op_entry, size_t n, const void *e)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(ops[i].kind, kind) == 0 && strcmp(ops[i].id, id) == 0)
-			return &ops[i];
-	return NULL;
+		if (op_entry[i] == e)
+			return (long)i;
+	return -1;
 }
 
-/* An object as the change leaves it: NULL when deleted. */
-static json_t *fields_after(const struct st_op *ops, size_t n, const char *kind, const char *id,
-	json_t *now)
-{
-	const struct st_op *o = overlay(ops, n, kind, id);
-	return o == NULL ? now : o->type == ST_PUT ? o->fields : NULL;
-}
-
-struct objs {
-	const char **ids;
-	json_t **fields;
-	size_t *domain;             /* rules: the index of their domain */
+/* What the build reads: no JSON but the change's own ops' (parsed once here). */
+struct build {
+	const struct st_op *ops;
 	size_t n;
+	const void **op_entry;              /* [n]: the set's entry ops[i] names (NULL: new) */
+	const char **op_dom;                /* [n]: a new rule's DomainId (else NULL) */
+	struct l7_route **op_route;         /* [n]: a rule put's route (else NULL) */
+	struct l7_route **own;              /* routes parsed for this build, freed after it */
+	size_t nown;
+	const char **dom_ids;               /* [ndom] */
+	struct px_l7_domain_in *dom;
+	size_t ndom;
+	const char **rule_ids;              /* [nrule] */
+	const struct l7_route **routes;
+	size_t *rule_dom;
+	size_t nrule;
 };
 
-static int objs_alloc(struct objs *o, size_t cap)
+static void build_free(struct build *b)
 {
-	o->n = 0;
-	o->ids = calloc(cap + 1, sizeof(*o->ids));
-	o->fields = calloc(cap + 1, sizeof(*o->fields));
-	o->domain = calloc(cap + 1, sizeof(*o->domain));
-	return o->ids != NULL && o->fields != NULL && o->domain != NULL ? 0 : -1;
+	for (size_t i = 0; i < b->nown; i++)
+		l7_route_free(b->own[i]);
+	free(b->op_entry);
+	free(b->op_dom);
+	free(b->op_route);
+	free(b->own);
+	free(b->dom_ids);
+	free(b->dom);
+	free(b->rule_ids);
+	free(b->routes);
+	free(b->rule_dom);
 }
 
-static void objs_free(struct objs *o)
+/* A route parsed for this build only (b->own has room for every rule): NULL on ENOMEM. */
+static const struct l7_route *parse(struct build *b, const json_t *fields)
 {
-	free(o->ids);
-	free(o->fields);
-	free(o->domain);
+	struct l7_route *r = l7_route_new(fields);
+	if (r != NULL)
+		b->own[b->nown++] = r;
+	return r;
 }
 
-static void objs_add(struct objs *o, const char *id, json_t *fields, size_t domain)
+static int build_alloc(struct build *b, const struct sm *s, const char *lsn,
+	const struct st_op *ops, size_t n)
 {
-	o->ids[o->n] = id;
-	o->fields[o->n] = fields;
-	o->domain[o->n++] = domain;
+	size_t nd = l7_domain_count(s->l7, lsn) + n + 1;
+	size_t nr = l7_listener_rule_count(s->l7, lsn) + n + 1;
+	*b = (struct build){ .ops = ops, .n = n };
+	b->op_entry = calloc(n + 1, sizeof(*b->op_entry));
+	b->op_dom = calloc(n + 1, sizeof(*b->op_dom));
+	b->op_route = calloc(n + 1, sizeof(*b->op_route));
+	b->own = calloc(nr, sizeof(*b->own));
+	b->dom_ids = calloc(nd, sizeof(*b->dom_ids));
+	b->dom = calloc(nd, sizeof(*b->dom));
+	b->rule_ids = calloc(nr, sizeof(*b->rule_ids));
+	b->routes = calloc(nr, sizeof(*b->routes));
+	b->rule_dom = calloc(nr, sizeof(*b->rule_dom));
+	if (b->op_entry == NULL || b->op_dom == NULL || b->op_route == NULL || b->own == NULL || b->dom_ids == NULL ||
+	    b->dom == NULL || b->rule_ids == NULL || b->routes == NULL || b->rule_dom == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ops[i].kind, L7_RULE_KIND) != 0) {
+			b->op_entry[i] = l7_domain_by_id(s->l7, ops[i].id);
+			continue;
+		}
+		b->op_entry[i] = l7_rule_find(s->l7, ops[i].id);
+		if (ops[i].type != ST_PUT)
+			continue;
+		if ((b->op_route[i] = (struct l7_route *)parse(b, ops[i].fields)) == NULL)
+			return -1;
+		if (b->op_entry[i] == NULL)
+			b->op_dom[i] = json_string_value(json_object_get(ops[i].fields, "DomainId"));
+	}
+	return 0;
+}
+
+static void dom_add(struct build *b, const char *id, const char *name, int is_default)
+{
+	b->dom_ids[b->ndom] = id;
+	b->dom[b->ndom++] = (struct px_l7_domain_in){ .name = name, .is_default = is_default };
 }
 
 /* The listener's domains after the change, in creation order (new ones last). */
-static int domains_after(const struct sm *s, const char *lsn, const struct st_op *ops,
-	size_t n, struct objs *d)
+static void domains_after(const struct sm *s, const char *lsn, struct build *b)
 {
 	size_t count = l7_domain_count(s->l7, lsn);
-	if (objs_alloc(d, count + n) != 0)
-		return -1;
 	for (size_t i = 0; i < count; i++) {
 		const struct l7_domain *x = l7_domain_at(s->l7, lsn, i);
-		json_t *f = fields_after(ops, n, L7_DOMAIN_KIND, x->id, x->fields);
-		if (f != NULL)
-			objs_add(d, x->id, f, 0);
+		long k = overlay(b->op_entry, b->n, x);
+		if (k < 0)
+			dom_add(b, x->id, x->name, x->is_default);
+		else if (b->ops[k].type == ST_PUT)
+			dom_add(b, x->id, json_string_value(json_object_get(b->ops[k].fields,
+				"Domain")), json_is_true(json_object_get(b->ops[k].fields,
+				"IsDefaultServer")));
 	}
-	for (size_t i = 0; i < n; i++)
-		if (ops[i].type == ST_PUT && strcmp(ops[i].kind, L7_DOMAIN_KIND) == 0 &&
-		    l7_domain_by_id(s->l7, ops[i].id) == NULL)
-			objs_add(d, ops[i].id, ops[i].fields, 0);
-	return 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->ops[i].type == ST_PUT && strcmp(b->ops[i].kind, L7_DOMAIN_KIND) == 0 &&
+		    l7_domain_by_id(s->l7, b->ops[i].id) == NULL)
+			dom_add(b, b->ops[i].id, json_string_value(json_object_get(b->ops[i].fields,
+				"Domain")), json_is_true(json_object_get(b->ops[i].fields,
+				"IsDefaultServer")));
+}
+
+static void rule_add(struct build *b, const char *id, const struct l7_route *r, size_t dom)
+{
+	b->rule_ids[b->nrule] = id;
+	b->routes[b->nrule] = r;
+	b->rule_dom[b->nrule++] = dom;
 }
 
 /* Their rules after the change, domain by domain, each in creation order (new ones last). */
-static int rules_after(const struct sm *s, const char *lsn, const struct st_op *ops, size_t n,
-	const struct objs *d, struct objs *r)
+static int rules_after(const struct sm *s, struct build *b)
 {
-	if (objs_alloc(r, l7_listener_rule_count(s->l7, lsn) + n) != 0)
-		return -1;
-	for (size_t k = 0; k < d->n; k++) {
-		size_t count = l7_rule_count(s->l7, d->ids[k]);
-		for (size_t i = 0; i < count; i++) {
-			const struct l7_rule *x = l7_rule_at(s->l7, d->ids[k], i);
-			json_t *f = fields_after(ops, n, L7_RULE_KIND, x->id, x->fields);
-			if (f != NULL)
-				objs_add(r, x->id, f, k);
+	for (size_t k = 0; k < b->ndom; k++) {
+		const struct l7_rule *x = l7_rule_first(s->l7, b->dom_ids[k]);
+		for (; x != NULL; x = l7_rule_next(x)) {
+			long o = overlay(b->op_entry, b->n, x);
+			const struct l7_route *r = o >= 0 ? b->op_route[o] : x->route != NULL ?
+				x->route : parse(b, x->fields);
+			if (o >= 0 && b->ops[o].type != ST_PUT)
+				continue;               /* deleted */
+			if (r == NULL)
+				return -1;
+			rule_add(b, x->id, r, k);
 		}
-		for (size_t i = 0; i < n; i++)
-			if (ops[i].type == ST_PUT && strcmp(ops[i].kind, L7_RULE_KIND) == 0 &&
-			    l7_rule_find(s->l7, ops[i].id) == NULL && strcmp(d->ids[k],
-			    json_string_value(json_object_get(ops[i].fields, "DomainId"))) == 0)
-				objs_add(r, ops[i].id, ops[i].fields, k);
+		for (size_t i = 0; i < b->n; i++)
+			if (b->op_dom[i] != NULL && strcmp(b->op_dom[i], b->dom_ids[k]) == 0)
+				rule_add(b, b->ops[i].id, b->op_route[i], k);
 	}
 	return 0;
 }
 
-static enum cfg_sched sched_of(const char *name)
-{
-	if (name != NULL && strcmp(name, "wrr") == 0)
-		return CFG_SCHED_WRR;
-	if (name != NULL && (strcmp(name, "lc") == 0 || strcmp(name, "lrtt") == 0))
-		return CFG_SCHED_LC;           /* lrtt: least connections stands in (§9) */
-	return CFG_SCHED_RR;
-}
-
-static unsigned cp_uint(const json_t *cp, const char *name, unsigned def, unsigned min,
-	unsigned max)
-{
-	json_t *v = json_object_get(cp, name);
-	json_int_t n = json_is_integer(v) ? json_integer_value(v) : (json_int_t)def;
-	return n < (json_int_t)min ? min : n > (json_int_t)max ? max : (unsigned)n;
-}
-
-/* A rule's CheckParams (§4.1) as the checker takes them: defaults for what is missing, ranges
- * enforced (the API checked them; a damaged store must not make a probe loop spin), seconds to
- * ms, StatusCode's classes to bits, the Host the rule's domain when Domain is empty (so a
- * ModifyDomain rename, which rebuilds the routing, moves the probes to the new name). */
-static void check_params(const json_t *f, const char *domain, struct hc_params *p)
-{
-	const json_t *cp = json_object_get(f, "CheckParams"), *x;
-	const char *method = json_string_value(json_object_get(cp, "Method"));
-	const char *path = json_string_value(json_object_get(cp, "Path"));
-	const char *host = json_string_value(json_object_get(cp, "Domain"));
-	size_t i;
-	memset(p, 0, sizeof(*p));
-	p->delay_ms = cp_uint(cp, "DelayLoop", 5, 1, 300) * 1000;
-	p->timeout_ms = cp_uint(cp, "ConnectTimeout", 2, 1, 60) * 1000;
-	if (p->timeout_ms > p->delay_ms)
-		p->timeout_ms = p->delay_ms;
-	snprintf(p->method, sizeof(p->method), "%s",
-		method != NULL && strcasecmp(method, "GET") == 0 ? "GET" : "HEAD");
-	snprintf(p->path, sizeof(p->path), "%s", path != NULL && path[0] == '/' ? path : "/");
-	snprintf(p->host, sizeof(p->host), "%s", host != NULL && host[0] != '\0' ? host :
-		domain != NULL ? domain : "");
-	json_array_foreach(json_object_get(cp, "StatusCode"), i, x) {
-		json_int_t c = json_integer_value(x) / 100;
-		if (c >= 1 && c <= 5)
-			p->status_classes |= 1u << c;
-	}
-	if (p->status_classes == 0)
-		p->status_classes = 0x3e;       /* 1xx..5xx: any answer */
-	p->fail_threshold = cp_uint(cp, "FailedThreshold", 0, 0, HC_FAILS_MAX);
-	if (p->fail_threshold == 0)
-		return;
-	p->fail_window_ms = cp_uint(cp, "FailedCountInter", 60, 0, 86400) * 1000;
-	p->block_ms = cp_uint(cp, "BlockInter", 600, 0, 86400) * 1000;
-	if (p->fail_window_ms == 0)
-		p->fail_window_ms = 60000;      /* §9.4.2's defaults */
-	if (p->block_ms == 0)
-		p->block_ms = 600000;
-}
-
-/* Rule fields into in; its bindings and headers go to b and h (room for them); check: its
- * check's params when HealthCheck is 1 (NULL otherwise), every binding's. */
-static void rule_in(const struct sm *s, const char *id, json_t *f, size_t domain,
-	struct px_l7_rule_in *in, struct px_l7_binding_in *b, struct px_l7_header_in *h,
+/* A rule's route into in; its bindings resolved to their real servers' addresses into bs, its
+ * headers into hs (room for them); each binding with check (NULL: none). */
+static void rule_in(const struct sm *s, const char *id, const struct l7_route *r, size_t domain,
+	struct px_l7_rule_in *in, struct px_l7_binding_in *bs, struct px_l7_header_in *hs,
 	const struct hc_params *check)
 {
-	const char *host = json_string_value(json_object_get(f, "ForwardHost"));
-	const char *redirect = json_string_value(json_object_get(f, "ForcedRedirect"));
-	json_t *set = json_object_get(f, "RealServerSet"), *x;
-	size_t i;
-	*in = (struct px_l7_rule_in){ .id = id, .domain = domain, .bindings = b, .headers = h,
-		.path = json_string_value(json_object_get(f, "Path")),
-		.sched = sched_of(json_string_value(json_object_get(f, "Scheduler"))),
-		.forward_host = host == NULL || host[0] == '\0' || strcmp(host, "default") == 0 ?
-			NULL : host,
-		.forced_redirect = redirect == NULL || redirect[0] == '\0' ? NULL : redirect };
-	json_array_foreach(set, i, x) {
-		const struct rs *r = rs_find(s->rs,
-			json_string_value(json_object_get(x, "RealServerId")));
-		const char *addr = r != NULL ?
-			json_string_value(json_object_get(r->fields, "RealServerIP")) : NULL;
-		if (addr == NULL) {     /* RemoveRealServers refuses a bound one: a damaged store */
+	*in = (struct px_l7_rule_in){ .id = id, .domain = domain, .path = r->path,
+		.sched = r->sched, .forward_host = r->forward_host,
+		.forced_redirect = r->forced_redirect, .bindings = bs, .headers = hs,
+		.nheaders = r->nheaders };
+	for (size_t i = 0; i < r->nheaders; i++)
+		hs[i] = (struct px_l7_header_in){ r->headers[i].name, r->headers[i].value };
+	for (size_t i = 0; i < r->nbindings; i++) {
+		const struct rs *x = r->bindings[i].rs != NULL ? rs_find(s->rs, r->bindings[i].rs) :
+			NULL;
+		if (x == NULL || x->addr == NULL) {     /* RemoveRealServers refuses a bound one */
 			LOG_ERR("state", "rule=%s: a binding names no real server; left out", id);
 			continue;
 		}
-		b[in->nbindings++] = (struct px_l7_binding_in){ .host = addr, .is_name = !rs_is_ip(addr),
-			.port = (unsigned)json_integer_value(json_object_get(x, "RealServerPort")),
-			.weight = (unsigned)json_integer_value(json_object_get(x, "RealServerWeight")),
-			.check = check };
+		bs[in->nbindings++] = (struct px_l7_binding_in){ .host = x->addr,
+			.is_name = !x->is_ip, .port = r->bindings[i].port,
+			.weight = r->bindings[i].weight, .check = check };
 	}
-	json_array_foreach(json_object_get(f, "Headers"), i, x)
-		h[in->nheaders++] = (struct px_l7_header_in){
-			.name = json_string_value(json_object_get(x, "HeaderName")),
-			.value = json_string_value(json_object_get(x, "HeaderValue")) };
 }
 
-/* px_l7_new() over the domains d and rules r. */
-static struct px_l7 *build_in(struct sm *s, const struct objs *d, const struct objs *r,
-	char *err, size_t errlen)
+/* px_l7_new() over b's domains and rules. */
+static struct px_l7 *build_in(struct sm *s, struct build *b, char *err, size_t errlen)
 {
-	struct px_l7_domain_in *dom = calloc(d->n + 1, sizeof(*dom));
-	struct px_l7_rule_in *rin = calloc(r->n + 1, sizeof(*rin));
-	struct px_l7_binding_in *b = NULL;
-	struct px_l7_header_in *h = NULL;
-	struct hc_params *cp = calloc(r->n + 1, sizeof(*cp));
+	struct px_l7_rule_in *rin = calloc(b->nrule + 1, sizeof(*rin));
+	struct px_l7_binding_in *bs = NULL;
+	struct px_l7_header_in *hs = NULL;
+	struct hc_params *cp = NULL;
 	struct px_l7 *l7 = NULL;
-	size_t nb = 0, nh = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		nb += json_array_size(json_object_get(r->fields[i], "RealServerSet"));
-		nh += json_array_size(json_object_get(r->fields[i], "Headers"));
+	size_t nb = 0, nh = 0, nc = 0;
+	for (size_t i = 0; i < b->nrule; i++) {
+		nb += b->routes[i]->nbindings;
+		nh += b->routes[i]->nheaders;
+		nc += b->routes[i]->check != NULL;
 	}
-	if (dom == NULL || rin == NULL || cp == NULL || (b = calloc(nb + 1, sizeof(*b))) == NULL ||
-	    (h = calloc(nh + 1, sizeof(*h))) == NULL) {
+	if (rin == NULL || (bs = calloc(nb + 1, sizeof(*bs))) == NULL ||
+	    (hs = calloc(nh + 1, sizeof(*hs))) == NULL ||
+	    (cp = calloc(nc + 1, sizeof(*cp))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < d->n; i++)
-		dom[i] = (struct px_l7_domain_in){
-			.name = json_string_value(json_object_get(d->fields[i], "Domain")),
-			.is_default = json_is_true(json_object_get(d->fields[i], "IsDefaultServer")) };
-	nb = nh = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		int on = json_integer_value(json_object_get(r->fields[i], "HealthCheck")) == 1;
-		if (on)
-			check_params(r->fields[i], dom[r->domain[i]].name, &cp[i]);
-		rule_in(s, r->ids[i], r->fields[i], r->domain[i], &rin[i], b + nb, h + nh,
-			on ? &cp[i] : NULL);
+	nb = nh = nc = 0;
+	for (size_t i = 0; i < b->nrule; i++) {
+		const struct l7_route *r = b->routes[i];
+		const struct hc_params *check = NULL;
+		if (r->check != NULL) {     /* the host, when CheckParams has none: the domain's */
+			const char *name = b->dom[b->rule_dom[i]].name;
+			cp[nc] = *r->check;
+			if (cp[nc].host[0] == '\0')
+				snprintf(cp[nc].host, sizeof(cp[nc].host), "%s", name != NULL ? name : "");
+			check = &cp[nc++];
+		}
+		rule_in(s, b->rule_ids[i], r, b->rule_dom[i], &rin[i], bs + nb, hs + nh, check);
 		nb += rin[i].nbindings;
 		nh += rin[i].nheaders;
 	}
-	l7 = px_l7_new(&(struct px_l7_in){ dom, d->n, rin, r->n }, lsn_table_servers(s->t),
-		s->checks, err, errlen);
+	l7 = px_l7_new(&(struct px_l7_in){ b->dom, b->ndom, rin, b->nrule },
+		lsn_table_servers(s->t), s->checks, err, errlen);
 out:
 	free(cp);
-	free(dom);
 	free(rin);
-	free(b);
-	free(h);
+	free(bs);
+	free(hs);
 	return l7;
 }
 
 int sm_build_routing(struct sm *s, const char *lsn, const struct st_op *ops, size_t n,
 	struct px_l7 **l7, char *err, size_t errlen)
 {
-	struct objs d = { 0 }, r = { 0 };
+	struct build b;
 	int rc = -1;
 	*l7 = NULL;
 	err[0] = '\0';
-	if (domains_after(s, lsn, ops, n, &d) != 0 || rules_after(s, lsn, ops, n, &d, &r) != 0)
+	if (build_alloc(&b, s, lsn, ops, n) != 0) {
 		snprintf(err, errlen, "out of memory");
-	else if ((*l7 = build_in(s, &d, &r, err, errlen)) != NULL || err[0] == '\0')
-		rc = 0;
-	objs_free(&d);
-	objs_free(&r);
+	} else {
+		domains_after(s, lsn, &b);
+		if (rules_after(s, &b) != 0)
+			snprintf(err, errlen, "out of memory");
+		else if ((*l7 = build_in(s, &b, err, errlen)) != NULL || err[0] == '\0')
+			rc = 0;
+	}
+	build_free(&b);
 	return rc;
 }
 
@@ -272,13 +265,13 @@ void sm_set_checker(struct sm *s, struct hc_checker *c)
 
 /* The index a stored binding has in the routing: bindings naming no real server were left out
  * (rule_in()). -1 when it is one of those, or there is no such binding. */
-static long routing_index(const struct sm *s, const json_t *set, size_t binding)
+static long routing_index(const struct sm *s, const struct l7_route *r, size_t binding)
 {
 	long k = 0;
-	for (size_t i = 0; i <= binding && i < json_array_size(set); i++) {
-		const struct rs *r = rs_find(s->rs, json_string_value(json_object_get(
-			json_array_get(set, i), "RealServerId")));
-		if (r == NULL || json_string_value(json_object_get(r->fields, "RealServerIP")) == NULL)
+	for (size_t i = 0; i <= binding && i < r->nbindings; i++) {
+		const struct rs *x = r->bindings[i].rs != NULL ? rs_find(s->rs, r->bindings[i].rs) :
+			NULL;
+		if (x == NULL || x->addr == NULL)
 			continue;
 		if (i == binding)
 			return k;
@@ -302,12 +295,13 @@ static struct px_l7 *routing_of(struct sm *s, const char *lsn)
 int sm_binding_health(struct sm *s, const char *rule_id, size_t binding, struct hc_snap *out)
 {
 	const struct l7_rule *r = l7_rule_find(s->l7, rule_id);
+	struct l7_route *own = r != NULL && r->route == NULL ? l7_route_new(r->fields) : NULL;
+	const struct l7_route *route = own != NULL ? own : r != NULL ? r->route : NULL;
 	const struct hc_target *t;
 	struct px_l7 *px;
-	long k;
-	if (r == NULL || json_integer_value(json_object_get(r->fields, "HealthCheck")) != 1 ||
-	    (k = routing_index(s, json_object_get(r->fields, "RealServerSet"), binding)) < 0 ||
-	    (px = routing_of(s, r->listener)) == NULL)
+	long k = route != NULL && route->check != NULL ? routing_index(s, route, binding) : -1;
+	l7_route_free(own);
+	if (k < 0 || (px = routing_of(s, r->listener)) == NULL)
 		return -1;
 	/* px holds a reference to its targets: t stays valid until the unref */
 	if ((t = px_l7_binding_check(px, rule_id, (size_t)k)) != NULL)

@@ -16,9 +16,12 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include <event2/thread.h>
 
 #include "cfg.h"
+#include "health/hc.h"
 #include "listener.h"
+#include "proxy/l7.h"
 #include "proxy/px.h"
 #include "state/l7.h"
 #include "state/rs.h"
@@ -699,6 +702,103 @@ static void test_deletes_and_force(void **state)
 	assert_null(l7_rule_find(sm_l7(f->sm), r1));
 }
 
+/* The listener's rule for host and path in its routing now, or NULL; *l7 keeps it alive. */
+static const struct px_l7_rule *routed(struct fx *f, const char *lsn, const char *host,
+	const char *path, struct px_l7 **l7)
+{
+	const struct px_l7_rule *r = NULL;
+	lsn_table_lock(f->t);
+	*l7 = px_l7_cell_get(lsn_table_find(f->t, lsn)->l7);
+	lsn_table_unlock(f->t);
+	assert_non_null(*l7);
+	if (px_l7_route(*l7, host, strlen(host), path, strlen(path), &r) != PX_RT_FOUND)
+		return NULL;
+	return r;
+}
+
+/* A rule's routing input is parsed once, when it enters the set (l7.h's l7_route): each change
+ * to the rule gives a routing built from the new fields, not the old parse. */
+static void test_routing_follows_each_rule_change(void **state)
+{
+	struct fx *f = *state;
+	char a[ST_ID_MAX], rid[ST_ID_MAX], ip1[ST_ID_MAX], ip2[ST_ID_MAX];
+	const struct px_l7_rule *r;
+	struct px_l7 *l7;
+	struct hc_snap snap;
+	struct sm_outcome o;
+	struct hc_checker *checks = hc_start(lsn_table_servers(f->t), f->err, sizeof(f->err));
+	assert_non_null(checks);
+	sm_set_checker(f->sm, checks);
+	listener(f, a);
+	real_server(f, "127.0.0.1", ip1);
+	real_server(f, "::1", ip2);
+	assert_int_equal(domain_op(f, SM_CREATE_DOMAIN, a, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(f, a, "one.example", "/", "IP", rid), SM_OK);
+	assert_non_null(r = routed(f, a, "one.example", "/x", &l7));
+	assert_int_equal(r->group->n, 0);
+	assert_int_equal(r->group->sched, CFG_SCHED_LC);            /* lrtt */
+	assert_null(r->forward_host);
+	assert_false(r->redirect);
+	px_l7_unref(l7);
+	/* ModifyRuleAttribute: path, scheduler, ForwardHost, ForcedRedirect, the health check. */
+	json_t *mod = rule_fields("/p", "IP");
+	json_object_update_new(mod, json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:s}}", "Scheduler",
+		"wrr", "ForwardHost", "up.example", "ForcedRedirect", "https:", "HealthCheck", 1,
+		"CheckParams", "Path", "/hc", "Domain", ""));
+	struct sm_change m = { .op = SM_MODIFY_RULE, .id = a, .rule = rid, .fields = mod };
+	assert_int_equal(apply(f, &m, &o), SM_OK);
+	assert_null(routed(f, a, "one.example", "/x", &l7));
+	px_l7_unref(l7);
+	assert_non_null(r = routed(f, a, "one.example", "/p/x", &l7));
+	assert_int_equal(r->group->sched, CFG_SCHED_WRR);
+	assert_string_equal(r->forward_host, "up.example");
+	assert_true(r->redirect);
+	px_l7_unref(l7);
+	/* BindRuleRealServers: the addresses are the real servers', each binding checked. */
+	assert_int_equal(bind_rule(f, rid, json_pack("[o, o]", binding(ip1, "127.0.0.1", 1),
+		binding(ip2, "::1", 2))), SM_OK);
+	assert_non_null(r = routed(f, a, "one.example", "/p", &l7));
+	assert_int_equal(r->group->n, 2);
+	assert_string_equal(r->group->m[0].srv->addr.text, "127.0.0.1:1");
+	assert_string_equal(r->group->m[1].srv->addr.text, "[::1]:2");
+	assert_int_equal(r->group->m[1].weight, 10);
+	assert_non_null(r->group->m[0].check);
+	px_l7_unref(l7);
+	assert_int_equal(sm_binding_health(f->sm, rid, 1, &snap), 0);
+	assert_string_equal(snap.params.path, "/hc");
+	assert_string_equal(snap.params.host, "one.example");      /* CheckParams.Domain "" */
+	assert_int_equal(domain_op(f, SM_MODIFY_DOMAIN, a, "one.example", "uno.example", 0, 0),
+		SM_OK);
+	assert_int_equal(sm_binding_health(f->sm, rid, 1, &snap), 0);
+	assert_string_equal(snap.params.host, "uno.example");      /* the rename's, at the build */
+	/* CreateCustomHeader (SetHeaders). */
+	json_t *h = json_pack("[{s:s, s:s}, {s:s, s:s}]", "HeaderName", "X-A", "HeaderValue", "1",
+		"HeaderName", "X-B", "HeaderValue", "$remote_addr");
+	struct sm_change c = { .op = SM_SET_HEADERS, .rule = rid, .fields = h };
+	assert_int_equal(apply(f, &c, &o), SM_OK);
+	json_decref(h);
+	assert_non_null(r = routed(f, a, "uno.example", "/p", &l7));
+	assert_int_equal(r->nheaders, 2);
+	assert_string_equal(r->headers[0].name, "X-A");
+	assert_string_equal(r->headers[0].value, "1");
+	assert_true(r->headers[1].remote_addr);
+	assert_int_equal(r->group->n, 2);                           /* the bindings kept */
+	px_l7_unref(l7);
+	/* Rebound to one, then the check off: the routing has neither the old set nor a check. */
+	assert_int_equal(bind_rule(f, rid, json_pack("[o]", binding(ip2, "::1", 3))), SM_OK);
+	json_object_set_new(mod, "HealthCheck", json_integer(0));
+	assert_int_equal(apply(f, &m, &o), SM_OK);
+	json_decref(mod);
+	assert_non_null(r = routed(f, a, "uno.example", "/p", &l7));
+	assert_int_equal(r->group->n, 1);
+	assert_string_equal(r->group->m[0].srv->addr.text, "[::1]:3");
+	assert_null(r->group->m[0].check);
+	assert_int_equal(r->nheaders, 2);
+	px_l7_unref(l7);
+	assert_int_equal(sm_binding_health(f->sm, rid, 0, &snap), -1);
+	hc_stop(checks);            /* the routings' targets stay readable until freed */
+}
+
 /* Walks the set: "listener domain(default) rule path bindings headers" lines. */
 static void dump(struct fx *f, const char *lsn, char *out, size_t len)
 {
@@ -787,7 +887,12 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_bindings_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deletes_and_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routing_follows_each_rule_change, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_restore_gives_the_same_set, setup, teardown),
 	};
+	/* the health checker is stopped from this thread (hc_stop(): event_active on its loop) */
+	if (evthread_use_pthreads() != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
