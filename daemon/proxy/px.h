@@ -111,9 +111,10 @@ unsigned px_route_refs(struct px_route *r);
 
 /* --- Layer-7 routing (l7-and-https.md §9): what a listener with domains forwards by. ---
  * A px_l7 is one listener's routing: its route table (rtable.h: Host -> domain, path -> rule)
- * and per rule the server group (bound real servers with ports and weights, the rule's
- * scheduler; servers shared node-wide through the registry, ups.h), ForwardHost, ForcedRedirect
- * and custom headers. Immutable and refcounted (atomic). A listener's px_l7_cell holds the one
+ * and per rule its server group (bound real servers with ports, weights and active checks, the
+ * rule's scheduler; one group for all rules with equal bindings; servers shared node-wide
+ * through the registry, ups.h, checks through the checker, health/hc.h), ForwardHost,
+ * ForcedRedirect and custom headers. Immutable and refcounted (atomic). A listener's px_l7_cell holds the one
  * its requests use now: every route of the listener (one per socket, and those a reload
  * replaced) shares the cell, so a swap reaches open keep-alive connections at their next request
  * head, and a request keeps the px_l7 it started with (a reference) until its exchange ends.

@@ -6,9 +6,10 @@
  *   workers. A refused or failed change leaves sockets, store and workers as they were.
  * Who asks is the caller's business: control/ resolves the caller's target and permissions,
  *   builds a change, and words the answer from the outcome.
- * Ownership: sm borrows the store, the listener table and the configuration it is given; it owns
- *   the real server set (rs.h) and the layer-7 set (l7.h) it keeps in step with the store, and
- *   hands each listener the routing it builds from them (lsn_table_set_l7).
+ * Ownership: sm borrows the store, the listener table, the configuration and the health checker
+ *   (sm_set_checker) it is given; it owns the real server set (rs.h) and the layer-7 set (l7.h)
+ *   it keeps in step with the store, and hands each listener the routing it builds from them
+ *   (lsn_table_set_l7).
  * Threads: one caller at a time (the control thread); sm takes the table's lock itself.
  */
 #ifndef GAAPD_STATE_SM_H

@@ -4,8 +4,9 @@
  *   forwards to, and what a layer-7 rule does (one group for all of a px_l7's rules with equal
  *   bindings, proxy/l7.h).
  * Ownership: a group owns its member list, its wrr sequence and one reference to each member's
- *   server (ups.h) and active check (health/hc.h, set by the creator right after ups_group_new(),
- *   before the group is shared); its creator owns the group (ups_group_new() / destroy()).
+ *   server (ups.h); a member's active check (health/hc.h) is borrowed: the creator sets it right
+ *   after ups_group_new(), before the group is shared, and holds its reference for the group's
+ *   life (proxy/l7.c). The creator owns the group (ups_group_new() / destroy()).
  * Threads: any. The members are immutable once built; the cursor is an atomic and the servers'
  *   state is theirs (atomics): picking is lock-free. Building takes the registry's lock.
  */
