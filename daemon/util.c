@@ -63,3 +63,25 @@ void util_block_process_signals(sigset_t *old)
 		sigdelset(&set, own[i]);
 	pthread_sigmask(SIG_BLOCK, &set, old);
 }
+
+static const struct {
+	int64_t us;
+	const char *le;
+} latency_bounds[UTIL_LATENCY_BUCKETS - 1] = {
+	{ 1000, "0.001" }, { 5000, "0.005" }, { 10000, "0.01" }, { 25000, "0.025" },
+	{ 50000, "0.05" }, { 100000, "0.1" }, { 250000, "0.25" }, { 500000, "0.5" },
+	{ 1000000, "1" }, { 2500000, "2.5" }, { 5000000, "5" }, { 10000000, "10" },
+};
+
+size_t util_latency_bucket(int64_t us)
+{
+	size_t b = 0;
+	while (b < UTIL_LATENCY_BUCKETS - 1 && us > latency_bounds[b].us)
+		b++;
+	return b;
+}
+
+const char *util_latency_le(size_t i)
+{
+	return i < UTIL_LATENCY_BUCKETS - 1 ? latency_bounds[i].le : "+Inf";
+}

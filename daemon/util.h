@@ -30,4 +30,12 @@ uint64_t util_fnv1a(const char *s);
  * SIG_SETMASK, old, NULL). */
 void util_block_process_signals(sigset_t *old);
 
+/* Latency histograms (/metrics): Prometheus' default buckets from 1 ms (0.001 .. 10 s) and +Inf,
+ * shared by the listeners' request latency and the health checks' probe latency. */
+#define UTIL_LATENCY_BUCKETS 13
+/* The bucket of a duration in microseconds (negative counts as 0). */
+size_t util_latency_bucket(int64_t us);
+/* Bucket i's upper bound as Prometheus writes it: "0.001" (seconds) ... "10", "+Inf". */
+const char *util_latency_le(size_t i);
+
 #endif

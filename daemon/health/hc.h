@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "util.h"
 
 struct ups_reg;
 
@@ -73,7 +74,7 @@ struct hc_snap {
 	uint64_t probe_failures;        /* ... that failed (refused, timeout, bad status, reset) */
 	uint64_t transitions;           /* up <-> down changes */
 	uint64_t latency_sum_us;        /* of probes that got a status line */
-	uint64_t latency[13];           /* per bucket, as px.h's PX_LATENCY_BUCKETS (1 ms .. 10 s,
+	uint64_t latency[UTIL_LATENCY_BUCKETS]; /* per bucket, util.h's (1 ms .. 10 s,
 	                                 * +Inf), not cumulative */
 	char origin[CFG_ADDR_TEXT_MAX]; /* the server, as its cfg_addr.text */
 	struct hc_params params;        /* what it checks (as normalized by hc_target_get()) */

@@ -16,7 +16,7 @@
 
 #include "hc.h"
 
-#define HC_BUCKETS 13               /* px.h's PX_LATENCY_BUCKETS: 1 ms .. 10 s, +Inf */
+#define HC_BUCKETS UTIL_LATENCY_BUCKETS     /* util.h: 1 ms .. 10 s, +Inf */
 #define HC_SLOTS 4096               /* the registry's hash buckets: ~2 targets each at 10,000 */
 #define HC_DELAY_MIN_MS 10          /* a DelayLoop of 0 would spin the checker */
 

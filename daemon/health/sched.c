@@ -12,16 +12,12 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "util.h"
 #include "upstream/ups.h"
 
 _Static_assert(HC_BUCKETS == sizeof ((struct hc_snap *)0)->latency / sizeof (uint64_t),
 	"hc_snap.latency has a slot per bucket");
 
-/* px.h's bounds (stats.c), which /metrics prints with px_latency_le(). */
-static const int64_t bounds_us[HC_BUCKETS - 1] = {
-	1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-	10000000,
-};
 
 void hc_post(struct hc_checker *c, struct hc_target *t)
 {
@@ -58,7 +54,6 @@ static void count(atomic_uint_fast64_t *v, uint64_t n)
 
 void hc_probe_done(struct hc_target *t, int ok, const char *why, int64_t latency_us)
 {
-	size_t b = 0;
 	count(&t->probes, 1);
 	if (!ok) {
 		count(&t->probe_failures, 1);
@@ -67,9 +62,7 @@ void hc_probe_done(struct hc_target *t, int ok, const char *why, int64_t latency
 		pthread_mutex_unlock(&t->err_mu);
 	}
 	if (latency_us >= 0) {
-		while (b < HC_BUCKETS - 1 && latency_us > bounds_us[b])
-			b++;
-		count(&t->latency[b], 1);
+		count(&t->latency[util_latency_bucket(latency_us)], 1);
 		count(&t->latency_sum_us, (uint64_t)latency_us);
 	}
 	if (hc_verdict(&t->st, &t->p, ok, 0, ups_now_ms()))

@@ -7,16 +7,10 @@
 #include <string.h>
 
 #include "close.h"
+#include "util.h"
 
-/* Prometheus' default buckets from 1 ms: the proxy's own latency is well under that. */
-static const struct {
-	int64_t us;
-	const char *le;
-} bounds[PX_LATENCY_BUCKETS - 1] = {
-	{ 1000, "0.001" }, { 5000, "0.005" }, { 10000, "0.01" }, { 25000, "0.025" },
-	{ 50000, "0.05" }, { 100000, "0.1" }, { 250000, "0.25" }, { 500000, "0.5" },
-	{ 1000000, "1" }, { 2500000, "2.5" }, { 5000000, "5" }, { 10000000, "10" },
-};
+/* Prometheus' default buckets from 1 ms (util.h): the proxy's own latency is well under that. */
+_Static_assert(PX_LATENCY_BUCKETS == UTIL_LATENCY_BUCKETS, "latency buckets differ from util.h");
 
 static const char *const oerr_labels[PX_OERR_COUNT] = {
 #define PX_OERR(name, label) label,
@@ -134,20 +128,17 @@ const char *px_oerr_label(enum px_oerr k)
 
 const char *px_latency_le(size_t i)
 {
-	return i < PX_LATENCY_BUCKETS - 1 ? bounds[i].le : "+Inf";
+	return util_latency_le(i);
 }
 
 void px_stats_exchange(struct px_stats *s, int status, int64_t us)
 {
-	size_t b = 0;
 	if (status < 100 || status > 599)
 		return;
 	if (us < 0)                 /* no start time: it would wrap the unsigned sum */
 		us = 0;
-	while (b < PX_LATENCY_BUCKETS - 1 && us > bounds[b].us)
-		b++;
 	add(&s->requests[status / 100 - 1], 1);
-	add(&s->latency[b], 1);
+	add(&s->latency[util_latency_bucket(us)], 1);
 	add(&s->latency_sum_us, (uint64_t)us);
 }
 
