@@ -6,6 +6,7 @@
  */
 #include "cfg.h"
 #include "log.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -943,6 +944,11 @@ static struct cfg *cfg_new(const char *path)
 	c->http.max_headers = 100;
 	c->http.max_response_header_size = 65536;
 	c->http.max_connections_per_worker = 100000;
+	c->tls.default_versions = TLS_V12 | TLS_V13;
+	c->tls.default_ciphers = TLS_CIPHERS_STRICT;
+	c->tls.handshake_timeout_ms = 10000;
+	c->tls.session_timeout_s = 300;
+	c->tls.ticket_rotate_s = 3600;
 	return c;
 }
 
@@ -1083,6 +1089,7 @@ void cfg_destroy(struct cfg *c)
 	free(c->reserved_ports);
 	free(c->rate_limits);
 	free(c->http.access_log);
+	free(c->tls.origin_ca);
 	free(c->log_file);
 	free(c->credentials_file);
 	free(c->state_dir);

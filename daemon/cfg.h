@@ -81,6 +81,19 @@ struct cfg_http {
 	char *access_log;                   /* NULL = off, "stderr", or an absolute path */
 };
 
+/* TLS (tls/tls.h): what a new HTTPS listener gets, and the node's TLS machinery. */
+struct cfg_tls {
+	unsigned default_versions;      /* TLS_V* bits of a new HTTPS listener (SetTlsVersion changes
+	                                 * a listener's); default TLSv1.2 + TLSv1.3 */
+	int default_ciphers;            /* enum tls_ciphers, likewise; default STRICT */
+	unsigned handshake_timeout_ms;  /* a client's TLS handshake must complete within this */
+	unsigned session_timeout_s;     /* a session (ticket or cache) is resumable this long */
+	unsigned ticket_rotate_s;       /* a new session ticket key this often (the old ones still
+	                                 * decrypt for session_timeout_s) */
+	char *origin_ca;                /* PEM file that HTTPS real servers are verified against;
+	                                 * NULL: not verified (§10) */
+};
+
 struct cfg {
 	char *path;                 /* the file it was loaded from */
 	unsigned workers;           /* 0 in the file = one per CPU; resolved here to >= 1 */
@@ -116,6 +129,7 @@ struct cfg {
 	size_t nreserved_ports;
 
 	struct cfg_http http;
+	struct cfg_tls tls;
 
 	struct cfg_proxy *proxies;
 	size_t nproxies;

@@ -103,6 +103,14 @@ size_t lsn_table_remove(struct lsn_table *t, const char *const *ids, size_t n, u
  * with). Ownership of l7 moves to the listener (NULL: its proxies' configured origins again); a
  * reload keeps it. 0, or -1 when there is no such listener (l7 is let go). Under the lock. */
 int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7);
+/* TLS (tls/tls.h): the tls_srv new handshakes on listener id use from now on; open connections
+ * keep theirs. Ownership of srv moves to the listener (NULL: none; an HTTPS listener without one
+ * refuses connections rather than serve them in plain text). Set it before lsn_table_add() for
+ * an HTTPS listener. 0, or -1 when there is no such listener (srv is let go). Under the lock;
+ * for a listener not yet added, lsn_set_tls(). */
+struct tls_srv;
+int lsn_table_set_tls(struct lsn_table *t, const char *id, struct tls_srv *srv);
+void lsn_set_tls(struct lsn *l, struct tls_srv *srv);
 /* The registry of real servers every route names (px_l7_new() builds into it). Borrowed. */
 struct ups_reg *lsn_table_servers(struct lsn_table *t);
 
