@@ -16,6 +16,7 @@
 #include "idmap.h"
 #include "log.h"
 #include "proxy/px.h"
+#include "tls/tls.h"
 #include "upstream/ups.h"
 #include "util.h"
 #include "worker.h"
@@ -98,6 +99,7 @@ static void lsn_unref(struct lsn *l)
 		px_route_unref(l->socks[i].route);
 	px_stats_unref(l->stats);
 	px_l7_cell_unref(l->l7);
+	tls_cell_unref(l->tls);
 	free(l->members);
 	free(l->socks);
 	free(l->slots);
@@ -122,8 +124,9 @@ static struct lsn *lsn_alloc(const struct st_listener *rec, size_t n, size_t nwo
 	l->slots = calloc((n + 1) * nworkers, sizeof(*l->slots));
 	l->stats = px_stats_new();
 	l->l7 = px_l7_cell_new();
+	l->tls = tls_cell_new();
 	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL ||
-	    l->l7 == NULL) {
+	    l->l7 == NULL || l->tls == NULL) {
 		lsn_unref(l);
 		return NULL;
 	}
@@ -150,6 +153,13 @@ static void sock_abandon(struct lsn *l, struct lsn_slot *s, size_t nworkers, int
 	px_route_unref(l->socks[s->sock].route);
 	l->socks[s->sock].route = NULL;
 	errno = e;
+}
+
+/* An HTTPS listener's routes handshake with its cell; any other's are plain. */
+static void lsn_route_tls(const struct lsn *l, struct px_route *r)
+{
+	if (strcmp(l->rec.protocol, "HTTPS") == 0)
+		px_route_set_tls(r, l->tls);
 }
 
 /* The next socket of l, on p's address: slot 0 uses it, the other workers a dup of it. */
@@ -182,6 +192,7 @@ static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_pr
 		return -1;
 	}
 	px_route_set_l7(k->route, l->l7);
+	lsn_route_tls(l, k->route);
 	k->bound = 1;
 	return 0;
 }
@@ -615,6 +626,22 @@ int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7)
 	return 0;
 }
 
+int lsn_table_set_tls(struct lsn_table *t, const char *id, struct tls_srv *srv)
+{
+	struct lsn *l = (struct lsn *)lsn_table_find(t, id);
+	if (l == NULL) {
+		tls_srv_unref(srv);
+		return -1;
+	}
+	lsn_set_tls(l, srv);
+	return 0;
+}
+
+void lsn_set_tls(struct lsn *l, struct tls_srv *srv)
+{
+	tls_cell_set(l->tls, srv);
+}
+
 struct ups_reg *lsn_table_servers(struct lsn_table *t)
 {
 	return t->servers;
@@ -762,6 +789,7 @@ static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_rout
 				return -1;
 			}
 			px_route_set_l7(routes[n - 1], l->l7);   /* a reload keeps the routing */
+			lsn_route_tls(l, routes[n - 1]);
 		}
 	}
 	return 0;

@@ -25,6 +25,7 @@
 
 struct px_l7;
 struct px_l7_cell;
+struct tls_cell;
 struct px_route;
 struct px_stats;
 struct ups_reg;
@@ -60,6 +61,7 @@ struct lsn {
 	atomic_uint refs;
 	struct px_stats *stats;     /* its traffic counters: every route it ever has counts into them */
 	struct px_l7_cell *l7;      /* its layer-7 routing, shared by every route it ever has */
+	struct tls_cell *tls;       /* its TLS (HTTPS: rec.protocol), shared by every route */
 	struct lsn_slot *slots;     /* nsocks * workers; slot i is touched by worker i % workers only */
 	size_t nslots;
 };

@@ -2,6 +2,7 @@
  *   timers, closing with a status reply and a lingering close, freeing. The request side is
  *   request.c, the response side origin.c. */
 #include "conn.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -527,8 +528,19 @@ void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *p
 	socklen_t peerlen, struct px_route *route)
 {
 	struct px_conn *c;
+	struct tls_srv *tls = NULL;
 	if (refuse_over_limit(w, fd, route))
 		return;
+	/* HTTPS: never plain text, also not while the listener has no TLS yet */
+	if (route->tls != NULL && (tls = tls_cell_get(route->tls)) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	if (tls != NULL) {              /* the transport lands in the next commit */
+		tls_srv_unref(tls);
+		evutil_closesocket(fd);
+		return;
+	}
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		evutil_closesocket(fd);
 	if (c == NULL || conn_setup(c, w, fd) != 0) {

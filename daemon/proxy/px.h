@@ -103,6 +103,11 @@ struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy
 /* The route's requests route by cell (l7 below) from now on: a reference is taken. Only before
  * the route is shared (handed to a worker): a route is immutable once it serves. NULL: none. */
 void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell);
+/* The route's connections are HTTPS: each handshakes with what cell holds at its accept (a
+ * reference to the cell is taken; a cell holding NULL closes new connections rather than serve
+ * them in plain text). Only before the route is shared, like px_route_set_l7. NULL: plain. */
+struct tls_cell;
+void px_route_set_tls(struct px_route *r, struct tls_cell *cell);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */
