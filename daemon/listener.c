@@ -66,6 +66,7 @@ struct lsn_table {
 	pthread_mutex_t lock;
 	struct wrk_pool *workers;
 	struct ups_reg *servers;    /* the real servers every route names (a reference) */
+	struct tls_tickets *tickets;    /* the node's session ticket keys (a reference) */
 	struct lsn **items;
 	size_t n, cap;
 	struct idmap byid;
@@ -386,7 +387,10 @@ static const char *lsn_id(const void *l)
 struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 {
 	struct lsn_table *t = calloc(1, sizeof(*t));
-	if (t == NULL || (t->servers = ups_reg_new()) == NULL) {
+	if (t == NULL || (t->servers = ups_reg_new()) == NULL ||
+	    (t->tickets = tls_tickets_new(0, 0)) == NULL) {
+		if (t != NULL)
+			ups_reg_unref(t->servers);
 		free(t);
 		return NULL;
 	}
@@ -414,6 +418,7 @@ void lsn_table_destroy(struct lsn_table *t)
 	free(t->byport);
 	free(t->counts);
 	ups_reg_unref(t->servers);  /* routes still held elsewhere keep it through their servers */
+	tls_tickets_unref(t->tickets);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -640,6 +645,11 @@ int lsn_table_set_tls(struct lsn_table *t, const char *id, struct tls_srv *srv)
 void lsn_set_tls(struct lsn *l, struct tls_srv *srv)
 {
 	tls_cell_set(l->tls, srv);
+}
+
+struct tls_tickets *lsn_table_tickets(struct lsn_table *t)
+{
+	return t->tickets;
 }
 
 struct ups_reg *lsn_table_servers(struct lsn_table *t)

@@ -113,6 +113,11 @@ int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7);
 struct tls_srv;
 int lsn_table_set_tls(struct lsn_table *t, const char *id, struct tls_srv *srv);
 void lsn_set_tls(struct lsn *l, struct tls_srv *srv);
+/* The node's session ticket keys (tls_srv_in.tickets: every tls_srv built for a listener names
+ * them, so resumption survives a certificate swap). Borrowed; made with the defaults of cfg tls,
+ * tls_tickets_set() applies the configured periods. */
+struct tls_tickets;
+struct tls_tickets *lsn_table_tickets(struct lsn_table *t);
 /* The registry of real servers every route names (px_l7_new() builds into it). Borrowed. */
 struct ups_reg *lsn_table_servers(struct lsn_table *t);
 
