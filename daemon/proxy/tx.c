@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "log.h"
 #include "rd.h"
 #include "stats.h"
 #include "tls/tls.h"
@@ -71,13 +72,15 @@ int px_tls_accept(struct px_rd *r, struct bufferevent *bev, struct tls_srv *srv,
 	return 0;
 }
 
-int px_tls_connect(struct px_rd *r, struct bufferevent *bev, SSL *ssl)
+int px_tls_connect(struct px_rd *r, struct bufferevent *bev, SSL *ssl, unsigned timeout_ms)
 {
 	if (!SSL_set_fd(ssl, event_get_fd(&r->ev)) || tls_attach(r, bev, ssl) != 0) {
 		SSL_free(ssl);
 		return -1;
 	}
 	SSL_set_connect_state(ssl);
+	px_rd_timeout(r, timeout_ms);
+	event_active(&r->tls->wev, EV_WRITE, 1);    /* the ClientHello, once the socket connects */
 	return 0;
 }
 
@@ -116,13 +119,16 @@ static void tls_fail(struct px_tls *t)
 /* 1: done (and counted), 0: waiting for the socket, -1: failed (reported: t may be gone). */
 static int handshake(struct px_tls *t)
 {
-	int rc, e;
+	int rc, e, err;
 	ERR_clear_error();
+	errno = 0;
 	if ((rc = SSL_do_handshake(t->ssl)) == 1) {
 		t->hs_done = 1;
 		if (t->srv != NULL) {
 			px_stats_tls(t->stats, SSL_session_reused(t->ssl) ? PX_TLS_RESUMED : PX_TLS_OK);
 			px_rd_timeout(t->rd, 0);    /* from here on the connection's own timeouts */
+		} else {
+			bufferevent_trigger_event(t->bev, BEV_EVENT_CONNECTED, 0);
 		}
 		return 1;
 	}
@@ -133,10 +139,15 @@ static int handshake(struct px_tls *t)
 		wev_add(t);
 		return 0;
 	}
-	tls_fail(t);
-	if (t->srv != NULL)
+	err = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
+	if (t->srv != NULL) {
 		px_stats_tls(t->stats, PX_TLS_FAILED);
-	px_rd_end(t->rd, BEV_EVENT_ERROR, EPROTO);
+	} else if (SSL_get_verify_result(t->ssl) != X509_V_OK) {
+		LOG_WARN("px", "origin certificate refused: %s",
+			X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
+	}
+	tls_fail(t);
+	px_rd_end(t->rd, BEV_EVENT_ERROR, err);
 	return -1;
 }
 
