@@ -98,6 +98,21 @@ static ssize_t o_write(struct oio *io, const void *b, size_t n)
 	return io->ssl != NULL ? SSL_write(io->ssl, b, (int)n) : write(io->fd, b, n);
 }
 
+/* A WebSocket origin: 101, then every byte back until the client ends, then its own end. */
+static void origin_ws(struct oio *io, const char *rest, size_t n)
+{
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n\r\n";
+	char buf[4096];
+	ssize_t got;
+	if (o_write(io, sw, sizeof sw - 1) != (ssize_t)sizeof sw - 1 ||
+	    (n > 0 && o_write(io, rest, n) != (ssize_t)n))
+		return;
+	while ((got = o_read(io, buf, sizeof buf)) > 0)
+		if (o_write(io, buf, (size_t)got) != got)
+			return;
+}
+
 static void *origin_conn(void *arg)
 {
 	struct oio io = { (int)(intptr_t)arg & 0xffff, NULL };
@@ -124,6 +139,26 @@ static void *origin_conn(void *arg)
 		if (dn != NULL) {
 			char *eol = memmem(dn, hlen - (size_t)(dn - buf), "\r\n", 2);
 			snprintf(echo, sizeof echo, "%.*s", (int)(eol - dn - 13), dn + 13);
+		}
+		if (memmem(buf, hlen, "GET /ws ", 8) != NULL) {
+			origin_ws(&io, buf + hlen, have - hlen);
+			goto out;
+		}
+		char *cl = memmem(buf, hlen, "Content-Length: ", 16);
+		if (cl != NULL) {               /* a body: its length and a checksum come back */
+			size_t want = strtoul(cl + 16, NULL, 10), got = have - hlen, sum = 0;
+			for (size_t k = hlen; k < have; k++)
+				sum += (unsigned char)buf[k];
+			while (got < want) {
+				n = o_read(&io, buf, sizeof buf < want - got ? sizeof buf : want - got);
+				if (n <= 0)
+					goto out;
+				for (ssize_t k = 0; k < n; k++)
+					sum += (unsigned char)buf[k];
+				got += (size_t)n;
+			}
+			snprintf(echo, sizeof echo, "%zu/%zu", got, sum);
+			have = hlen;                /* the body is consumed */
 		}
 		if (blen == 0)
 			blen = strlen(echo);
@@ -675,6 +710,55 @@ static void test_no_tls_closes(void **state)
 	tls_cell_set(fx.cell, srv_make(0, TLS_V12 | TLS_V13, 0));
 }
 
+/* Upgrades c to a WebSocket tunnel, echoes through it, ends it from the client's side. */
+static void websocket(struct cli *c)
+{
+	char head[256], buf[64];
+	size_t have = 0, n;
+	cli_send(c, "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n\r\n");
+	while (memmem(head, have, "\r\n\r\n", 4) == NULL) {
+		assert_int_equal(SSL_read(c->ssl, head + have, 1), 1);
+		have++;
+	}
+	assert_memory_equal(head, "HTTP/1.1 101", 12);
+	for (int i = 0; i < 3; i++) {
+		cli_send(c, "ping-pong");
+		for (have = 0; have < 9; have += n)
+			assert_true((n = (size_t)SSL_read(c->ssl, buf + have, (int)(9 - have))) > 0);
+		assert_memory_equal(buf, "ping-pong", 9);
+	}
+	SSL_shutdown(c->ssl);       /* the client ends: the origin ends too, and so does the tunnel */
+	assert_true(SSL_read(c->ssl, buf, sizeof buf) <= 0);
+}
+
+/* A request body over TLS (256 KiB, with Content-Length), then a WebSocket tunnel over TLS both
+ * ways, ended by the client. */
+static void test_body_and_websocket(void **state)
+{
+	struct cli c;
+	size_t n, sum = 0, blen = 256 * 1024;
+	char *body, *big = malloc(blen), want[64], head[256];
+	(void)state;
+	for (size_t k = 0; k < blen; k++) {
+		big[k] = (char)('a' + k % 26);
+		sum += (unsigned char)big[k];
+	}
+	assert_true(cli_open(&c, "a.test", TLS1_2_VERSION, TLS1_3_VERSION, -1, NULL));
+	snprintf(head, sizeof head, "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: %zu\r\n"
+		"\r\n", blen);
+	cli_send(&c, head);
+	for (size_t off = 0; off < blen; off += 16384)
+		assert_int_equal(SSL_write(c.ssl, big + off, 16384), 16384);
+	assert_non_null(body = cli_response(&c, &n, 0));
+	snprintf(want, sizeof want, "%zu/%zu", blen, sum);
+	assert_string_equal(body, want);
+	free(body);
+	free(big);
+	websocket(&c);
+	cli_close(&c);
+}
+
 static void test_origin_tls(void **state)
 {
 	struct cli c;
@@ -693,6 +777,7 @@ static void test_origin_tls(void **state)
 	assert_non_null(body = cli_response(&c, &n, 0));
 	assert_string_equal(body, "none");
 	free(body);
+	websocket(&c);              /* TLS on both sides of the tunnel */
 	cli_close(&c);
 	/* a name the origin's certificate does not cover, and a CA that did not sign it: 502 */
 	assert_true(cli_open(&c, "a.test", TLS1_2_VERSION, TLS1_3_VERSION, -1, NULL));
@@ -719,6 +804,7 @@ int main(void)
 		cmocka_unit_test(test_resumption),
 		cmocka_unit_test(test_mtls),
 		cmocka_unit_test(test_no_tls_closes),
+		cmocka_unit_test(test_body_and_websocket),
 		cmocka_unit_test(test_origin_tls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
