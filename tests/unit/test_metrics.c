@@ -113,7 +113,8 @@ static void test_listener_counters(void **state)
 	assert_non_null(strstr(s, "gaapd_origin_errors_total{listener=\"listener-2\",kind=\"connect\"} 7\n"
 		"gaapd_origin_errors_total{listener=\"listener-2\",kind=\"connect_timeout\"} 0\n"));
 	assert_non_null(strstr(s, "# TYPE gaapd_tls_handshakes_total counter\n"));
-	assert_non_null(strstr(s, "gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"ok\"} 0\n"
+	assert_non_null(strstr(s,
+		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"ok\"} 0\n"
 		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"resumed\"} 4\n"
 		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"failed\"} 0\n"
 		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"timeout\"} 2\n"));
