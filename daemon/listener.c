@@ -16,6 +16,7 @@
 #include "idmap.h"
 #include "log.h"
 #include "proxy/px.h"
+#include "tls/tls.h"
 #include "upstream/ups.h"
 #include "util.h"
 #include "worker.h"
@@ -65,6 +66,8 @@ struct lsn_table {
 	pthread_mutex_t lock;
 	struct wrk_pool *workers;
 	struct ups_reg *servers;    /* the real servers every route names (a reference) */
+	struct tls_tickets *tickets;    /* the node's session ticket keys (a reference) */
+	struct tls_client *origin_tls;  /* HTTPS towards real servers: routes built now take it */
 	struct lsn **items;
 	size_t n, cap;
 	struct idmap byid;
@@ -98,6 +101,7 @@ static void lsn_unref(struct lsn *l)
 		px_route_unref(l->socks[i].route);
 	px_stats_unref(l->stats);
 	px_l7_cell_unref(l->l7);
+	tls_cell_unref(l->tls);
 	free(l->members);
 	free(l->socks);
 	free(l->slots);
@@ -122,8 +126,9 @@ static struct lsn *lsn_alloc(const struct st_listener *rec, size_t n, size_t nwo
 	l->slots = calloc((n + 1) * nworkers, sizeof(*l->slots));
 	l->stats = px_stats_new();
 	l->l7 = px_l7_cell_new();
+	l->tls = tls_cell_new();
 	if (l->members == NULL || l->socks == NULL || l->slots == NULL || l->stats == NULL ||
-	    l->l7 == NULL) {
+	    l->l7 == NULL || l->tls == NULL) {
 		lsn_unref(l);
 		return NULL;
 	}
@@ -152,8 +157,15 @@ static void sock_abandon(struct lsn *l, struct lsn_slot *s, size_t nworkers, int
 	errno = e;
 }
 
+/* An HTTPS listener's routes handshake with its cell; any other's are plain. */
+static void lsn_route_tls(const struct lsn *l, struct px_route *r)
+{
+	if (strcmp(l->rec.protocol, "HTTPS") == 0)
+		px_route_set_tls(r, l->tls);
+}
+
 /* The next socket of l, on p's address: slot 0 uses it, the other workers a dup of it. */
-static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_proxy *p,
+static int sock_open(struct lsn *l, const struct lsn_table *t, const struct cfg_proxy *p,
 	const struct cfg_http *http, size_t nworkers)
 {
 	struct lsn_sock *k = &l->socks[l->nsocks];
@@ -177,11 +189,13 @@ static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_pr
 			sock_abandon(l, s, nworkers, errno);
 			return -1;
 		}
-	if ((k->route = px_route_create(l->rec.id, p, http, l->stats, servers)) == NULL) {
+	if ((k->route = px_route_create(l->rec.id, p, http, l->stats, t->servers)) == NULL) {
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
 	px_route_set_l7(k->route, l->l7);
+	lsn_route_tls(l, k->route);
+	px_route_set_origin_tls(k->route, t->origin_tls);
 	k->bound = 1;
 	return 0;
 }
@@ -210,7 +224,7 @@ struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
 	for (size_t i = 0; i < n; i++) {
 		snprintf(l->members[l->nmembers++], CFG_ID_MAX, "%s", proxies[i]->id);
 		if (shares_address(proxies, i) ||
-		    sock_open(l, t->servers, proxies[i], http, nworkers) == 0)
+		    sock_open(l, t, proxies[i], http, nworkers) == 0)
 			continue;
 		int e = errno;
 		if (strict || e == ENOMEM) {
@@ -375,7 +389,14 @@ static const char *lsn_id(const void *l)
 struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 {
 	struct lsn_table *t = calloc(1, sizeof(*t));
-	if (t == NULL || (t->servers = ups_reg_new()) == NULL) {
+	char err[128];
+	if (t == NULL || (t->servers = ups_reg_new()) == NULL ||
+	    (t->tickets = tls_tickets_new(0, 0)) == NULL ||
+	    (t->origin_tls = tls_client_new(NULL, err, sizeof err)) == NULL) {
+		if (t != NULL) {
+			ups_reg_unref(t->servers);
+			tls_tickets_unref(t->tickets);
+		}
 		free(t);
 		return NULL;
 	}
@@ -403,6 +424,8 @@ void lsn_table_destroy(struct lsn_table *t)
 	free(t->byport);
 	free(t->counts);
 	ups_reg_unref(t->servers);  /* routes still held elsewhere keep it through their servers */
+	tls_tickets_unref(t->tickets);
+	tls_client_unref(t->origin_tls);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -615,6 +638,37 @@ int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7)
 	return 0;
 }
 
+int lsn_table_set_tls(struct lsn_table *t, const char *id, struct tls_srv *srv)
+{
+	struct lsn *l = (struct lsn *)lsn_table_find(t, id);
+	if (l == NULL) {
+		tls_srv_unref(srv);
+		return -1;
+	}
+	lsn_set_tls(l, srv);
+	return 0;
+}
+
+void lsn_set_tls(struct lsn *l, struct tls_srv *srv)
+{
+	tls_cell_set(l->tls, srv);
+}
+
+struct tls_tickets *lsn_table_tickets(struct lsn_table *t)
+{
+	return t->tickets;
+}
+
+int lsn_table_set_origin_ca(struct lsn_table *t, const char *ca_file, char *err, size_t errlen)
+{
+	struct tls_client *c = tls_client_new(ca_file, err, errlen);
+	if (c == NULL)
+		return -1;
+	tls_client_unref(t->origin_tls);
+	t->origin_tls = c;
+	return 0;
+}
+
 struct ups_reg *lsn_table_servers(struct lsn_table *t)
 {
 	return t->servers;
@@ -762,6 +816,8 @@ static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_rout
 				return -1;
 			}
 			px_route_set_l7(routes[n - 1], l->l7);   /* a reload keeps the routing */
+			lsn_route_tls(l, routes[n - 1]);
+			px_route_set_origin_tls(routes[n - 1], t->origin_tls);
 		}
 	}
 	return 0;
@@ -792,13 +848,24 @@ static void post_reroutes(struct lsn *l, size_t k, size_t nworkers)
 int lsn_table_reconfigure(struct lsn_table *t, const struct cfg *c)
 {
 	size_t total = 0, n = 0;
+	char err[256];
+	struct tls_client *old = tls_client_ref(t->origin_tls);
 	for (size_t i = 0; i < t->n; i++)
 		total += t->items[i]->nsocks;
+	/* tls.origin_ca as the new configuration has it (its file was read at load) */
+	if (lsn_table_set_origin_ca(t, c->tls.origin_ca, err, sizeof err) != 0) {
+		LOG_ERR("lsn", "tls.origin_ca: %s", err);
+		tls_client_unref(old);
+		return -1;
+	}
 	struct px_route **routes = calloc(total + 1, sizeof(*routes));
 	if (routes == NULL || build_routes(t, c, routes) != 0) {
 		free(routes);
+		tls_client_unref(t->origin_tls);    /* nothing changed: the one routes have now */
+		t->origin_tls = old;
 		return -1;
 	}
+	tls_client_unref(old);
 	for (size_t i = 0; i < t->n; i++) {
 		struct lsn *l = t->items[i];
 		for (size_t k = 0; k < l->nsocks; k++) {
@@ -843,6 +910,7 @@ int lsn_socket(const struct cfg_addr *addr, unsigned port)
 _Static_assert(LSN_STATUS_CLASSES == PX_STATUS_CLASSES, "status classes differ from px.h");
 _Static_assert(LSN_ORIGIN_ERROR_KINDS == PX_OERR_COUNT, "origin error kinds differ from px.h");
 _Static_assert(LSN_LATENCY_BUCKETS == PX_LATENCY_BUCKETS, "latency buckets differ from px.h");
+_Static_assert(LSN_TLS_OUTCOMES == PX_TLS_OUTCOMES, "TLS outcomes differ from px.h");
 
 void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 {
@@ -855,6 +923,7 @@ void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 	out->bytes_out = s.bytes_out;
 	memcpy(out->origin_errors, s.origin_errors, sizeof(out->origin_errors));
 	memcpy(out->latency, s.latency, sizeof(out->latency));
+	memcpy(out->tls_handshakes, s.tls, sizeof(out->tls_handshakes));
 	out->latency_sum_us = s.latency_sum_us;
 }
 
@@ -906,4 +975,9 @@ const char *lsn_origin_error_kind(size_t k)
 const char *lsn_latency_le(size_t i)
 {
 	return px_latency_le(i);
+}
+
+const char *lsn_tls_outcome(size_t k)
+{
+	return px_tls_outcome_label((enum px_tls_outcome)k);
 }

@@ -25,6 +25,7 @@
 
 struct px_l7;
 struct px_l7_cell;
+struct tls_cell;
 struct px_route;
 struct px_stats;
 struct ups_reg;
@@ -60,6 +61,7 @@ struct lsn {
 	atomic_uint refs;
 	struct px_stats *stats;     /* its traffic counters: every route it ever has counts into them */
 	struct px_l7_cell *l7;      /* its layer-7 routing, shared by every route it ever has */
+	struct tls_cell *tls;       /* its TLS (HTTPS: rec.protocol), shared by every route */
 	struct lsn_slot *slots;     /* nsocks * workers; slot i is touched by worker i % workers only */
 	size_t nslots;
 };
@@ -111,6 +113,16 @@ int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7);
 struct tls_srv;
 int lsn_table_set_tls(struct lsn_table *t, const char *id, struct tls_srv *srv);
 void lsn_set_tls(struct lsn *l, struct tls_srv *srv);
+/* The node's session ticket keys (tls_srv_in.tickets: every tls_srv built for a listener names
+ * them, so resumption survives a certificate swap). Borrowed; made with the defaults of cfg tls,
+ * tls_tickets_set() applies the configured periods. */
+struct tls_tickets;
+struct tls_tickets *lsn_table_tickets(struct lsn_table *t);
+/* HTTPS towards real servers (ForwardProtocol HTTPS) verifies them against ca_file (cfg
+ * tls.origin_ca; NULL: no verification) on routes built from now on (lsn_open(), a reload's
+ * lsn_table_reconfigure() applies the new cfg's itself). 0, or -1 with err (the file is
+ * refused; nothing changed). Under the lock, or before the workers serve. */
+int lsn_table_set_origin_ca(struct lsn_table *t, const char *ca_file, char *err, size_t errlen);
 /* The registry of real servers every route names (px_l7_new() builds into it). Borrowed. */
 struct ups_reg *lsn_table_servers(struct lsn_table *t);
 
@@ -150,6 +162,7 @@ void lsn_discard(struct lsn *l);
 #define LSN_STATUS_CLASSES 5        /* 1xx .. 5xx */
 #define LSN_ORIGIN_ERROR_KINDS 7    /* lsn_origin_error_kind() */
 #define LSN_LATENCY_BUCKETS 13      /* lsn_latency_le(): 1 ms .. 10 s, then +Inf */
+#define LSN_TLS_OUTCOMES 4          /* lsn_tls_outcome(): ok, resumed, failed, timeout */
 
 /* A listener's counters since it was created, over every route it has had; each read on its own. */
 struct lsn_traffic {
@@ -161,6 +174,7 @@ struct lsn_traffic {
 	/* Request head begun -> response complete: per bucket, not cumulative; the total is the count. */
 	uint64_t latency[LSN_LATENCY_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t tls_handshakes[LSN_TLS_OUTCOMES];  /* HTTPS: by lsn_tls_outcome() */
 };
 
 /* One origin of a listener as passive health saw it, counted since the listener was created
@@ -181,5 +195,6 @@ int lsn_origin_health(const struct lsn *l, struct lsn_origin_health **out, size_
  * seconds ("0.001" ... "10", "+Inf"). */
 const char *lsn_origin_error_kind(size_t k);
 const char *lsn_latency_le(size_t i);
+const char *lsn_tls_outcome(size_t k);
 
 #endif

@@ -55,6 +55,15 @@ enum px_oerr {
 };
 
 #define PX_STATUS_CLASSES 5     /* 1xx .. 5xx */
+/* A client's TLS handshake on an HTTPS listener ended: */
+enum px_tls_outcome {
+	PX_TLS_OK,                  /* a full handshake */
+	PX_TLS_RESUMED,             /* an abbreviated one (a session ticket) */
+	PX_TLS_FAILED,              /* refused, garbage, an alert (mTLS) */
+	PX_TLS_TIMEOUT,             /* not done within tls.handshake_timeout */
+	PX_TLS_OUTCOMES
+};
+const char *px_tls_outcome_label(enum px_tls_outcome k);   /* "ok", "resumed", "failed", ... */
 #define PX_LATENCY_BUCKETS 13   /* 1 ms .. 10 s (px_latency_le()), and +Inf */
 
 /* A listener's counters as read at one moment (each on its own: they are not a consistent cut). */
@@ -68,6 +77,7 @@ struct px_stats_snap {
 	 * cumulative (the last is +Inf), so their total is the count. */
 	uint64_t latency[PX_LATENCY_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t tls[PX_TLS_OUTCOMES];          /* HTTPS handshakes by outcome (enum px_tls_outcome) */
 };
 
 /* Passive health on one origin of a listener, as read at one moment. */
@@ -103,6 +113,15 @@ struct px_route *px_route_create(const char *listener_id, const struct cfg_proxy
 /* The route's requests route by cell (l7 below) from now on: a reference is taken. Only before
  * the route is shared (handed to a worker): a route is immutable once it serves. NULL: none. */
 void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell);
+/* The route's connections are HTTPS: each handshakes with what cell holds at its accept (a
+ * reference to the cell is taken; a cell holding NULL closes new connections rather than serve
+ * them in plain text). Only before the route is shared, like px_route_set_l7. NULL: plain. */
+struct tls_cell;
+void px_route_set_tls(struct px_route *r, struct tls_cell *cell);
+/* The client side the route's HTTPS requests to real servers use (ForwardProtocol HTTPS): a
+ * reference is taken. Only before the route is shared. NULL: such requests get 502. */
+struct tls_client;
+void px_route_set_origin_tls(struct px_route *r, struct tls_client *client);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */
@@ -136,8 +155,16 @@ struct px_l7_binding_in {
 struct px_l7_header_in {
 	const char *name, *value;   /* value "$remote_addr": the client's IP address per request */
 };
+/* A rule's ForwardProtocol (§8): its listener's (an HTTPS listener's tls_srv_in.forward_https;
+ * HTTP for an HTTP listener), or its own. */
+enum px_fwd_proto {
+	PX_FWD_LISTENER = 0,
+	PX_FWD_HTTP,
+	PX_FWD_HTTPS,
+};
 struct px_l7_rule_in {
 	const char *id;             /* RuleId, for logs */
+	enum px_fwd_proto forward_protocol;
 	size_t domain;              /* index into the domains */
 	const char *path;
 	enum cfg_sched sched;       /* lrtt is given as CFG_SCHED_LC */

@@ -3,6 +3,7 @@
  *   immutable; what the workers learn lives in the shared servers' atomics (ups.h), so any thread
  *   may pick and report, and every listener naming a server learns from the others. */
 #include "route.h"
+#include "tls/tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,19 @@ void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell)
 	r->l7 = cell != NULL ? px_l7_cell_ref(cell) : NULL;
 }
 
+void px_route_set_tls(struct px_route *r, struct tls_cell *cell)
+{
+	tls_cell_unref(r->tls);
+	tls_client_unref(r->origin_tls);
+	r->tls = cell != NULL ? tls_cell_ref(cell) : NULL;
+}
+
+void px_route_set_origin_tls(struct px_route *r, struct tls_client *client)
+{
+	tls_client_unref(r->origin_tls);
+	r->origin_tls = client != NULL ? tls_client_ref(client) : NULL;
+}
+
 struct px_route *px_route_ref(struct px_route *r)
 {
 	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
@@ -94,6 +108,7 @@ void px_route_unref(struct px_route *r)
 		return;
 	px_stats_unref(r->stats);
 	px_l7_cell_unref(r->l7);
+	tls_cell_unref(r->tls);
 	ups_group_destroy(r->group);
 	free(r->health);
 	free(r->http.access_log);
