@@ -426,7 +426,7 @@ static void *other_writer(void *arg)
 	struct writer *w = arg;
 	struct etcd *c = client();
 	for (int i = 0; i < 5; i++) {
-		char v[8];
+		char v[16];
 		snprintf(v, sizeof v, "o%d", i);
 		w->revs[i] = put(c, w->key, v);
 	}
@@ -450,7 +450,7 @@ static void test_watch_order(void **state)
 	assert_int_equal(WAIT(r, ups, 1), 1);
 	pthread_create(&t, NULL, other_writer, &w);
 	for (int i = 0; i < 4; i++) {
-		char v[8];
+		char v[16];
 		snprintf(v, sizeof v, "m%d", i);
 		mine[i] = put(c, "/t/w/mine", v);
 	}
@@ -509,7 +509,7 @@ static void test_watch_resume(void **state)
 	assert_int_equal(WAIT(r, downs, 1), 1);
 	assert_int_equal(eh_start_member(&one, 0), 0);
 	for (int i = 1; i < 4; i++) {
-		char v[8];
+		char v[24];
 		snprintf(v, sizeof v, "after%d", i);
 		revs[i] = put(c, "/t/resume/k", v);
 	}
