@@ -60,7 +60,8 @@ static int healthy(const struct eh_member *m)
 		return 0;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	static const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	static const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		"Connection: close\r\n\r\n";
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0
 			|| write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
 		close(fd);
