@@ -31,19 +31,38 @@ static void nap(int ms)
 	nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 }, NULL);
 }
 
+/* Ports come from below the kernel's ephemeral range (as tests/e2e/harness.py's free_port()):
+ * one the kernel handed out as free may become a connection's local port a moment later, and a
+ * member restarted on its old port must still find it free. */
 unsigned eh_free_port(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	unsigned port = 0;
-	if (fd < 0)
-		return 0;
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0
-			&& getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	static unsigned base = 10000, size = 1000, next;
+	static int init;
+	unsigned low = 0;
+	if (!init) {
+		FILE *fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+		if (fp != NULL && fscanf(fp, "%u", &low) == 1 && low > base + size)
+			size = low - base;
+		if (fp != NULL)
+			fclose(fp);
+		srand((unsigned)getpid() ^ (unsigned)time(NULL));
+		next = (unsigned)rand() % size;
+		init = 1;
+	}
+	for (unsigned i = 0; i < size; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET,
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		unsigned port = base + next;
+		next = (next + 1) % size;
+		a.sin_port = htons((uint16_t)port);
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int r = fd >= 0 ? bind(fd, (struct sockaddr *)&a, sizeof a) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (r == 0)
+			return port;
+	}
+	return 0;
 }
 
 /* GET /health on the member's client port, one short blocking exchange: 1 healthy, else 0. */

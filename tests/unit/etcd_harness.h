@@ -37,7 +37,8 @@ int eh_start_member(struct eh_cluster *cl, size_t i);
 /* Stop every member, remove the directory. */
 void eh_stop(struct eh_cluster *cl);
 
-/* A TCP port on 127.0.0.1 nothing listens on now (bound then closed). 0 on failure. */
+/* A TCP port on 127.0.0.1, free now, below the ephemeral range, not handed out before by this
+ * process. 0 on failure. */
 unsigned eh_free_port(void);
 
 #endif
