@@ -9,8 +9,8 @@
  *   time out idle watches or have no dial timeout) and reports a failed exchange without its
  *   cause. Not libcurl: a second event machinery and a new dependency for what libevent, llhttp
  *   and jansson (all linked already) do in a few hundred lines. Here the dial timeout is the
- *   bufferevent's write timeout while connecting (STYLE.md), a unary call also has a response
- *   timeout, a watch has none, and every failure keeps its cause. Each call is one connection
+ *   bufferevent's write timeout while connecting (STYLE.md), a unary call also has read and
+ *   write timeouts, a watch none, and every failure keeps its cause. Each call is one connection
  *   (Connection: close): simple failover, nothing stale to detect; on loopback or a LAN the
  *   handshake is small against etcd's fsync per write.
  *
@@ -49,7 +49,8 @@ struct etcd_keep;
 enum etcd_err {
 	ETCD_OK,
 	ETCD_E_UNREACHABLE,     /* no endpoint could be connected (refused, dial timeout ...) */
-	ETCD_E_TIMEOUT,         /* connected, but no complete answer within the request timeout */
+	ETCD_E_TIMEOUT,         /* connected, but the answer stalled past the request timeout (a
+	                         * write's outcome is then unknown too, as with ETCD_E_LOST) */
 	ETCD_E_LOST,            /* a write's connection broke after it was sent: outcome unknown */
 	ETCD_E_COMPACTED,       /* the revision asked for was compacted (grpc code 11) */
 	ETCD_E_SERVER,          /* etcd refused: http status, grpc code and message in the status */
@@ -73,7 +74,8 @@ struct etcd_cfg {
 	                                 * by etcd_create(), once) */
 	size_t nendpoints;
 	unsigned dial_timeout_ms;       /* per endpoint tried; 0: 2000 */
-	unsigned request_timeout_ms;    /* connected -> whole answer, unary calls; 0: 5000 */
+	unsigned request_timeout_ms;    /* unary calls: the longest silence of a connected call
+	                                 * (sending, or waiting for the answer); 0: 5000 */
 };
 
 /* NULL on error with err filled (a bad endpoint, resources). */

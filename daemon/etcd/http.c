@@ -214,7 +214,7 @@ static void broken(struct etcd_xfer *x, bool timeout, const char *why)
 		return;
 	}
 	etcd_fmt(msg, sizeof msg, "etcd %s: %s%s", x->c->eps[x->ep].hostport, why,
-		!x->retry_sent && !timeout ? " (the write's outcome is unknown)" : "");
+		!x->retry_sent ? " (the write's outcome is unknown)" : "");
 	fail(x, timeout ? ETCD_E_TIMEOUT : x->retry_sent ? ETCD_E_UNREACHABLE : ETCD_E_LOST, msg);
 }
 

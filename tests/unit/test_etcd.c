@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -621,6 +622,34 @@ static void test_unreachable(void **state)
 	close(lfd);
 }
 
+/* A member that accepts but never answers (stopped with SIGSTOP): the call times out, and a
+ * write says its outcome is unknown. */
+static void test_request_timeout(void **state)
+{
+	const char *ep = one.m[0].url;
+	char err[256];
+	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1, .dial_timeout_ms = 1000,
+		.request_timeout_ms = 300 };
+	struct etcd *c = etcd_create(&cfg, err, sizeof err);
+	struct etcd_status st;
+	struct etcd_kvs kv;
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(kill(one.m[0].pid, SIGSTOP), 0);
+	int rp = etcd_put(c, "/t/timeout", "x", 1, 0, NULL, &st);
+	struct etcd_status pst = st;
+	int rr = etcd_range(c, "/t/", ETCD_PREFIX, 0, 0, &kv, &st);
+	assert_int_equal(kill(one.m[0].pid, SIGCONT), 0);
+	assert_int_equal(rp, -1);
+	assert_int_equal(pst.err, ETCD_E_TIMEOUT);
+	assert_non_null(strstr(pst.msg, "outcome is unknown"));
+	assert_int_equal(rr, -1);
+	assert_int_equal(st.err, ETCD_E_TIMEOUT);
+	ok(etcd_range(c, "/t/", ETCD_PREFIX, 0, 1, &kv, &st), &st);     /* back once it runs */
+	etcd_kvs_free(&kv);
+	etcd_destroy(c);
+}
+
 /* Bad configuration is refused with a reason. */
 static void test_bad_endpoint(void **state)
 {
@@ -710,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_watch_resume),
 		cmocka_unit_test(test_compaction),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_request_timeout),
 		cmocka_unit_test(test_cluster_failover),
 	};
 	return cmocka_run_group_tests(tests, start_one, stop_one);
