@@ -80,6 +80,9 @@ struct etcd_xfer {
  * (malloc'ed; freed on error too). */
 struct etcd_xfer *etcd_xfer_start(struct etcd *c, char *path, char *body, bool retry_sent,
 	etcd_xfer_done done, etcd_xfer_line line, void *arg);
+/* Loop thread: the next exchange starts elsewhere if ep is still the current endpoint (ep
+ * answered badly: a watch ended by "no leader", a broken stream). */
+void etcd_avoid(struct etcd *c, size_t ep);
 /* Loop thread: end the exchange without calling done (safe from its own callbacks). */
 void etcd_xfer_cancel(struct etcd_xfer *x);
 

@@ -54,6 +54,8 @@ static void fail(struct etcd_xfer *x, enum etcd_err e, const char *msg)
 	finish(x, &st, NULL);
 }
 
+static void next_ep(struct etcd_xfer *x, const char *why);
+
 /* A complete unary answer: JSON, an error answer when the status is not 200. */
 static void answer(struct etcd_xfer *x)
 {
@@ -67,6 +69,12 @@ static void answer(struct etcd_xfer *x)
 	} else if (x->status != 200) {
 		if (etcd_error_from(j, x->status, &st) != 0)
 			etcd_st_set(&st, ETCD_E_SERVER, "etcd: http %d", x->status);
+		/* grpc 14 (unavailable: "no leader" ...): a read may ask another member. */
+		if (st.grpc == 14 && x->retry_sent && x->tried + 1 < x->c->neps) {
+			json_decref(j);
+			next_ep(x, st.msg);
+			return;
+		}
 	}
 	finish(x, &st, st.err == ETCD_OK ? j : NULL);
 	json_decref(j);
@@ -132,7 +140,6 @@ static void parse_init(void)
 static void read_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void dial_failed(evutil_socket_t fd, short what, void *arg);
-static void next_ep(struct etcd_xfer *x, const char *why);
 
 /* Connect to endpoint x->ep; failures come to event_cb (or next_ep() right away). */
 static void dial(struct etcd_xfer *x)
@@ -194,10 +201,14 @@ static void send_request(struct etcd_xfer *x)
 	struct timeval req = { c->req_ms / 1000, (c->req_ms % 1000) * 1000 };
 	x->connected = true;
 	c->cur = x->ep;
+	/* Hasleader (gRPC metadata "hasleader" through the gateway): a member cut off from its
+	 * cluster's leader refuses at once ("no leader"), and ends a watch, instead of answering
+	 * from, or staying silently on, a stale view. */
 	/* A watch is silent while nothing changes: only unary calls have a read timeout. */
 	bufferevent_set_timeouts(x->bev, x->line != NULL ? NULL : &req, &req);
 	evbuffer_add_printf(bufferevent_get_output(x->bev),
 		"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+		"Grpc-Metadata-Hasleader: true\r\n"
 		"Content-Length: %zu\r\nConnection: close\r\n\r\n", x->path,
 		c->eps[x->ep].hostport, x->blen);
 	evbuffer_add(bufferevent_get_output(x->bev), x->body, x->blen);
@@ -331,6 +342,12 @@ struct etcd_xfer *etcd_xfer_start(struct etcd *c, char *path, char *body, bool r
 	c->xfers = x;
 	dial(x);
 	return x;
+}
+
+void etcd_avoid(struct etcd *c, size_t ep)
+{
+	if (c->cur == ep)
+		c->cur = (ep + 1) % c->neps;
 }
 
 void etcd_xfer_cancel(struct etcd_xfer *x)

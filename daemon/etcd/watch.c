@@ -137,6 +137,7 @@ static void watch_retry(evutil_socket_t fd, short what, void *arg)
 static void watch_lost(struct etcd_watch *w, const char *why)
 {
 	if (w->x != NULL) {
+		etcd_avoid(w->c, w->x->ep);     /* a member without a leader would take it back */
 		etcd_xfer_cancel(w->x);
 		w->x = NULL;
 	}
@@ -240,6 +241,7 @@ static void watch_done(struct etcd_xfer *x, const struct etcd_status *st, json_t
 		return;
 	w->x = NULL;
 	w->in_cb++;
+	etcd_avoid(w->c, x->ep);
 	if (st->err == ETCD_E_COMPACTED) {
 		w->ended = true;
 		deliver(w, &(struct etcd_wmsg){ .kind = ETCD_W_COMPACTED, .rev = 0 });

@@ -666,6 +666,32 @@ static void test_bad_endpoint(void **state)
 	assert_null(etcd_create(&cfg, err, sizeof err));
 }
 
+/* Two members of three left: a watch on a (its only endpoint), then b stops. a has no leader
+ * now; the watch says DOWN rather than stay silently on a stale member, and is UP again with
+ * the events that follow once b is back. */
+static void lost_leader(struct eh_cluster *cl, struct etcd *writer, size_t a, size_t b)
+{
+	const char *ep = cl->m[a].url;
+	struct etcd *c = client_of(&ep, 1, 500);
+	struct rec *r = calloc(1, sizeof *r);
+	pthread_mutex_init(&r->mu, NULL);
+	struct etcd_watch *wa = etcd_watch(c, "/t/quorum/", 0, on_watch, r);
+	assert_int_equal(WAIT(r, ups, 1), 1);
+	eh_stop_member(cl, b);
+	assert_int_equal(WAIT(r, downs, 1), 1);
+	assert_int_equal(eh_start_member(cl, b), 0);
+	assert_int_equal(WAIT(r, ups, 2), 2);
+	int64_t rev = put(writer, "/t/quorum/k", "back");
+	assert_int_equal(WAIT(r, n, 1), 1);
+	pthread_mutex_lock(&r->mu);
+	assert_int_equal(r->ev[0].rev, rev);
+	pthread_mutex_unlock(&r->mu);
+	etcd_watch_stop(wa);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+	etcd_destroy(c);
+}
+
 /* Three members; the client's first endpoint is a follower. Stop it: calls and a watch go on
  * through the others. */
 static void test_cluster_failover(void **state)
@@ -708,6 +734,7 @@ static void test_cluster_failover(void **state)
 	etcd_watch_stop(wa);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
+	lost_leader(&cl, c, (follower + 1) % 3, (follower + 2) % 3);
 	etcd_destroy(c);
 	eh_stop(&cl);
 }
