@@ -19,7 +19,12 @@
  *   per call. A read (range, status, a lease keepalive, a watch) is also retried elsewhere when
  *   the connection breaks after the request was sent; a write (put, delete, txn, grant, revoke,
  *   compact) is not: its outcome is unknown (ETCD_E_LOST), the caller decides (a txn with its
- *   compares is safe to re-check by reading).
+ *   compares is safe to re-check by reading). Every request asks for a leader (the gateway's
+ *   Grpc-Metadata-Hasleader): a member cut off from the leader answers "no leader" (grpc 14)
+ *   at once, reads then ask the next member, and a watch on it ends (DOWN) and resumes on
+ *   another, instead of staying silently on a stale member. A member that is alive but never
+ *   answers (stopped, not partitioned) still holds a watch until its connection breaks: etcd
+ *   3.4's gateway gives a watch no way to ask for progress.
  *
  * Threads: etcd_create() starts the client's thread and loop; it requires evthread_use_pthreads()
  *   to have been called (main() does, before any event_base). Calls (etcd_range ... etcd_status)
