@@ -2,6 +2,7 @@
 action's success and every documented error with a real cause, all-or-nothing changes, keys that
 never come back (no Describe, no log line), what an HTTPS listener presents after a restart and a
 kill -9 in a burst of certificate changes. Certificates are made by the openssl CLI."""
+import json
 import os
 import signal
 import socket
@@ -12,7 +13,7 @@ import threading
 import unittest
 import urllib.parse
 
-from harness import PROXY, Gaapd, error_code, free_port, yaml_config
+from harness import GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, error_code, free_port, yaml_config
 
 CERT_ID = r"^cert-[0-9a-z]{8}$"
 
@@ -53,6 +54,8 @@ def make_certs(d):
             with open(os.path.join(d, name)) as f:
                 pem[name] = f.read()
     pem["chain.pem"] = pem["www.pem"] + pem["ca.pem"]
+    with open(os.path.join(d, "chain.pem"), "w") as f:
+        f.write(pem["chain.pem"])
     return pem
 
 
@@ -447,6 +450,32 @@ class HttpsApi(unittest.TestCase):
         self.ok(self.call("DeleteListeners", ListenerIds=[lid, mutual], Force=1, ProxyId=PROXY))
         for c in (cid, other, ca):
             self.ok(self.call("DeleteCertificate", CertificateId=c))
+
+    # ---- gaapctl ----
+
+    def gaapctl(self, *args):
+        env = dict(os.environ, TENCENTCLOUD_SECRET_ID=SECRET_ID, TENCENTCLOUD_SECRET_KEY=SECRET_KEY)
+        out = subprocess.run([GAAPCTL, "--endpoint", f"127.0.0.1:{self.g.port}", *args],
+                             capture_output=True, env=env, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNoKeys(out.stdout.decode() + out.stderr.decode())
+        return json.loads(out.stdout)["Response"]
+
+    def test_gaapctl_builds_an_https_listener_from_pem_files(self):
+        d = self.tmp.name
+        cid = self.gaapctl("CreateCertificate", "--CertificateType", "2", "--CertificateContent",
+                           f"@{d}/chain.pem", "--CertificateKey", f"@{d}/www.key",
+                           "--CertificateAlias", "site")["CertificateId"]
+        port = free_port()
+        lid = self.gaapctl("CreateHTTPSListener", "--ProxyId", PROXY, "--ListenerName", "web",
+                           "--Port", str(port), "--CertificateId", cid, "--ForwardProtocol",
+                           "HTTP")["ListenerId"]
+        self.gaapctl("SetTlsVersion", "--ListenerId", lid, "--TLSSupportVersion",
+                     "TLSv1.2,TLSv1.3", "--TLSCiphers", "GAAP_TLS_CIPHERS_GENERAL")
+        one = self.listeners()["ListenerSet"][0]
+        self.assertEqual((one["CertificateAlias"], one["TLSCiphers"]),
+                         ("site", "GAAP_TLS_CIPHERS_GENERAL"))
+        self.assertEqual(self.presented(port), self.der("www.pem"))
 
     # ---- durability ----
 
