@@ -251,6 +251,7 @@ enum ctl_err ctl_act_modify_https_listener_attribute(struct ctl_call *call)
 		{ "PolyClientCertificateIds", CTL_P_STRING_ARRAY, 0 },
 	};
 	const struct cfg_proxy *p = NULL;
+	struct st_listener rec;
 	struct sm_outcome o;
 	char err[160];
 	json_t *f;
@@ -262,6 +263,12 @@ enum ctl_err ctl_act_modify_https_listener_attribute(struct ctl_call *call)
 	if (name != NULL && ctl_listener_name_check(name, err, sizeof(err)) != 0)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
 	if (proxy != NULL && (e = ctl_listener_resolve_proxy(call, proxy, &p)) != CTL_E_OK)
+		return e;
+	if ((e = ctl_l7_listener(call, id, CTL_E_RESOURCE_NOT_FOUND, &rec)) != CTL_E_OK)
+		return e;
+	if (strcmp(rec.protocol, "HTTPS") != 0)
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", id);
+	if (rec.group_id[0] == '\0' && (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	if ((f = modify_fields(call, &e)) == NULL)
 		return e;
