@@ -1064,6 +1064,8 @@ static void test_https_changes_and_restore(void **state)
 	lsn_table_unlock(f->t);
 	struct tls_srv *s = serving(f, a);
 	assert_non_null(s);
+	assert_true(tls_srv_forward_https(s));         /* ForwardProtocol reaches the data plane */
+	assert_true(tls_srv_mutual(s));
 	tls_srv_unref(s);
 	assert_null(serving(f, h));
 	assert_string_equal(json_string_value(json_object_get(cs_find(sm_certs(f->sm), other)->fields,
