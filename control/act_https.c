@@ -1,9 +1,9 @@
-/* control/act_https.c - the HTTPS listener actions (l7-and-https.md §6, §7.7): CreateHTTPSListener,
- * DescribeHTTPSListeners, ModifyHTTPSListenerAttribute, SetTlsVersion. An HTTPS listener is an
- * HTTP listener with TLS members (st_https, in its own record); creating, describing and the
- * refusals are act_listener.c's, what its certificates name and what the TLS library accepts the
- * state machine's (sm_tls.c). An HTTP listener given to an HTTPS-only action is "no HTTPS listener
- * with that id" (§1.3).
+/* control/act_https.c - the HTTPS listener actions (l7-and-https.md §6, §7.7):
+ * CreateHTTPSListener, DescribeHTTPSListeners, ModifyHTTPSListenerAttribute, SetTlsVersion. An
+ * HTTPS listener is an HTTP listener with TLS members (st_https, in its own record); creating,
+ * describing and the refusals are act_listener.c's, what its certificates name and what the TLS
+ * library accepts the state machine's (sm_tls.c). An HTTP listener given to an HTTPS-only action
+ * is "no HTTPS listener with that id" (§1.3).
  */
 #include <stdio.h>
 #include <string.h>
