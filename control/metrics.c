@@ -161,6 +161,12 @@ static void counter_families(struct out *o, const struct ctl_metrics_lsn *l, siz
 		for (size_t k = 0; k < LSN_ORIGIN_ERROR_KINDS; k++)
 			sample(o, "gaapd_origin_errors_total", "listener", l[i].id, "kind",
 				lsn_origin_error_kind(k), l[i].t.origin_errors[k]);
+	family(o, "gaapd_tls_handshakes_total", "counter", "Client TLS handshakes on HTTPS "
+		"listeners by listener and outcome (ok, resumed, failed, timeout).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < LSN_TLS_OUTCOMES; k++)
+			sample(o, "gaapd_tls_handshakes_total", "listener", l[i].id, "outcome",
+				lsn_tls_outcome(k), l[i].t.tls_handshakes[k]);
 }
 
 /* A family with one sample per listener and origin, name{listener,proxy,origin}: the

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <yaml.h>
 
 #define CFG_WORKERS_MAX 256
@@ -890,11 +892,83 @@ static const struct field http_fields[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+/* tls.default_versions: a non-empty list of TLSSupportVersion names (§7.7), duplicates ignored. */
+static int p_versions(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	yaml_node_item_t *it;
+	size_t count;
+	unsigned v = 0;
+	if (items(x, n, &it, &count) != 0)
+		return -1;
+	if (count == 0)
+		return fail(x, n, "must name at least one version");
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *e = node_at(x, it[i]);
+		size_t old = path_push(x, NULL, i);
+		const char *s;
+		unsigned bit;
+		if (scalar(x, e, &s) != 0)
+			return -1;
+		if ((bit = tls_version_bit(s)) == 0)
+			return fail(x, e, "unknown version \"%s\" (allowed: TLSv1, TLSv1.1, TLSv1.2, "
+				"TLSv1.3)", s);
+		v |= bit;
+		path_pop(x, old);
+	}
+	*(unsigned *)((char *)base + f->off) = v;
+	return 0;
+}
+
+static int p_ciphers(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	enum tls_ciphers c;
+	const char *s;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	if (tls_ciphers_parse(s, &c) != 0)
+		return fail(x, n, "unknown value \"%s\" (allowed: GAAP_TLS_CIPHERS_STRICT, "
+			"GAAP_TLS_CIPHERS_GENERAL, GAAP_TLS_CIPHERS_WIDE)", s);
+	*(int *)((char *)base + f->off) = (int)c;
+	return 0;
+}
+
+/* tls.origin_ca: a PEM file with at least one certificate, read now so that a typo is an error
+ * at load, not a 502 on the first HTTPS request. */
+static int p_ca_file(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	char **dst = (char **)((char *)base + f->off);
+	FILE *fp;
+	X509 *crt;
+	if (p_path(x, n, base, f) != 0)
+		return -1;
+	if ((fp = fopen(*dst, "r")) == NULL)
+		return fail(x, n, "%s: %s", *dst, strerror(errno));
+	crt = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	ERR_clear_error();
+	if (crt == NULL)
+		return fail(x, n, "%s: no PEM certificate in it", *dst);
+	X509_free(crt);
+	return 0;
+}
+
+static const struct field tls_fields[] = {
+	/* key                parse       offset                         min  max     aux   required */
+	{ "default_versions", p_versions, CFG_OFF(tls.default_versions), 0,   0,      NULL, 0 },
+	{ "default_ciphers",  p_ciphers,  CFG_OFF(tls.default_ciphers),  0,   0,      NULL, 0 },
+	{ "handshake_timeout", p_uint,    CFG_OFF(tls.handshake_timeout_ms), 1, MS_MAX, NULL, 0 },
+	{ "session_timeout",  p_uint,     CFG_OFF(tls.session_timeout_s), 1,  86400,  NULL, 0 },
+	{ "ticket_rotate",    p_uint,     CFG_OFF(tls.ticket_rotate_s),   60, 604800, NULL, 0 },
+	{ "origin_ca",        p_ca_file,  CFG_OFF(tls.origin_ca),         0,  0,      NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
 /* proxies precede groups: groups name proxies. */
 static const struct field root_fields[] = {
 	{ "node",    p_section, 0, 0, 0, node_fields,    0 },
 	{ "control", p_section, 0, 0, 0, control_fields, 0 },
 	{ "http",    p_section, 0, 0, 0, http_fields,    0 },
+	{ "tls",     p_section, 0, 0, 0, tls_fields,     0 },
 	{ "proxies", p_proxies, 0, 0, 0, NULL,           0 },
 	{ "groups",  p_groups,  0, 0, 0, NULL,           0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },

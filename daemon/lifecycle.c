@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "proxy/px.h"
 #include "state/sm.h"
+#include "tls/tls.h"
 #include "worker.h"
 
 #define TICK_MS 50              /* drain progress and STATUS updates */
@@ -92,6 +93,8 @@ static void adopt(struct gaapd *g, struct cfg *next, struct ctl_creds *creds)
 		(next->log_file != NULL && strcmp(g->cfg->log_file, next->log_file) != 0);
 	log_set_level((enum log_level)next->log_level);
 	log_set_rate(next->log_rate_burst, next->log_rate_interval_ms);
+	tls_tickets_set(lsn_table_tickets(g->listeners), next->tls.ticket_rotate_s,
+		next->tls.session_timeout_s);
 	if (new_log && log_open(next->log_file) != 0)
 		LOG_ERR("main", "log_file %s: %s; logging to stderr", next->log_file, strerror(errno));
 	ctl_creds_destroy(g->creds);

@@ -881,6 +881,7 @@ int lsn_socket(const struct cfg_addr *addr, unsigned port)
 _Static_assert(LSN_STATUS_CLASSES == PX_STATUS_CLASSES, "status classes differ from px.h");
 _Static_assert(LSN_ORIGIN_ERROR_KINDS == PX_OERR_COUNT, "origin error kinds differ from px.h");
 _Static_assert(LSN_LATENCY_BUCKETS == PX_LATENCY_BUCKETS, "latency buckets differ from px.h");
+_Static_assert(LSN_TLS_OUTCOMES == PX_TLS_OUTCOMES, "TLS outcomes differ from px.h");
 
 void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 {
@@ -893,6 +894,7 @@ void lsn_traffic(const struct lsn *l, struct lsn_traffic *out)
 	out->bytes_out = s.bytes_out;
 	memcpy(out->origin_errors, s.origin_errors, sizeof(out->origin_errors));
 	memcpy(out->latency, s.latency, sizeof(out->latency));
+	memcpy(out->tls_handshakes, s.tls, sizeof(out->tls_handshakes));
 	out->latency_sum_us = s.latency_sum_us;
 }
 
@@ -944,4 +946,9 @@ const char *lsn_origin_error_kind(size_t k)
 const char *lsn_latency_le(size_t i)
 {
 	return px_latency_le(i);
+}
+
+const char *lsn_tls_outcome(size_t k)
+{
+	return px_tls_outcome_label((enum px_tls_outcome)k);
 }

@@ -157,6 +157,7 @@ void lsn_discard(struct lsn *l);
 #define LSN_STATUS_CLASSES 5        /* 1xx .. 5xx */
 #define LSN_ORIGIN_ERROR_KINDS 7    /* lsn_origin_error_kind() */
 #define LSN_LATENCY_BUCKETS 13      /* lsn_latency_le(): 1 ms .. 10 s, then +Inf */
+#define LSN_TLS_OUTCOMES 4          /* lsn_tls_outcome(): ok, resumed, failed, timeout */
 
 /* A listener's counters since it was created, over every route it has had; each read on its own. */
 struct lsn_traffic {
@@ -168,6 +169,7 @@ struct lsn_traffic {
 	/* Request head begun -> response complete: per bucket, not cumulative; the total is the count. */
 	uint64_t latency[LSN_LATENCY_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t tls_handshakes[LSN_TLS_OUTCOMES];  /* HTTPS: by lsn_tls_outcome() */
 };
 
 /* One origin of a listener as passive health saw it, counted since the listener was created
@@ -188,5 +190,6 @@ int lsn_origin_health(const struct lsn *l, struct lsn_origin_health **out, size_
  * seconds ("0.001" ... "10", "+Inf"). */
 const char *lsn_origin_error_kind(size_t k);
 const char *lsn_latency_le(size_t i);
+const char *lsn_tls_outcome(size_t k);
 
 #endif

@@ -33,6 +33,7 @@
 	PX_CLOSE(NO_ROUTE, "no domain or rule", 0, NONE) \
 	PX_CLOSE(NO_BINDING, "rule without real servers", 0, NONE) \
 	PX_CLOSE(REDIRECT, "redirected to https", 0, NONE) \
+	PX_CLOSE(MISDIRECTED, "host verifies other client CAs", 0, NONE) /* 421, 9.1.4 */ \
 	PX_CLOSE(HEADER_TIMEOUT, "header timeout", 408, NONE) \
 	PX_CLOSE(BODY_TIMEOUT, "request body timeout", 408, NONE) \
 	PX_CLOSE(BODY_TOO_LARGE, "request body too large", 413, NONE) \

@@ -3,6 +3,7 @@
  *   request.c, the response side origin.c. */
 #include "conn.h"
 #include "tls/tls.h"
+#include "tx.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -113,6 +114,7 @@ void px_conn_free(struct px_conn *c)
 	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sent_cb);
 	px_rd_free(&c->rd);
 	bufferevent_free(c->bev);
+	free(c->client_dn);
 	px_msg_free(&c->req);
 	px_route_unref(c->route);
 	free(c);
@@ -163,7 +165,7 @@ static int linger(struct px_conn *c)
 	if (!c->linger_wanted || c->broken || c->eof || c->route->http.linger_timeout_ms == 0)
 		return 0;
 	c->lingering = 1;
-	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	px_shut_wr(c->bev, &c->rd);
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(
 		bufferevent_get_input(c->bev)));
 	bufferevent_setcb(c->bev, NULL, NULL, linger_event_cb, c);
@@ -190,11 +192,13 @@ static int linger(struct px_conn *c)
  * output is empty, which every caller of px_flush() handles itself (px_conn_leave() frees a
  * closing conn, px_conn_response_done() starts the next request). Not for a connecting
  * bufferevent. 0, or -1 after a write error. */
-int px_flush(struct bufferevent *bev)
+int px_flush(struct bufferevent *bev, struct px_rd *r)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
 	size_t low = 0;
 	int n, err;
+	if (r->tls != NULL)         /* never clear text on a TLS socket */
+		return px_tls_flush(r->tls);
 	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
 		return 0;       /* nothing to write, or libevent is writing */
 	evbuffer_unfreeze(out, 1);
@@ -213,6 +217,14 @@ int px_flush(struct bufferevent *bev)
 	if (n > 0 && low != 0)
 		bufferevent_trigger(bev, EV_WRITE, 0);  /* runs it if the output is at or below low */
 	return 0;
+}
+
+void px_shut_wr(struct bufferevent *bev, struct px_rd *r)
+{
+	if (r->tls != NULL)
+		px_tls_shut_wr(r->tls);
+	else
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
 void px_write_idle(struct bufferevent *bev)
@@ -236,10 +248,10 @@ void px_conn_leave(struct px_conn *c)
 	px_rd_room(&c->rd);         /* what this callback consumed reopens a full reader */
 	if (c->org != NULL)
 		px_rd_room(&c->org->rd);
-	if (!c->broken && !c->lingering && px_flush(c->bev) != 0)
+	if (!c->broken && !c->lingering && px_flush(c->bev, &c->rd) != 0)
 		c->broken = 1;          /* its event callback (deferred) closes c */
 	if (c->org != NULL && (c->org->connected || c->org->reused))
-		(void)px_flush(c->org->bev);    /* an error goes to origin_event_cb() */
+		(void)px_flush(c->org->bev, &c->org->rd);    /* an error goes to origin_event_cb() */
 	if (!c->closing ||
 	    !(c->broken || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
 		return;
@@ -249,7 +261,10 @@ void px_conn_leave(struct px_conn *c)
 
 void px_conn_close(struct px_conn *c, enum px_close reason)
 {
-	int status = c->resp_started || c->broken ? 0 : px_close_status(reason);
+	int status;
+	if (c->rd.tls != NULL && !c->rd.tls->hs_done)
+		c->broken = 1;          /* no TLS yet: nothing can be said, only closed */
+	status = c->resp_started || c->broken ? 0 : px_close_status(reason);
 	if (c->closing)
 		return;
 	c->closing = 1;
@@ -367,7 +382,7 @@ void px_conn_response_done(struct px_conn *c)
 	}
 	px_exchange_done(c);
 	c->state = PX_FLUSH;
-	if (!c->broken && px_flush(c->bev) != 0)
+	if (!c->broken && px_flush(c->bev, &c->rd) != 0)
 		c->broken = 1;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		px_next_request(c);
@@ -477,7 +492,8 @@ static void peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_
 
 /* Everything px_accept() needs from the outside world. Owns fd: on failure it is closed and
  * nothing is left behind but c itself, which the caller frees. */
-static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd)
+static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd,
+	struct tls_srv *tls, struct px_stats *stats)
 {
 	evtimer_assign(&c->timer, w->base, timer_cb, c);
 	if ((c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE |
@@ -488,7 +504,8 @@ static int conn_setup(struct px_conn *c, struct px_worker *w, evutil_socket_t fd
 	/* the input's bound also bounds pipelined requests */
 	px_rd_init(&c->rd, bufferevent_get_input(c->bev), PX_MAX_PENDING);
 	c->sent_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), count_sent, c);
-	if (c->sent_cb == NULL || px_rd_start(&c->rd, w, fd) != 0)
+	if (c->sent_cb == NULL || px_rd_start(&c->rd, w, fd) != 0 ||
+	    (tls != NULL && px_tls_accept(&c->rd, c->bev, tls, stats) != 0))
 		goto fail;              /* the bufferevent closes fd (and its callbacks go with it) */
 	bufferevent_setcb(c->bev, NULL, client_write_cb, client_event_cb, c);
 	px_rd_setcb(&c->rd, client_read, client_event, c);
@@ -514,7 +531,8 @@ static int refuse_over_limit(struct px_worker *w, evutil_socket_t fd, struct px_
 	    !(h->max_connections_per_listener != 0 && atomic_load_explicit(&r->stats->conns,
 	    memory_order_relaxed) >= h->max_connections_per_listener))
 		return 0;
-	(void)!send(fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r->tls == NULL)         /* never clear text on a TLS socket: a plain close */
+		(void)!send(fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	evutil_closesocket(fd);
 	if ((now = px_now_ms()) - w->refused_logged >= PX_REFUSED_LOG_MS) {
 		w->refused_logged = now;
@@ -536,22 +554,21 @@ void px_accept(struct px_worker *w, evutil_socket_t fd, const struct sockaddr *p
 		evutil_closesocket(fd);
 		return;
 	}
-	if (tls != NULL) {              /* the transport lands in the next commit */
-		tls_srv_unref(tls);
-		evutil_closesocket(fd);
-		return;
-	}
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		evutil_closesocket(fd);
-	if (c == NULL || conn_setup(c, w, fd) != 0) {
+	if (c == NULL || conn_setup(c, w, fd, tls, route->stats) != 0) {
 		LOG_WARN("px", "listener=%s: accept failed: out of memory", route->id);
+		tls_srv_unref(tls);
 		free(c);
 		return;
 	}
+	tls_srv_unref(tls);             /* the transport holds its own */
 	c->w = w;
 	c->route = px_route_ref(route);
 	atomic_fetch_add_explicit(&route->stats->conns, 1, memory_order_relaxed);
 	px_client_timeouts(c, 0);
+	if (c->rd.tls != NULL)          /* the handshake's bound, until it is done */
+		px_rd_timeout(&c->rd, tls_srv_handshake_timeout(c->rd.tls->srv));
 	c->id = ++w->next_id;
 	peer_text(peer, peerlen, c->ip, sizeof c->ip, &c->port);
 	px_msg_init(&c->req, HTTP_REQUEST, &px_request_settings, route->http.max_header_size, c);

@@ -84,6 +84,8 @@ struct px_conn {
 	struct bufferevent *bev;
 	struct px_tmo tmo;          /* bev's write timeout */
 	struct px_rd rd;            /* reads bev's socket; rd.bytes: read from the client, ever */
+	char *client_dn;            /* mTLS: the verified subject (X-Client-DN), found at the first
+	                             * request; NULL before, or without one */
 	struct event timer;         /* header deadline, keep-alive idle or lingering, by state */
 	char ip[INET6_ADDRSTRLEN];
 	unsigned port;
@@ -146,8 +148,11 @@ void px_conn_response_head(struct px_conn *c, int status);
 /* After moving bytes into to's output: stop reading from from while to is full. 1 = stopped. */
 int px_throttle(struct px_rd *from, struct bufferevent *to);
 /* Writes bev's output now, as far as the socket takes it, leaving the rest to libevent (see
- * conn.c); 0, or -1 after a write error (reported to the event callback). */
-int px_flush(struct bufferevent *bev);
+ * conn.c), or over r's TLS transport when it has one (tx.h); 0, or -1 after a write error
+ * (reported to the event callback). */
+int px_flush(struct bufferevent *bev, struct px_rd *r);
+/* The write side ends (a FIN; over TLS a close_notify first). */
+void px_shut_wr(struct bufferevent *bev, struct px_rd *r);
 /* In a write callback: the output is written, write interest goes off until px_flush(). */
 void px_write_idle(struct bufferevent *bev);
 /* The client's output has room again: origin reads may resume. */

@@ -55,6 +55,15 @@ enum px_oerr {
 };
 
 #define PX_STATUS_CLASSES 5     /* 1xx .. 5xx */
+/* A client's TLS handshake on an HTTPS listener ended: */
+enum px_tls_outcome {
+	PX_TLS_OK,                  /* a full handshake */
+	PX_TLS_RESUMED,             /* an abbreviated one (a session ticket) */
+	PX_TLS_FAILED,              /* refused, garbage, an alert (mTLS) */
+	PX_TLS_TIMEOUT,             /* not done within tls.handshake_timeout */
+	PX_TLS_OUTCOMES
+};
+const char *px_tls_outcome_label(enum px_tls_outcome k);   /* "ok", "resumed", "failed", ... */
 #define PX_LATENCY_BUCKETS 13   /* 1 ms .. 10 s (px_latency_le()), and +Inf */
 
 /* A listener's counters as read at one moment (each on its own: they are not a consistent cut). */
@@ -68,6 +77,7 @@ struct px_stats_snap {
 	 * cumulative (the last is +Inf), so their total is the count. */
 	uint64_t latency[PX_LATENCY_BUCKETS];
 	uint64_t latency_sum_us;
+	uint64_t tls[PX_TLS_OUTCOMES];          /* HTTPS handshakes by outcome (enum px_tls_outcome) */
 };
 
 /* Passive health on one origin of a listener, as read at one moment. */

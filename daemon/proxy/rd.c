@@ -9,6 +9,7 @@
 #include <event2/bufferevent.h>
 
 #include "conn.h"
+#include "tx.h"
 #include "worker.h"
 
 static size_t min_size(size_t a, size_t b)
@@ -17,20 +18,22 @@ static size_t min_size(size_t a, size_t b)
 }
 
 /* ev is pending exactly while the owner wants to read and the input has room. */
-static void rd_sync(struct px_rd *r)
+void px_rd_sync(struct px_rd *r)
 {
 	int want = r->enabled && !r->full && r->started;
 	struct timeval tv;
 	if (want && !r->added) {
 		event_add(&r->ev, px_timeout(r->w, &tv, r->timeout_ms));
 		r->added = 1;
+		if (r->tls != NULL && SSL_has_pending(r->tls->ssl))
+			event_active(&r->ev, EV_READ, 1);   /* decrypted bytes wait: no readiness */
 	} else if (!want && r->added) {
 		event_del(&r->ev);
 		r->added = 0;
 	}
 }
 
-static int rd_is_full(const struct px_rd *r)
+int px_rd_is_full(const struct px_rd *r)
 {
 	return r->high != 0 && evbuffer_get_length(r->in) >= r->high;
 }
@@ -98,10 +101,10 @@ static ssize_t rd_more(struct px_rd *r, evutil_socket_t fd, size_t size)
 
 /* Reading ends on EOF, an error or a timeout: reported once, reads disabled first (the callback
  * may free r's owner). */
-static void rd_end(struct px_rd *r, short what, int err)
+void px_rd_end(struct px_rd *r, short what, int err)
 {
 	r->enabled = 0;
-	rd_sync(r);
+	px_rd_sync(r);
 	errno = err;
 	r->on_event(BEV_EVENT_READING | what, r->arg);
 }
@@ -117,20 +120,24 @@ static void rd_cb(evutil_socket_t fd, short what, void *arg)
 		px_rd_disable(r);
 		return;
 	}
+	if (r->tls != NULL) {       /* the transport's second implementation */
+		px_tls_read(r, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
-		rd_end(r, BEV_EVENT_TIMEOUT, ETIMEDOUT);
+		px_rd_end(r, BEV_EVENT_TIMEOUT, ETIMEDOUT);
 		return;
 	}
 	if (room == 0) {            /* the owner has not consumed what it has: wait for px_rd_room() */
 		r->full = 1;
-		rd_sync(r);
+		px_rd_sync(r);
 		return;
 	}
 	got = rd_first(r, fd, first);
 	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (got <= 0) {
-		rd_end(r, got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR, errno);
+		px_rd_end(r, got == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR, errno);
 		return;
 	}
 	/* More is likely waiting. An EOF or error on this read stays with the socket (EOF is
@@ -138,7 +145,7 @@ static void rd_cb(evutil_socket_t fd, short what, void *arg)
 	 * the owner has what came before. */
 	if ((size_t)got == first && room > first)
 		(void)rd_more(r, fd, min_size(room - first, PX_RD_MORE));
-	r->full = rd_is_full(r);
+	r->full = px_rd_is_full(r);
 	r->on_read(r->arg);
 }
 
@@ -153,7 +160,7 @@ int px_rd_start(struct px_rd *r, struct px_worker *w, evutil_socket_t fd)
 		return -1;
 	r->w = w;
 	r->started = 1;
-	rd_sync(r);
+	px_rd_sync(r);
 	return 0;
 }
 
@@ -161,6 +168,8 @@ void px_rd_free(struct px_rd *r)
 {
 	if (r->started)
 		event_del(&r->ev);  /* safe inside its own callback, as event_free() is */
+	px_tls_free(r->tls);
+	r->tls = NULL;
 	r->started = r->added = 0;
 }
 
@@ -174,14 +183,14 @@ void px_rd_setcb(struct px_rd *r, px_rd_read_fn *on_read, px_rd_event_fn *on_eve
 void px_rd_enable(struct px_rd *r)
 {
 	r->enabled = 1;
-	r->full = rd_is_full(r);
-	rd_sync(r);
+	r->full = px_rd_is_full(r);
+	px_rd_sync(r);
 }
 
 void px_rd_disable(struct px_rd *r)
 {
 	r->enabled = 0;
-	rd_sync(r);
+	px_rd_sync(r);
 }
 
 void px_rd_timeout(struct px_rd *r, unsigned ms)
@@ -202,6 +211,6 @@ void px_rd_room(struct px_rd *r)
 {
 	if (!r->full && r->high == 0)
 		return;
-	r->full = rd_is_full(r);
-	rd_sync(r);
+	r->full = px_rd_is_full(r);
+	px_rd_sync(r);
 }

@@ -27,6 +27,7 @@
 
 struct evbuffer;
 struct px_worker;
+struct px_tls;
 
 /* The first read of a readiness: a request or a small response fits. */
 #define PX_RD_FIRST 4096
@@ -39,6 +40,7 @@ typedef void px_rd_event_fn(short what, void *arg);
 struct px_rd {
 	struct event ev;            /* EV_READ | EV_PERSIST; assigned by px_rd_start() */
 	struct px_worker *w;        /* whose loop ev is in (and whose common timeouts it uses) */
+	struct px_tls *tls;         /* the TLS transport (tx.h), owned; NULL: a plain socket */
 	struct evbuffer *in;        /* the bufferevent's input (its end is frozen outside reads) */
 	px_rd_read_fn *on_read;     /* bytes were added */
 	px_rd_event_fn *on_event;
@@ -64,5 +66,10 @@ void px_rd_disable(struct px_rd *r);
 void px_rd_timeout(struct px_rd *r, unsigned ms);
 /* The owner consumed input: reads resume if they stopped at the high mark. */
 void px_rd_room(struct px_rd *r);
+/* For the transport (tx.c): ev pending exactly while wanted; reading ends (reported once: the
+ * callback may free r's owner); the input at its high mark. */
+void px_rd_sync(struct px_rd *r);
+void px_rd_end(struct px_rd *r, short what, int err);
+int px_rd_is_full(const struct px_rd *r);
 
 #endif

@@ -17,6 +17,8 @@
 #include "msg.h"
 #include "origin.h"
 #include "rewrite.h"
+#include "tls/tls.h"
+#include "tx.h"
 #include "route.h"
 #include "uri.h"
 
@@ -208,11 +210,22 @@ static int replayable(const llhttp_t *p)
 		!((p->flags & F_CONTENT_LENGTH) && p->content_length != 0);
 }
 
+/* mTLS: the verified client's subject, once per connection (a session resumed keeps it). */
+static const char *client_dn(struct px_conn *c)
+{
+	char dn[1024];
+	if (c->rd.tls == NULL || !tls_srv_mutual(c->rd.tls->srv))
+		return NULL;
+	if (c->client_dn == NULL && tls_peer_dn(c->rd.tls->ssl, dn, sizeof dn) == 0)
+		c->client_dn = strdup(dn);
+	return c->client_dn;
+}
+
 int px_send_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
 	const struct px_l7_rule *r = c->rule;
-	struct px_fwd f = { .client_ip = c->ip, .chunked = c->req_chunked,
+	struct px_fwd f = { .tls = c->rd.tls != NULL, .client_dn = client_dn(c), .client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
 		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket,
 		.host = r != NULL ? r->forward_host : NULL,
@@ -338,6 +351,43 @@ static int request_route(struct px_conn *c)
 	return 0;
 }
 
+/* The request's Host without port and trailing dot (9.2.1) into *len; NULL when none. */
+static const char *request_host(const struct px_head *h, size_t *len)
+{
+	struct px_target t;
+	const char *host;
+	if (px_target_parse(h->buf, h->tlen, &t) == 1) {
+		host = t.authority;
+		*len = t.authority_len;
+	} else if ((host = px_head_get(h, "host", len)) == NULL) {
+		return NULL;
+	}
+	if (*len > 0 && host[0] != '[') {          /* an IPv6 literal matches no domain anyway */
+		const char *colon = memchr(host, ':', *len);
+		if (colon != NULL)
+			*len = (size_t)(colon - host);
+	}
+	if (*len > 0 && host[*len - 1] == '.')
+		(*len)--;
+	return host;
+}
+
+/* mTLS (9.1.4): a Host whose domain verifies clients against other CAs than the handshake did
+ * gets 421, or a client could handshake under a lax domain and address a strict one. */
+static int request_misdirected(struct px_conn *c)
+{
+	const struct px_tls *t = c->rd.tls;
+	const char *host;
+	size_t len = 0;
+	if (t == NULL || !tls_srv_mutual(t->srv))
+		return 0;
+	host = request_host(&c->req.head, &len);
+	if (tls_srv_host_caset(t->srv, host != NULL ? host : "", host != NULL ? len : 0) ==
+	    tls_srv_caset(t->ssl))
+		return 0;
+	return request_answer(c, 421, NULL, 0, PX_CLOSE_MISDIRECTED);
+}
+
 /* Headers complete: rebuild the head into an origin's output. 1 = parser resumed. */
 static int request_head(struct px_conn *c)
 {
@@ -360,7 +410,7 @@ static int request_head(struct px_conn *c)
 	c->req.keep = llhttp_should_keep_alive(p);
 	c->keep = c->req.keep && !c->retiring;
 	c->body_bytes = 0;
-	if ((routed = request_route(c)) != 0)
+	if ((routed = request_misdirected(c)) != 0 || (routed = request_route(c)) != 0)
 		return routed > 0;      /* answered: kept (its body, if any, is dropped) or closing */
 	if (px_origin_get(c) != 0 || px_send_head(c) != 0)
 		return 0;
@@ -385,7 +435,7 @@ static int request_discarded(struct px_conn *c)
 	evtimer_del(&c->timer);
 	px_exchange_done(c);
 	c->state = PX_FLUSH;
-	if (!c->broken && px_flush(c->bev) != 0)
+	if (!c->broken && px_flush(c->bev, &c->rd) != 0)
 		c->broken = 1;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
 		return 0;               /* client_write_cb() starts the next request */

@@ -157,7 +157,7 @@ static int custom_named(const struct px_head *h, const struct px_hdr *x,
  * Content-Length only when keep_length; never one named like a custom header of drop. */
 /* keep_host 0: the Host line is written apart (an absolute-form target's authority). */
 static void put_end_to_end(struct wr *w, const struct px_head *h, int keep_fwd, int keep_length,
-	int keep_host, const struct px_l7_header *drop, size_t ndrop)
+	int keep_host, const struct px_l7_header *drop, size_t ndrop, int drop_dn)
 {
 	struct hop_scan s;
 	hop_scan(h, &s);
@@ -166,7 +166,8 @@ static void put_end_to_end(struct wr *w, const struct px_head *h, int keep_fwd, 
 		if (is_hop(h, i, &s) || (!keep_fwd && px_head_name_in(h, x, fwd_names, 2)) ||
 		    (!keep_length && px_head_name_eq(h, x, "content-length", 14)) ||
 		    (!keep_host && px_head_name_eq(h, x, "host", 4)) ||
-		    (ndrop != 0 && custom_named(h, x, drop, ndrop)))
+		    (ndrop != 0 && custom_named(h, x, drop, ndrop)) ||
+		    (drop_dn && px_head_name_eq(h, x, "x-client-dn", 11)))
 			continue;
 		put_line(w, h, x);
 	}
@@ -231,8 +232,9 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 {
 	size_t mlen = strlen(f->method);
 	/* the X-Forwarded-For values are written twice at most: as received (dropped) and joined */
+	size_t dnlen = f->client_dn != NULL ? strlen(f->client_dn) : 0;
 	size_t max = mlen + h->tlen + 2 * lines_max(h) + 2 * strlen(f->client_ip) + 128 +
-		(f->host != NULL || f->nheaders != 0 ? custom_max(f) : 0);
+		(f->host != NULL || f->nheaders != 0 ? custom_max(f) : 0) + dnlen;
 	struct wr w;
 	if (wr_begin(&w, out, max) != 0)
 		return -1;
@@ -255,9 +257,14 @@ int px_head_request(const struct px_head *h, const struct px_fwd *f, struct evbu
 		put(&w, t.authority, t.authority_len);
 		PUT_LIT(&w, "\r\n");
 	}
-	put_end_to_end(&w, h, 0, 1, !absolute && f->host == NULL, f->headers, f->nheaders);
+	put_end_to_end(&w, h, 0, 1, !absolute && f->host == NULL, f->headers, f->nheaders, f->tls);
 	put_forwarded_for(&w, h, f->client_ip, f->nheaders == 0 || !custom_real_ip(f));
 	put_custom(&w, f);
+	if (dnlen != 0) {
+		PUT_LIT(&w, "X-Client-DN: ");
+		put(&w, f->client_dn, dnlen);
+		PUT_LIT(&w, "\r\n");
+	}
 	if (f->chunked)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	if (f->websocket)
@@ -286,7 +293,7 @@ int px_head_response(const struct px_head *h, int status, enum px_frame frame,
 	put(&w, h->buf, h->tlen);
 	PUT_LIT(&w, "\r\n");
 	/* RFC 9110 8.6: never a Content-Length in a 1xx or 204 */
-	put_end_to_end(&w, h, 1, status >= 200 && status != 204, 1, NULL, 0);
+	put_end_to_end(&w, h, 1, status >= 200 && status != 204, 1, NULL, 0, 0);
 	if (frame == PX_FRAME_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	else if (frame == PX_FRAME_TUNNEL)

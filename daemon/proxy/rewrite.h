@@ -35,6 +35,10 @@ struct px_fwd {
 	size_t host_len;
 	const struct px_l7_header *headers;
 	size_t nheaders;
+	/* HTTPS (9.1.5): tls set drops any client X-Client-DN; client_dn (NULL: none) is the
+	 * verified client certificate's subject, sent as X-Client-DN. */
+	int tls;
+	const char *client_dn;
 };
 /* Appends the request head sent to an origin: the target byte for byte, HTTP/1.1, hop-by-hop
  * headers dropped (every Upgrade offer with them), X-Forwarded-For extended and X-Real-IP

@@ -69,6 +69,8 @@ void px_stats_read(const struct px_stats *s, struct px_stats_snap *out)
 	for (size_t i = 0; i < PX_LATENCY_BUCKETS; i++)
 		out->latency[i] = get(&s->latency[i]);
 	out->latency_sum_us = get(&s->latency_sum_us);
+	for (size_t i = 0; i < PX_TLS_OUTCOMES; i++)
+		out->tls[i] = get(&s->tls[i]);
 }
 
 static struct px_origin_stats *origin_find(struct px_origin_stats *o, const char *proxy,
@@ -160,4 +162,15 @@ void px_stats_origin_error(struct px_stats *s, enum px_close reason)
 void px_stats_upgraded(struct px_stats *s)
 {
 	add(&s->upgraded, 1);
+}
+
+void px_stats_tls(struct px_stats *s, enum px_tls_outcome k)
+{
+	add(&s->tls[k], 1);
+}
+
+const char *px_tls_outcome_label(enum px_tls_outcome k)
+{
+	static const char *const labels[PX_TLS_OUTCOMES] = { "ok", "resumed", "failed", "timeout" };
+	return (unsigned)k < PX_TLS_OUTCOMES ? labels[k] : "";
 }

@@ -35,6 +35,7 @@ struct px_stats {
 	_Atomic uint64_t origin_errors[PX_OERR_COUNT];
 	_Atomic uint64_t latency[PX_LATENCY_BUCKETS];
 	_Atomic uint64_t latency_sum_us;
+	_Atomic uint64_t tls[PX_TLS_OUTCOMES];
 	_Atomic(struct px_origin_stats *) origins;     /* newest first, prepended with a CAS */
 };
 
@@ -45,6 +46,7 @@ void px_stats_bytes(struct px_stats *s, uint64_t in, uint64_t out);
 /* Counts reason's origin failure kind, if it has one (the close-reason table). */
 void px_stats_origin_error(struct px_stats *s, enum px_close reason);
 void px_stats_upgraded(struct px_stats *s);
+void px_stats_tls(struct px_stats *s, enum px_tls_outcome k);
 /* The health counters of proxy's origin (cfg_addr.text) in s, added on first use; NULL on ENOMEM.
  * Borrowed: they live as long as s. For route builds, not the request path. Any thread. */
 struct px_origin_stats *px_stats_origin(struct px_stats *s, const char *proxy, const char *origin);

@@ -57,9 +57,9 @@ static void origin_to_client(struct px_conn *c)
 }
 
 /* Writes bev's output as far as the socket takes it: 1 when nothing is left. */
-static int written(struct bufferevent *bev)
+static int written(struct bufferevent *bev, struct px_rd *r)
 {
-	return px_flush(bev) == 0 && evbuffer_get_length(bufferevent_get_output(bev)) == 0;
+	return px_flush(bev, r) == 0 && evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 }
 
 /* An end that has stopped sending is told through the other's FIN, once everything it sent
@@ -70,13 +70,13 @@ static void half_close(struct px_conn *c)
 	struct px_origin *o = c->org;
 	if (c->closing || o == NULL)
 		return;
-	if (o->eof && !c->shut && written(c->bev)) {
+	if (o->eof && !c->shut && written(c->bev, &c->rd)) {
 		c->shut = 1;
-		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		px_shut_wr(c->bev, &c->rd);
 	}
-	if (c->eof && !o->shut && written(o->bev)) {
+	if (c->eof && !o->shut && written(o->bev, &o->rd)) {
 		o->shut = 1;
-		shutdown(bufferevent_getfd(o->bev), SHUT_WR);
+		px_shut_wr(o->bev, &o->rd);
 	}
 	if (c->shut && o->shut)
 		px_conn_close(c, PX_CLOSE_DONE);

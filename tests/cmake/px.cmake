@@ -8,3 +8,6 @@ gaap_unit_test(test_px_relay gaap_proxy)
 gaap_unit_test(test_px_rtable gaap_proxy)
 # daemon/proxy/l7.c: layer-7 routing built from px_l7_in, its cell, and real traffic by Host/path.
 gaap_unit_test(test_px_l7 gaap_proxy)
+# daemon/tls and daemon/proxy/tx.c: real handshakes on loopback (SNI, versions, mTLS, resumption)
+# and HTTPS proxied through a px_worker (certificates made by the openssl CLI).
+gaap_unit_test(test_tls gaap_proxy)

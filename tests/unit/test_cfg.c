@@ -14,6 +14,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "tls/tls.h"
 
 #define DIR "/etc/gaapd"
 
@@ -73,6 +74,12 @@ static void shipped_config_loads_as_documented(void **state)
 	assert_int_equal(c->max_rules_per_listener, 1000);
 	assert_int_equal(c->max_bindings_per_rule, 100);
 	assert_int_equal(c->max_headers_per_rule, 20);
+	assert_int_equal(c->tls.default_versions, TLS_V12 | TLS_V13);
+	assert_int_equal(c->tls.default_ciphers, TLS_CIPHERS_STRICT);
+	assert_int_equal(c->tls.handshake_timeout_ms, 10000);
+	assert_int_equal(c->tls.session_timeout_s, 300);
+	assert_int_equal(c->tls.ticket_rotate_s, 3600);
+	assert_null(c->tls.origin_ca);
 	assert_int_equal(c->log_rate_interval_ms, LOG_INTERVAL_DEFAULT);
 	assert_string_equal(c->control_listen.text, "127.0.0.1:9680");
 	assert_int_equal(c->auth, CFG_AUTH_SIGNATURE);
@@ -609,6 +616,55 @@ static void layer7_limits(void **state)
 	load_fails("node: {max_headers_per_rule: 1001}\n", "node.max_headers_per_rule", NULL);
 }
 
+static void tls_section(void **state)
+{
+	char path[64], text[256];
+	FILE *fp;
+	(void)state;
+	struct cfg *c = load_ok("tls:\n");
+	assert_int_equal(c->tls.default_versions, TLS_V12 | TLS_V13);
+	assert_int_equal(c->tls.default_ciphers, TLS_CIPHERS_STRICT);
+	assert_int_equal(c->tls.handshake_timeout_ms, 10000);
+	assert_int_equal(c->tls.session_timeout_s, 300);
+	assert_int_equal(c->tls.ticket_rotate_s, 3600);
+	assert_null(c->tls.origin_ca);
+	cfg_destroy(c);
+	c = load_ok("tls: {default_versions: [TLSv1.0, TLSv1.3, TLSv1], default_ciphers: "
+		"GAAP_TLS_CIPHERS_WIDE,\n  handshake_timeout: 500, session_timeout: 60, "
+		"ticket_rotate: 600}\n");
+	assert_int_equal(c->tls.default_versions, TLS_V10 | TLS_V13);
+	assert_int_equal(c->tls.default_ciphers, TLS_CIPHERS_WIDE);
+	assert_int_equal(c->tls.handshake_timeout_ms, 500);
+	assert_int_equal(c->tls.session_timeout_s, 60);
+	assert_int_equal(c->tls.ticket_rotate_s, 600);
+	cfg_destroy(c);
+	load_fails("tls: {default_versions: []}\n", "tls.default_versions", "at least one", NULL);
+	load_fails("tls: {default_versions: [TLSv1.4]}\n", "tls.default_versions[0]",
+		"unknown version \"TLSv1.4\"", NULL);
+	load_fails("tls: {default_versions: TLSv1.2}\n", "tls.default_versions", "a list", NULL);
+	load_fails("tls: {default_ciphers: HIGH}\n", "tls.default_ciphers", "GAAP_TLS_CIPHERS_STRICT",
+		NULL);
+	load_fails("tls: {handshake_timeout: 0}\n", "tls.handshake_timeout", NULL);
+	load_fails("tls: {ticket_rotate: 10}\n", "tls.ticket_rotate", "between 60", NULL);
+	load_fails("tls: {origin_ca: /nonexistent/ca.pem}\n", "tls.origin_ca",
+		"/nonexistent/ca.pem", NULL);
+	/* a file that is not PEM, then one that is */
+	snprintf(path, sizeof path, "/tmp/test_cfg_ca_%ld.pem", (long)getpid());
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("not a certificate\n", fp);
+	fclose(fp);
+	snprintf(text, sizeof text, "tls: {origin_ca: %s}\n", path);
+	load_fails(text, "tls.origin_ca", "no PEM certificate", NULL);
+	snprintf(text, sizeof text, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+		"-nodes -keyout /dev/null -out %s -days 1 -subj /CN=ca 2>/dev/null", path);
+	assert_int_equal(system(text), 0);
+	snprintf(text, sizeof text, "tls: {origin_ca: %s}\n", path);
+	c = load_ok(text);
+	assert_string_equal(c->tls.origin_ca, path);
+	cfg_destroy(c);
+	unlink(path);
+}
+
 static void destroy_accepts_null(void **state)
 {
 	(void)state;
@@ -646,6 +702,7 @@ int main(void)
 		cmocka_unit_test(log_file_and_metrics_address),
 		cmocka_unit_test(log_rate_limit),
 		cmocka_unit_test(layer7_limits),
+		cmocka_unit_test(tls_section),
 		cmocka_unit_test(destroy_accepts_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
