@@ -748,10 +748,11 @@ class ReadmeSession(HttpsTest):
         out = self.sh(f"{CURL} -sS --cacert ca.pem --resolve localhost:{port}:127.0.0.1 "
                       f"https://localhost:{port}/readme")
         self.assertEqual(json.loads(out)["path"], "/readme")
-        refused = subprocess.run(f"{CURL} -sS -k --tlsv1.1 --tls-max 1.1 --resolve "
-                                 f"localhost:{port}:127.0.0.1 https://localhost:{port}/",
-                                 shell=True, capture_output=True, timeout=30)
-        self.assertNotEqual(refused.returncode, 0)
+        refused = subprocess.run(f"{OPENSSL} s_client -connect 127.0.0.1:{port} -tls1_1 -cipher "
+                                 "'DEFAULT:@SECLEVEL=0' </dev/null", shell=True,
+                                 capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(refused.returncode, 0, refused.stdout)
+        self.assertIn("protocol version", refused.stdout + refused.stderr)
         desc = json.loads(self.ctl("DescribeHTTPSListeners", "--ListenerId", s))["Response"]
         self.assertEqual(desc["ListenerSet"][0]["CertificateId"], c)
         self.assertNotIn("PRIVATE", json.dumps(desc))
