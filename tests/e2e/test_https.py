@@ -418,6 +418,7 @@ class Handshake(HttpsTest):
         for flag in ("-tls1", "-tls1_1"):
             rc, out = s_client(self.port, flag, "-cipher", old)
             self.assertNotEqual(rc, 0, (flag, out))
+            self.assertIn("alert protocol version", out)
         rc, out = s_client(self.port, "-tls1_2")
         self.assertEqual(rc, 0, out)
         self.ok("SetTlsVersion", {"ListenerId": self.lid, "TLSCiphers": "GAAP_TLS_CIPHERS_WIDE",
