@@ -421,8 +421,13 @@ class Handshake(HttpsTest):
             self.assertIn("alert protocol version", out)
         rc, out = s_client(self.port, "-tls1_2")
         self.assertEqual(rc, 0, out)
+        held = tls_connect(self.port)                       # TLS 1.3, open across the change
+        self.addCleanup(held.close)
+        self.assertEqual(held.version(), "TLSv1.3")
+        self.assertEqual(request_on(held, "www.example.com")[0], 200)
         self.ok("SetTlsVersion", {"ListenerId": self.lid, "TLSCiphers": "GAAP_TLS_CIPHERS_WIDE",
                                   "TLSSupportVersion": ["TLSv1", "TLSv1.1", "TLSv1.2"]})
+        self.assertEqual(request_on(held, "www.example.com")[0], 200)     # not touched
         for flag, name in (("-tls1", "TLSv1"), ("-tls1_1", "TLSv1.1"), ("-tls1_2", "TLSv1.2")):
             rc, out = s_client(self.port, flag, "-cipher", old)
             self.assertEqual(rc, 0, (flag, out))
