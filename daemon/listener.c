@@ -67,6 +67,7 @@ struct lsn_table {
 	struct wrk_pool *workers;
 	struct ups_reg *servers;    /* the real servers every route names (a reference) */
 	struct tls_tickets *tickets;    /* the node's session ticket keys (a reference) */
+	struct tls_client *origin_tls;  /* HTTPS towards real servers: routes built now take it */
 	struct lsn **items;
 	size_t n, cap;
 	struct idmap byid;
@@ -164,7 +165,7 @@ static void lsn_route_tls(const struct lsn *l, struct px_route *r)
 }
 
 /* The next socket of l, on p's address: slot 0 uses it, the other workers a dup of it. */
-static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_proxy *p,
+static int sock_open(struct lsn *l, const struct lsn_table *t, const struct cfg_proxy *p,
 	const struct cfg_http *http, size_t nworkers)
 {
 	struct lsn_sock *k = &l->socks[l->nsocks];
@@ -188,12 +189,13 @@ static int sock_open(struct lsn *l, struct ups_reg *servers, const struct cfg_pr
 			sock_abandon(l, s, nworkers, errno);
 			return -1;
 		}
-	if ((k->route = px_route_create(l->rec.id, p, http, l->stats, servers)) == NULL) {
+	if ((k->route = px_route_create(l->rec.id, p, http, l->stats, t->servers)) == NULL) {
 		sock_abandon(l, s, nworkers, ENOMEM);
 		return -1;
 	}
 	px_route_set_l7(k->route, l->l7);
 	lsn_route_tls(l, k->route);
+	px_route_set_origin_tls(k->route, t->origin_tls);
 	k->bound = 1;
 	return 0;
 }
@@ -222,7 +224,7 @@ struct lsn *lsn_open(const struct lsn_table *t, const struct st_listener *rec,
 	for (size_t i = 0; i < n; i++) {
 		snprintf(l->members[l->nmembers++], CFG_ID_MAX, "%s", proxies[i]->id);
 		if (shares_address(proxies, i) ||
-		    sock_open(l, t->servers, proxies[i], http, nworkers) == 0)
+		    sock_open(l, t, proxies[i], http, nworkers) == 0)
 			continue;
 		int e = errno;
 		if (strict || e == ENOMEM) {
@@ -387,10 +389,14 @@ static const char *lsn_id(const void *l)
 struct lsn_table *lsn_table_new(struct wrk_pool *workers)
 {
 	struct lsn_table *t = calloc(1, sizeof(*t));
+	char err[128];
 	if (t == NULL || (t->servers = ups_reg_new()) == NULL ||
-	    (t->tickets = tls_tickets_new(0, 0)) == NULL) {
-		if (t != NULL)
+	    (t->tickets = tls_tickets_new(0, 0)) == NULL ||
+	    (t->origin_tls = tls_client_new(NULL, err, sizeof err)) == NULL) {
+		if (t != NULL) {
 			ups_reg_unref(t->servers);
+			tls_tickets_unref(t->tickets);
+		}
 		free(t);
 		return NULL;
 	}
@@ -419,6 +425,7 @@ void lsn_table_destroy(struct lsn_table *t)
 	free(t->counts);
 	ups_reg_unref(t->servers);  /* routes still held elsewhere keep it through their servers */
 	tls_tickets_unref(t->tickets);
+	tls_client_unref(t->origin_tls);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -661,6 +668,16 @@ struct tls_tickets *lsn_table_tickets(struct lsn_table *t)
 	return t->tickets;
 }
 
+int lsn_table_set_origin_ca(struct lsn_table *t, const char *ca_file, char *err, size_t errlen)
+{
+	struct tls_client *c = tls_client_new(ca_file, err, errlen);
+	if (c == NULL)
+		return -1;
+	tls_client_unref(t->origin_tls);
+	t->origin_tls = c;
+	return 0;
+}
+
 struct ups_reg *lsn_table_servers(struct lsn_table *t)
 {
 	return t->servers;
@@ -809,6 +826,7 @@ static int build_routes(struct lsn_table *t, const struct cfg *c, struct px_rout
 			}
 			px_route_set_l7(routes[n - 1], l->l7);   /* a reload keeps the routing */
 			lsn_route_tls(l, routes[n - 1]);
+			px_route_set_origin_tls(routes[n - 1], t->origin_tls);
 		}
 	}
 	return 0;
@@ -839,13 +857,24 @@ static void post_reroutes(struct lsn *l, size_t k, size_t nworkers)
 int lsn_table_reconfigure(struct lsn_table *t, const struct cfg *c)
 {
 	size_t total = 0, n = 0;
+	char err[256];
+	struct tls_client *old = tls_client_ref(t->origin_tls);
 	for (size_t i = 0; i < t->n; i++)
 		total += t->items[i]->nsocks;
+	/* tls.origin_ca as the new configuration has it (its file was read at load) */
+	if (lsn_table_set_origin_ca(t, c->tls.origin_ca, err, sizeof err) != 0) {
+		LOG_ERR("lsn", "tls.origin_ca: %s", err);
+		tls_client_unref(old);
+		return -1;
+	}
 	struct px_route **routes = calloc(total + 1, sizeof(*routes));
 	if (routes == NULL || build_routes(t, c, routes) != 0) {
 		free(routes);
+		tls_client_unref(t->origin_tls);    /* nothing changed: the one routes have now */
+		t->origin_tls = old;
 		return -1;
 	}
+	tls_client_unref(old);
 	for (size_t i = 0; i < t->n; i++) {
 		struct lsn *l = t->items[i];
 		for (size_t k = 0; k < l->nsocks; k++) {

@@ -121,6 +121,11 @@ void lsn_set_tls(struct lsn *l, struct tls_srv *srv);
  * tls_tickets_set() applies the configured periods. */
 struct tls_tickets;
 struct tls_tickets *lsn_table_tickets(struct lsn_table *t);
+/* HTTPS towards real servers (ForwardProtocol HTTPS) verifies them against ca_file (cfg
+ * tls.origin_ca; NULL: no verification) on routes built from now on (lsn_open(), a reload's
+ * lsn_table_reconfigure() applies the new cfg's itself). 0, or -1 with err (the file is
+ * refused; nothing changed). Under the lock, or before the workers serve. */
+int lsn_table_set_origin_ca(struct lsn_table *t, const char *ca_file, char *err, size_t errlen);
 /* The registry of real servers every route names (px_l7_new() builds into it). Borrowed. */
 struct ups_reg *lsn_table_servers(struct lsn_table *t);
 

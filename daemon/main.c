@@ -140,6 +140,10 @@ static int start(struct gaapd *g)
 	sm_set_checker(g->sm, g->checks);
 	tls_tickets_set(lsn_table_tickets(g->listeners), g->cfg->tls.ticket_rotate_s,
 		g->cfg->tls.session_timeout_s);
+	if (lsn_table_set_origin_ca(g->listeners, g->cfg->tls.origin_ca, err, sizeof(err)) != 0) {
+		LOG_ERR("main", "tls.origin_ca: %s", err);
+		return -1;
+	}
 	if (restore(g) != 0 || (g->base = event_base_new()) == NULL ||
 	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
 		return -1;

@@ -20,6 +20,7 @@
 	PX_CLOSE(IDLE_TIMEOUT, "keepalive timeout", 0, NONE) \
 	PX_CLOSE(SEND_TIMEOUT, "send timeout", 0, NONE) \
 	PX_CLOSE(SHUTDOWN, "shutdown", 0, NONE) \
+	PX_CLOSE(TLS_HANDSHAKE, "TLS handshake failed or timed out", 0, NONE) \
 	PX_CLOSE(RETIRED, "listener deleted", 0, NONE) \
 	PX_CLOSE(DRAIN_TIMEOUT, "drain timeout", 0, NONE) \
 	PX_CLOSE(TUNNEL_IDLE, "tunnel idle timeout", 0, NONE) \

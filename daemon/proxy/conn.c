@@ -422,8 +422,10 @@ static void client_event(short what, void *arg)
 {
 	struct px_conn *c = arg;
 	px_conn_enter(c);
-	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_WRITING | BEV_EVENT_READING)) ==
-	    (BEV_EVENT_EOF | BEV_EVENT_READING)) {
+	if (c->rd.tls != NULL && !c->rd.tls->hs_done) {
+		px_conn_close(c, PX_CLOSE_TLS_HANDSHAKE);  /* counted by the transport */
+	} else if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_WRITING |
+	    BEV_EVENT_READING)) == (BEV_EVENT_EOF | BEV_EVENT_READING)) {
 		/* Only a clean end of what the client sends is a half-close; an EOF that comes with
 		 * an error or from the write side (a reset) means the client can no longer receive,
 		 * and libevent has stopped writing: waiting for the response to flush would wait

@@ -286,10 +286,11 @@ static int rule_build(struct px_l7_rule *r, const struct px_l7_rule_in *in, cons
 	if ((r->id = strdup(in->id != NULL ? in->id : "")) == NULL ||
 	    (r->domain = strdup(domain != NULL ? domain : "")) == NULL)
 		return -2;
-	if ((unsigned)in->sched > CFG_SCHED_LC) {
-		fail(err, errlen, "rule %s: bad scheduler", r->id);
+	if ((unsigned)in->sched > CFG_SCHED_LC || (unsigned)in->forward_protocol > PX_FWD_HTTPS) {
+		fail(err, errlen, "rule %s: bad scheduler or forward protocol", r->id);
 		return -1;
 	}
+	r->forward = (uint16_t)in->forward_protocol;
 	if (in->forward_host != NULL) {
 		size_t n = strlen(in->forward_host);
 		if (n == 0 || n > L7_FORWARD_HOST_MAX || !px_host_valid(in->forward_host, n)) {

@@ -45,7 +45,8 @@ struct px_l7_rule {
 	struct px_l7_header *headers;
 	size_t nheaders;
 	uint32_t forward_host_len;  /* at most L7_FORWARD_HOST_MAX (l7.c) */
-	int redirect;               /* ForcedRedirect on: 301 to https (9.3.4) */
+	uint16_t redirect;          /* ForcedRedirect on: 301 to https (9.3.4) */
+	uint16_t forward;           /* enum px_fwd_proto: ForwardProtocol */
 	char *id;                   /* RuleId, for logs */
 	char *domain;               /* its domain's name: a 301's host when the request has none */
 	char *redirect_host;        /* the value's host[:port]; NULL: the request's Host, no port */

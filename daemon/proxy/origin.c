@@ -4,7 +4,12 @@
  *   connection's return to the pool at a clean message boundary. */
 #include "origin.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <event2/bufferevent.h>
+#include <event2/util.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -23,7 +28,9 @@
 #include "rewrite.h"
 #include "route.h"
 #include "stats.h"
+#include "tls/tls.h"
 #include "tunnel.h"
+#include "tx.h"
 #include "worker.h"
 
 /* When the route does not say (routes built by hand in tests). */
@@ -423,6 +430,90 @@ static void attach(struct px_conn *c, struct px_origin *o, int idx)
 	px_rd_enable(&o->rd);   /* reads once connected; writes: px_flush() (connecting: libevent) */
 }
 
+/* ForwardProtocol: the rule's, else the listener's (HTTPS listeners only). */
+static int origin_https(const struct px_conn *c)
+{
+	enum px_fwd_proto f = c->rule != NULL ? c->rule->forward : PX_FWD_LISTENER;
+	if (f == PX_FWD_LISTENER)
+		return c->rd.tls != NULL && tls_srv_forward_https(c->rd.tls->srv);
+	return f == PX_FWD_HTTPS;
+}
+
+/* The name sent as Host (the rule's, else the client's), without its port: SNI and what the
+ * certificate is verified for. NULL when there is none. */
+static const char *host_sent(const struct px_conn *c, size_t *len)
+{
+	const char *h;
+	if (c->rule != NULL && c->rule->forward_host != NULL) {
+		h = c->rule->forward_host;
+		*len = c->rule->forward_host_len;
+	} else if ((h = px_head_get(&c->req.head, "host", len)) == NULL) {
+		return NULL;
+	}
+	if (*len > 0 && h[0] != '[') {
+		const char *colon = memchr(h, ':', *len);
+		if (colon != NULL)
+			*len = (size_t)(colon - h);
+	}
+	return h;
+}
+
+/* host_sent() as a string in buf[256] ("" when none or too long): what a pooled TLS connection
+ * must have been verified for to serve this request. */
+static const char *tls_name(const struct px_conn *c, char *buf)
+{
+	size_t len = 0;
+	const char *h = host_sent(c, &len);
+	if (h == NULL || len >= 256)
+		len = 0;
+	memcpy(buf, h != NULL ? h : "", len);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* A TLS origin: a non-blocking connect of our own (libevent's would write the queued request
+ * in clear text once connected), then the handshake; its end reaches origin_event() as
+ * BEV_EVENT_CONNECTED, a failure as a connect failure (failed over, then 502). */
+static int connect_tls(struct px_origin *o, const struct sockaddr_storage *sa, socklen_t len)
+{
+	struct px_conn *c = o->c;
+	char ip[INET6_ADDRSTRLEN] = "";
+	const char *name;
+	size_t nlen = 0;
+	SSL *ssl;
+	int one = 1, fd;
+	if (c->route->origin_tls == NULL) {
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	if ((fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if ((connect(fd, (const struct sockaddr *)sa, len) != 0 && errno != EINPROGRESS) ||
+	    bufferevent_setfd(o->bev, fd) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	evutil_inet_ntop(sa->ss_family, sa->ss_family == AF_INET6 ?
+		(const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+		(const void *)&((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+	name = host_sent(c, &nlen);
+	if (name != NULL && nlen > 0 && nlen < 256 && (o->tls_name = strndup(name, nlen)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	o->tls_client = tls_client_ref(c->route->origin_tls);
+	if ((ssl = tls_client_ssl(c->route->origin_tls, name, nlen, ip)) == NULL ||
+	    px_rd_start(&o->rd, o->w, fd) != 0 ||
+	    px_tls_connect(&o->rd, o->bev, ssl, c->route->http.origin_connect_timeout_ms) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 static int origin_connect(struct px_conn *c, int idx)
 {
 	struct px_origin *o = origin_new(c);
@@ -438,6 +529,14 @@ static int origin_connect(struct px_conn *c, int idx)
 		health_failed(o);
 		origin_failed(o, PX_CLOSE_ORIGIN_CONNECT, "its name resolves to no address");
 		return -1;
+	}
+	if (origin_https(c)) {
+		if (connect_tls(o, &sa, len) != 0) {
+			health_failed(o);
+			origin_failed(o, PX_CLOSE_ORIGIN_CONNECT, strerror(errno));
+			return -1;
+		}
+		return 0;
 	}
 	if (bufferevent_socket_connect(o->bev, (const struct sockaddr *)&sa, (int)len) != 0) {
 		health_failed(o);
@@ -456,13 +555,15 @@ static int origin_choose(struct px_conn *c, int exclude)
 {
 	int idx = ups_group_pick(group_of(c), exclude);
 	struct px_origin *o;
+	char name[256];
 	if (idx < 0) {
 		LOG_WARN("px", "conn=%" PRIu64 " listener=%s client=%s: no origin available",
 			c->id, c->route->id, c->ip);
 		px_conn_close(c, PX_CLOSE_NO_ORIGIN);
 		return -1;
 	}
-	if ((o = px_pool_take(c->w, server_of(c, idx), c->req_replay)) == NULL)
+	if ((o = px_pool_take(c->w, server_of(c, idx), c->route->origin_tls,
+	    origin_https(c) ? tls_name(c, name) : NULL, c->req_replay)) == NULL)
 		return origin_connect(c, idx);
 	attach(c, o, idx);
 	o->reused = 1;
@@ -601,6 +702,10 @@ static void origin_write_cb(struct bufferevent *bev, void *arg)
 static void origin_connected(struct px_origin *o)
 {
 	o->connected = 1;
+	if (o->rd.tls != NULL) {    /* reading since the connect; the handshake's bound ends */
+		px_origin_timeouts(o, phase_of(o->c));
+		return;
+	}
 	if (px_rd_start(&o->rd, o->w, bufferevent_getfd(o->bev)) != 0)
 		px_conn_close(o->c, PX_CLOSE_NO_MEMORY);
 }
@@ -654,6 +759,8 @@ void px_origin_free(struct px_origin *o)
 		return;
 	px_rd_free(&o->rd);
 	bufferevent_free(o->bev);
+	free(o->tls_name);
+	tls_client_unref(o->tls_client);
 	px_msg_free(&o->resp);
 	free(o);
 }

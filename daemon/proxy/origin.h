@@ -19,6 +19,8 @@
 #include "rd.h"
 #include "rewrite.h"
 
+struct tls_client;
+
 struct px_origin {
 	TAILQ_ENTRY(px_origin) link;    /* in its pool, while idle */
 	struct px_origin *next_dead;
@@ -42,6 +44,8 @@ struct px_origin {
 	unsigned eof : 1;           /* tunnel: the origin has ended what it sends */
 	unsigned shut : 1;          /* tunnel: its write side is shut (the client ended) */
 	int64_t pooled_us;          /* px_now_us() when it last went into the pool */
+	char *tls_name;             /* TLS: the name it was verified for (SNI); NULL: none */
+	struct tls_client *tls_client;  /* TLS: a reference to the context that verified it */
 };
 
 /* Makes c->org ready for a new request: a pooled connection to the scheduler's choice, or a new

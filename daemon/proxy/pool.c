@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "origin.h"
 #include "rd.h"
+#include "tx.h"
 #include "upstream/ups.h"
 #include "worker.h"
 
@@ -23,11 +25,11 @@
 #define PX_POOL_FRESH_US 2000
 
 /* The pool's reference keeps its server alive: a pointer names one server while pooled. */
-static struct px_pool *pool_find(struct px_worker *w, const struct ups_server *srv)
+static struct px_pool *pool_find(struct px_worker *w, const struct ups_server *srv, int tls)
 {
 	struct px_pool *p;
 	LIST_FOREACH(p, &w->pools, link)
-		if (p->srv == srv)
+		if (p->srv == srv && p->tls == tls)
 			return p;
 	return NULL;
 }
@@ -71,7 +73,8 @@ static int alive(struct px_origin *o, int replay)
 	char b;
 	ssize_t n;
 	int64_t age;
-	if (evbuffer_get_length(bufferevent_get_input(o->bev)) != 0)
+	if (evbuffer_get_length(bufferevent_get_input(o->bev)) != 0 ||
+	    (o->rd.tls != NULL && SSL_has_pending(o->rd.tls->ssl)))
 		return 0;
 	age = px_now_us(o->w) - o->pooled_us;
 	if (replay && age >= 0 && age < PX_POOL_FRESH_US)
@@ -80,11 +83,27 @@ static int alive(struct px_origin *o, int replay)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv, int replay)
+/* The first idle connection of p verified by client for name (TLS; "" none), or NULL. */
+static struct px_origin *first_for(struct px_pool *p, const struct tls_client *client,
+	const char *name)
+{
+	struct px_origin *o;
+	if (!p->tls)
+		return TAILQ_FIRST(&p->idle);
+	TAILQ_FOREACH(o, &p->idle, link)
+		if (o->tls_client == client &&
+		    strcmp(o->tls_name != NULL ? o->tls_name : "", name) == 0)
+			return o;
+	return NULL;
+}
+
+struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv,
+	const struct tls_client *client, const char *tls_name, int replay)
 {
 	struct px_pool *p;
-	while ((p = pool_find(w, srv)) != NULL) {
-		struct px_origin *o = TAILQ_FIRST(&p->idle);
+	struct px_origin *o;
+	while ((p = pool_find(w, srv, tls_name != NULL)) != NULL &&
+	    (o = first_for(p, client, tls_name)) != NULL) {
 		pool_remove(o);
 		px_rd_setcb(&o->rd, NULL, NULL, NULL);
 		if (alive(o, replay))
@@ -95,13 +114,14 @@ struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv
 }
 
 /* srv: held by the caller (the route o served), so taking a reference needs no lock. */
-static struct px_pool *pool_get(struct px_worker *w, struct ups_server *srv)
+static struct px_pool *pool_get(struct px_worker *w, struct ups_server *srv, int tls)
 {
-	struct px_pool *p = pool_find(w, srv);
+	struct px_pool *p = pool_find(w, srv, tls);
 	if (p != NULL || (p = calloc(1, sizeof *p)) == NULL)
 		return p;
 	p->w = w;
 	p->srv = ups_server_ref(srv);
+	p->tls = tls;
 	TAILQ_INIT(&p->idle);
 	LIST_INSERT_HEAD(&w->pools, p, link);
 	return p;
@@ -109,9 +129,9 @@ static struct px_pool *pool_get(struct px_worker *w, struct ups_server *srv)
 
 int px_pool_put(struct px_origin *o, const struct cfg_http *h)
 {
-	struct px_pool *p = pool_find(o->w, o->srv);
+	struct px_pool *p = pool_find(o->w, o->srv, o->rd.tls != NULL);
 	if (h->origin_keepalive == 0 || (p != NULL && p->n >= h->origin_keepalive) ||
-	    (p = pool_get(o->w, o->srv)) == NULL)
+	    (p = pool_get(o->w, o->srv, o->rd.tls != NULL)) == NULL)
 		return -1;
 	TAILQ_INSERT_HEAD(&p->idle, o, link);
 	p->n++;

@@ -22,15 +22,19 @@ struct ups_server;
 struct px_pool {
 	LIST_ENTRY(px_pool) link;
 	struct px_worker *w;
-	struct ups_server *srv;     /* a reference; the key */
+	struct ups_server *srv;     /* a reference; the key, with: */
+	int tls;                    /* HTTPS connections (never handed to a plain request) */
 	TAILQ_HEAD(, px_origin) idle;   /* most recently used first */
 	unsigned n;
 };
 
+/* tls_name NULL: a plain connection; else a TLS one verified by client for that name ("" none). */
 /* An idle connection to srv, live as far as a peek can tell, out of w's pool (its callbacks
  * cleared, the caller sets them); NULL when there is none. replay: the request can go again on
  * a new connection should this one turn out stale, so one pooled a moment ago is not peeked at. */
-struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv, int replay);
+struct tls_client;
+struct px_origin *px_pool_take(struct px_worker *w, const struct ups_server *srv,
+	const struct tls_client *client, const char *tls_name, int replay);
 /* Keeps o (served, at a clean message boundary, detached from its conn) idle in its worker's
  * pool for h->origin_keepalive_timeout_ms. 0, or -1 when the pool is full (o is the caller's). */
 int px_pool_put(struct px_origin *o, const struct cfg_http *h);

@@ -118,6 +118,10 @@ void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell);
  * them in plain text). Only before the route is shared, like px_route_set_l7. NULL: plain. */
 struct tls_cell;
 void px_route_set_tls(struct px_route *r, struct tls_cell *cell);
+/* The client side the route's HTTPS requests to real servers use (ForwardProtocol HTTPS): a
+ * reference is taken. Only before the route is shared. NULL: such requests get 502. */
+struct tls_client;
+void px_route_set_origin_tls(struct px_route *r, struct tls_client *client);
 struct px_route *px_route_ref(struct px_route *r);
 void px_route_unref(struct px_route *r);        /* NULL-safe; frees on the last reference */
 struct px_stats *px_route_stats(const struct px_route *r);     /* borrowed: the route's reference */
@@ -151,8 +155,16 @@ struct px_l7_binding_in {
 struct px_l7_header_in {
 	const char *name, *value;   /* value "$remote_addr": the client's IP address per request */
 };
+/* A rule's ForwardProtocol (§8): its listener's (an HTTPS listener's tls_srv_in.forward_https;
+ * HTTP for an HTTP listener), or its own. */
+enum px_fwd_proto {
+	PX_FWD_LISTENER = 0,
+	PX_FWD_HTTP,
+	PX_FWD_HTTPS,
+};
 struct px_l7_rule_in {
 	const char *id;             /* RuleId, for logs */
+	enum px_fwd_proto forward_protocol;
 	size_t domain;              /* index into the domains */
 	const char *path;
 	enum cfg_sched sched;       /* lrtt is given as CFG_SCHED_LC */

@@ -6,6 +6,8 @@
  *   small messages get small chains) and, only when that filled, one readv() of up to PX_RD_MORE
  *   straight into the input (a body streams at 64 KiB per event). The bufferevent keeps the
  *   write side (output, write timeout, connect); its own read event is never enabled.
+ * TLS: with a transport (tls, tx.h) each readiness goes to px_tls_read() instead: the same
+ *   semantics over SSL_read_ex (decrypted bytes waiting in the SSL re-arm the event themselves).
  * Ownership: embedded in the px_conn or px_origin whose socket it reads; the socket belongs to
  *   the bufferevent (BEV_OPT_CLOSE_ON_FREE), the event to the px_rd (px_rd_free() before the
  *   bufferevent goes). Callbacks run straight from the event loop, never nested in another

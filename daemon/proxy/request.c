@@ -225,7 +225,8 @@ int px_send_head(struct px_conn *c)
 {
 	llhttp_t *p = &c->req.p;
 	const struct px_l7_rule *r = c->rule;
-	struct px_fwd f = { .tls = c->rd.tls != NULL, .client_dn = client_dn(c), .client_ip = c->ip, .chunked = c->req_chunked,
+	struct px_fwd f = { .tls = c->rd.tls != NULL, .client_dn = client_dn(c),
+		.client_ip = c->ip, .chunked = c->req_chunked,
 		.method = llhttp_method_name((llhttp_method_t)p->method),
 		.close = c->route->http.origin_keepalive == 0, .websocket = c->websocket,
 		.host = r != NULL ? r->forward_host : NULL,

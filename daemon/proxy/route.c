@@ -80,7 +80,14 @@ void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell)
 void px_route_set_tls(struct px_route *r, struct tls_cell *cell)
 {
 	tls_cell_unref(r->tls);
+	tls_client_unref(r->origin_tls);
 	r->tls = cell != NULL ? tls_cell_ref(cell) : NULL;
+}
+
+void px_route_set_origin_tls(struct px_route *r, struct tls_client *client)
+{
+	tls_client_unref(r->origin_tls);
+	r->origin_tls = client != NULL ? tls_client_ref(client) : NULL;
 }
 
 struct px_route *px_route_ref(struct px_route *r)

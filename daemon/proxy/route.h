@@ -17,6 +17,7 @@
 
 struct px_origin_stats;
 struct tls_cell;
+struct tls_client;
 
 struct px_route {
 	atomic_uint refs;
@@ -25,6 +26,7 @@ struct px_route {
 	char *proxy;                /* whose origins: health lines of layer-7 members name it too */
 	struct px_l7_cell *l7;      /* a reference: its listener's layer-7 routing; NULL: none */
 	struct tls_cell *tls;       /* a reference: its HTTPS listener's TLS; NULL: plain TCP */
+	struct tls_client *origin_tls;  /* a reference: HTTPS towards real servers; NULL: none */
 	struct ups_group *group;    /* its origins; px_route_pick() indexes its members */
 	struct px_origin_stats **health;    /* per member: its counters in the route's stats */
 	struct cfg_http http;       /* access_log is the route's own copy */

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "log.h"
 #include "rd.h"
 #include "stats.h"
 #include "tls/tls.h"
@@ -71,13 +72,15 @@ int px_tls_accept(struct px_rd *r, struct bufferevent *bev, struct tls_srv *srv,
 	return 0;
 }
 
-int px_tls_connect(struct px_rd *r, struct bufferevent *bev, SSL *ssl)
+int px_tls_connect(struct px_rd *r, struct bufferevent *bev, SSL *ssl, unsigned timeout_ms)
 {
 	if (!SSL_set_fd(ssl, event_get_fd(&r->ev)) || tls_attach(r, bev, ssl) != 0) {
 		SSL_free(ssl);
 		return -1;
 	}
 	SSL_set_connect_state(ssl);
+	px_rd_timeout(r, timeout_ms);
+	event_active(&r->tls->wev, EV_WRITE, 1);    /* the ClientHello, once the socket connects */
 	return 0;
 }
 
@@ -116,13 +119,16 @@ static void tls_fail(struct px_tls *t)
 /* 1: done (and counted), 0: waiting for the socket, -1: failed (reported: t may be gone). */
 static int handshake(struct px_tls *t)
 {
-	int rc, e;
+	int rc, e, err;
 	ERR_clear_error();
+	errno = 0;
 	if ((rc = SSL_do_handshake(t->ssl)) == 1) {
 		t->hs_done = 1;
 		if (t->srv != NULL) {
 			px_stats_tls(t->stats, SSL_session_reused(t->ssl) ? PX_TLS_RESUMED : PX_TLS_OK);
 			px_rd_timeout(t->rd, 0);    /* from here on the connection's own timeouts */
+		} else {
+			bufferevent_trigger_event(t->bev, BEV_EVENT_CONNECTED, 0);
 		}
 		return 1;
 	}
@@ -133,12 +139,21 @@ static int handshake(struct px_tls *t)
 		wev_add(t);
 		return 0;
 	}
-	tls_fail(t);
-	if (t->srv != NULL)
+	err = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
+	if (t->srv != NULL) {
 		px_stats_tls(t->stats, PX_TLS_FAILED);
-	px_rd_end(t->rd, BEV_EVENT_ERROR, EPROTO);
+	} else if (SSL_get_verify_result(t->ssl) != X509_V_OK) {
+		LOG_WARN("px", "origin certificate refused: %s",
+			X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
+	}
+	tls_fail(t);
+	px_rd_end(t->rd, BEV_EVENT_ERROR, err);
 	return -1;
 }
+
+/* A record's plaintext lands here and is copied, as px_rd's first read: a small request gets a
+ * small chain, not a 16 KiB one allocated and freed per request. */
+static _Thread_local unsigned char tx_scratch[TX_RECORD];
 
 /* SSL_read_ex into the input's end, up to cap bytes. Bytes read; *e the SSL error that stopped
  * it (SSL_ERROR_NONE when cap was reached). */
@@ -149,20 +164,15 @@ static size_t read_into(struct px_tls *t, size_t cap, int *e)
 	*e = SSL_ERROR_NONE;
 	evbuffer_unfreeze(in, 0);
 	while (total < cap) {
-		struct evbuffer_iovec v;
 		size_t got = 0;
-		int ok;
-		if (evbuffer_reserve_space(in, (ev_ssize_t)min_size(cap - total, TX_RECORD), &v, 1) < 1) {
-			*e = SSL_ERROR_SYSCALL;
-			errno = ENOMEM;
+		ERR_clear_error();
+		if (!SSL_read_ex(t->ssl, tx_scratch, min_size(cap - total, TX_RECORD), &got)) {
+			*e = SSL_get_error(t->ssl, 0);
 			break;
 		}
-		ERR_clear_error();
-		ok = SSL_read_ex(t->ssl, v.iov_base, min_size(v.iov_len, cap - total), &got);
-		v.iov_len = ok ? got : 0;
-		evbuffer_commit_space(in, &v, 1);
-		if (!ok) {
-			*e = SSL_get_error(t->ssl, 0);
+		if (evbuffer_add(in, tx_scratch, got) != 0) {
+			*e = SSL_ERROR_SYSCALL;
+			errno = ENOMEM;
 			break;
 		}
 		total += got;

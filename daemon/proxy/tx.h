@@ -46,8 +46,11 @@ struct px_tls {
  * counted in stats. Takes a reference to srv. 0, or -1 (ENOMEM: nothing attached). */
 int px_tls_accept(struct px_rd *r, struct bufferevent *bev, struct tls_srv *srv,
 	struct px_stats *stats);
-/* Client side on r's connected socket, with an SSL of the caller's (ownership moves). 0/-1. */
-int px_tls_connect(struct px_rd *r, struct bufferevent *bev, SSL *ssl);
+/* Client side on r's socket (connecting; px_rd_start() done), with an SSL of the caller's
+ * (ownership moves, also on failure): the handshake starts now, bounded by timeout_ms (the read
+ * timeout until it is done); its end reaches bev's event callback as BEV_EVENT_CONNECTED, a
+ * failure as BEV_EVENT_READING | ERROR (errno set), a timeout as READING | TIMEOUT. 0/-1. */
+int px_tls_connect(struct px_rd *r, struct bufferevent *bev, SSL *ssl, unsigned timeout_ms);
 void px_tls_free(struct px_tls *t);
 /* px_rd's readiness on a TLS socket (what: EV_READ or EV_TIMEOUT). */
 void px_tls_read(struct px_rd *r, short what);

@@ -42,6 +42,7 @@ struct tls_srv {
 	atomic_uint refs;
 	char *listener_id;
 	int auth_type;
+	int forward_https;
 	unsigned handshake_timeout_ms;
 	SSL_CTX **ctx;
 	size_t nctx;
@@ -408,6 +409,7 @@ struct tls_srv *tls_srv_new(const struct tls_srv_in *in, char *err, size_t errle
 		goto nomem;
 	atomic_init(&s->refs, 1);
 	s->auth_type = in->auth_type;
+	s->forward_https = in->forward_https;
 	s->handshake_timeout_ms = in->handshake_timeout_ms ? in->handshake_timeout_ms : 10000;
 	s->tickets = in->tickets != NULL ? tls_tickets_ref(in->tickets) : NULL;
 	s->listener_id = strdup(in->listener_id != NULL ? in->listener_id : "");
@@ -483,6 +485,11 @@ unsigned tls_srv_handshake_timeout(const struct tls_srv *s)
 int tls_srv_mutual(const struct tls_srv *s)
 {
 	return s->auth_type == 1;
+}
+
+int tls_srv_forward_https(const struct tls_srv *s)
+{
+	return s->forward_https;
 }
 
 int tls_srv_caset(const SSL *ssl)

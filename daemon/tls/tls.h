@@ -11,6 +11,8 @@
  *   state machine sets it, accepting workers get it. Any thread; a short lock.
  * Session tickets: one key ring for the node (tls_tickets_*), shared by every tls_srv, so that a
  *   certificate swap does not end resumption, and rotated on a timer of its owner's.
+ * A tls_client (client.c) is the node's side towards HTTPS real servers (ForwardProtocol HTTPS);
+ *   active health probes (health/) stay plain HTTP/TCP even towards such servers.
  * Nothing here knows the store, the API or the proxy core: the state machine builds the input from
  *   its records, the proxy core's transport (proxy/tx.h) drives the SSL objects.
  */
@@ -106,6 +108,8 @@ struct tls_srv_in {
 	const struct tls_srv_domain_in *domains;
 	size_t ndomains;
 	unsigned handshake_timeout_ms;      /* cfg tls.handshake_timeout; 0: 10 s */
+	int forward_https;                  /* ForwardProtocol HTTPS: the listener's requests go to
+	                                     * real servers over TLS (a rule may override it) */
 	struct tls_tickets *tickets;        /* the node's key ring (a reference is taken); NULL:
 	                                     * OpenSSL's own keys, resumption ends with this tls_srv */
 };
@@ -139,6 +143,7 @@ void tls_srv_unref(struct tls_srv *s);      /* NULL-safe; frees on the last refe
 SSL *tls_srv_ssl(struct tls_srv *s, int fd);
 unsigned tls_srv_handshake_timeout(const struct tls_srv *s);
 int tls_srv_mutual(const struct tls_srv *s);       /* AuthType 1 */
+int tls_srv_forward_https(const struct tls_srv *s); /* ForwardProtocol HTTPS */
 /* After the handshake: the CA set it verified the client against (the SNI domain's), and the one
  * a request for host would (its domain's, else the listener's). Different: 421 (§9.1.4). */
 int tls_srv_caset(const SSL *ssl);
@@ -146,6 +151,18 @@ int tls_srv_host_caset(const struct tls_srv *s, const char *host, size_t len);
 /* The verified client certificate's subject as RFC 4514 text (X-Client-DN, §9.1.5): 0, or -1
  * when there is none. */
 int tls_peer_dn(const SSL *ssl, char *out, size_t len);
+
+/* --- HTTPS towards real servers (ForwardProtocol HTTPS): one client context for the node. ---
+ * Verifies real servers against the PEM file ca_file (cfg tls.origin_ca), by the name sent as
+ * Host when it is one, else by the address; ca_file NULL: no verification (encrypted only).
+ * NULL with err when the file is refused. Refcounted; any thread. */
+struct tls_client;
+struct tls_client *tls_client_new(const char *ca_file, char *err, size_t errlen);
+struct tls_client *tls_client_ref(struct tls_client *t);
+void tls_client_unref(struct tls_client *t);       /* NULL-safe */
+/* A client SSL (connect state is the caller's) with SNI name[0, len) when that is a DNS name,
+ * verifying it (or ip, the address text, when there is no name). NULL on ENOMEM. */
+SSL *tls_client_ssl(struct tls_client *t, const char *name, size_t len, const char *ip);
 
 /* NULL on ENOMEM; one reference, the caller's; holds NULL (the listener is not HTTPS). */
 struct tls_cell *tls_cell_new(void);

@@ -91,6 +91,8 @@ static void test_listener_counters(void **state)
 	l[0].t.conns_open = 2;
 	l[1].t.upgraded = 5;
 	l[1].t.origin_errors[0] = 7;
+	l[1].t.tls_handshakes[1] = 4;
+	l[1].t.tls_handshakes[3] = 2;
 	assert_int_equal(ctl_metrics_listeners(b, l, 2, NULL), 0);
 	s = text_of(b);
 	assert_non_null(strstr(s, "gaapd_listeners{proxy=\"link-a\",status=\"0\"} 1\n"
@@ -110,6 +112,12 @@ static void test_listener_counters(void **state)
 		"18446744073709551615\n"));
 	assert_non_null(strstr(s, "gaapd_origin_errors_total{listener=\"listener-2\",kind=\"connect\"} 7\n"
 		"gaapd_origin_errors_total{listener=\"listener-2\",kind=\"connect_timeout\"} 0\n"));
+	assert_non_null(strstr(s, "# TYPE gaapd_tls_handshakes_total counter\n"));
+	assert_non_null(strstr(s,
+		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"ok\"} 0\n"
+		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"resumed\"} 4\n"
+		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"failed\"} 0\n"
+		"gaapd_tls_handshakes_total{listener=\"listener-2\",outcome=\"timeout\"} 2\n"));
 	assert_non_null(strstr(s, "# HELP gaapd_http_requests_total "));
 	assert_non_null(strstr(s, "# TYPE gaapd_http_requests_total counter\n"));
 	assert_non_null(strstr(s, "# TYPE gaapd_connections_open gauge\n"));

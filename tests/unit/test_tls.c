@@ -81,16 +81,55 @@ static void make_certs(void)
 
 /* --- a plain origin: one thread per connection, keep-alive, GET only --- */
 
+static SSL_CTX *origin_ctx;        /* the TLS origin's: a.test's certificate */
+
+struct oio {
+	int fd;
+	SSL *ssl;
+};
+
+static ssize_t o_read(struct oio *io, void *b, size_t n)
+{
+	return io->ssl != NULL ? SSL_read(io->ssl, b, (int)n) : read(io->fd, b, n);
+}
+
+static ssize_t o_write(struct oio *io, const void *b, size_t n)
+{
+	return io->ssl != NULL ? SSL_write(io->ssl, b, (int)n) : write(io->fd, b, n);
+}
+
+/* A WebSocket origin: 101, then every byte back until the client ends, then its own end. */
+static void origin_ws(struct oio *io, const char *rest, size_t n)
+{
+	static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n\r\n";
+	char buf[4096];
+	ssize_t got;
+	if (o_write(io, sw, sizeof sw - 1) != (ssize_t)sizeof sw - 1 ||
+	    (n > 0 && o_write(io, rest, n) != (ssize_t)n))
+		return;
+	while ((got = o_read(io, buf, sizeof buf)) > 0)
+		if (o_write(io, buf, (size_t)got) != got)
+			return;
+}
+
 static void *origin_conn(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct oio io = { (int)(intptr_t)arg & 0xffff, NULL };
+	int fd = io.fd;
 	char buf[8192];
+	if ((intptr_t)arg >> 16) {
+		io.ssl = SSL_new(origin_ctx);
+		SSL_set_fd(io.ssl, fd);
+		if (SSL_accept(io.ssl) != 1)
+			goto out;
+	}
 	size_t have = 0;
 	for (;;) {
 		char *end;
 		ssize_t n;
 		while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
-			if (have == sizeof buf || (n = read(fd, buf + have, sizeof buf - have)) <= 0)
+			if (have == sizeof buf || (n = o_read(&io, buf + have, sizeof buf - have)) <= 0)
 				goto out;
 			have += (size_t)n;
 		}
@@ -101,20 +140,40 @@ static void *origin_conn(void *arg)
 			char *eol = memmem(dn, hlen - (size_t)(dn - buf), "\r\n", 2);
 			snprintf(echo, sizeof echo, "%.*s", (int)(eol - dn - 13), dn + 13);
 		}
+		if (memmem(buf, hlen, "GET /ws ", 8) != NULL) {
+			origin_ws(&io, buf + hlen, have - hlen);
+			goto out;
+		}
+		char *cl = memmem(buf, hlen, "Content-Length: ", 16);
+		if (cl != NULL) {               /* a body: its length and a checksum come back */
+			size_t want = strtoul(cl + 16, NULL, 10), got = have - hlen, sum = 0;
+			for (size_t k = hlen; k < have; k++)
+				sum += (unsigned char)buf[k];
+			while (got < want) {
+				n = o_read(&io, buf, sizeof buf < want - got ? sizeof buf : want - got);
+				if (n <= 0)
+					goto out;
+				for (ssize_t k = 0; k < n; k++)
+					sum += (unsigned char)buf[k];
+				got += (size_t)n;
+			}
+			snprintf(echo, sizeof echo, "%zu/%zu", got, sum);
+			have = hlen;                /* the body is consumed */
+		}
 		if (blen == 0)
 			blen = strlen(echo);
 		int hn = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
 			blen);
-		if (write(fd, head, (size_t)hn) != hn)
+		if (o_write(&io, head, (size_t)hn) != hn)
 			goto out;
 		if (blen == strlen(echo)) {
-			if (write(fd, echo, blen) != (ssize_t)blen)
+			if (o_write(&io, echo, blen) != (ssize_t)blen)
 				goto out;
 		} else {
 			char *big = malloc(blen);
 			memset(big, 'x', blen);
 			for (size_t off = 0; off < blen;) {
-				n = write(fd, big + off, blen - off);
+				n = o_write(&io, big + off, blen - off);
 				if (n <= 0)
 					break;
 				off += (size_t)n;
@@ -125,16 +184,20 @@ static void *origin_conn(void *arg)
 		have -= hlen;
 	}
 out:
+	SSL_free(io.ssl);
+	ERR_clear_error();
 	close(fd);
 	return NULL;
 }
 
+/* arg: the listening fd, | 1 << 16 for a TLS origin. */
 static void *origin_main(void *arg)
 {
-	int lfd = (int)(intptr_t)arg, fd;
+	int lfd = (int)(intptr_t)arg & 0xffff, fd;
+	intptr_t tls = (intptr_t)arg & ~(intptr_t)0xffff;
 	pthread_t t;
 	while ((fd = accept(lfd, NULL, NULL)) >= 0) {
-		pthread_create(&t, NULL, origin_conn, (void *)(intptr_t)fd);
+		pthread_create(&t, NULL, origin_conn, (void *)((intptr_t)fd | tls));
 		pthread_detach(t);
 	}
 	return NULL;
@@ -165,6 +228,13 @@ struct fixture {
 	struct evconnlistener *lev;
 	pthread_t thread;
 	int port, origin_port, origin_fd;
+	/* ForwardProtocol HTTPS to the TLS origin: verified against ca (good), against cca (bad) */
+	struct px_route *good, *bad;
+	struct tls_cell *fcell;
+	struct tls_client *good_client, *bad_client;
+	struct evconnlistener *good_lev, *bad_lev;
+	int good_port, bad_port, tls_origin_port, tls_origin_fd;
+	int target;                 /* the port clients connect to */
 	char *pem[16];
 };
 static struct fixture fx;
@@ -175,8 +245,7 @@ static void proxy_accept(struct evconnlistener *lev, evutil_socket_t fd, struct 
 	int salen, void *arg)
 {
 	(void)lev;
-	(void)arg;
-	px_accept(fx.w, fd, sa, (socklen_t)salen, fx.route);
+	px_accept(fx.w, fd, sa, (socklen_t)salen, arg);
 }
 
 static void *loop_main(void *arg)
@@ -187,7 +256,7 @@ static void *loop_main(void *arg)
 }
 
 /* The listener's TLS: a.test's certificate, b.test a domain with its own; AuthType auth. */
-static struct tls_srv *srv_make(int auth, unsigned versions, int b_own_cas)
+static struct tls_srv *srv_make_fwd(int auth, unsigned versions, int b_own_cas, int fwd)
 {
 	struct tls_pem_pair a = { fx.pem[A], fx.pem[AK] }, b = { fx.pem[B], fx.pem[BK] };
 	const char *cas[] = { fx.pem[CCA] }, *cas2[] = { fx.pem[CCA2] };
@@ -199,12 +268,65 @@ static struct tls_srv *srv_make(int auth, unsigned versions, int b_own_cas)
 	struct tls_srv_in in = { .listener_id = "lst-tls", .cert = a, .auth_type = auth,
 		.client_cas = auth ? cas : NULL, .nclient_cas = auth ? 1 : 0, .versions = versions,
 		.ciphers = TLS_CIPHERS_STRICT, .domains = d, .ndomains = 2,
-		.handshake_timeout_ms = 400, .tickets = fx.tickets };
+		.handshake_timeout_ms = 400, .tickets = fx.tickets, .forward_https = fwd };
 	char err[256] = "";
 	struct tls_srv *s = tls_srv_new(&in, err, sizeof err);
 	if (s == NULL)
 		fail_msg("tls_srv_new: %s", err);
 	return s;
+}
+
+static struct tls_srv *srv_make(int auth, unsigned versions, int b_own_cas)
+{
+	return srv_make_fwd(auth, versions, b_own_cas, 0);
+}
+
+static struct evconnlistener *listen_proxy(struct px_route *r, int *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sin;
+	struct evconnlistener *lev = evconnlistener_new_bind(fx.base, proxy_accept, r,
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64, (struct sockaddr *)&sin, sizeof sin);
+	assert_non_null(lev);
+	getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&sin, &len);
+	*port = ntohs(sin.sin_port);
+	return lev;
+}
+
+/* Two listeners forwarding over TLS to a TLS origin, one verifying it right, one wrong. */
+static void setup_origin_tls(const struct cfg_http *http)
+{
+	char err[256] = "", path[128];
+	struct cfg_addr o = { .len = sizeof(struct sockaddr_in) };
+	struct cfg_proxy p = { .origins = &o, .norigins = 1, .scheduler = CFG_SCHED_RR };
+	pthread_t t;
+	assert_non_null(origin_ctx = SSL_CTX_new(TLS_server_method()));
+	snprintf(path, sizeof path, "%s/a.pem", dir);
+	assert_int_equal(SSL_CTX_use_certificate_file(origin_ctx, path, SSL_FILETYPE_PEM), 1);
+	snprintf(path, sizeof path, "%s/a.key", dir);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(origin_ctx, path, SSL_FILETYPE_PEM), 1);
+	fx.tls_origin_fd = listen_any(&fx.tls_origin_port);
+	pthread_create(&t, NULL, origin_main, (void *)((intptr_t)fx.tls_origin_fd | 1 << 16));
+	pthread_detach(t);
+	*(struct sockaddr_in *)&o.sa = (struct sockaddr_in){ .sin_family = AF_INET,
+		.sin_port = htons(fx.tls_origin_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	snprintf(o.text, sizeof o.text, "127.0.0.1:%d", fx.tls_origin_port);
+	snprintf(path, sizeof path, "%s/ca.pem", dir);
+	assert_non_null(fx.good_client = tls_client_new(path, err, sizeof err));
+	snprintf(path, sizeof path, "%s/cca.pem", dir);
+	assert_non_null(fx.bad_client = tls_client_new(path, err, sizeof err));
+	assert_null(tls_client_new("/nonexistent.pem", err, sizeof err));
+	assert_non_null(strstr(err, "/nonexistent.pem"));
+	assert_non_null(fx.fcell = tls_cell_new());
+	tls_cell_set(fx.fcell, srv_make_fwd(0, TLS_V12 | TLS_V13, 0, 1));
+	assert_non_null(fx.good = px_route_create("lst-good", &p, http, NULL, fx.servers));
+	assert_non_null(fx.bad = px_route_create("lst-bad", &p, http, NULL, fx.servers));
+	px_route_set_tls(fx.good, fx.fcell);
+	px_route_set_tls(fx.bad, fx.fcell);
+	px_route_set_origin_tls(fx.good, fx.good_client);
+	px_route_set_origin_tls(fx.bad, fx.bad_client);
+	fx.good_lev = listen_proxy(fx.good, &fx.good_port);
+	fx.bad_lev = listen_proxy(fx.bad, &fx.bad_port);
 }
 
 static int setup(void **state)
@@ -221,7 +343,6 @@ static int setup(void **state)
 	};
 	struct cfg_addr o = { .len = sizeof(struct sockaddr_in) };
 	struct cfg_proxy p = { .origins = &o, .norigins = 1, .scheduler = CFG_SCHED_RR };
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	pthread_t t;
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
@@ -243,11 +364,9 @@ static int setup(void **state)
 	assert_non_null(fx.cell = tls_cell_new());
 	assert_non_null(fx.route = px_route_create("lst-tls", &p, &http, NULL, fx.servers));
 	px_route_set_tls(fx.route, fx.cell);
-	assert_non_null(fx.lev = evconnlistener_new_bind(fx.base, proxy_accept, NULL,
-		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64, (struct sockaddr *)&sin, sizeof sin));
-	socklen_t len = sizeof sin;
-	getsockname(evconnlistener_get_fd(fx.lev), (struct sockaddr *)&sin, &len);
-	fx.port = ntohs(sin.sin_port);
+	fx.lev = listen_proxy(fx.route, &fx.port);
+	fx.target = fx.port;
+	setup_origin_tls(&http);
 	tls_cell_set(fx.cell, srv_make(0, TLS_V12 | TLS_V13, 0));
 	assert_int_equal(pthread_create(&fx.thread, NULL, loop_main, NULL), 0);
 	return 0;
@@ -259,8 +378,17 @@ static int teardown(void **state)
 	event_base_loopbreak(fx.base);
 	pthread_join(fx.thread, NULL);
 	evconnlistener_free(fx.lev);
+	evconnlistener_free(fx.good_lev);
+	evconnlistener_free(fx.bad_lev);
 	px_worker_destroy(fx.w);
 	px_route_unref(fx.route);
+	px_route_unref(fx.good);
+	px_route_unref(fx.bad);
+	tls_cell_unref(fx.fcell);
+	tls_client_unref(fx.good_client);
+	tls_client_unref(fx.bad_client);
+	SSL_CTX_free(origin_ctx);
+	shutdown(fx.tls_origin_fd, SHUT_RDWR);
 	tls_cell_unref(fx.cell);
 	tls_tickets_unref(fx.tickets);
 	ups_reg_unref(fx.servers);
@@ -276,7 +404,7 @@ static int teardown(void **state)
 
 static int tcp_connect(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(fx.port),
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(fx.target),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct timeval tv = { .tv_sec = 10 };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -582,6 +710,90 @@ static void test_no_tls_closes(void **state)
 	tls_cell_set(fx.cell, srv_make(0, TLS_V12 | TLS_V13, 0));
 }
 
+/* Upgrades c to a WebSocket tunnel, echoes through it, ends it from the client's side. */
+static void websocket(struct cli *c)
+{
+	char head[256], buf[64];
+	size_t have = 0, n;
+	cli_send(c, "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n\r\n");
+	while (memmem(head, have, "\r\n\r\n", 4) == NULL) {
+		assert_int_equal(SSL_read(c->ssl, head + have, 1), 1);
+		have++;
+	}
+	assert_memory_equal(head, "HTTP/1.1 101", 12);
+	for (int i = 0; i < 3; i++) {
+		cli_send(c, "ping-pong");
+		for (have = 0; have < 9; have += n)
+			assert_true((n = (size_t)SSL_read(c->ssl, buf + have, (int)(9 - have))) > 0);
+		assert_memory_equal(buf, "ping-pong", 9);
+	}
+	SSL_shutdown(c->ssl);       /* the client ends: the origin ends too, and so does the tunnel */
+	assert_true(SSL_read(c->ssl, buf, sizeof buf) <= 0);
+}
+
+/* A request body over TLS (256 KiB, with Content-Length), then a WebSocket tunnel over TLS both
+ * ways, ended by the client. */
+static void test_body_and_websocket(void **state)
+{
+	struct cli c;
+	size_t n, sum = 0, blen = 256 * 1024;
+	char *body, *big = malloc(blen), want[64], head[256];
+	(void)state;
+	for (size_t k = 0; k < blen; k++) {
+		big[k] = (char)('a' + k % 26);
+		sum += (unsigned char)big[k];
+	}
+	assert_true(cli_open(&c, "a.test", TLS1_2_VERSION, TLS1_3_VERSION, -1, NULL));
+	snprintf(head, sizeof head, "POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: %zu\r\n"
+		"\r\n", blen);
+	cli_send(&c, head);
+	for (size_t off = 0; off < blen; off += 16384)
+		assert_int_equal(SSL_write(c.ssl, big + off, 16384), 16384);
+	assert_non_null(body = cli_response(&c, &n, 0));
+	snprintf(want, sizeof want, "%zu/%zu", blen, sum);
+	assert_string_equal(body, want);
+	free(body);
+	free(big);
+	websocket(&c);
+	cli_close(&c);
+}
+
+static void test_origin_tls(void **state)
+{
+	struct cli c;
+	size_t n;
+	char *body;
+	(void)state;
+	fx.target = fx.good_port;
+	assert_true(cli_open(&c, "a.test", TLS1_2_VERSION, TLS1_3_VERSION, -1, NULL));
+	for (int i = 0; i < 3; i++) {       /* the pooled TLS connection serves the next ones */
+		cli_send(&c, "GET /big HTTP/1.1\r\nHost: a.test\r\n\r\n");
+		assert_non_null(body = cli_response(&c, &n, 0));
+		assert_int_equal(n, 1 << 20);
+		free(body);
+	}
+	cli_send(&c, "GET / HTTP/1.1\r\nHost: a.test:443\r\n\r\n");
+	assert_non_null(body = cli_response(&c, &n, 0));
+	assert_string_equal(body, "none");
+	free(body);
+	websocket(&c);              /* TLS on both sides of the tunnel */
+	cli_close(&c);
+	/* a name the origin's certificate does not cover, and a CA that did not sign it: 502 */
+	assert_true(cli_open(&c, "a.test", TLS1_2_VERSION, TLS1_3_VERSION, -1, NULL));
+	cli_send(&c, "GET / HTTP/1.1\r\nHost: c.test\r\n\r\n");
+	assert_null(cli_response(&c, &n, 0));
+	assert_int_equal(last_status, 502);
+	cli_close(&c);
+	fx.target = fx.bad_port;
+	assert_true(cli_open(&c, "a.test", TLS1_2_VERSION, TLS1_3_VERSION, -1, NULL));
+	cli_send(&c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+	assert_null(cli_response(&c, &n, 0));
+	assert_int_equal(last_status, 502);
+	cli_close(&c);
+	fx.target = fx.port;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -592,6 +804,8 @@ int main(void)
 		cmocka_unit_test(test_resumption),
 		cmocka_unit_test(test_mtls),
 		cmocka_unit_test(test_no_tls_closes),
+		cmocka_unit_test(test_body_and_websocket),
+		cmocka_unit_test(test_origin_tls),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
