@@ -700,6 +700,7 @@ class ToOrigin(HttpsTest):
         self.assertEqual(status, 502)
         self.assertLess(time.monotonic() - started, 5)
         self.assertEqual(rogue.requests, [])
+        self.assertIn("origin.example", rogue.sni)      # a TLS ClientHello, not plain text
 
 
 class ReadmeSession(HttpsTest):
