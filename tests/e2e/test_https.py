@@ -443,6 +443,23 @@ class Handshake(HttpsTest):
         rc, out = s_client(self.port, "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
         self.assertEqual(rc, 0, out)
 
+    def test_bodies_pipelining_and_a_large_answer_over_tls(self):
+        """The proxy core's streaming under TLS: a 1 MiB body up and its echo (more than 1 MiB)
+        down, then three pipelined requests in one write, answered in order."""
+        self.https_listener(self.cert("www"))
+        body = bytes(range(256)) * 4096                      # 1 MiB, every byte value
+        with tls_connect(self.port) as s:
+            s.sendall(b"POST /big HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: %d\r\n"
+                      b"\r\n%s" % (len(body), body))
+            status, _, answer = read_response(s)
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(answer)["body"].encode("latin-1"), body)
+            s.sendall(b"".join(b"GET /p%d HTTP/1.1\r\nHost: www.example.com\r\n\r\n" % i
+                               for i in range(3)))
+            for i in range(3):
+                status, _, answer = read_response(s)
+                self.assertEqual((status, json.loads(answer)["path"]), (200, f"/p{i}"))
+
     def test_session_resumption(self):
         self.https_listener(self.cert("www"))
         for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
@@ -528,6 +545,22 @@ class Mutual(HttpsTest):
         self.assertNotIn("mallory", body.decode())
         rc, out = s_client(self.port, "-cert", PKI.path("alice"), "-key", PKI.path("alice", "key"))
         self.assertEqual(rc, 0, out)
+
+    def test_a_resumed_session_still_carries_the_client_dn(self):
+        ctx = client_ctx("alice")
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx.maximum_version = version
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10),
+                                 server_hostname="www.example.com") as s:
+                self.assertEqual(request_on(s, "www.example.com")[0], 200)
+                session = s.session
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.port), timeout=10),
+                                 server_hostname="www.example.com", session=session) as s:
+                status, _, body = request_on(s, "www.example.com")
+                self.assertTrue(s.session_reused, version)
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(body)["headers"].get("x-client-dn"),
+                             "CN=alice,O=Example", version)
 
     def test_no_certificate_or_another_cas_is_a_tls_alert(self):
         self.refused(None)
