@@ -28,6 +28,8 @@ import unittest
 from http.server import ThreadingHTTPServer
 
 from harness import (GAAPCTL, PROXY, Gaapd, Origin, error_code, free_port, yaml_config)
+from ws_origin import BINARY, CLOSE, TEXT, Frames, WsOrigin, accept_key, frame, header, new_key
+from ws_origin import read_head, upgrade_request
 
 OPENSSL = os.environ.get("OPENSSL", "openssl")
 CURL = os.environ.get("CURL", "curl")
@@ -459,6 +461,27 @@ class Handshake(HttpsTest):
             for i in range(3):
                 status, _, answer = read_response(s)
                 self.assertEqual((status, json.loads(answer)["path"]), (200, f"/p{i}"))
+
+    def test_a_websocket_tunnel_over_tls(self):
+        ws = WsOrigin()
+        self.addCleanup(ws.close)
+        self.https_listener(self.cert("www"))
+        self.domain("www.example.com", default=True)
+        self.route("www.example.com", ws.port)
+        key = new_key()
+        with tls_connect(self.port) as s:
+            s.sendall(upgrade_request("/ws", key, host="www.example.com"))
+            head, rest = read_head(s)
+            self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+            self.assertEqual(header(head, "sec-websocket-accept"), accept_key(key))
+            frames = Frames(s, rest)
+            s.sendall(frame(TEXT, b"over tls", masked=True))
+            self.assertEqual(frames.read_message(), (TEXT, b"over tls"))
+            big = os.urandom(300 * 1024)
+            s.sendall(frame(BINARY, big, masked=True))
+            self.assertEqual(frames.read_message(), (BINARY, big))
+            s.sendall(frame(CLOSE, b"\x03\xe8", masked=True))
+            self.assertEqual(frames.read_message(), (CLOSE, b"\x03\xe8"))
 
     def test_session_resumption(self):
         self.https_listener(self.cert("www"))
