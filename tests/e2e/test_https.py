@@ -1,19 +1,21 @@
 """HTTPS listeners end to end (l7-and-https.md §6, §7, §9.1; issue 15): the real gaapd terminating
 TLS with certificates the test makes with the openssl CLI, clients that are curl, openssl s_client
-and Python's ssl module, origins on loopback (plain ones, and a Python ssl origin for ForwardProtocol
-HTTPS). Everything is built through the API (CreateCertificate, CreateHTTPSListener, CreateDomain,
-ModifyHTTPSListenerAttribute, ModifyCertificate, SetTlsVersion, DeleteCertificate).
+and Python's ssl module, origins on loopback (plain ones, and a Python ssl origin for
+ForwardProtocol HTTPS). Everything is built through the API (CreateCertificate,
+CreateHTTPSListener, CreateDomain, ModifyHTTPSListenerAttribute, ModifyCertificate, SetTlsVersion,
+DeleteCertificate).
 
 What is checked: the chain a handshake presents; SNI picking a domain's certificate and the
 listener's for an unknown name or no SNI; mutual TLS accepted with a good client certificate and
 refused with a TLS alert without one or with one from another CA; X-Client-DN reaching the origin
-(a client's own dropped); 421 for a Host whose domain verifies clients against other CAs; TLS 1.0
-and 1.1 refused by default and accepted after SetTlsVersion; ALPN http/1.1; session resumption; a
-certificate swap under load with no failed request and no open connection dropped; DeleteCertificate
-refused in use; HTTPS towards an origin verified against tls.origin_ca (502 when it does not
-verify); garbage and slow handshakes closed by tls.handshake_timeout and counted on /metrics; kill
--9 and restart presenting the same certificates. Every wait is bounded; every server binds
-127.0.0.1."""
+(a client's own dropped, a resumed session's too); 421 for a Host whose domain verifies clients
+against other CAs; TLS 1.0 and 1.1 refused by default and accepted after SetTlsVersion; ALPN
+http/1.1; session resumption; a certificate swap under load with no failed request and no open
+connection dropped; DeleteCertificate refused in use; HTTPS towards an origin verified against
+tls.origin_ca (502 when it does not verify); garbage and slow handshakes closed by
+tls.handshake_timeout and counted on /metrics; kill -9 and restart presenting the same
+certificates; bodies, pipelining and a WebSocket tunnel under TLS; README.md's HTTPS session with
+gaapctl. Every wait is bounded; every server binds 127.0.0.1."""
 import json
 import os
 import re
