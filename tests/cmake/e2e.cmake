@@ -3,6 +3,8 @@ gaap_e2e_test(test_config)
 gaap_e2e_test(test_api)
 gaap_e2e_test(test_realservers)
 gaap_e2e_test(test_l7_api)
+# Certificates and HTTPS listeners through the API (l7-and-https.md §6-8), certificates from openssl.
+gaap_e2e_test(test_https_api)
 # HTTPS traffic (issue 15): handshakes, SNI, mTLS, versions, resumption, certificate swaps under load,
 # HTTPS origins, handshake timeouts; certificates made by the openssl CLI; gaapctl's README session.
 gaap_e2e_test(test_https)
