@@ -789,15 +789,12 @@ class ReadmeSession(HttpsTest):
         self.sh("printf 'subjectAltName=DNS:localhost\\n' > san.ext")
         self.sh("openssl x509 -req -in localhost.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
                 "-days 30 -extfile san.ext -out localhost.pem")
-        with open(os.path.join(self.tmp, "localhost.pem")) as f:
-            pem = f.read().rstrip("\n")                     # as "$(cat file)" passes it
-        with open(os.path.join(self.tmp, "localhost.key")) as f:
-            key = f.read().rstrip("\n")
         rs = self.ctl("AddRealServers", "--ProjectId", "0", "--RealServerIP", "127.0.0.1",
                       "--RealServerName", "local", "--get", "RealServerSet.0.RealServerId")
+        at = os.path.join(self.tmp, "localhost")
         c = self.ctl("CreateCertificate", "--CertificateType", "2", "--CertificateAlias",
-                     "localhost", "--CertificateContent", pem, "--CertificateKey", key,
-                     "--get", "CertificateId")
+                     "localhost", "--CertificateContent", f"@{at}.pem",
+                     "--CertificateKey", f"@{at}.key", "--get", "CertificateId")
         port = free_port()
         s = self.ctl("CreateHTTPSListener", "--ProxyId", PROXY, "--ListenerName", "secure",
                      "--Port", str(port), "--CertificateId", c, "--ForwardProtocol", "HTTP",
