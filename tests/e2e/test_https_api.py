@@ -13,7 +13,8 @@ import threading
 import unittest
 import urllib.parse
 
-from harness import GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, error_code, free_port, yaml_config
+from harness import (GAAPCTL, PROXY, SECRET_ID, SECRET_KEY, Gaapd, error_code, fail_file_writes,
+                     free_port, port_accepts, yaml_config)
 
 CERT_ID = r"^cert-[0-9a-z]{8}$"
 
@@ -478,6 +479,31 @@ class HttpsApi(unittest.TestCase):
         self.assertEqual(self.presented(port), self.der("www.pem"))
 
     # ---- durability ----
+
+    def test_a_failed_store_write_changes_nothing(self):
+        cid = self.new_cert(alias="a")
+        other = self.new_cert(2, "other.pem", "other.key")
+        port = free_port()
+        lid = self.ok(self.https(cid, port))["ListenerId"]
+        before = (self.listeners(), self.certs())
+        writes_again = fail_file_writes(self.g)         # the journal's write fails: EFBIG
+        free = free_port()
+        for action, params in (
+                ("CreateCertificate", {"CertificateType": 2, "CertificateContent":
+                                       self.pem["www.pem"], "CertificateKey": self.pem["www.key"]}),
+                ("ModifyCertificateAttributes", {"CertificateId": cid, "CertificateAlias": "b"}),
+                ("DeleteCertificate", {"CertificateId": other}),
+                ("CreateHTTPSListener", {"ListenerName": "x", "Port": free, "CertificateId": cid,
+                                         "ForwardProtocol": "HTTP", "ProxyId": PROXY}),
+                ("ModifyHTTPSListenerAttribute", {"ListenerId": lid, "CertificateId": other}),
+                ("SetTlsVersion", {"ListenerId": lid, "TLSSupportVersion": ["TLSv1.3"],
+                                   "TLSCiphers": "GAAP_TLS_CIPHERS_WIDE"})):
+            with self.subTest(action=action):
+                self.assertCode(self.call(action, **params), "InternalError")
+        writes_again()
+        self.assertEqual((self.listeners(), self.certs()), before)
+        self.assertFalse(port_accepts(free))
+        self.assertEqual(self.presented(port), self.der("www.pem"))
 
     def test_state_survives_restart_and_kill9_in_a_burst(self):
         cid = self.new_cert()

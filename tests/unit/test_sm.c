@@ -105,6 +105,22 @@ static void close_sm(struct fx *f)
 	st_close(f->store);
 }
 
+/* A restart: the workers stop first (lsn_table_destroy() frees their slots, which a worker may
+ * still be starting), then everything comes back over the same directory. */
+static void stop_sm(struct fx *f)
+{
+	wrk_pool_join(f->workers);
+	close_sm(f);
+	wrk_pool_destroy(f->workers);
+	assert_non_null(f->workers = wrk_pool_start(1, f->err, sizeof(f->err)));
+}
+
+static void restart_sm(struct fx *f)
+{
+	stop_sm(f);
+	open_sm(f);
+}
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -310,7 +326,7 @@ static void test_delete_in_scope_then_restore(void **state)
 	assert_int_equal(verdicts[2], SM_NOT_IN_SCOPE);
 	assert_true(port_free(pa));
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
-	close_sm(f);                                            /* a restart */
+	stop_sm(f);                                             /* a restart */
 	assert_true(port_free_on("127.0.0.2", pb));
 	open_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
@@ -835,8 +851,7 @@ static void test_restore_gives_the_same_set(void **state)
 	assert_int_equal(bind_rule(f, r1, json_pack("[o]", binding(rs, "origin.example", 8080))), SM_OK);
 	dump(f, a, before, sizeof(before));
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
-	close_sm(f);
-	open_sm(f);
+	restart_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
 	dump(f, a, after, sizeof(after));
 	assert_string_equal(before, after);
@@ -860,8 +875,7 @@ static void test_restore_gives_the_same_set(void **state)
 	assert_int_equal(st_write(f->store, ops, 2, f->err, sizeof(f->err)), 0);
 	json_decref(orphan);
 	json_decref(stray);
-	close_sm(f);
-	open_sm(f);
+	restart_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
 	assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 1);
 	assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), a), 1);
@@ -1048,8 +1062,7 @@ static void test_https_changes_and_restore(void **state)
 	struct sm_change rn = { .op = SM_RENAME_CERT, .id = other, .name = "alias" };
 	assert_int_equal(apply(f, &rn, &o), SM_OK);
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
-	close_sm(f);
-	open_sm(f);
+	restart_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
 	lsn_table_lock(f->t);
 	const struct lsn *l = lsn_table_find(f->t, a);
@@ -1064,6 +1077,8 @@ static void test_https_changes_and_restore(void **state)
 	lsn_table_unlock(f->t);
 	struct tls_srv *s = serving(f, a);
 	assert_non_null(s);
+	assert_true(tls_srv_forward_https(s));         /* ForwardProtocol reaches the data plane */
+	assert_true(tls_srv_mutual(s));
 	tls_srv_unref(s);
 	assert_null(serving(f, h));
 	assert_string_equal(json_string_value(json_object_get(cs_find(sm_certs(f->sm), other)->fields,
