@@ -30,6 +30,7 @@
 #include "state/sm.h"
 #include "store.h"
 #include "worker.h"
+#include "test_files.h"
 
 struct fx {
 	char dir[64];
@@ -888,19 +889,7 @@ static void test_restore_gives_the_same_set(void **state)
 /* PEM text of f->dir/name (the caller frees). */
 static char *slurp(struct fx *f, const char *name)
 {
-	char path[128];
-	FILE *fp;
-	long n;
-	char *s;
-	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-	assert_non_null(fp = fopen(path, "rb"));
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	assert_non_null(s = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(s, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return s;
+	return tf_slurp(f->dir, name);
 }
 
 /* www (www.example), other (other.example), ca: EC P-256, made by the openssl CLI. */
