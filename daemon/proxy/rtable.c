@@ -6,21 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A radix tree node: the edge into it carries label (label_len bytes of some rule's path, copied
- * beside its domain's name and the other labels of its tree); its
- * children are nodes[child .. child + nchild), sorted by their first label byte, which first[]
- * repeats so that the search for a child reads one short run of bytes. */
+/* A radix tree node, 24 bytes: the edge into it carries a label, label_len bytes at pool +
+ * label (a copy of part of some rule's path); its children are nodes[child .. child + nchild),
+ * sorted by their first label byte, which the pool repeats just before the first child's label
+ * (kids()) so that the search for a child reads one short run of bytes. A domain's name, its
+ * nodes' children runs and labels are one stretch of the pool, in the order a walk reads them
+ * (build_trees()): a lookup reads a line or two of it, not the whole table's scattered strings. */
 struct rt_node {
-	const char *label;
-	uint32_t label_len, child, nchild;
-	int32_t rule;               /* the rule whose path ends here, or -1 */
-	void *target;               /* that rule's target: the walk has this line in cache already,
+	void *target;               /* the rule's target: the walk has this line in cache already,
 	                             * the rule array's would be one more miss per request */
+	uint32_t label, child;
+	int32_t rule;               /* the rule whose path ends here, or -1 */
+	uint16_t label_len, nchild; /* a label is at most PX_RT_RULE_PATH_MAX bytes; children 256 */
 };
 
+/* The Host hash's slot: what a lookup needs before the walk without reading the domain array. */
 struct rt_slot {
 	uint32_t hash, domain;      /* domain: index + 1; 0 = empty */
-	uint32_t root;              /* its tree (roots[domain - 1]): one line less per lookup */
+	uint32_t root;              /* its tree (roots[domain - 1]) */
+	uint32_t name;              /* its name's copy in the pool (NUL-terminated), beside the tree's
+	                             * labels */
 };
 
 struct px_rt {
@@ -33,7 +38,6 @@ struct px_rt {
 	struct px_rt_rule *rules;   /* sorted by (domain, path): a domain's rules are one run */
 	size_t nr;
 	struct rt_node *nodes;
-	unsigned char *first;
 	size_t nnodes;
 	char *pool;                 /* every name, id and path, one after another (locality) */
 	size_t pool_used;
@@ -56,12 +60,25 @@ static uint64_t load8(const char *s)
 	return w;
 }
 
-/* The last n < 8 bytes, zero-padded: never reads past them (a name in the pool ends anywhere). */
-static uint64_t load_tail(const char *s, size_t n)
+static uint64_t load4(const char *s)
+{
+	uint32_t w;
+	memcpy(&w, s, sizeof w);
+	return w;
+}
+
+/* The rest of a string of len bytes from i (i < len, len - i < 8) as one word, without reading
+ * past its end: the last 8 bytes, overlapping those before (len >= 8), else two overlapping
+ * halves, else byte by byte. The same for the same bytes: hash and comparison agree. */
+static uint64_t load_tail(const char *s, size_t i, size_t len)
 {
 	uint64_t w = 0;
-	for (size_t k = 0; k < n; k++)
-		w |= (uint64_t)(unsigned char)s[k] << (8 * k);
+	if (len >= 8)
+		return load8(s + len - 8);
+	if (len - i >= 4)
+		return load4(s + i) | load4(s + len - 4) << 32;
+	for (size_t k = i; k < len; k++)
+		w |= (uint64_t)(unsigned char)s[k] << (8 * (k - i));
 	return w;
 }
 
@@ -89,7 +106,7 @@ static uint32_t hash_name(const char *s, size_t len)
 	for (; i + 8 <= len; i += 8)
 		h = mix(h, lower8(load8(s + i)));
 	if (i < len)
-		h = mix(h, lower8(load_tail(s + i, len - i)));
+		h = mix(h, lower8(load_tail(s, i, len)));
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9u;
 	return (uint32_t)(h ^ h >> 32);
@@ -102,7 +119,7 @@ static int name_eq(const char *s, const char *name, size_t len)
 	for (; i + 8 <= len; i += 8)
 		if (lower8(load8(s + i)) != load8(name + i))
 			return 0;
-	return i == len || lower8(load_tail(s + i, len - i)) == load_tail(name + i, len - i);
+	return i == len || lower8(load_tail(s, i, len)) == load_tail(name, i, len);
 }
 
 /* The slot of the domain named s (any case), or NULL. */
@@ -110,8 +127,8 @@ static const struct rt_slot *find_slot(const struct px_rt *t, const char *s, siz
 {
 	uint32_t h = hash_name(s, len);
 	for (size_t i = h & t->mask; t->slots[i].domain != 0; i = (i + 1) & t->mask) {
-		const struct px_rt_domain *d = &t->domains[t->slots[i].domain - 1];
-		if (t->slots[i].hash == h && d->name_len == len && name_eq(s, d->name, len))
+		const char *name = t->pool + t->slots[i].name;
+		if (t->slots[i].hash == h && name_eq(s, name, len) && name[len] == '\0')
 			return &t->slots[i];
 	}
 	return NULL;
@@ -265,7 +282,10 @@ enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_
 static const struct rt_node *child(const struct px_rt *t, const struct rt_node *nd,
 	unsigned char c)
 {
-	const unsigned char *f = t->first + nd->child;
+	const unsigned char *f;
+	if (nd->nchild == 0)
+		return NULL;
+	f = (const unsigned char *)t->pool + t->nodes[nd->child].label - nd->nchild;
 	size_t lo = 0, hi = nd->nchild;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -295,7 +315,8 @@ static const struct rt_node *longest(const struct px_rt *t, uint32_t root, const
 	const struct rt_node *best = nd->rule >= 0 ? nd : NULL;
 	size_t pos = 0;
 	while (pos < len && (nd = child(t, nd, (unsigned char)p[pos])) != NULL) {
-		if (nd->label_len > len - pos || !label_eq(p + pos, nd->label, nd->label_len))
+		if (nd->label_len > len - pos ||
+		    !label_eq(p + pos, t->pool + nd->label, nd->label_len))
 			break;
 		pos += nd->label_len;
 		if (nd->rule >= 0)
@@ -337,9 +358,9 @@ static size_t pool_size(const struct px_rt_domain_in *d, size_t nd, const struct
 {
 	size_t n = 0;
 	for (size_t i = 0; i < nd; i++)
-		n += d[i].name != NULL ? 2 * (strlen(d[i].name) + 1) : 0;
+		n += d[i].name != NULL ? 2 * (strlen(d[i].name) + 1) + 1 : 0;   /* + its root's run */
 	for (size_t i = 0; i < nr; i++)
-		n += (r[i].path != NULL ? 2 * (strlen(r[i].path) + 1) : 0) +
+		n += (r[i].path != NULL ? 2 * (strlen(r[i].path) + 1) + 2 : 0) +   /* + 2 runs */
 			(r[i].id != NULL ? strlen(r[i].id) + 1 : 1);
 	return n;
 }
@@ -353,12 +374,12 @@ static char *copy(struct px_rt *t, const char *s)
 	return p;
 }
 
-/* n bytes of s copied into the pool (labels: no NUL, they have lengths). */
-static const char *copy_n(struct px_rt *t, const char *s, size_t n)
+/* n bytes of s copied into the pool (labels: no NUL, they have lengths); their offset. */
+static uint32_t copy_n(struct px_rt *t, const char *s, size_t n)
 {
-	char *p = memcpy(t->pool + t->pool_used, s, n);
+	memcpy(t->pool + t->pool_used, s, n);
 	t->pool_used += n;
-	return p;
+	return (uint32_t)(t->pool_used - n);
 }
 
 /* Domain syntax (spec 3): exact names, so no '*', '_', port or trailing dot. */
@@ -400,7 +421,7 @@ static int add_domain(struct px_rt *t, const struct px_rt_domain_in *in, char *e
 	h = hash_name(name, len);
 	for (i = h & t->mask; t->slots[i].domain != 0; i = (i + 1) & t->mask)
 		;
-	t->slots[i] = (struct rt_slot){ h, (uint32_t)++t->nd, 0 };
+	t->slots[i] = (struct rt_slot){ h, (uint32_t)++t->nd, 0, (uint32_t)(name - t->pool) };
 	if (d->is_default)
 		t->def = d;
 	return 0;
@@ -493,6 +514,7 @@ static void build_node(struct px_rt *t, uint32_t n, size_t lo, size_t hi, size_t
 {
 	struct rt_node *nd = &t->nodes[n];
 	uint32_t c;
+	size_t run;
 	nd->rule = -1;
 	if (lo < hi && t->rules[lo].path_len == d) {
 		nd->target = t->rules[lo].target;
@@ -503,6 +525,8 @@ static void build_node(struct px_rt *t, uint32_t n, size_t lo, size_t hi, size_t
 		nd->nchild++;
 	t->nnodes += nd->nchild;
 	c = nd->child;
+	run = t->pool_used;         /* the children's first bytes, just before the first's label */
+	t->pool_used += nd->nchild;
 	for (size_t a = lo, e; a < hi; a = e, c++) {
 		const char *p = t->rules[a].path, *last;
 		size_t len = d + 1;
@@ -511,8 +535,8 @@ static void build_node(struct px_rt *t, uint32_t n, size_t lo, size_t hi, size_t
 		while (p[len] != '\0' && p[len] == last[len])
 			len++;
 		t->nodes[c].label = copy_n(t, p + d, len - d);   /* depth first: a walk's order */
-		t->nodes[c].label_len = (uint32_t)(len - d);
-		t->first[c] = (unsigned char)p[d];
+		t->nodes[c].label_len = (uint16_t)(len - d);
+		t->pool[run + (c - nd->child)] = p[d];
 		build_node(t, c, a, e, len);
 	}
 }
@@ -523,8 +547,7 @@ static int build_trees(struct px_rt *t, char *err, size_t errlen)
 {
 	size_t cap = t->nd + 2 * t->nr + 1, lo = 0;
 	t->nodes = calloc(cap, sizeof(*t->nodes));
-	t->first = calloc(cap, 1);
-	if (t->nodes == NULL || t->first == NULL) {
+	if (t->nodes == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -533,13 +556,15 @@ static int build_trees(struct px_rt *t, char *err, size_t errlen)
 		while (hi < t->nr && t->rules[hi].domain == &t->domains[i])
 			hi++;
 		t->roots[i] = (uint32_t)t->nnodes++;
-		t->domains[i].name = copy(t, t->domains[i].name);  /* beside its labels */
+		t->domains[i].name = copy(t, t->domains[i].name);  /* beside its tree */
 		build_node(t, t->roots[i], lo, hi, 0);
 		lo = hi;
 	}
 	for (size_t k = 0; k <= t->mask; k++)
-		if (t->slots[k].domain != 0)
+		if (t->slots[k].domain != 0) {
 			t->slots[k].root = t->roots[t->slots[k].domain - 1];
+			t->slots[k].name = (uint32_t)(t->domains[t->slots[k].domain - 1].name - t->pool);
+		}
 	return 0;
 }
 
@@ -547,6 +572,7 @@ struct px_rt *px_rt_create(const struct px_rt_domain_in *d, size_t nd,
 	const struct px_rt_rule_in *r, size_t nr, char *err, size_t errlen)
 {
 	struct px_rt *t = calloc(1, sizeof(*t));
+	size_t pool;
 	if (t == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -555,7 +581,11 @@ struct px_rt *px_rt_create(const struct px_rt_domain_in *d, size_t nd,
 		snprintf(err, errlen, "too many domains or rules");
 		goto fail;
 	}
-	if ((t->pool = malloc(pool_size(d, nd, r, nr) + 1)) == NULL) {
+	if ((pool = pool_size(d, nd, r, nr) + 1) > UINT32_MAX) {   /* offsets are 32 bits */
+		snprintf(err, errlen, "too many domains or rules");
+		goto fail;
+	}
+	if ((t->pool = malloc(pool)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -578,6 +608,5 @@ void px_rt_destroy(struct px_rt *t)
 	free(t->slots);
 	free(t->rules);
 	free(t->nodes);
-	free(t->first);
 	free(t);
 }
