@@ -240,17 +240,14 @@ static long plain_len(const char *path, size_t len)
 	return (long)len;
 }
 
-enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_t size,
-	size_t *out_len)
+/* px_rt_normalize() of a path that needs it: out of line, so that the instructions every
+ * request runs stay few cache lines (callgrind: the routing's code pushed the rest of the
+ * request's out of the instruction cache). */
+static enum px_rt_result __attribute__((noinline, cold)) normalize(const char *path, size_t len,
+	char *buf, size_t size, size_t *out_len)
 {
 	const char *q;
 	size_t o = 1, seg = 1;      /* buf[0, o) written; the segment in progress starts at seg */
-	long plain = len > 0 && path[0] == '/' ? plain_len(path, len) : -1;
-	if (plain > 0 && (size_t)plain <= size) {
-		memcpy(buf, path, (size_t)plain);
-		*out_len = (size_t)plain;
-		return PX_RT_FOUND;
-	}
 	if ((q = len > 0 ? memchr(path, '?', len) : NULL) != NULL)
 		len = (size_t)(q - path);
 	if (len > size || size == 0)
@@ -278,6 +275,17 @@ enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_
 	return PX_RT_FOUND;
 }
 
+enum px_rt_result px_rt_normalize(const char *path, size_t len, char *buf, size_t size,
+	size_t *out_len)
+{
+	long plain = len > 0 && path[0] == '/' ? plain_len(path, len) : -1;
+	if (plain <= 0 || (size_t)plain > size)
+		return normalize(path, len, buf, size, out_len);
+	memcpy(buf, path, (size_t)plain);
+	*out_len = (size_t)plain;
+	return PX_RT_FOUND;
+}
+
 /* The child of node nd whose label starts with c, or NULL. */
 static const struct rt_node *child(const struct px_rt *t, const struct rt_node *nd,
 	unsigned char c)
@@ -286,6 +294,12 @@ static const struct rt_node *child(const struct px_rt *t, const struct rt_node *
 	if (nd->nchild == 0)
 		return NULL;
 	f = (const unsigned char *)t->pool + t->nodes[nd->child].label - nd->nchild;
+	if (nd->nchild <= 8) {      /* most nodes: a scan is fewer instructions and branches */
+		for (size_t k = 0; k < nd->nchild && f[k] <= c; k++)
+			if (f[k] == c)
+				return &t->nodes[nd->child + k];
+		return NULL;
+	}
 	size_t lo = 0, hi = nd->nchild;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
