@@ -24,8 +24,8 @@ struct rt_node {
 struct rt_slot {
 	uint32_t hash, domain;      /* domain: index + 1; 0 = empty */
 	uint32_t root;              /* its tree (roots[domain - 1]) */
-	uint32_t name;              /* its name's copy in the pool (NUL-terminated), beside the tree's
-	                             * labels */
+	uint32_t name;              /* its name's copy in the pool (NUL-terminated), beside
+	                             * the tree's labels */
 };
 
 struct px_rt {
@@ -372,7 +372,7 @@ static size_t pool_size(const struct px_rt_domain_in *d, size_t nd, const struct
 {
 	size_t n = 0;
 	for (size_t i = 0; i < nd; i++)
-		n += d[i].name != NULL ? 2 * (strlen(d[i].name) + 1) + 1 : 0;   /* + its root's run */
+		n += d[i].name != NULL ? 2 * (strlen(d[i].name) + 1) + 1 : 0;  /* + root's run */
 	for (size_t i = 0; i < nr; i++)
 		n += (r[i].path != NULL ? 2 * (strlen(r[i].path) + 1) + 2 : 0) +   /* + 2 runs */
 			(r[i].id != NULL ? strlen(r[i].id) + 1 : 1);
@@ -577,7 +577,8 @@ static int build_trees(struct px_rt *t, char *err, size_t errlen)
 	for (size_t k = 0; k <= t->mask; k++)
 		if (t->slots[k].domain != 0) {
 			t->slots[k].root = t->roots[t->slots[k].domain - 1];
-			t->slots[k].name = (uint32_t)(t->domains[t->slots[k].domain - 1].name - t->pool);
+			const char *name = t->domains[t->slots[k].domain - 1].name;
+			t->slots[k].name = (uint32_t)(name - t->pool);
 		}
 	return 0;
 }
