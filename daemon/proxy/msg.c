@@ -104,6 +104,8 @@ void px_msg_next(struct px_msg *m)
 	m->head_bytes = 0;
 	m->chunk = 0;
 	m->span = PX_SPAN_NONE;
+	m->host = NULL;
+	m->host_len = 0;
 	m->scan_prev = 0;
 	m->value_at_end = m->got_head = m->done = m->keep = 0;
 	m->bare_lf = m->obs_fold = m->too_large = m->too_long = m->too_many = 0;
@@ -203,10 +205,12 @@ static int host_empty(const struct px_head *h)
 	return px_head_get(h, "host", &vlen) != NULL && vlen == 0;
 }
 
-static int host_header_valid(const struct px_head *h)
+static int host_header_valid(struct px_msg *m)
 {
 	size_t vlen = 0;
-	const char *v = px_head_get(h, "host", &vlen);
+	const char *v = px_head_get(&m->head, "host", &vlen);
+	m->host = v;
+	m->host_len = v != NULL ? vlen : 0;
 	return v == NULL || px_host_valid(v, vlen);
 }
 
@@ -227,6 +231,8 @@ const char *px_msg_check(struct px_msg *m)
 {
 	const llhttp_t *p = &m->p;
 	size_t hosts = px_head_count(&m->head, "host");
+	m->host = NULL;
+	m->host_len = 0;
 	if (m->bare_lf)
 		return "bare LF";
 	if (m->obs_fold)
@@ -238,7 +244,7 @@ const char *px_msg_check(struct px_msg *m)
 			: check_framing(m);
 	if (hosts > 1 || (hosts == 0 && p->http_minor == 1))
 		return hosts > 1 ? "several Host" : "no Host";
-	if (hosts == 1 && !host_header_valid(&m->head))
+	if (hosts == 1 && !host_header_valid(m))
 		return "Host not a uri-host [ \":\" port ]";
 	if (hosts == 1 && host_empty(&m->head) && m->head.tlen > 0 && m->head.buf[0] == '/')
 		return "empty Host";    /* an http URI in origin-form has an authority (RFC 9112 3.2) */

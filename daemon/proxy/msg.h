@@ -28,6 +28,9 @@ struct px_msg {
 	size_t head_bytes;          /* raw bytes consumed before the head completed */
 	uint64_t chunk;             /* size of the chunk being read */
 	enum px_span span;          /* which collector ran last */
+	const char *host;           /* a request's Host value in head.buf as px_msg_check() found
+	                             * it (the layer-7 routing reads it again), or NULL */
+	size_t host_len;
 	unsigned value_at_end : 1;  /* the last value span ended where its execute call's bytes did */
 	unsigned got_head : 1;      /* on_headers_complete ran: later header spans are trailers */
 	unsigned done : 1;          /* on_message_complete ran */

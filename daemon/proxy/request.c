@@ -325,13 +325,13 @@ static int request_route(struct px_conn *c)
 	c->rule = NULL;
 	if (c->l7 == NULL)
 		return 0;
-	if (px_target_parse(h->buf, h->tlen, &t) == 1) {
-		host = t.authority;
+	host = c->req.host;         /* px_msg_check() found it: no second search */
+	hlen = c->req.host_len;
+	if ((h->tlen == 0 || h->buf[0] != '/') && px_target_parse(h->buf, h->tlen, &t) == 1) {
+		host = t.authority;     /* absolute-form: the only kind that does not start '/' */
 		hlen = t.authority_len;
 		path = t.path;
 		plen = t.path_len;
-	} else {
-		host = px_head_get(h, "host", &hlen);
 	}
 	if (host != NULL && hlen == 0)
 		host = NULL;            /* "Host:" empty: as none */

@@ -2,10 +2,12 @@
  *   9.2), path -> rule (9.3). Built once from plain input, then read-only: lookups take no lock,
  *   allocate nothing and cost O(Host length + path length), whatever the numbers of domains and
  *   rules (issue 13: 1,000 domains x 10 rules within 5 % of one route).
- * Structures: domains sit in an open-addressing hash of their lower-cased names (FNV-1a, linear
- *   probing, at most half full); each domain's rules form a radix tree (a byte trie whose edges
- *   carry whole labels, children sorted by first byte in one contiguous run), so the longest
- *   prefix is found in one walk down the path, and all domains' trees share one node array.
+ * Structures: domains sit in an open-addressing hash of their lower-cased names (hashed and
+ *   compared 8 bytes at a time, linear probing, at most half full; a slot holds what the walk
+ *   needs, the tree's root and the name); each domain's rules form a radix tree (a byte trie
+ *   whose edges carry whole labels, children sorted by first byte in one contiguous run), so the
+ *   longest prefix is found in one walk down the path, and all domains' trees share one node
+ *   array. A domain's name, its children runs and labels lie together in one string pool.
  * Ownership: a px_rt owns copies of every name, id and path it was built from; a rule's target
  *   is the caller's (borrowed, returned as given, never dereferenced). Whoever publishes a table
  *   to workers keeps it alive while a request may still use it (the route snapshot's refcount).

@@ -272,11 +272,49 @@ static void refused(const struct px_rt_domain_in *d, size_t nd, const struct px_
 		fail_msg("built: %p, err: %s (expected %s)", (void *)t, err, reason);
 }
 
+/* Names of every length from 1 to 40 bytes (the Host is hashed and compared a word at a time,
+ * the tail in overlapping loads): each found in any case; one byte more or less, or another
+ * last byte, finds nothing (no name here starts another). */
+static void test_name_lengths(void **state)
+{
+	enum { N = 40 };
+	static char names[N][N + 1];
+	struct px_rt_domain_in d[N];
+	char err[256] = "", host[N + 2];
+	struct px_rt *t;
+	(void)state;
+	for (size_t i = 0; i < N; i++) {
+		for (size_t k = 0; k <= i; k++)
+			names[i][k] = (char)('a' + (i + k) % 26);
+		names[i][i + 1] = '\0';
+		d[i] = (struct px_rt_domain_in){ names[i], 0 };
+	}
+	t = px_rt_create(d, N, NULL, 0, err, sizeof err);
+	assert_non_null(t);
+	for (size_t i = 0; i < N; i++) {
+		size_t len = i + 1;
+		const struct px_rt_domain *x;
+		for (size_t k = 0; k < len; k++)
+			host[k] = (char)(names[i][k] - (k % 3 == 0 ? 32 : 0));     /* mixed case */
+		x = px_rt_domain(t, host, len);
+		assert_non_null(x);
+		assert_string_equal(x->name, names[i]);
+		assert_null(px_rt_domain(t, host, len - 1));   /* no name is another's prefix */
+		host[len] = 'q';
+		assert_null(px_rt_domain(t, host, len + 1));
+		host[len - 1] = '0';
+		assert_null(px_rt_domain(t, host, len));
+	}
+	px_rt_destroy(t);
+}
+
 static void test_build_refusals(void **state)
 {
 	char long_path[PX_RT_RULE_PATH_MAX + 2];
 	struct px_rt_domain_in two_defaults[] = { { "a.test", 1 }, { "b.test", 1 } };
 	struct px_rt_domain_in twice[] = { { "a.test", 0 }, { "A.Test", 0 } };
+	struct px_rt_domain_in twice_later[] = { { "b.test", 0 }, { "c.test", 0 },
+		{ "a-long-name.example.org", 0 }, { "A-LONG-NAME.example.org", 0 } };
 	struct px_rt_domain_in ok[] = { { "a.test", 0 }, { "b.test", 0 } };
 	struct px_rt_rule_in dup[] = { { "r1", 0, "/api", NULL }, { "r2", 1, "/api", NULL },
 		{ "r3", 0, "/api", NULL } };
@@ -289,6 +327,7 @@ static void test_build_refusals(void **state)
 	(void)state;
 	refused(two_defaults, 2, NULL, 0, "second default");
 	refused(twice, 2, NULL, 0, "twice");
+	refused(twice_later, 4, NULL, 0, "twice");
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		struct px_rt_domain_in d = { names[i], 0 };
 		refused(&d, 1, NULL, 0, "not an exact host name");
@@ -364,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_path_errors_before_host),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_build_refusals),
+		cmocka_unit_test(test_name_lengths),
 		cmocka_unit_test(test_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
