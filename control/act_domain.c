@@ -12,6 +12,7 @@
 #include "actions.h"
 #include "log.h"
 #include "params.h"
+#include "state/certs.h"
 #include "state/l7.h"
 #include "state/sm.h"
 
@@ -37,13 +38,57 @@ static enum ctl_err http_certificates(struct ctl_call *call)
 	return CTL_E_OK;
 }
 
-/* The certificate parameters on the listener rec (HTTPS listeners come with certificates). */
-static enum ctl_err certificates(struct ctl_call *call, const struct st_listener *rec)
+/* ClientCertificateId / PolyClientCertificateIds of the call as the domain's client CAs: NULL
+ * when neither is given (keep), [] for "default" / ["default"] (the listener's), else the ids.
+ * *e set on a refusal. */
+static json_t *client_cas(struct ctl_call *call, enum ctl_err *e)
 {
-	if (strcmp(rec->protocol, "HTTP") == 0)
+	const char *one = ctl_param_str(call, "ClientCertificateId");
+	const json_t *poly = ctl_param_array(call, "PolyClientCertificateIds");
+	json_t *v;
+	size_t i;
+	*e = CTL_E_OK;
+	if (one != NULL && poly != NULL) {
+		*e = ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "Give ClientCertificateId or "
+			"PolyClientCertificateIds, not both.");
+		return NULL;
+	}
+	if (one != NULL)
+		return strcmp(one, CERT_DEFAULT) == 0 ? json_array() : json_pack("[s]", one);
+	if (poly == NULL)
+		return NULL;
+	if (json_array_size(poly) == 1 &&
+	    strcmp(json_string_value(json_array_get(poly, 0)), CERT_DEFAULT) == 0)
+		return json_array();
+	json_array_foreach(poly, i, v)
+		if (strcmp(json_string_value(v), CERT_DEFAULT) == 0) {
+			*e = ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "PolyClientCertificateIds: "
+				"\"default\" stands alone.");
+			return NULL;
+		}
+	return json_deep_copy(poly);
+}
+
+/* The certificate parameters on the listener rec into the domain's fields: an HTTP listener
+ * takes only "default"; on an HTTPS one CertificateId "default" is null (the listener's), client
+ * CAs as client_cas(); absent ones leave fields as they are. What they name is the state
+ * machine's to check (sm_tls_check_domain). */
+static enum ctl_err certificates(struct ctl_call *call, const struct st_listener *rec,
+	json_t *fields)
+{
+	const char *cert = ctl_param_str(call, "CertificateId");
+	enum ctl_err e;
+	json_t *cas;
+	if (strcmp(rec->protocol, "HTTPS") != 0)
 		return http_certificates(call);
-	return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "Listener %s: %s listeners are not "
-		"supported here.", rec->id, rec->protocol);
+	cas = client_cas(call, &e);
+	if (e != CTL_E_OK)
+		return e;
+	if ((cert != NULL && json_object_set_new(fields, "CertificateId",
+	    strcmp(cert, CERT_DEFAULT) == 0 ? json_null() : json_string(cert)) != 0) ||
+	    (cas != NULL && json_object_set_new(fields, "PolyClientCertificateIds", cas) != 0))
+		return CTL_E_INTERNAL_ERROR;
+	return CTL_E_OK;
 }
 
 static enum ctl_err domain_syntax(struct ctl_call *call, const char *field, const char *name)
@@ -90,12 +135,16 @@ enum ctl_err ctl_act_create_domain(struct ctl_call *call)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "Give ClientCertificateId or "
 			"PolyClientCertificateIds, not both.");
 	if ((e = ctl_l7_listener(call, id, CTL_E_INVALID_LISTENER_PROTOCOL, &rec)) != CTL_E_OK ||
-	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK || (e = certificates(call, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	fields = json_pack("{s:s, s:b, s:n, s:n, s:[]}", "Domain", name, "IsDefaultServer",
 		is_default, "CertificateId", "ClientCertificateId", "PolyClientCertificateIds");
 	if (fields == NULL)
 		return CTL_E_INTERNAL_ERROR;
+	if ((e = certificates(call, &rec, fields)) != CTL_E_OK) {
+		json_decref(fields);
+		return e;
+	}
 	struct sm_change c = { .op = SM_CREATE_DOMAIN, .id = id, .name = name, .fields = fields,
 		.allowed = ctl_l7_allowed, .allowed_arg = call };
 	sm_apply(call->deps->sm, &c, &o);
@@ -143,12 +192,16 @@ enum ctl_err ctl_act_modify_domain(struct ctl_call *call)
 	const char *name = ctl_param_str(call, "NewDomain");
 	if ((e = domain_syntax(call, "NewDomain", name)) != CTL_E_OK ||
 	    (e = ctl_l7_listener(call, id, CTL_E_INVALID_LISTENER_PROTOCOL, &rec)) != CTL_E_OK ||
-	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK || (e = certificates(call, &rec)) != CTL_E_OK)
+	    (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	if ((d = l7_domain_find(sm_l7(call->deps->sm), id, old)) == NULL)
 		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "Domain(%s) Not Exist.", old);
 	if ((fields = modified_domain(call, d, name)) == NULL)
 		return CTL_E_INTERNAL_ERROR;
+	if ((e = certificates(call, &rec, fields)) != CTL_E_OK) {
+		json_decref(fields);
+		return e;
+	}
 	struct sm_change c = { .op = SM_MODIFY_DOMAIN, .id = id, .name = old, .fields = fields,
 		.allowed = ctl_l7_allowed, .allowed_arg = call };
 	sm_apply(call->deps->sm, &c, &o);
@@ -200,14 +253,51 @@ static json_t *rule_set_json(struct sm *sm, const struct l7_domain *d)
 	return set;
 }
 
-/* DomainRuleSet (§4.5) of an HTTP listener's domain: no certificates, no advanced
- * authentication, no per-domain TLS settings (§10). */
-static json_t *domain_json(struct sm *sm, const struct l7_domain *d)
+static json_t *alias_of(const struct cs_set *certs, const char *id)
 {
-	json_t *f = d->fields, *rules = rule_set_json(sm, d);
+	const struct cs_cert *c = id != NULL ? cs_find(certs, id) : NULL;
+	json_t *a = c != NULL ? json_object_get(c->fields, "CertificateAlias") : NULL;
+	return a != NULL ? json_incref(a) : json_null();
+}
+
+/* The certificate members of an HTTPS listener's domain (§4.5): "default" for the listener's
+ * (with the alias of the listener's), else the domain's own. */
+static int https_members(struct sm *sm, const struct st_listener *rec, json_t *f, json_t *j)
+{
+	const struct cs_set *certs = sm_certs(sm);
+	const char *cert = json_string_value(json_object_get(f, "CertificateId"));
+	json_t *own = json_object_get(f, "PolyClientCertificateIds"), *info = json_array(), *v;
+	int mutual = rec->https.auth_type == 1, ok = info != NULL;
+	size_t i;
+	ok = ok && json_object_set_new(j, "CertificateId", json_string(cert ? cert : "default")) ==
+		0 && json_object_set_new(j, "CertificateAlias", alias_of(certs, cert ? cert :
+		rec->https.cert)) == 0;
+	if (ok && mutual && json_array_size(own) == 0)
+		ok = json_array_append_new(info, json_pack("{s:s, s:o}", "CertificateId", "default",
+			"CertificateAlias", alias_of(certs, rec->https.cas[0]))) == 0;
+	json_array_foreach(own, i, v)
+		if (ok && mutual)
+			ok = json_array_append_new(info, json_pack("{s:O, s:o}", "CertificateId", v,
+				"CertificateAlias", alias_of(certs, json_string_value(v)))) == 0;
+	if (ok && mutual) {
+		json_t *first = json_array_get(info, 0);
+		ok = json_object_set(j, "ClientCertificateId", json_object_get(first,
+			"CertificateId")) == 0 && json_object_set(j, "ClientCertificateAlias",
+			json_object_get(first, "CertificateAlias")) == 0;
+	}
+	ok = ok && json_object_set(j, "PolyClientCertificateAliasInfo", info) == 0;
+	json_decref(info);
+	return ok ? 0 : -1;
+}
+
+/* DomainRuleSet (§4.5) of a domain: certificates on an HTTPS listener only, no advanced
+ * authentication, no per-domain TLS settings (§10). */
+static json_t *domain_json(struct sm *sm, const struct st_listener *rec, const struct l7_domain *d)
+{
+	json_t *f = d->fields, *rules = rule_set_json(sm, d), *j;
 	if (rules == NULL)
 		return NULL;
-	return json_pack("{s:O, s:o, s:n, s:n, s:n, s:n, s:n, s:i, s:n, s:n, s:i, s:n, s:n, s:i, "
+	j = json_pack("{s:O, s:o, s:n, s:n, s:n, s:n, s:n, s:i, s:n, s:n, s:i, s:n, s:n, s:i, "
 		"s:n, s:n, s:[], s:[], s:i, s:s, s:i, s:b, s:s, s:[]}",
 		"Domain", json_object_get(f, "Domain"), "RuleSet", rules,
 		"CertificateId", "CertificateAlias", "ClientCertificateId", "ClientCertificateAlias",
@@ -218,6 +308,11 @@ static json_t *domain_json(struct sm *sm, const struct l7_domain *d)
 		"PolyRealServerCertificateAliasInfo", "DomainStatus", 0, "BanStatus", "RECOVER",
 		"Http3Supported", 0, "IsDefaultServer", json_is_true(json_object_get(f, "IsDefaultServer")),
 		"TLSCiphers", "", "TLSSupportVersion");
+	if (j != NULL && strcmp(rec->protocol, "HTTPS") == 0 && https_members(sm, rec, f, j) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 enum ctl_err ctl_act_describe_rules(struct ctl_call *call)
@@ -237,7 +332,8 @@ enum ctl_err ctl_act_describe_rules(struct ctl_call *call)
 		return CTL_E_INTERNAL_ERROR;
 	n = l7_domain_count(l7, id);
 	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(set, domain_json(call->deps->sm, l7_domain_at(l7, id, i))) != 0)
+		if (json_array_append_new(set, domain_json(call->deps->sm, &rec,
+		    l7_domain_at(l7, id, i))) != 0)
 			break;
 	/* TotalCount counts domains, not rules (§11.3) */
 	if (json_array_size(set) != n) {

@@ -149,6 +149,17 @@ enum ctl_err ctl_l7_sm_error(struct ctl_call *call, const struct sm_change *c,
 		return CTL_E_UNAUTHORIZED_OPERATION;     /* ctl_l7_allowed() worded it */
 	case SM_E_STORE:
 		return ctl_store_error(call, o->sys);
+	case SM_E_CERT_UNKNOWN:
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "CertificateId(%s) names no "
+			"certificate of the type needed (server: 2, client CA: 1).", o->detail);
+	case SM_E_CERT_NO_MATCH:
+		return ctl_fail(call, CTL_E_CERTIFICATE_NOT_MATCH_DOMAIN, "The certificate's names "
+			"do not cover the domain: %s.", o->detail);
+	case SM_E_CERT_PARAM:
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s.", o->detail);
+	case SM_E_TLS:
+		return ctl_fail(call, CTL_E_FAILED_OPERATION, "The TLS library refused the listener's "
+			"TLS with this change: %s. Nothing was changed.", o->detail);
 	default:
 		return CTL_E_INTERNAL_ERROR;
 	}

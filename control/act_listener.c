@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act_listener.h"
 #include "actions.h"
 #include "cfg.h"
 #include "creds.h"
@@ -158,6 +159,16 @@ static enum ctl_err sm_error(struct ctl_call *call, const struct sm_change *c,
 	case SM_E_DESTROYING:
 		return ctl_fail(call, CTL_E_LISTENER_STATUS_ERROR, "Listener %s is being deleted.",
 			c->id);
+	case SM_E_NOT_HTTPS:
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", c->id);
+	case SM_E_CERT_UNKNOWN:
+		return ctl_fail(call, CTL_E_INVALID_CERTIFICATE_ID, "CertificateId(%s) names no "
+			"certificate of the type needed (server: 2, client CA: 1).", o->detail);
+	case SM_E_CERT_PARAM:
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s.", o->detail);
+	case SM_E_TLS:
+		return ctl_fail(call, CTL_E_FAILED_OPERATION, "The TLS library refused the listener's "
+			"TLS settings: %s. Nothing was changed.", o->detail);
 	case SM_E_RS_BOUND:             /* DeleteListeners, Force 0 */
 		return ctl_fail(call, CTL_E_RS_ALREADY_BOUND, "Listener %s has real servers bound to "
 			"its rules; unbind them first, or delete with Force 1.", o->detail);
@@ -175,9 +186,51 @@ static enum ctl_err sm_error(struct ctl_call *call, const struct sm_change *c,
 	case SM_E_RS_MISMATCH:
 	case SM_E_BIND_LIMIT:
 	case SM_E_HEADER_LIMIT:
+	case SM_E_CERT_NO_MATCH:        /* domains' (act_l7.c), certificates' (act_cert.c) */
+	case SM_E_CERT_IN_USE:
 		break;
 	}
 	return CTL_E_INTERNAL_ERROR;
+}
+
+enum ctl_err ctl_listener_sm_error(struct ctl_call *call, const struct sm_change *c,
+	const struct sm_outcome *o)
+{
+	return sm_error(call, c, o);
+}
+
+enum ctl_err ctl_listener_resolve_proxy(struct ctl_call *call, const char *id,
+	const struct cfg_proxy **out)
+{
+	return resolve_proxy(call, id, out);
+}
+
+enum ctl_err ctl_listener_create(struct ctl_call *call, struct sm_change *c)
+{
+	struct st_listener *rec = &c->rec;
+	struct sm_outcome o;
+	struct target t;
+	uint64_t port;
+	char err[160];
+	enum ctl_err e;
+	const char *name = ctl_param_str(call, "ListenerName");
+	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
+		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
+	(void)ctl_param_uint(call, "Port", &port);
+	if ((e = create_checks(call, &t, port)) != CTL_E_OK)
+		return e;
+	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	snprintf(rec->proxy_id, sizeof(rec->proxy_id), "%s", t.proxy ? t.proxy->id : "");
+	snprintf(rec->group_id, sizeof(rec->group_id), "%s", t.group ? t.group->id : "");
+	rec->port = (unsigned)port;
+	sm_apply(call->deps->sm, c, &o);
+	if (o.err != SM_OK)
+		return sm_error(call, c, &o);
+	LOG_INFO("api", "listener=%s protocol=%s proxy=%s group=%s port=%u name=%s: created", o.id,
+		rec->protocol, t.proxy ? t.proxy->id : "-", t.group ? t.group->id : "-", rec->port,
+		rec->name);
+	return json_object_set_new(call->result, "ListenerId", json_string(o.id)) == 0 ?
+		CTL_E_OK : CTL_E_INTERNAL_ERROR;
 }
 
 enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
@@ -189,36 +242,14 @@ enum ctl_err ctl_act_create_http_listener(struct ctl_call *call)
 		{ "GroupId", CTL_P_STRING, 0 },
 	};
 	struct sm_change c = { .op = SM_CREATE_LISTENER, .rec = { .protocol = "HTTP" } };
-	struct st_listener *rec = &c.rec;
-	struct sm_outcome o;
-	struct target t;
-	uint64_t port;
-	char err[160];
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
-	if (e != CTL_E_OK)
-		return e;
-	const char *name = ctl_param_str(call, "ListenerName");
-	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
-		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
-	(void)ctl_param_uint(call, "Port", &port);
-	if ((e = create_checks(call, &t, port)) != CTL_E_OK)
-		return e;
-	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	snprintf(rec->proxy_id, sizeof(rec->proxy_id), "%s", t.proxy ? t.proxy->id : "");
-	snprintf(rec->group_id, sizeof(rec->group_id), "%s", t.group ? t.group->id : "");
-	rec->port = (unsigned)port;
-	sm_apply(call->deps->sm, &c, &o);
-	if (o.err != SM_OK)
-		return sm_error(call, &c, &o);
-	LOG_INFO("api", "listener=%s proxy=%s group=%s port=%u name=%s: created", o.id,
-		t.proxy ? t.proxy->id : "-", t.group ? t.group->id : "-", rec->port, rec->name);
-	return json_object_set_new(call->result, "ListenerId", json_string(o.id)) == 0 ?
-		CTL_E_OK : CTL_E_INTERNAL_ERROR;
+	return e != CTL_E_OK ? e : ctl_listener_create(call, &c);
 }
 
 /* ---- DescribeHTTPListeners ---- */
 
 struct filter {
+	const char *protocol;       /* HTTP and HTTPS never appear in each other's Describe (§8) */
 	const char *proxy_id, *group_id, *id, *name, *search;
 	int has_port;
 	uint64_t port;
@@ -234,7 +265,8 @@ static int search_matches(const struct st_listener *r, const char *s)
 
 static int matches(const struct st_listener *r, const struct filter *f)
 {
-	return (f->proxy_id == NULL || strcmp(r->proxy_id, f->proxy_id) == 0) &&
+	return strcmp(r->protocol, f->protocol) == 0 &&
+		(f->proxy_id == NULL || strcmp(r->proxy_id, f->proxy_id) == 0) &&
 		(f->group_id == NULL || strcmp(r->group_id, f->group_id) == 0) &&
 		(f->id == NULL || strcmp(r->id, f->id) == 0) &&
 		(f->name == NULL || strcmp(r->name, f->name) == 0) &&
@@ -243,9 +275,10 @@ static int matches(const struct st_listener *r, const struct filter *f)
 }
 
 /* The HTTPListener of spec 2.4, with the JSON types of the published example. */
-static json_t *listener_json(const struct lsn *l)
+static json_t *listener_json(const struct lsn *l, void *arg)
 {
 	const struct st_listener *r = &l->rec;
+	(void)arg;
 	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s?, s:s?}", "ListenerId", r->id,
 		"ListenerName", r->name, "Port", (json_int_t)r->port, "CreateTime",
 		(json_int_t)r->create_time, "Protocol", r->protocol, "ListenerStatus",
@@ -255,7 +288,7 @@ static json_t *listener_json(const struct lsn *l)
 
 /* Under the table lock: the page [offset, offset + limit) of the matches, and their count. */
 static enum ctl_err describe_locked(struct ctl_call *call, const struct filter *f, size_t offset,
-	size_t limit, json_t *set)
+	size_t limit, json_t *set, ctl_listener_json_fn json, void *arg)
 {
 	const struct lsn_table *t = call->deps->listeners;
 	size_t total = 0;
@@ -267,7 +300,7 @@ static enum ctl_err describe_locked(struct ctl_call *call, const struct filter *
 			return ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage "
 				"listener %s.", call->cred->secret_id, l->rec.id);
 		if (total >= offset && total - offset < limit &&
-		    json_array_append_new(set, listener_json(l)) != 0)
+		    json_array_append_new(set, json(l, arg)) != 0)
 			return CTL_E_INTERNAL_ERROR;
 		total++;
 	}
@@ -280,7 +313,7 @@ static enum ctl_err describe_filter(struct ctl_call *call, struct filter *f)
 {
 	struct target t;
 	enum ctl_err e;
-	*f = (struct filter){ .id = ctl_param_str(call, "ListenerId"),
+	*f = (struct filter){ .protocol = "", .id = ctl_param_str(call, "ListenerId"),
 		.name = ctl_param_str(call, "ListenerName"), .search = ctl_param_str(call, "SearchValue") };
 	f->has_port = ctl_param_uint(call, "Port", &f->port) == 0;
 	if (f->id == NULL && ctl_param_str(call, "ProxyId") == NULL &&
@@ -297,6 +330,26 @@ static enum ctl_err describe_filter(struct ctl_call *call, struct filter *f)
 	return CTL_E_OK;
 }
 
+enum ctl_err ctl_listener_describe(struct ctl_call *call, const char *protocol, int none,
+	ctl_listener_json_fn json, void *arg)
+{
+	struct filter f;
+	size_t offset, limit;
+	json_t *set = json_array();
+	enum ctl_err e = describe_filter(call, &f);
+	f.protocol = none ? "" : protocol;          /* "" matches no listener */
+	if (e == CTL_E_OK && (e = ctl_page(call, DESCRIBE_LIMIT_MAX, &offset, &limit)) == CTL_E_OK) {
+		lsn_table_lock(call->deps->listeners);
+		e = set == NULL ? CTL_E_INTERNAL_ERROR :
+			describe_locked(call, &f, offset, limit, set, json, arg);
+		lsn_table_unlock(call->deps->listeners);
+	}
+	if (e == CTL_E_OK && json_object_set(call->result, "ListenerSet", set) != 0)
+		e = CTL_E_INTERNAL_ERROR;
+	json_decref(set);
+	return e;
+}
+
 enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call)
 {
 	static const struct ctl_param schema[] = {
@@ -309,20 +362,8 @@ enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call)
 		{ "Limit", CTL_P_UINT, 0 },
 		{ "SearchValue", CTL_P_STRING, 0 },
 	};
-	struct filter f;
-	size_t offset, limit;
-	json_t *set = json_array();
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
-	if (e == CTL_E_OK && (e = describe_filter(call, &f)) == CTL_E_OK &&
-	    (e = ctl_page(call, DESCRIBE_LIMIT_MAX, &offset, &limit)) == CTL_E_OK) {
-		lsn_table_lock(call->deps->listeners);
-		e = set == NULL ? CTL_E_INTERNAL_ERROR : describe_locked(call, &f, offset, limit, set);
-		lsn_table_unlock(call->deps->listeners);
-	}
-	if (e == CTL_E_OK && json_object_set(call->result, "ListenerSet", set) != 0)
-		e = CTL_E_INTERNAL_ERROR;
-	json_decref(set);
-	return e;
+	return e != CTL_E_OK ? e : ctl_listener_describe(call, "HTTP", 0, listener_json, NULL);
 }
 
 /* ---- ModifyHTTPListenerAttribute ---- */
@@ -335,6 +376,17 @@ static int may_rename(const struct st_listener *r, void *arg)
 	ctl_fail(call, CTL_E_UNAUTHORIZED_OPERATION, "SecretId %s may not manage proxy %s.",
 		call->cred->secret_id, r->proxy_id);
 	return 0;
+}
+
+static int is_https(struct ctl_call *call, const char *id)
+{
+	const struct lsn *l;
+	int https;
+	lsn_table_lock(call->deps->listeners);
+	l = lsn_table_find(call->deps->listeners, id);
+	https = l != NULL && strcmp(l->rec.protocol, "HTTPS") == 0;
+	lsn_table_unlock(call->deps->listeners);
+	return https;
 }
 
 enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
@@ -356,6 +408,8 @@ enum ctl_err ctl_act_modify_http_listener_attribute(struct ctl_call *call)
 		.allowed = may_rename, .allowed_arg = call };
 	if (ctl_listener_name_check(name, err, sizeof(err)) != 0)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
+	if (is_https(call, id))             /* not an HTTP listener: none of that id (§8) */
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", id);
 	if (proxy != NULL && (e = resolve_proxy(call, proxy, &p)) != CTL_E_OK)
 		return e;
 	c.scope_proxy = p != NULL ? p->id : NULL;

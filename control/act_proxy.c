@@ -98,10 +98,11 @@ static int filters_match(const struct cfg_proxy *p, const json_t *filters)
 /* ProxyInfo (spec 2.9). IP is the address its listeners bind. */
 static json_t *proxy_json(const struct cfg_proxy *p, json_int_t created)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:[s], s:s?, s:[], s:s}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:[ss], s:i, s:s?, s:[], s:s}",
 		"ProxyId", p->id, "InstanceId", p->id, "ProxyName", p->id, "CreateTime", created,
 		"ProjectId", 0, "Status", p->status, "IP", p->bind.text, "Version", "3.0",
-		"SupportProtocols", "HTTP", "GroupId", p->group_id, "TagSet",
+		"SupportProtocols", "HTTP", "HTTPS", "IsSupportTLSChoice", 1, "GroupId", p->group_id,
+		"TagSet",
 		"IPAddressVersion", p->bind.sa.ss_family == AF_INET6 ? "IPv6" : "IPv4");
 }
 

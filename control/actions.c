@@ -35,6 +35,16 @@ static const struct ctl_action actions[] = {
 	{ "DescribeRuleRealServers", ctl_act_describe_rule_real_servers },
 	{ "CreateCustomHeader", ctl_act_create_custom_header },
 	{ "DescribeCustomHeader", ctl_act_describe_custom_header },
+	{ "CreateHTTPSListener", ctl_act_create_https_listener },
+	{ "DescribeHTTPSListeners", ctl_act_describe_https_listeners },
+	{ "ModifyHTTPSListenerAttribute", ctl_act_modify_https_listener_attribute },
+	{ "SetTlsVersion", ctl_act_set_tls_version },
+	{ "CreateCertificate", ctl_act_create_certificate },
+	{ "DescribeCertificates", ctl_act_describe_certificates },
+	{ "DescribeCertificateDetail", ctl_act_describe_certificate_detail },
+	{ "ModifyCertificate", ctl_act_modify_certificate },
+	{ "ModifyCertificateAttributes", ctl_act_modify_certificate_attributes },
+	{ "DeleteCertificate", ctl_act_delete_certificate },
 };
 
 const struct ctl_action *ctl_action_find(const char *name)

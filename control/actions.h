@@ -51,6 +51,18 @@ enum ctl_err ctl_act_bind_rule_real_servers(struct ctl_call *call);
 enum ctl_err ctl_act_describe_rule_real_servers(struct ctl_call *call);
 enum ctl_err ctl_act_create_custom_header(struct ctl_call *call);
 enum ctl_err ctl_act_describe_custom_header(struct ctl_call *call);
+/* act_https.c (l7-and-https.md 6, 7.7) */
+enum ctl_err ctl_act_create_https_listener(struct ctl_call *call);
+enum ctl_err ctl_act_describe_https_listeners(struct ctl_call *call);
+enum ctl_err ctl_act_modify_https_listener_attribute(struct ctl_call *call);
+enum ctl_err ctl_act_set_tls_version(struct ctl_call *call);
+/* act_cert.c (l7-and-https.md 7.1-7.6) */
+enum ctl_err ctl_act_create_certificate(struct ctl_call *call);
+enum ctl_err ctl_act_describe_certificates(struct ctl_call *call);
+enum ctl_err ctl_act_describe_certificate_detail(struct ctl_call *call);
+enum ctl_err ctl_act_modify_certificate(struct ctl_call *call);
+enum ctl_err ctl_act_modify_certificate_attributes(struct ctl_call *call);
+enum ctl_err ctl_act_delete_certificate(struct ctl_call *call);
 /* act_proxy.c (spec 2.9) */
 enum ctl_err ctl_act_describe_proxies(struct ctl_call *call);
 enum ctl_err ctl_act_describe_proxy_group_list(struct ctl_call *call);

@@ -90,7 +90,21 @@
 	X(RS_NOT_BELONG, "InvalidParameterValue.RealServerNotBelong", \
 		"The real server does not exist.", "源站不属于该用户。") \
 	X(HIT_BLACKLIST, "InvalidParameterValue.HitBlacklist", \
-		"The header name is not allowed.", "命中黑名单。")
+		"The header name is not allowed.", "命中黑名单。") \
+	X(INVALID_CERTIFICATE_CONTENT, "InvalidParameterValue.InvalidCertificateContent", \
+		"The certificate content is invalid.", "证书内容不合法。") \
+	X(INVALID_CERTIFICATE_KEY, "InvalidParameterValue.InvalidCertificateKey", \
+		"The certificate key is invalid.", "证书密钥不合法。") \
+	X(CERTIFICATE_CONTENT_NOT_MATCH_KEY, "InvalidParameterValue.CertificateContentNotMatchKey", \
+		"The certificate content does not match the key.", "证书内容与密钥不匹配。") \
+	X(CERTIFICATE_NOT_MATCH_DOMAIN, "InvalidParameterValue.CertificateNotMatchDomain", \
+		"The certificate does not match the domain.", "证书与域名不匹配。") \
+	X(INVALID_CERTIFICATE_ID, "InvalidParameterValue.InvalidCertificateId", \
+		"The certificate ID is invalid.", "证书ID不合法。") \
+	X(CERTIFICATE_IS_USING, "FailedOperation.CertificateIsUsing", \
+		"The certificate is in use.", "证书正在使用中。") \
+	X(UNSUPPORTED_OPERATION, "UnsupportedOperation", "The operation is not supported.", \
+		"操作不支持。")
 
 enum ctl_err {
 #define CTL_ERR_ENUM(name, code, en, zh) CTL_E_##name,

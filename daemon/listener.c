@@ -627,6 +627,15 @@ int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name)
 	return 0;
 }
 
+int lsn_table_set_https(struct lsn_table *t, const char *id, const struct st_https *https)
+{
+	struct lsn *l = (struct lsn *)lsn_table_find(t, id);
+	if (l == NULL)
+		return -1;
+	l->rec.https = *https;
+	return 0;
+}
+
 int lsn_table_set_l7(struct lsn_table *t, const char *id, struct px_l7 *l7)
 {
 	struct lsn *l = (struct lsn *)lsn_table_find(t, id);

@@ -92,6 +92,9 @@ int lsn_table_reserve(struct lsn_table *t, const struct lsn *l);
 void lsn_table_add(struct lsn_table *t, struct lsn *l);
 /* Rename listener id (the store is the caller's). 0, or -1 when there is no such listener. */
 int lsn_table_set_name(struct lsn_table *t, const char *id, const char *name);
+/* Replace listener id's HTTPS members of its record, likewise (what its connections present is
+ * lsn_table_set_tls()'s). */
+int lsn_table_set_https(struct lsn_table *t, const char *id, const struct st_https *https);
 /* Take the listeners ids out of the table and stop them: every worker frees its accepting slots on
  * its own thread and retires the listener's connections (px_worker_retire: the exchange in flight
  * finishes, then they close, within drain_ms). Returns once every worker has let go of the sockets,

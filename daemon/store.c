@@ -2,7 +2,9 @@
  * listener kind's encoding (store.h). */
 #include "store.h"
 #include "state/l7.h"
+#include "state/certs.h"
 #include "state/rs.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,12 +44,41 @@ void st_close(struct st *s)
 
 /* ---- the listener kind ---- */
 
+/* The HTTPS members into j. 0, or -1 on ENOMEM. */
+static int https_json(json_t *j, const struct st_https *h)
+{
+	const char *names[4];
+	size_t nv = tls_version_names(h->versions, names);
+	json_t *cas = json_array(), *vers = json_array();
+	int ok = cas != NULL && vers != NULL;
+	for (size_t i = 0; ok && i < h->ncas; i++)
+		ok = json_array_append_new(cas, json_string(h->cas[i])) == 0;
+	for (size_t i = 0; ok && i < nv; i++)
+		ok = json_array_append_new(vers, json_string(names[i])) == 0;
+	ok = ok && tls_ciphers_name((enum tls_ciphers)h->ciphers)[0] != '\0';
+	ok = ok && json_object_set_new(j, "CertificateId", json_string(h->cert)) == 0 &&
+		json_object_set_new(j, "ForwardProtocol", json_string(h->forward)) == 0 &&
+		json_object_set_new(j, "AuthType", json_integer(h->auth_type)) == 0 &&
+		json_object_set(j, "ClientCertificateIds", cas) == 0 &&
+		json_object_set(j, "TLSSupportVersion", vers) == 0 &&
+		json_object_set_new(j, "TLSCiphers", json_string(tls_ciphers_name(
+		(enum tls_ciphers)h->ciphers))) == 0;
+	json_decref(cas);
+	json_decref(vers);
+	return ok ? 0 : -1;
+}
+
 json_t *st_listener_json(const struct st_listener *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
 		"ListenerId", r->id, "ListenerName", r->name, "Protocol", r->protocol,
 		"ProxyId", r->proxy_id, "GroupId", r->group_id,
 		"Port", (json_int_t)r->port, "CreateTime", (json_int_t)r->create_time);
+	if (j != NULL && strcmp(r->protocol, "HTTPS") == 0 && https_json(j, &r->https) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static int copy_field(char *dst, size_t size, const char *src)
@@ -57,6 +88,38 @@ static int copy_field(char *dst, size_t size, const char *src)
 		return -1;
 	memcpy(dst, src, len + 1);
 	return 0;
+}
+
+/* An HTTPS listener's members from j: 0, or -1 when one is missing or out of range. */
+static int https_from(json_t *j, struct st_https *h)
+{
+	const char *cert, *fwd, *ciphers;
+	json_int_t auth;
+	json_t *cas, *vers, *v;
+	enum tls_ciphers c;
+	size_t i;
+	if (json_unpack(j, "{s:s, s:s, s:I, s:o, s:o, s:s}", "CertificateId", &cert,
+	    "ForwardProtocol", &fwd, "AuthType", &auth, "ClientCertificateIds", &cas,
+	    "TLSSupportVersion", &vers, "TLSCiphers", &ciphers) != 0 ||
+	    (strcmp(fwd, "HTTP") != 0 && strcmp(fwd, "HTTPS") != 0) || auth < 0 || auth > 1 ||
+	    !json_is_array(cas) || json_array_size(cas) > ST_CLIENT_CAS_MAX ||
+	    (json_array_size(cas) > 0) != (auth == 1) || !json_is_array(vers) ||
+	    tls_ciphers_parse(ciphers, &c) != 0 || copy_field(h->cert, sizeof(h->cert), cert) != 0)
+		return -1;
+	snprintf(h->forward, sizeof(h->forward), "%s", fwd);
+	h->auth_type = (int)auth;
+	h->ciphers = (int)c;
+	json_array_foreach(cas, i, v)
+		if (!json_is_string(v) || copy_field(h->cas[h->ncas++], ST_ID_MAX,
+		    json_string_value(v)) != 0)
+			return -1;
+	json_array_foreach(vers, i, v) {
+		unsigned bit = json_is_string(v) ? tls_version_bit(json_string_value(v)) : 0;
+		if (bit == 0)
+			return -1;
+		h->versions |= bit;
+	}
+	return h->versions != 0 ? 0 : -1;
 }
 
 int st_listener_from(json_t *j, struct st_listener *r)
@@ -73,6 +136,8 @@ int st_listener_from(json_t *j, struct st_listener *r)
 	    copy_field(r->protocol, sizeof(r->protocol), proto) != 0 ||
 	    copy_field(r->proxy_id, sizeof(r->proxy_id), proxy) != 0 ||
 	    copy_field(r->group_id, sizeof(r->group_id), group) != 0)
+		return -1;
+	if (strcmp(r->protocol, "HTTPS") == 0 && https_from(j, &r->https) != 0)
 		return -1;
 	r->port = (unsigned)port;
 	r->create_time = (int64_t)ctime;
@@ -97,6 +162,7 @@ static const struct {
 	{ RS_KIND, rs_check },
 	{ L7_DOMAIN_KIND, l7_domain_check },
 	{ L7_RULE_KIND, l7_rule_check },
+	{ CS_KIND, cs_check },
 };
 
 int st_check(const char *kind, const char *id, json_t *fields, char *err, size_t errlen)

@@ -19,14 +19,29 @@
 #define ST_ID_MAX 64
 #define ST_NAME_MAX 128         /* bytes of UTF-8, with the NUL; names are <= 30 characters */
 
+/* An HTTPS listener's own TLS members (l7-and-https.md §6, §7.7): certificates by id (the
+ * "certificate" records, state/certs.h), kept in the listener's record so that create, delete and
+ * restore stay one record. */
+#define ST_CLIENT_CAS_MAX 10    /* client CA certificates per listener or domain (§1.3) */
+struct st_https {
+	char cert[ST_ID_MAX];       /* CertificateId: its server certificate (type 2) */
+	char forward[8];            /* ForwardProtocol towards real servers: HTTP or HTTPS */
+	int auth_type;              /* AuthType: 0 one-way, 1 mutual */
+	char cas[ST_CLIENT_CAS_MAX][ST_ID_MAX];     /* AuthType 1: its client CAs (type 1) */
+	size_t ncas;                /* 0 with AuthType 0, at least 1 with AuthType 1 */
+	unsigned versions;          /* TLSSupportVersion as TLS_V* bits (tls/tls.h), never 0 */
+	int ciphers;                /* TLSCiphers, enum tls_ciphers */
+};
+
 struct st_listener {
 	char id[ST_ID_MAX];         /* listener-xxxxxxxx */
 	char name[ST_NAME_MAX];
-	char protocol[8];           /* HTTP */
+	char protocol[8];           /* HTTP or HTTPS */
 	char proxy_id[ST_ID_MAX];
 	char group_id[ST_ID_MAX];   /* "" unless created through a group */
 	unsigned port;
 	int64_t create_time;        /* Unix seconds */
+	struct st_https https;      /* Protocol HTTPS only (zero otherwise) */
 };
 
 /* A record: a kind ("listener"; real servers, domains, rules ... as they come), an id unique
@@ -80,7 +95,9 @@ int st_check(const char *kind, const char *id, json_t *fields, char *err, size_t
 
 /* The listener kind ("listener"): fields are the JSON object the v1 file held per listener
  * (ListenerId, ListenerName, Protocol, ProxyId, GroupId, Port, CreateTime), so that a v1
- * listeners.json migrates as it is. */
+ * listeners.json migrates as it is; an HTTPS listener's also CertificateId, ForwardProtocol,
+ * AuthType, ClientCertificateIds ([string], [] with AuthType 0), TLSSupportVersion ([names]),
+ * TLSCiphers (a package's name). */
 #define ST_LISTENER "listener"
 json_t *st_listener_json(const struct st_listener *rec);        /* NULL on ENOMEM */
 int st_listener_from(json_t *fields, struct st_listener *rec);  /* 0, or -1: not a listener */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "certs.h"
 #include "cfg.h"
 #include "l7.h"
 #include "listener.h"
@@ -22,7 +23,8 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
 	if (s == NULL)
 		return NULL;
 	*s = (struct sm){ .store = store, .t = t, .cfg = cfg, .new_id = new_id };
-	if ((s->rs = rs_set_new()) == NULL || (s->l7 = l7_set_new()) == NULL) {
+	if ((s->rs = rs_set_new()) == NULL || (s->l7 = l7_set_new()) == NULL ||
+	    (s->certs = cs_set_new()) == NULL) {
 		sm_free(s);
 		return NULL;
 	}
@@ -34,6 +36,7 @@ void sm_free(struct sm *s)
 	if (s != NULL) {
 		rs_set_free(s->rs);
 		l7_set_free(s->l7);
+		cs_set_free(s->certs);
 	}
 	free(s);
 }
@@ -131,6 +134,19 @@ int sm_sync(struct sm *s, char *err, size_t errlen)
 
 /* ---- restore ---- */
 
+/* An HTTPS listener serves its own certificate from the start; its domains' come once they are
+ * restored (sm_tls_restore_listeners()). */
+static void restore_tls(struct sm *s, struct lsn *l)
+{
+	struct sm_outcome o = { .err = SM_OK };
+	struct tls_srv *srv;
+	if (sm_tls_build(s, &l->rec, NULL, 0, &srv, &o) != 0)
+		LOG_ERR("state", "listener=%s: its TLS cannot be built (%s): it refuses connections",
+			l->rec.id, o.detail);
+	else if (srv != NULL)
+		lsn_set_tls(l, srv);
+}
+
 static int restore_one(const struct st_listener *rec, void *arg)
 {
 	struct sm *s = arg;
@@ -154,6 +170,7 @@ static int restore_one(const struct st_listener *rec, void *arg)
 		LOG_ERR("state", "listener=%s proxy=%s group=%s port=%u: not serving (status %d): %s",
 			rec->id, rec->proxy_id[0] ? rec->proxy_id : "-", rec->group_id[0] ?
 			rec->group_id : "-", rec->port, (int)l->status, l->fault);
+	restore_tls(s, l);
 	lsn_table_add(s->t, l);
 	return 0;
 }
@@ -176,6 +193,8 @@ int sm_restore(struct sm *s, char *err, size_t errlen)
 {
 	int rc;
 	err[0] = '\0';
+	if (sm_tls_restore_certs(s, err, errlen) != 0)
+		return -1;
 	if (st_each(s->store, RS_KIND, restore_rs, s) != 0) {
 		snprintf(err, errlen, "the real servers could not be restored");
 		return -1;
@@ -185,7 +204,13 @@ int sm_restore(struct sm *s, char *err, size_t errlen)
 	lsn_table_unlock(s->t);
 	if (rc != 0 && err[0] == '\0')
 		snprintf(err, errlen, "out of memory");
-	return rc != 0 ? rc : sm_l7_restore(s, err, errlen);
+	if (rc != 0 || (rc = sm_l7_restore(s, err, errlen)) != 0)
+		return rc;
+	lsn_table_lock(s->t);
+	if ((rc = sm_tls_restore_listeners(s)) != 0)
+		snprintf(err, errlen, "the HTTPS listeners' TLS could not be built: out of memory");
+	lsn_table_unlock(s->t);
+	return rc;
 }
 
 /* ---- reload ---- */
@@ -248,7 +273,10 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 {
 	struct lsn *l;
 	size_t failed;
+	struct tls_srv *srv = NULL;
 	if (check_placement(s, proxies, n, rec->port, out) != 0)
+		return;
+	if (strcmp(rec->protocol, "HTTPS") == 0 && sm_tls_check_listener(s, &rec->https, out) != 0)
 		return;
 	if (new_listener_id(s, rec->id, sizeof(rec->id)) != 0) {
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
@@ -264,6 +292,13 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 		return;
 	}
+	if (sm_tls_build(s, rec, NULL, 0, &srv, out) != 0) {
+		LOG_ERR("state", "listener=%s: TLS: %s; create refused", rec->id, out->detail);
+		lsn_discard(l);
+		return;
+	}
+	if (srv != NULL)
+		lsn_set_tls(l, srv);    /* before it serves: never a moment in plain text */
 	if (write_change(s, rec, 1, NULL, 0, out) != 0) {
 		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
@@ -573,6 +608,13 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out)
 	case SM_BIND_RULE:
 	case SM_SET_HEADERS:
 		sm_l7_apply(s, c, out);
+		return;
+	case SM_CREATE_CERT:
+	case SM_RENAME_CERT:
+	case SM_DELETE_CERT:
+	case SM_MODIFY_HTTPS_LISTENER:
+	case SM_SET_TLS:
+		sm_tls_apply(s, c, out);
 		return;
 	}
 }

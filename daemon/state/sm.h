@@ -32,7 +32,9 @@ struct rs_set;
 struct sm;
 
 enum sm_op {
-	SM_CREATE_LISTENER,         /* rec: all but id and create_time, which sm gives it */
+	SM_CREATE_LISTENER,         /* rec: all but id and create_time, which sm gives it; an HTTPS
+	                             * one with rec.https complete (the caller put cfg tls's
+	                             * defaults in versions and ciphers) */
 	SM_RENAME_LISTENER,         /* id, name */
 	SM_DELETE_LISTENERS,        /* ids, within the scope; force. Their domains and rules go in
 	                             * the same change */
@@ -56,6 +58,20 @@ enum sm_op {
 	SM_BIND_RULE,               /* rule; fields: the new RealServerSet, [{RealServerId,
 	                             * RealServerIP, RealServerPort, RealServerWeight}] */
 	SM_SET_HEADERS,             /* rule; fields: the new Headers, [{HeaderName, HeaderValue}] */
+	/* Certificates (state/certs.h) and HTTPS listeners (§6, §7). A domain's certificates are
+	 * its fields CertificateId (null: the listener's) and PolyClientCertificateIds ([]: the
+	 * listener's), changed by SM_CREATE_DOMAIN / SM_MODIFY_DOMAIN (ModifyCertificate is a
+	 * SM_MODIFY_DOMAIN keeping the name); sm checks them against the set and the listener.
+	 * Every change to what an HTTPS listener presents builds its tls_srv before the store write
+	 * (a refusal refuses the change: SM_E_TLS) and hands it to the listener after. */
+	SM_CREATE_CERT,             /* fields: the record but CertificateId and CreateTime (the
+	                             * caller checked it with tls_cert_check()); out.id: the id */
+	SM_RENAME_CERT,             /* id; name: the new alias */
+	SM_DELETE_CERT,             /* id; refused while in use (SM_E_CERT_IN_USE) */
+	SM_MODIFY_HTTPS_LISTENER,   /* id; scope_proxy (NULL: any); allowed; name: the new name
+	                             * (NULL: kept); fields: {ForwardProtocol, CertificateId,
+	                             * ClientCertificateIds ([string])}, each absent: kept */
+	SM_SET_TLS,                 /* id; allowed; tls_versions, tls_ciphers */
 };
 
 /* Why a change was refused or failed; SM_OK when it is done and durable. */
@@ -89,6 +105,15 @@ enum sm_err {
 	                             * is not its address, its kind is not the rule's type) */
 	SM_E_BIND_LIMIT,            /* node.max_bindings_per_rule */
 	SM_E_HEADER_LIMIT,          /* node.max_headers_per_rule */
+	SM_E_CERT_UNKNOWN,          /* out.detail: a certificate id naming none of the type needed */
+	SM_E_CERT_NO_MATCH,         /* out.detail: the domain a server certificate does not cover */
+	SM_E_CERT_PARAM,            /* out.detail, words for the caller: certificates where they
+	                             * cannot be (client CAs with AuthType 0, any on an HTTP
+	                             * listener), AuthType 1 without client CAs, too many */
+	SM_E_CERT_IN_USE,           /* out.detail: who uses it ("listener listener-x", "domain
+	                             * a.example.com of listener listener-x") */
+	SM_E_NOT_HTTPS,             /* the listener is not HTTPS (SM_MODIFY_HTTPS_LISTENER, SET_TLS) */
+	SM_E_TLS,                   /* the TLS library refused the listener's TLS: out.detail */
 };
 
 /* What a deletion did to each id asked for (out.verdicts[i] for ids[i]). */
@@ -116,6 +141,8 @@ struct sm_change {
 	                                     * bindings too; 0 refuses (SM_E_RS_BOUND) */
 	int64_t project;                    /* ADD_REAL_SERVERS: ProjectId */
 	json_t *tags;                       /* ADD_REAL_SERVERS: TagSet, checked (borrowed) */
+	unsigned tls_versions;              /* SET_TLS: TLS_V* bits, not 0 */
+	int tls_ciphers;                    /* SET_TLS: enum tls_ciphers */
 };
 
 struct sm_outcome {
@@ -123,7 +150,8 @@ struct sm_outcome {
 	int sys;                            /* errno of SM_E_BIND and SM_E_STORE */
 	const struct cfg_proxy *proxy;      /* the proxy a refusal is about */
 	char detail[256];                   /* the store's words, for the log (or see above) */
-	char id[ST_ID_MAX];                 /* CREATE: the new listener's id */
+	char id[ST_ID_MAX];                 /* CREATE: the new listener's id (CREATE_CERT: the
+	                                     * certificate's, CREATE_RULE: the rule's) */
 	unsigned char *verdicts;            /* DELETE: nids of them, the caller's array */
 	char (*new_ids)[ST_ID_MAX];         /* ADD_REAL_SERVERS: nids of them, the caller's */
 };
@@ -137,6 +165,8 @@ struct sm *sm_new(struct st *store, struct lsn_table *t, const struct cfg *cfg,
  * changes). */
 const struct rs_set *sm_real_servers(const struct sm *s);
 const struct l7_set *sm_l7(const struct sm *s);
+struct cs_set;
+const struct cs_set *sm_certs(const struct sm *s);
 void sm_free(struct sm *s);         /* NULL-safe; frees nothing it borrows */
 
 /* The active health checker (health/hc.h, borrowed; it must outlive every routing sm builds,

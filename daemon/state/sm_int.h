@@ -19,6 +19,7 @@ struct sm {
 	int (*new_id)(const char *prefix, char *out, size_t len);
 	struct rs_set *rs;          /* the real servers, as the store has them */
 	struct l7_set *l7;          /* the domains and rules, as the store has them */
+	struct cs_set *certs;       /* the certificates, as the store has them */
 	uint64_t written;           /* the store's sequence of the last change written */
 	uint64_t synced;            /* ... and of the last one made durable */
 	struct sm_counts counts;
@@ -47,5 +48,27 @@ size_t sm_l7_listener_dels(const struct sm *s, const char *listener, struct st_o
  * domain is gone is logged and skipped), then each listener's routing. 0, or -1 with err
  * (ENOMEM). Takes the table's lock. */
 int sm_l7_restore(struct sm *s, char *err, size_t errlen);
+
+/* sm_tls.c. Certificates and HTTPS listeners (SM_CREATE_CERT ... SM_SET_TLS), whole or
+ * nothing; they take the table's lock. */
+void sm_tls_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out);
+/* An HTTPS listener's own certificates name certificates of the right types, its client CAs fit
+ * its AuthType: 0, or -1 with out filled. */
+int sm_tls_check_listener(struct sm *s, const struct st_https *h, struct sm_outcome *out);
+/* A domain's certificate fields (its record as it will be) on listener rec: 0, or -1 with out
+ * filled. */
+int sm_tls_check_domain(struct sm *s, const struct st_listener *rec, json_t *fields,
+	struct sm_outcome *out);
+/* The TLS of listener rec once the domain ops among ops[0..n) are applied to the set: 0 with *srv
+ * (NULL for a listener that is not HTTPS), or -1 with out filled (SM_E_TLS, SM_E_NOMEM).
+ * Under the table's lock (the ticket ring). */
+struct tls_srv;
+int sm_tls_build(struct sm *s, const struct st_listener *rec, const struct st_op *ops, size_t n,
+	struct tls_srv **srv, struct sm_outcome *out);
+/* The certificates from the store (before the listeners): 0, or -1 with err. */
+int sm_tls_restore_certs(struct sm *s, char *err, size_t errlen);
+/* Every HTTPS listener's TLS from the sets (after the domains): one that cannot be built is
+ * logged and refuses connections. 0, or -1 on ENOMEM. Under the table's lock. */
+int sm_tls_restore_listeners(struct sm *s);
 
 #endif

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "proxy/px.h"
 #include "rs.h"
+#include "tls/tls.h"
 
 #define OPS_SMALL 3                 /* a change's ops, but for DeleteDomain's rules */
 
@@ -85,13 +86,30 @@ static void set_apply(struct l7_set *set, const struct st_op *o)
 		l7_remove_rule(set, o->id);
 }
 
+/* An HTTPS listener's TLS changes with its domains (SNI names, their certificates). */
+static int touches_tls(const struct chg *ch)
+{
+	if (strcmp(ch->l->rec.protocol, "HTTPS") != 0)
+		return 0;
+	for (size_t i = 0; i < ch->nroute; i++)
+		if (strcmp(ch->ops[i].kind, L7_DOMAIN_KIND) == 0)
+			return 1;
+	return 0;
+}
+
 static void commit(struct sm *s, struct chg *ch, struct sm_outcome *out)
 {
 	const char *lsn = ch->l->rec.id;
 	struct px_l7 *l7;
+	struct tls_srv *srv = NULL;
+	int tls = touches_tls(ch);
 	char err[200];
 	if (reserve(s, ch) != 0) {
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
+		return;
+	}
+	if (tls && sm_tls_build(s, &ch->l->rec, ch->ops, ch->nroute, &srv, out) != 0) {
+		LOG_ERR("state", "listener=%s: TLS: %s; change refused", lsn, out->detail);
 		return;
 	}
 	if (sm_build_routing(s, lsn, ch->ops, ch->nroute, &l7, err, sizeof(err)) != 0) {
@@ -99,17 +117,21 @@ static void commit(struct sm *s, struct chg *ch, struct sm_outcome *out)
 		sm_fail(out, nomem ? SM_E_NOMEM : SM_E_STORE, NULL, nomem ? ENOMEM : EINVAL);
 		snprintf(out->detail, sizeof(out->detail), "routing: %s", err);
 		LOG_ERR("state", "listener=%s: %s; change refused", lsn, out->detail);
+		tls_srv_unref(srv);
 		return;
 	}
 	if (sm_write_ops(s, ch->ops, ch->n, out) != 0) {
 		sm_fail(out, SM_E_STORE, NULL, errno);
 		LOG_ERR("state", "listener=%s: %s; layer-7 change not done", lsn, out->detail);
 		px_l7_unref(l7);
+		tls_srv_unref(srv);
 		return;
 	}
 	for (size_t i = 0; i < ch->nroute; i++)  /* the rest is implied (and names freed ids) */
 		set_apply(s->l7, &ch->ops[i]);
 	(void)lsn_table_set_l7(s->t, lsn, l7);      /* found under the same lock: cannot fail */
+	if (tls)
+		(void)lsn_table_set_tls(s->t, lsn, srv);
 }
 
 /* ---- the checks every change makes ---- */
@@ -223,6 +245,8 @@ static void create_domain(struct sm *s, const struct sm_change *c, struct chg *c
 		return;
 	}
 	put_op(ch, L7_DOMAIN_KIND, id, f);
+	if (sm_tls_check_domain(s, &ch->l->rec, f, out) != 0)
+		return;
 	if (clear_default(s, ch, c->id, id, f) != 0)
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 }
@@ -252,6 +276,8 @@ static void modify_domain(struct sm *s, const struct sm_change *c, struct chg *c
 		return;
 	}
 	put_op(ch, L7_DOMAIN_KIND, d->id, f);
+	if (sm_tls_check_domain(s, &ch->l->rec, f, out) != 0)
+		return;
 	if (clear_default(s, ch, c->id, d->id, f) != 0)
 		sm_fail(out, SM_E_NOMEM, NULL, ENOMEM);
 }
