@@ -789,3 +789,48 @@ class HAProxyTLS(TlsPorts, HAProxy):
     def start(self):
         self.port = free_port()
         return super().start()
+
+
+class GaapdTLS(TlsPorts, GaapdTarget):
+    """gaapd as above, terminating TLS: two certificates (CreateCertificate, type 2, the PEM
+    files of TlsFiles) and an HTTPS listener for each (CreateHTTPSListener, ForwardProtocol
+    HTTP), provisioned through the signed API; the node's TLS defaults (TLSv1.2 + TLSv1.3,
+    GAAP_TLS_CIPHERS_STRICT, session tickets with a node-wide key ring, session_timeout 300 s)."""
+    label = "gaapd"
+
+    def __init__(self, workdir, cpu, binary, origin_port, files):
+        self.name = "gaapd-tls"
+        super().__init__(workdir, cpu, binary, origin_port)
+        self.name = "gaapd"
+        self.files = files
+        self.port_rsa = None
+
+    def https_listener(self, kind, port):
+        with open(self.files.crt(kind)) as f:
+            crt = f.read()
+        with open(self.files.key(kind)) as f:
+            key = f.read()
+        resp = self.g.call("CreateCertificate", {"CertificateType": 2, "CertificateContent": crt,
+                                                 "CertificateKey": key,
+                                                 "CertificateAlias": f"bench-{kind}"})
+        if harness.error_code(resp):
+            raise RuntimeError(f"CreateCertificate {kind}: {resp}")
+        resp = self.g.call("CreateHTTPSListener", {
+            "ListenerName": f"bench-{kind}", "Port": port, "ProxyId": harness.PROXY,
+            "CertificateId": resp["CertificateId"], "ForwardProtocol": "HTTP"})
+        if harness.error_code(resp):
+            raise RuntimeError(f"CreateHTTPSListener {kind}: {resp}")
+        wait_port(port, self.proc, what=f"gaapd HTTPS listener ({kind})", log=self.log)
+
+    def start(self):
+        harness.GAAPD = self.binary
+        self.g = harness.Gaapd(config_text=self.checked_config(), directory=self.dir,
+                               preexec_fn=pin_self(self.cpu))
+        self.g.start()
+        self.proc = self.g.proc
+        self.log = self.g.log_path
+        self.port, self.port_rsa = free_port(), free_port()
+        for kind, port in self.tls_ports().items():
+            self.https_listener(kind, port)
+        self.check()
+        return self
