@@ -21,7 +21,8 @@
  *
  * conn and keep print one line "BENCH {json}" with bench/wrk.lua's keys (requests, bytes,
  * errors by kind, p50/p99/max/mean in microseconds) plus handshakes, resumed, and the protocol,
- * suite and group of the last handshake, so that bench/run checks what was negotiated.
+ * suite and group of the last handshake, so that bench/run checks what was negotiated, and
+ * client_cpu_us, this process's own CPU (user + system): whether the client was the limit.
  * The certificate is not verified (as wrk): the figure is the proxy's cost, and the same files
  * are served by every target. Responses: Content-Length or the end of the connection; status
  * other than 2xx counts in "status". A request without an answer in 10 s counts in "timeout".
@@ -43,6 +44,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -416,15 +418,19 @@ static void report(long long dur_ns)
 	for (size_t i = 0; i < g.nlat; i++)
 		mean += g.lat[i];
 	mean = g.nlat ? mean / (double)g.nlat : 0;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	long long cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL +
+		ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 	qsort(g.lat, g.nlat, sizeof *g.lat, cmp_u32);
 	printf("BENCH {\"duration_us\": %lld, \"requests\": %lld, \"bytes\": %lld, "
 		"\"connect\": %lld, \"read\": %lld, \"write\": %lld, \"status\": %lld, "
 		"\"timeout\": %lld, \"p50_us\": %u, \"p99_us\": %u, \"max_us\": %u, "
 		"\"mean_us\": %.1f, \"handshakes\": %lld, \"resumed\": %lld, \"proto\": \"%s\", "
-		"\"suite\": \"%s\", \"group\": \"%s\"}\n",
+		"\"suite\": \"%s\", \"group\": \"%s\", \"client_cpu_us\": %lld}\n",
 		dur_ns / 1000, g.requests, g.bytes, g.e_connect, g.e_read, g.e_write, g.e_status,
 		g.e_timeout, pct(50), pct(99), g.nlat ? g.lat[g.nlat - 1] : 0, mean, g.handshakes,
-		g.resumed, g.proto, g.suite, g.group);
+		g.resumed, g.proto, g.suite, g.group, cpu_us);
 	fflush(stdout);
 }
 
