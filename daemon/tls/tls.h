@@ -11,6 +11,8 @@
  *   state machine sets it, accepting workers get it. Any thread; a short lock.
  * Session tickets: one key ring for the node (tls_tickets_*), shared by every tls_srv, so that a
  *   certificate swap does not end resumption, and rotated on a timer of its owner's.
+ * A tls_client (client.c) is the node's side towards HTTPS real servers (ForwardProtocol HTTPS);
+ *   active health probes (health/) stay plain HTTP/TCP even towards such servers.
  * Nothing here knows the store, the API or the proxy core: the state machine builds the input from
  *   its records, the proxy core's transport (proxy/tx.h) drives the SSL objects.
  */
