@@ -31,16 +31,32 @@ static int hex(int c)
 		c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* v as §7.1 takes it: raw PEM (first non-blank characters "-----BEGIN") as is, anything else
- * percent-decoded once (only %XX: '+' stays, base64 and hashes use it). A new string, or NULL
- * for a bad escape, a NUL byte or ENOMEM (*nomem says which). */
+/* Form encoding writes a space as '+': in the PEM armor lines ("-----BEGIN+CERTIFICATE-----")
+ * it can only be that (base64 and hashes elsewhere use '+' as itself). */
+static void armor_spaces(char *s)
+{
+	for (char *p = strstr(s, "-----"); p != NULL; p = strstr(p, "-----")) {
+		char *end = strstr(p + 5, "-----");
+		if (end == NULL)
+			return;
+		if (strncmp(p + 5, "BEGIN", 5) == 0 || strncmp(p + 5, "END", 3) == 0)
+			for (char *q = p + 5; q < end; q++)
+				if (*q == '+')
+					*q = ' ';
+		p = end + 5;
+	}
+}
+
+/* v as §7.1 takes it: raw PEM (first non-blank characters "-----BEGIN ") as is, anything else
+ * percent-decoded once (only %XX: '+' stays but in armor lines, base64 and hashes use it). A new
+ * string, or NULL for a bad escape, a NUL byte or ENOMEM (*nomem says which). */
 static char *decoded(const char *v, int *nomem)
 {
 	const char *p = v + strspn(v, " \t\r\n");
 	size_t n = strlen(v), k = 0;
 	char *out = malloc(n + 1);
 	*nomem = out == NULL;
-	if (out == NULL || strncmp(p, "-----BEGIN", 10) == 0) {
+	if (out == NULL || strncmp(p, "-----BEGIN ", 11) == 0) {
 		if (out != NULL)
 			memcpy(out, v, n + 1);
 		return out;
@@ -60,6 +76,7 @@ static char *decoded(const char *v, int *nomem)
 		i += 2;
 	}
 	out[k] = '\0';
+	armor_spaces(out);
 	return out;
 }
 

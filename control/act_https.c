@@ -1,9 +1,9 @@
-/* control/act_https.c - the HTTPS listener actions (l7-and-https.md §6, §7.7): CreateHTTPSListener,
- * DescribeHTTPSListeners, ModifyHTTPSListenerAttribute, SetTlsVersion. An HTTPS listener is an
- * HTTP listener with TLS members (st_https, in its own record); creating, describing and the
- * refusals are act_listener.c's, what its certificates name and what the TLS library accepts the
- * state machine's (sm_tls.c). An HTTP listener given to an HTTPS-only action is "no HTTPS listener
- * with that id" (§1.3).
+/* control/act_https.c - the HTTPS listener actions (l7-and-https.md §6, §7.7):
+ * CreateHTTPSListener, DescribeHTTPSListeners, ModifyHTTPSListenerAttribute, SetTlsVersion. An
+ * HTTPS listener is an HTTP listener with TLS members (st_https, in its own record); creating,
+ * describing and the refusals are act_listener.c's, what its certificates name and what the TLS
+ * library accepts the state machine's (sm_tls.c). An HTTP listener given to an HTTPS-only action
+ * is "no HTTPS listener with that id" (§1.3).
  */
 #include <stdio.h>
 #include <string.h>
@@ -251,6 +251,7 @@ enum ctl_err ctl_act_modify_https_listener_attribute(struct ctl_call *call)
 		{ "PolyClientCertificateIds", CTL_P_STRING_ARRAY, 0 },
 	};
 	const struct cfg_proxy *p = NULL;
+	struct st_listener rec;
 	struct sm_outcome o;
 	char err[160];
 	json_t *f;
@@ -262,6 +263,12 @@ enum ctl_err ctl_act_modify_https_listener_attribute(struct ctl_call *call)
 	if (name != NULL && ctl_listener_name_check(name, err, sizeof(err)) != 0)
 		return ctl_fail(call, CTL_E_INVALID_PARAMETER_VALUE, "%s", err);
 	if (proxy != NULL && (e = ctl_listener_resolve_proxy(call, proxy, &p)) != CTL_E_OK)
+		return e;
+	if ((e = ctl_l7_listener(call, id, CTL_E_RESOURCE_NOT_FOUND, &rec)) != CTL_E_OK)
+		return e;
+	if (strcmp(rec.protocol, "HTTPS") != 0)
+		return ctl_fail(call, CTL_E_RESOURCE_NOT_FOUND, "ListenerId(%s) Not Exist.", id);
+	if (rec.group_id[0] == '\0' && (e = ctl_l7_running(call, &rec)) != CTL_E_OK)
 		return e;
 	if ((f = modify_fields(call, &e)) == NULL)
 		return e;

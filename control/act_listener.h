@@ -24,7 +24,8 @@ enum ctl_err ctl_listener_create(struct ctl_call *call, struct sm_change *c);
 typedef json_t *(*ctl_listener_json_fn)(const struct lsn *l, void *arg);
 /* After ctl_params_check(): the listeners of protocol that the call's filters (ProxyId, GroupId,
  * ListenerId, ListenerName, Port, SearchValue, Offset, Limit) select, each as json() makes it,
- * into TotalCount and ListenerSet. none: a filter of the caller's matches nothing (TotalCount 0). */
+ * into TotalCount and ListenerSet. none: a filter of the caller's matches nothing (TotalCount
+ * 0). */
 enum ctl_err ctl_listener_describe(struct ctl_call *call, const char *protocol, int none,
 	ctl_listener_json_fn json, void *arg);
 

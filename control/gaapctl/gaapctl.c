@@ -37,8 +37,12 @@ struct opts {
  * (objects and lists of objects: CheckParams, RealServerBindSet, Headers). */
 static const char *const integer_params[] = {
 	"Port", "Offset", "Limit", "Force", "ProjectId", "AuthType", "Http3Supported",
-	"HealthCheck", "RealServerPort", "RealServerWeight", "Independent",
+	"HealthCheck", "RealServerPort", "RealServerWeight", "Independent", "CertificateType",
 };
+
+/* Parameters whose value may be a file's content: `--CertificateContent @cert.pem` (PEM files,
+ * as CreateCertificate takes them raw). */
+static const char *const file_params[] = { "CertificateContent", "CertificateKey" };
 
 /* Parameters the API types as arrays of strings: `--ListenerIds a,b` sends ["a","b"]. */
 static const char *const string_array_params[] = {
@@ -62,6 +66,10 @@ static void usage(FILE *out)
 		"               --RealServerBindSet '[{\"RealServerId\":\"rs-a\",\"RealServerIP\":\"10.0.0.1\",\"RealServerPort\":80}]'\n"
 		"       gaapctl CreateCustomHeader --RuleId rule-a --Headers '[{\"HeaderName\":\"X-Via\",\"HeaderValue\":\"gaap\"}]'\n"
 		"       gaapctl DescribeRules --ListenerId listener-a\n"
+		"       gaapctl CreateCertificate --CertificateType 2 --CertificateContent @cert.pem \\\n"
+		"               --CertificateKey @key.pem --CertificateAlias site\n"
+		"       gaapctl CreateHTTPSListener --ProxyId link-cuxw2rm0 --ListenerName web --Port 443 \\\n"
+		"               --CertificateId cert-a --ForwardProtocol HTTP\n"
 		"options:\n"
 		"  --endpoint HOST:PORT    the control address (default $GAAPD_ENDPOINT or 127.0.0.1:9680)\n"
 		"  --secret-id ID --secret-key KEY\n"
@@ -114,9 +122,44 @@ static int is_bool_param(const char *name)
 	return 0;
 }
 
+/* The whole content of path as a JSON string; NULL (said why) when it cannot be read. */
+static json_t *file_value(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	json_t *j = NULL;
+	if (fp == NULL) {
+		fprintf(stderr, "gaapctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	do {
+		char *b = len + 4096 > cap ? realloc(buf, cap = cap * 2 + 4096) : buf;
+		if (b == NULL)
+			break;
+		buf = b;
+		len += n = fread(buf + len, 1, cap - len, fp);
+	} while (n > 0);
+	if (buf != NULL && !ferror(fp))
+		j = json_stringn(buf, len);
+	fclose(fp);
+	free(buf);
+	return j;
+}
+
+static int is_file_param(const char *name)
+{
+	for (size_t i = 0; i < sizeof(file_params) / sizeof(file_params[0]); i++)
+		if (strcmp(file_params[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 static json_t *param_value(const char *name, const char *v)
 {
 	char *end;
+	if (v[0] == '@' && is_file_param(name))
+		return file_value(v + 1);
 	if (v[0] == '[' || v[0] == '{')
 		return json_loads(v, 0, NULL);
 	if (is_bool_param(name) && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))

@@ -547,6 +547,7 @@ struct l7_route *l7_route_new(const json_t *fields)
 {
 	const char *host = json_string_value(json_object_get(fields, "ForwardHost"));
 	const char *redirect = json_string_value(json_object_get(fields, "ForcedRedirect"));
+	const char *fwd = json_string_value(json_object_get(fields, "ForwardProtocol"));
 	json_t *set = json_object_get(fields, "RealServerSet"), *hs, *x;
 	size_t nb = json_array_size(set), nh, i;
 	int on = json_integer_value(json_object_get(fields, "HealthCheck")) == 1;
@@ -566,7 +567,9 @@ struct l7_route *l7_route_new(const json_t *fields)
 		.sched = sched_of(json_string_value(json_object_get(fields, "Scheduler"))),
 		.forward_host = host == NULL || host[0] == '\0' || strcmp(host, "default") == 0 ?
 			NULL : host,
-		.forced_redirect = redirect == NULL || redirect[0] == '\0' ? NULL : redirect };
+		.forced_redirect = redirect == NULL || redirect[0] == '\0' ? NULL : redirect,
+		.forward = fwd == NULL ? L7_FWD_LISTENER : strcmp(fwd, "HTTPS") == 0 ? L7_FWD_HTTPS :
+			strcmp(fwd, "HTTP") == 0 ? L7_FWD_HTTP : L7_FWD_LISTENER };
 	json_array_foreach(set, i, x)
 		b[i] = (struct l7_binding){
 			.rs = json_string_value(json_object_get(x, "RealServerId")),

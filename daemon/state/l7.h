@@ -49,6 +49,11 @@ struct l7_domain {
  * provisioning quadratic in jansson). Strings point into the fields parsed, so a route lives no
  * longer than they do; one allocation (l7_route_new()). */
 struct hc_params;
+enum l7_forward {
+	L7_FWD_LISTENER,                /* "default": the listener's (HTTP for an HTTP listener) */
+	L7_FWD_HTTP,
+	L7_FWD_HTTPS,
+};
 struct l7_binding {
 	const char *rs;                 /* RealServerId; its address is the real server's (rs.h) */
 	unsigned port, weight;
@@ -61,6 +66,7 @@ struct l7_route {
 	enum cfg_sched sched;           /* Scheduler; lrtt as CFG_SCHED_LC (least connections
 	                                 * stands in, §9) */
 	const char *forward_host;       /* NULL: the client's Host ("default" or empty) */
+	enum l7_forward forward;        /* ForwardProtocol */
 	const char *forced_redirect;    /* NULL: off (null or empty) */
 	const struct hc_params *check;  /* HealthCheck 1: CheckParams normalized (defaults, ranges,
 	                                 * seconds to ms), host "" when CheckParams.Domain is empty

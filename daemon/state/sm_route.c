@@ -173,6 +173,8 @@ static void rule_in(const struct sm *s, const char *id, const struct l7_route *r
 {
 	*in = (struct px_l7_rule_in){ .id = id, .domain = domain, .path = r->path,
 		.sched = r->sched, .forward_host = r->forward_host,
+		.forward_protocol = r->forward == L7_FWD_HTTPS ? PX_FWD_HTTPS :
+			r->forward == L7_FWD_HTTP ? PX_FWD_HTTP : PX_FWD_LISTENER,
 		.forced_redirect = r->forced_redirect, .bindings = bs, .headers = hs,
 		.nheaders = r->nheaders };
 	for (size_t i = 0; i < r->nheaders; i++)

@@ -206,6 +206,7 @@ int sm_tls_build(struct sm *s, const struct st_listener *rec, const struct st_op
 		.nclient_cas = b.nlsn_cas, .versions = rec->https.versions,
 		.ciphers = (enum tls_ciphers)rec->https.ciphers, .domains = b.doms,
 		.ndomains = b.ndoms, .handshake_timeout_ms = s->cfg->tls.handshake_timeout_ms,
+		.forward_https = strcmp(rec->https.forward, "HTTPS") == 0,
 		.tickets = lsn_table_tickets(s->t) };
 	if ((*srv = tls_srv_new(&in, err, sizeof(err))) == NULL) {
 		detail(out, SM_E_TLS, "%s", err[0] ? err : "refused");

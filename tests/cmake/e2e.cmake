@@ -3,6 +3,8 @@ gaap_e2e_test(test_config)
 gaap_e2e_test(test_api)
 gaap_e2e_test(test_realservers)
 gaap_e2e_test(test_l7_api)
+# Certificates and HTTPS listeners through the API (l7-and-https.md §6-8), certificates from openssl.
+gaap_e2e_test(test_https_api)
 gaap_e2e_test(test_create)
 # End-to-end: strict requests (issue 17): repeated headers the API reads, ListenerName characters.
 gaap_e2e_test(test_strict)

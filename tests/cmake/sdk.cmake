@@ -12,7 +12,7 @@ else()
 endif()
 add_test(NAME sdk_install COMMAND sh ${GAAP_SDK_DIR}/install.sh)
 set_tests_properties(sdk_install PROPERTIES FIXTURES_SETUP sdk LABELS e2e TIMEOUT 600)
-foreach(part listeners proxies realservers l7 common)
+foreach(part listeners proxies realservers l7 https common)
 	add_test(NAME sdk_${part} COMMAND ${gaap_node} --test --test-reporter=spec test_${part}.js
 		WORKING_DIRECTORY ${GAAP_SDK_DIR})
 	set_tests_properties(sdk_${part} PROPERTIES FIXTURES_REQUIRED sdk LABELS e2e TIMEOUT 300

@@ -554,8 +554,9 @@ class Proxies(GaapdTest):
         m2 = by_id["link-member02"]
         self.assertEqual((m2["InstanceId"], m2["ProxyName"], m2["Status"], m2["IP"], m2["Version"],
                           m2["SupportProtocols"], m2["GroupId"], m2["ProjectId"]),
-                         ("link-member02", "link-member02", "RUNNING", "127.0.0.2", "3.0", ["HTTP"],
-                          GROUP, 0))
+                         ("link-member02", "link-member02", "RUNNING", "127.0.0.2", "3.0",
+                          ["HTTP", "HTTPS"], GROUP, 0))
+        self.assertEqual(m2["IsSupportTLSChoice"], 1)     # Terraform checks it (§8)
         self.assertIsInstance(m2["CreateTime"], int)
         self.assertGreater(m2["CreateTime"], 1500000000)
         self.assertEqual(by_id[PROXY]["GroupId"], None)

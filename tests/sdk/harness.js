@@ -271,13 +271,21 @@ const MODELS = loadModels();
 
 /* Fields the contract answers with null although the SDK's documentation does not say they may be
  * (l7-and-https.md §4.5: an HTTP listener's domain has no certificates and no advanced
- * authentication; a rule without ForcedRedirect shows null, as Tencent's own example does). */
+ * authentication; a rule without ForcedRedirect shows null, as Tencent's own example does; and
+ * the certificates' and HTTPS listeners' below). */
 const SPEC_NULLS = new Set([
 	...["CertificateId", "CertificateAlias", "ClientCertificateId", "ClientCertificateAlias",
 		"BasicAuthConfId", "BasicAuthConfAlias", "RealServerCertificateId", "RealServerCertificateAlias",
 		"GaapCertificateId", "GaapCertificateAlias", "RealServerCertificateDomain"]
 		.map((f) => `DomainRuleSet.${f}`),
 	"RuleInfo.ForcedRedirect",
+	/* §7.2, §7.3: X.509 members of a basic-auth certificate (type 0), CN members of a name without
+	 * CN, the key (never shown); §6.2: client CA members of an AuthType 0 listener */
+	...["BeginTime", "EndTime", "IssuerCN", "SubjectCN"].flatMap((f) =>
+		[`Certificate.${f}`, `CertificateDetail.${f}`]),
+	"CertificateDetail.CertificateKey",
+	...["ClientCertificateId", "ClientCertificateAlias", "PolyClientCertificateAliasInfo"]
+		.map((f) => `HTTPSListener.${f}`),
 ]);
 
 function checkType(value, type, where, nullable) {

@@ -23,8 +23,10 @@
 #include "listener.h"
 #include "proxy/l7.h"
 #include "proxy/px.h"
+#include "state/certs.h"
 #include "state/l7.h"
 #include "state/rs.h"
+#include "tls/tls.h"
 #include "state/sm.h"
 #include "store.h"
 #include "worker.h"
@@ -866,6 +868,211 @@ static void test_restore_gives_the_same_set(void **state)
 	assert_int_equal(l7_rs_binding_count(sm_l7(f->sm), rs), 0);
 }
 
+
+/* ---- certificates and HTTPS listeners ---- */
+
+/* PEM text of f->dir/name (the caller frees). */
+static char *slurp(struct fx *f, const char *name)
+{
+	char path[128];
+	FILE *fp;
+	long n;
+	char *s;
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	assert_non_null(fp = fopen(path, "rb"));
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	assert_non_null(s = calloc(1, (size_t)n + 1));
+	assert_int_equal(fread(s, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	return s;
+}
+
+/* www (www.example), other (other.example), ca: EC P-256, made by the openssl CLI. */
+static void make_certs(struct fx *f)
+{
+	char cmd[1024];
+	static const char *const names[] = { "www", "other", "ca" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd), "cd %s && openssl req -x509 -newkey ec -pkeyopt "
+			"ec_paramgen_curve:P-256 -nodes -keyout %s.key -out %s.pem -days 2 -subj /CN=%s "
+			"-addext subjectAltName=DNS:%s.example 2>/dev/null", f->dir, names[i], names[i],
+			names[i], names[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* SM_CREATE_CERT of type with content and key as they are (sm does not parse them). */
+static enum sm_err cert_raw(struct fx *f, int type, const char *content, const char *key,
+	char *id)
+{
+	json_t *fields = json_pack("{s:i, s:s, s:s, s:o, s:i, s:i, s:n, s:n}", "CertificateType",
+		type, "CertificateAlias", "", "CertificateContent", content, "CertificateKey",
+		key != NULL ? json_string(key) : json_null(), "BeginTime", 0, "EndTime", 0,
+		"SubjectCN", "IssuerCN");
+	struct sm_change c = { .op = SM_CREATE_CERT, .fields = fields };
+	struct sm_outcome o;
+	enum sm_err e = apply(f, &c, &o);
+	if (e == SM_OK)
+		snprintf(id, ST_ID_MAX, "%s", o.id);
+	json_decref(fields);
+	return e;
+}
+
+static void cert(struct fx *f, int type, const char *name, char *id)
+{
+	char file[64], *content, *key = NULL;
+	snprintf(file, sizeof(file), "%s.pem", name);
+	content = slurp(f, file);
+	if (type == TLS_CERT_SERVER) {
+		snprintf(file, sizeof(file), "%s.key", name);
+		key = slurp(f, file);
+	}
+	assert_int_equal(cert_raw(f, type, content, key, id), SM_OK);
+	free(content);
+	free(key);
+}
+
+static enum sm_err https(struct fx *f, const char *cert_id, const char *ca, unsigned port,
+	struct sm_outcome *o)
+{
+	struct sm_change c = { .op = SM_CREATE_LISTENER, .rec = { .protocol = "HTTPS",
+		.port = port, .proxy_id = "link-a", .name = "tls" } };
+	snprintf(c.rec.https.cert, ST_ID_MAX, "%s", cert_id);
+	snprintf(c.rec.https.forward, sizeof(c.rec.https.forward), "HTTP");
+	c.rec.https.versions = TLS_V12 | TLS_V13;
+	if (ca != NULL) {
+		c.rec.https.auth_type = 1;
+		snprintf(c.rec.https.cas[c.rec.https.ncas++], ST_ID_MAX, "%s", ca);
+	}
+	return apply(f, &c, o);
+}
+
+/* The tls_srv listener id's new handshakes use now (a reference, the caller's; NULL: none). */
+static struct tls_srv *serving(struct fx *f, const char *id)
+{
+	struct tls_srv *s;
+	lsn_table_lock(f->t);
+	s = tls_cell_get(lsn_table_find(f->t, id)->tls);
+	lsn_table_unlock(f->t);
+	return s;
+}
+
+static enum sm_err domain_cert(struct fx *f, enum sm_op op, const char *lsn, const char *name,
+	const char *cert_id)
+{
+	json_t *fields = json_pack("{s:s, s:b, s:s?, s:n, s:[]}", "Domain", name, "IsDefaultServer",
+		0, "CertificateId", cert_id, "ClientCertificateId", "PolyClientCertificateIds");
+	struct sm_change c = { .op = op, .id = lsn, .name = name, .fields = fields };
+	struct sm_outcome o;
+	enum sm_err e = apply(f, &c, &o);
+	json_decref(fields);
+	return e;
+}
+
+static void test_https_listeners_refuse_what_their_certificates_cannot_do(void **state)
+{
+	struct fx *f = *state;
+	char www[ST_ID_MAX], other[ST_ID_MAX], ca[ST_ID_MAX], junk[ST_ID_MAX], a[ST_ID_MAX];
+	unsigned port = free_port();
+	struct sm_outcome o;
+	make_certs(f);
+	cert(f, TLS_CERT_SERVER, "www", www);
+	cert(f, TLS_CERT_SERVER, "other", other);
+	cert(f, TLS_CERT_CLIENT_CA, "ca", ca);
+	assert_int_equal(cert_raw(f, TLS_CERT_SERVER, "junk", "junk", junk), SM_OK);
+	assert_int_equal(cs_count(sm_certs(f->sm)), 4);
+	/* refusals leave no socket and no record */
+	assert_int_equal(https(f, "cert-nosuch", NULL, port, &o), SM_E_CERT_UNKNOWN);
+	assert_int_equal(https(f, ca, NULL, port, &o), SM_E_CERT_UNKNOWN);
+	assert_int_equal(https(f, www, www, port, &o), SM_E_CERT_UNKNOWN);
+	assert_int_equal(https(f, junk, NULL, port, &o), SM_E_TLS);
+	assert_true(o.detail[0] != '\0');
+	assert_true(port_free(port));
+	assert_int_equal(count(f), 0);
+	assert_int_equal(stored(f), 0);
+	assert_int_equal(https(f, www, NULL, port, &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	struct tls_srv *first = serving(f, a);
+	assert_non_null(first);
+	/* domains: a certificate must cover its name; SNI changes are a new tls_srv */
+	assert_int_equal(domain_cert(f, SM_CREATE_DOMAIN, a, "www.other.example", other),
+		SM_E_CERT_NO_MATCH);
+	assert_int_equal(domain_cert(f, SM_CREATE_DOMAIN, a, "other.example", ca), SM_E_CERT_UNKNOWN);
+	assert_int_equal(domain_cert(f, SM_CREATE_DOMAIN, a, "other.example", other), SM_OK);
+	struct tls_srv *second = serving(f, a);
+	assert_ptr_not_equal(first, second);
+	tls_srv_unref(first);
+	tls_srv_unref(second);
+	/* in use: refused, naming the user */
+	struct sm_change del = { .op = SM_DELETE_CERT, .id = www };
+	assert_int_equal(apply(f, &del, &o), SM_E_CERT_IN_USE);
+	assert_non_null(strstr(o.detail, a));
+	del.id = other;
+	assert_int_equal(apply(f, &del, &o), SM_E_CERT_IN_USE);
+	assert_non_null(strstr(o.detail, "other.example"));
+	del.id = junk;
+	assert_int_equal(apply(f, &del, &o), SM_OK);
+	del.id = junk;
+	assert_int_equal(apply(f, &del, &o), SM_E_NOT_FOUND);
+	assert_int_equal(cs_count(sm_certs(f->sm)), 3);
+}
+
+static void test_https_changes_and_restore(void **state)
+{
+	struct fx *f = *state;
+	char www[ST_ID_MAX], other[ST_ID_MAX], ca[ST_ID_MAX], a[ST_ID_MAX], h[ST_ID_MAX];
+	struct sm_outcome o;
+	make_certs(f);
+	cert(f, TLS_CERT_SERVER, "www", www);
+	cert(f, TLS_CERT_SERVER, "other", other);
+	cert(f, TLS_CERT_CLIENT_CA, "ca", ca);
+	assert_int_equal(https(f, www, ca, free_port(), &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	listener(f, h);
+	/* SET_TLS and MODIFY_HTTPS_LISTENER on an HTTP listener: not HTTPS */
+	struct sm_change tlsv = { .op = SM_SET_TLS, .id = h, .tls_versions = TLS_V13,
+		.tls_ciphers = TLS_CIPHERS_WIDE };
+	assert_int_equal(apply(f, &tlsv, &o), SM_E_NOT_HTTPS);
+	tlsv.id = a;
+	assert_int_equal(apply(f, &tlsv, &o), SM_OK);
+	json_t *mod = json_pack("{s:s, s:s, s:[]}", "CertificateId", other, "ForwardProtocol",
+		"HTTPS", "ClientCertificateIds");
+	struct sm_change m = { .op = SM_MODIFY_HTTPS_LISTENER, .id = a, .name = "renamed",
+		.fields = mod };
+	assert_int_equal(apply(f, &m, &o), SM_E_CERT_PARAM);      /* AuthType 1 without CAs */
+	json_object_set_new(mod, "ClientCertificateIds", json_pack("[s]", ca));
+	assert_int_equal(apply(f, &m, &o), SM_OK);
+	json_decref(mod);
+	struct sm_change rn = { .op = SM_RENAME_CERT, .id = other, .name = "alias" };
+	assert_int_equal(apply(f, &rn, &o), SM_OK);
+	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
+	close_sm(f);
+	open_sm(f);
+	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
+	lsn_table_lock(f->t);
+	const struct lsn *l = lsn_table_find(f->t, a);
+	assert_non_null(l);
+	assert_string_equal(l->rec.name, "renamed");
+	assert_string_equal(l->rec.https.cert, other);
+	assert_string_equal(l->rec.https.forward, "HTTPS");
+	assert_int_equal(l->rec.https.auth_type, 1);
+	assert_int_equal(l->rec.https.ncas, 1);
+	assert_int_equal(l->rec.https.versions, TLS_V13);
+	assert_int_equal(l->rec.https.ciphers, TLS_CIPHERS_WIDE);
+	lsn_table_unlock(f->t);
+	struct tls_srv *s = serving(f, a);
+	assert_non_null(s);
+	assert_true(tls_srv_forward_https(s));         /* ForwardProtocol reaches the data plane */
+	assert_true(tls_srv_mutual(s));
+	tls_srv_unref(s);
+	assert_null(serving(f, h));
+	assert_string_equal(json_string_value(json_object_get(cs_find(sm_certs(f->sm), other)->fields,
+		"CertificateAlias")), "alias");
+	assert_int_equal(cs_count(sm_certs(f->sm)), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -890,6 +1097,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_routing_follows_each_rule_change, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_restore_gives_the_same_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_https_listeners_refuse_what_their_certificates_cannot_do, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_https_changes_and_restore, setup, teardown),
 	};
 	/* the health checker is stopped from this thread (hc_stop(): event_active on its loop) */
 	if (evthread_use_pthreads() != 0)

@@ -312,6 +312,53 @@ static void the_kind_schema_refuses_a_bad_record(void **state)
 	st_close(s);
 }
 
+/* An HTTPS listener's TLS members round-trip; the schema refuses them incomplete or inconsistent,
+ * and a certificate record without its key. */
+static void https_members_round_trip_and_are_checked(void **state)
+{
+	struct fixture *f = *state;
+	struct st_listener a = rec("listener-aaaaaaaa", 8001), back;
+	snprintf(a.protocol, sizeof(a.protocol), "HTTPS");
+	snprintf(a.https.cert, ST_ID_MAX, "cert-00000001");
+	snprintf(a.https.forward, sizeof(a.https.forward), "HTTPS");
+	a.https.auth_type = 1;
+	snprintf(a.https.cas[a.https.ncas++], ST_ID_MAX, "cert-00000002");
+	snprintf(a.https.cas[a.https.ncas++], ST_ID_MAX, "cert-00000003");
+	a.https.versions = 0x1 | 0x8;       /* TLSv1, TLSv1.3 */
+	a.https.ciphers = 2;                /* WIDE */
+	json_t *j = st_listener_json(&a);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j,
+		"TLSSupportVersion"), 1)), "TLSv1.3");
+	assert_int_equal(st_listener_from(j, &back), 0);
+	assert_string_equal(back.https.cert, a.https.cert);
+	assert_string_equal(back.https.forward, "HTTPS");
+	assert_int_equal(back.https.auth_type, 1);
+	assert_int_equal(back.https.ncas, 2);
+	assert_string_equal(back.https.cas[1], "cert-00000003");
+	assert_int_equal(back.https.versions, a.https.versions);
+	assert_int_equal(back.https.ciphers, 2);
+	assert_int_equal(st_check(ST_LISTENER, a.id, j, f->err, sizeof(f->err)), 0);
+	json_object_set_new(j, "ClientCertificateIds", json_array());   /* AuthType 1 without CAs */
+	assert_int_equal(st_check(ST_LISTENER, a.id, j, f->err, sizeof(f->err)), -1);
+	json_decref(j);
+	j = st_listener_json(&a);
+	json_object_set_new(j, "TLSSupportVersion", json_pack("[s]", "SSLv3"));
+	assert_int_equal(st_check(ST_LISTENER, a.id, j, f->err, sizeof(f->err)), -1);
+	json_object_del(j, "TLSSupportVersion");
+	assert_int_equal(st_check(ST_LISTENER, a.id, j, f->err, sizeof(f->err)), -1);
+	json_decref(j);
+	json_t *c = json_pack("{s:s, s:i, s:s, s:s, s:n, s:i, s:i, s:i, s:n, s:n}", "CertificateId",
+		"cert-00000001", "CertificateType", 2, "CertificateAlias", "", "CertificateContent",
+		"pem", "CertificateKey", "CreateTime", 1, "BeginTime", 0, "EndTime", 0, "SubjectCN",
+		"IssuerCN");
+	assert_int_equal(st_check("certificate", "cert-00000001", c, f->err, sizeof(f->err)), -1);
+	json_object_set_new(c, "CertificateKey", json_string("key"));
+	assert_int_equal(st_check("certificate", "cert-00000001", c, f->err, sizeof(f->err)), 0);
+	assert_null(strstr(f->err, "key"));
+	json_decref(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +372,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_leftover_temp_file_from_a_crash_is_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(records_of_any_kind_share_a_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_kind_schema_refuses_a_bad_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(https_members_round_trip_and_are_checked, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
