@@ -376,7 +376,8 @@ http:
             self.dropped.append(bad[0])
         raise RuntimeError("gaapd -t: no config accepted")
 
-    def start(self):
+    def spawn_gaapd(self):
+        """gaapd started (harness.Gaapd) with the checked config, under self.prefix if any."""
         harness.GAAPD = self.binary
         if self.prefix:             # harness runs one executable: a wrapper with the prefix
             harness.GAAPD = os.path.join(self.dir, "gaapd-wrapped")
@@ -386,9 +387,12 @@ http:
             os.chmod(harness.GAAPD, 0o755)
         self.g = harness.Gaapd(config_text=self.checked_config(), directory=self.dir,
                                preexec_fn=pin_self(self.cpu))
-        self.g.start()
+        self.g.start(timeout=60 if self.prefix else 10)
         self.proc = self.g.proc
         self.log = self.g.log_path
+
+    def start(self):
+        self.spawn_gaapd()
         self.port = free_port()
         resp = self.g.create(self.port, name="bench")
         if harness.error_code(resp):
@@ -823,12 +827,7 @@ class GaapdTLS(TlsPorts, GaapdTarget):
         wait_port(port, self.proc, what=f"gaapd HTTPS listener ({kind})", log=self.log)
 
     def start(self):
-        harness.GAAPD = self.binary
-        self.g = harness.Gaapd(config_text=self.checked_config(), directory=self.dir,
-                               preexec_fn=pin_self(self.cpu))
-        self.g.start()
-        self.proc = self.g.proc
-        self.log = self.g.log_path
+        self.spawn_gaapd()
         self.port, self.port_rsa = free_port(), free_port()
         for kind, port in self.tls_ports().items():
             self.https_listener(kind, port)

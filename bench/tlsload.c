@@ -434,6 +434,16 @@ static void report(long long dur_ns)
 	fflush(stdout);
 }
 
+/* Everything a run holds, so that sanitizer builds exit clean. */
+static void conns_free(struct conn *cs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		conn_close(&cs[i]);
+		SSL_SESSION_free(cs[i].sess);
+	}
+	free(cs);
+}
+
 /* conn and keep: g.conns slots for g.seconds. */
 static int run_load(void)
 {
@@ -451,6 +461,8 @@ static int run_load(void)
 	long long dur = now_ns() - t0;
 	g.stopping = 1;
 	report(dur);
+	conns_free(cs, g.conns);
+	free(g.lat);
 	return 0;
 }
 
@@ -479,8 +491,7 @@ static int run_idle(void)
 	while (read(0, b, sizeof b) > 0)
 		;
 	g.stopping = 1;
-	for (int i = 0; i < next; i++)
-		conn_close(&cs[i]);
+	conns_free(cs, next);
 	return 0;
 }
 
@@ -582,5 +593,8 @@ int main(int argc, char **argv)
 	g.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (g.ctx == NULL || g.ep < 0)
 		return 2;
-	return g.mode == M_IDLE ? run_idle() : run_load();
+	int rc = g.mode == M_IDLE ? run_idle() : run_load();
+	SSL_CTX_free(g.ctx);
+	close(g.ep);
+	return rc;
 }
