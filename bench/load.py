@@ -153,23 +153,35 @@ def tlsload_path():
     return os.path.abspath(path)
 
 
-def run_tlsload(port, mode, duration_s, connections, cpu=None, path="/small", resume=False):
+def run_tlsload(port, mode, duration_s, connections, cpu=None, path="/small", resume=False,
+                warm=None):
     """One bench_tlsload run (conn: a TLS connection per request, full handshakes unless resume;
     keep: keep-alive); its BENCH line as a dict with run_wrk's keys, plus handshakes, resumed,
-    proto, suite and group."""
+    proto, suite and group. warm: (seconds, hook): a warm-up on the same connections first, and
+    hook() called between it and the measured run (bench/profile zeroes its counters)."""
     duration_s = max(1, round(duration_s))
     argv = [tlsload_path(), mode, "-p", str(port), "-c", str(connections), "-d",
             str(duration_s), "-P", path] + (["-r"] if resume else [])
+    if warm:
+        argv += ["-W", str(warm[0])]
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu)] + argv
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 40)
+        if warm:
+            if p.stdout.readline().strip() != "warm":
+                raise LoadError(f"bench_tlsload: no warm-up: {' '.join(argv)}")
+            warm[1]()
+        out, err = p.communicate("go\n", timeout=duration_s + 40)
     except subprocess.TimeoutExpired as e:
+        p.kill()
+        p.wait()
         raise LoadError(f"bench_tlsload did not finish: {' '.join(argv)}") from e
-    line = next((l for l in p.stdout.splitlines() if l.startswith("BENCH ")), None)
+    line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
     if p.returncode != 0 or line is None:
         raise LoadError(f"bench_tlsload exited {p.returncode}: {' '.join(argv)}: "
-                        f"{p.stderr.strip()[-300:]}")
+                        f"{err.strip()[-300:]}")
     r = json.loads(line[6:])
     r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
     r["socket_errors"] = r["errors"] - r["status"]

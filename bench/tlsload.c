@@ -6,6 +6,9 @@
  *   build/bench_tlsload keep  -p PORT [-c CONNS] [-d SECONDS] [-P PATH] [-s SNI]
  *   build/bench_tlsload idle  -p PORT -n COUNT [-s SNI]
  *   common: [--suites TLS_AES_128_GCM_SHA256] [--groups X25519] [--tls12-ciphers LIST]
+ *   conn, keep: [-W SECONDS] a warm-up first, then "warm" on stdout and a wait for a line on
+ *               stdin (bench/profile zeroes callgrind's counters there), then the measured run on
+ *               the same connections
  *
  * conn: CONNS connections at a time, each a TCP connect, a TLS handshake, one GET with
  *   "Connection: close", the whole response, the server's close (its close_notify or FIN), our
@@ -74,7 +77,7 @@ struct conn {
 
 static struct {
 	enum mode mode;
-	int port, conns, seconds, resume, count;
+	int port, conns, seconds, resume, count, warm;
 	const char *path, *sni, *suites, *groups, *ciphers12;
 	SSL_CTX *ctx;
 	int ep;
@@ -444,18 +447,36 @@ static void conns_free(struct conn *cs, int n)
 	free(cs);
 }
 
+/* -W: the warm-up's figures forgotten once the caller says go (a line on stdin). */
+static void warm_up(struct conn *cs)
+{
+	long long end = now_ns() + g.warm * 1000000000LL;
+	while (now_ns() < end)
+		loop_once(cs, g.conns, 10);
+	printf("warm\n");
+	fflush(stdout);
+	char b[64];
+	if (read(0, b, sizeof b) < 0)
+		perror("stdin");
+	g.requests = g.bytes = g.handshakes = g.resumed = 0;
+	g.e_connect = g.e_read = g.e_write = g.e_status = g.e_timeout = 0;
+	g.nlat = 0;
+}
+
 /* conn and keep: g.conns slots for g.seconds. */
 static int run_load(void)
 {
 	struct conn *cs = calloc((size_t)g.conns, sizeof *cs);
 	if (cs == NULL)
 		return 2;
-	long long t0 = now_ns();
-	g.end_ns = t0 + g.seconds * 1000000000LL;
 	for (int i = 0; i < g.conns; i++) {
 		cs[i].fd = -1;
 		conn_open(&cs[i]);
 	}
+	if (g.warm > 0)
+		warm_up(cs);
+	long long t0 = now_ns();
+	g.end_ns = t0 + g.seconds * 1000000000LL;
 	while (now_ns() < g.end_ns)
 		loop_once(cs, g.conns, 10);
 	long long dur = now_ns() - t0;
@@ -553,7 +574,7 @@ static int parse(int argc, char **argv)
 	g.ciphers12 = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
 	int o;
 	optind = 2;
-	while ((o = getopt_long(argc, argv, "p:c:d:P:s:rn:", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:c:d:P:s:rn:W:", lo, NULL)) != -1) {
 		switch (o) {
 		case 'p': g.port = atoi(optarg); break;
 		case 'c': g.conns = atoi(optarg); break;
@@ -562,6 +583,7 @@ static int parse(int argc, char **argv)
 		case 's': g.sni = optarg; break;
 		case 'r': g.resume = 1; break;
 		case 'n': g.count = atoi(optarg); break;
+		case 'W': g.warm = atoi(optarg); break;
 		case 'S': g.suites = optarg; break;
 		case 'G': g.groups = optarg; break;
 		case 'T': g.ciphers12 = optarg; break;
