@@ -7,8 +7,9 @@ set -eu
 PACKAGES="gcc make cmake pkg-config libevent-dev node-llhttp libssl-dev libyaml-dev
 libjansson-dev libsystemd-dev libcmocka-dev libunistring-dev"
 # python3 (e2e), nodejs (the SDK tests), wrk (bench smoke),
-# systemd (systemd-analyze verify of the unit)
-TEST_PACKAGES="python3 nodejs wrk systemd"
+# systemd (systemd-analyze verify of the unit), etcd-server (the etcd client's tests start real
+# etcd members on loopback)
+TEST_PACKAGES="python3 nodejs wrk systemd etcd-server"
 [ "${1:-}" = test ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
 
 missing=""

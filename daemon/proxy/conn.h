@@ -14,7 +14,8 @@
  *   callback consumed reopens a reader stopped at its high mark in px_conn_leave().
  * Writing: client and origin bufferevents keep EV_WRITE off while their output is empty; what a
  *   callback queues is written by the outermost px_conn_leave() (or when a response completes)
- *   through px_flush(), and only what the socket does not take is left to libevent.
+ *   through px_flush(), and only what the socket does not take is left to libevent - or, on a
+ *   TLS socket, to the transport's own write event (tx.h): libevent never writes a TLS socket.
  * Tunnels: a 101 to a WebSocket upgrade turns the conn and its origin connection into a tunnel
  *   (PX_TUNNEL, tunnel.h) for the rest of their lives.
  * Threads: everything here runs on the owning worker's thread; only px_route and px_stats are

@@ -80,7 +80,6 @@ void px_route_set_l7(struct px_route *r, struct px_l7_cell *cell)
 void px_route_set_tls(struct px_route *r, struct tls_cell *cell)
 {
 	tls_cell_unref(r->tls);
-	tls_client_unref(r->origin_tls);
 	r->tls = cell != NULL ? tls_cell_ref(cell) : NULL;
 }
 
@@ -109,6 +108,7 @@ void px_route_unref(struct px_route *r)
 	px_stats_unref(r->stats);
 	px_l7_cell_unref(r->l7);
 	tls_cell_unref(r->tls);
+	tls_client_unref(r->origin_tls);
 	ups_group_destroy(r->group);
 	free(r->health);
 	free(r->http.access_log);

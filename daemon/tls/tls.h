@@ -10,7 +10,8 @@
  * A tls_cell is what a listener's new handshakes use now (as px_l7_cell is for routing): the
  *   state machine sets it, accepting workers get it. Any thread; a short lock.
  * Session tickets: one key ring for the node (tls_tickets_*), shared by every tls_srv, so that a
- *   certificate swap does not end resumption, and rotated on a timer of its owner's.
+ *   certificate swap does not end resumption; rotated lazily, when the first ticket after a
+ *   period is issued (no timer).
  * A tls_client (client.c) is the node's side towards HTTPS real servers (ForwardProtocol HTTPS);
  *   active health probes (health/) stay plain HTTP/TCP even towards such servers.
  * Nothing here knows the store, the API or the proxy core: the state machine builds the input from

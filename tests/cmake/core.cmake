@@ -2,6 +2,7 @@
 gaap_unit_test(test_store gaap_core)
 # daemon/state/: the state machine, over the real store, table, workers and sockets.
 gaap_unit_test(test_sm gaap_core)
+target_sources(test_sm PRIVATE unit/test_files.c)
 # daemon/state/rs.c: real server addresses and the set's indexes.
 gaap_unit_test(test_rs gaap_core)
 # daemon/state/l7.c: the layer-7 set's indexes, lists and counts; its schemas.

@@ -11,6 +11,8 @@ gaap_unit_test(test_px_l7 gaap_proxy)
 # daemon/tls and daemon/proxy/tx.c: real handshakes on loopback (SNI, versions, mTLS, resumption)
 # and HTTPS proxied through a px_worker (certificates made by the openssl CLI).
 gaap_unit_test(test_tls gaap_proxy)
+target_sources(test_tls PRIVATE unit/test_files.c)
 # daemon/tls/cert.c: CreateCertificate's checks and the names a certificate covers (certificates
 # made by the openssl CLI: RSA 2048, ECDSA P-256, RSA 1024, chains, wrong and encrypted keys).
 gaap_unit_test(test_tls_cert gaap_tls)
+target_sources(test_tls_cert PRIVATE unit/test_files.c)

@@ -30,6 +30,7 @@
 #include "state/sm.h"
 #include "store.h"
 #include "worker.h"
+#include "test_files.h"
 
 struct fx {
 	char dir[64];
@@ -103,6 +104,22 @@ static void close_sm(struct fx *f)
 	sm_free(f->sm);
 	lsn_table_destroy(f->t);
 	st_close(f->store);
+}
+
+/* A restart: the workers stop first (lsn_table_destroy() frees their slots, which a worker may
+ * still be starting), then everything comes back over the same directory. */
+static void stop_sm(struct fx *f)
+{
+	wrk_pool_join(f->workers);
+	close_sm(f);
+	wrk_pool_destroy(f->workers);
+	assert_non_null(f->workers = wrk_pool_start(1, f->err, sizeof(f->err)));
+}
+
+static void restart_sm(struct fx *f)
+{
+	stop_sm(f);
+	open_sm(f);
 }
 
 static int setup(void **state)
@@ -310,7 +327,7 @@ static void test_delete_in_scope_then_restore(void **state)
 	assert_int_equal(verdicts[2], SM_NOT_IN_SCOPE);
 	assert_true(port_free(pa));
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
-	close_sm(f);                                            /* a restart */
+	stop_sm(f);                                             /* a restart */
 	assert_true(port_free_on("127.0.0.2", pb));
 	open_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
@@ -835,8 +852,7 @@ static void test_restore_gives_the_same_set(void **state)
 	assert_int_equal(bind_rule(f, r1, json_pack("[o]", binding(rs, "origin.example", 8080))), SM_OK);
 	dump(f, a, before, sizeof(before));
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
-	close_sm(f);
-	open_sm(f);
+	restart_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
 	dump(f, a, after, sizeof(after));
 	assert_string_equal(before, after);
@@ -860,8 +876,7 @@ static void test_restore_gives_the_same_set(void **state)
 	assert_int_equal(st_write(f->store, ops, 2, f->err, sizeof(f->err)), 0);
 	json_decref(orphan);
 	json_decref(stray);
-	close_sm(f);
-	open_sm(f);
+	restart_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
 	assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 1);
 	assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), a), 1);
@@ -874,19 +889,7 @@ static void test_restore_gives_the_same_set(void **state)
 /* PEM text of f->dir/name (the caller frees). */
 static char *slurp(struct fx *f, const char *name)
 {
-	char path[128];
-	FILE *fp;
-	long n;
-	char *s;
-	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-	assert_non_null(fp = fopen(path, "rb"));
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	assert_non_null(s = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(s, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return s;
+	return tf_slurp(f->dir, name);
 }
 
 /* www (www.example), other (other.example), ca: EC P-256, made by the openssl CLI. */
@@ -1048,8 +1051,7 @@ static void test_https_changes_and_restore(void **state)
 	struct sm_change rn = { .op = SM_RENAME_CERT, .id = other, .name = "alias" };
 	assert_int_equal(apply(f, &rn, &o), SM_OK);
 	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
-	close_sm(f);
-	open_sm(f);
+	restart_sm(f);
 	assert_int_equal(sm_restore(f->sm, f->err, sizeof(f->err)), 0);
 	lsn_table_lock(f->t);
 	const struct lsn *l = lsn_table_find(f->t, a);

@@ -25,45 +25,24 @@
 
 #include "proxy/px.h"
 #include "tls/tls.h"
+#include "test_files.h"
 #include "upstream/ups.h"
 
 static char dir[64];
 
 static char *slurp(const char *name)
 {
-	char path[128];
-	FILE *fp;
-	long n;
-	char *s;
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	assert_non_null(fp = fopen(path, "rb"));
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	assert_non_null(s = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(s, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return s;
-}
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
+	return tf_slurp(dir, name);
 }
 
 /* ca, cca (client CA), a.test and b.test signed by ca, client signed by cca. */
 static void make_certs(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/test_tls_%ld", (long)getpid());
-	sh("mkdir -p %s", dir);
+	tf_sh("mkdir -p %s", dir);
 	static const char *const cas[] = { "ca", "cca", "cca2" };
 	for (size_t i = 0; i < 3; i++)
-		sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		tf_sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 			"-keyout %s.key -out %s.pem -days 2 -subj /CN=%s 2>/dev/null", dir, cas[i], cas[i],
 			cas[i]);
 	static const char *const leaves[][3] = {
@@ -71,7 +50,7 @@ static void make_certs(void)
 		{ "client", "cca", "DNS:client" }, { "client2", "cca2", "DNS:client2" },
 	};
 	for (size_t i = 0; i < 4; i++)
-		sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		tf_sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 			"-keyout %s.key -out %s.csr -subj '/O=Test, Inc./CN=%s' 2>/dev/null && "
 			"printf 'subjectAltName=%s\\n' > %s.ext && openssl x509 -req -in %s.csr "
 			"-CA %s.pem -CAkey %s.key -CAcreateserial -days 2 -extfile %s.ext -out %s.pem "
@@ -396,7 +375,7 @@ static int teardown(void **state)
 	for (size_t i = 0; i < 16; i++)
 		free(fx.pem[i]);
 	shutdown(fx.origin_fd, SHUT_RDWR);
-	sh("rm -rf %s", dir);
+	tf_sh("rm -rf %s", dir);
 	return 0;
 }
 

@@ -14,34 +14,13 @@
 #include <cmocka.h>
 
 #include "tls/tls.h"
+#include "test_files.h"
 
 static char dir[64];
 
 static char *slurp(const char *name)
 {
-	char path[128];
-	FILE *fp;
-	long n;
-	char *s;
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	assert_non_null(fp = fopen(path, "rb"));
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	assert_non_null(s = calloc(1, (size_t)n + 1));
-	assert_int_equal(fread(s, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return s;
-}
-
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
+	return tf_slurp(dir, name);
 }
 
 /* ca (EC root), inter (signed by ca), ec (leaf of inter, SANs), rsa (RSA 2048 self-signed, CN
@@ -50,25 +29,25 @@ static int setup(void **state)
 {
 	(void)state;
 	snprintf(dir, sizeof dir, "/tmp/test_tls_cert_%ld", (long)getpid());
-	sh("mkdir -p %s", dir);
-	sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	tf_sh("mkdir -p %s", dir);
+	tf_sh("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 		"-keyout ca.key -out ca.pem -days 2 -subj /CN=Root 2>/dev/null", dir);
-	sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+	tf_sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
 		"inter.key -out inter.csr -subj /CN=Inter 2>/dev/null && printf "
 		"'basicConstraints=critical,CA:true\\n' > inter.ext && openssl x509 -req -in inter.csr "
 		"-CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile inter.ext -out inter.pem "
 		"2>/dev/null", dir);
-	sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key "
+	tf_sh("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ec.key "
 		"-out ec.csr -subj '/O=Test/CN=ec.test' 2>/dev/null && printf "
 		"'subjectAltName=DNS:www.a.test,DNS:*.b.test\\n' > ec.ext && openssl x509 -req -in "
 		"ec.csr -CA inter.pem -CAkey inter.key -CAcreateserial -days 2 -extfile ec.ext -out "
 		"ec.pem 2>/dev/null && cat ec.pem inter.pem > chain.pem && cat inter.pem ec.pem > "
 		"badorder.pem", dir);
-	sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.pem "
+	tf_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.pem "
 		"-days 2 -subj /CN=Rsa.Test 2>/dev/null", dir);
-	sh("cd %s && openssl req -x509 -newkey rsa:1024 -nodes -keyout weak.key -out weak.pem "
+	tf_sh("cd %s && openssl req -x509 -newkey rsa:1024 -nodes -keyout weak.key -out weak.pem "
 		"-days 2 -subj /CN=weak.test 2>/dev/null", dir);
-	sh("cd %s && openssl pkey -in ec.key -aes256 -passout pass:secret -out enc.key "
+	tf_sh("cd %s && openssl pkey -in ec.key -aes256 -passout pass:secret -out enc.key "
 		"2>/dev/null && openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "
 		"other.key 2>/dev/null && openssl ec -in ec.key -out ec_sec1.key 2>/dev/null", dir);
 	return 0;
@@ -77,7 +56,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	sh("rm -rf %s", dir);
+	tf_sh("rm -rf %s", dir);
 	return 0;
 }
 
