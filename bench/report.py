@@ -165,8 +165,8 @@ def runs_tsv(runs):
     keys = ["workload", "target", "rep", "seconds", "requests", "bytes", "rps", "mibps", "p50_ms",
             "p99_ms", "max_ms", "errors", "status_errors", "socket_errors", "cpu_s",
             "req_per_cpu_s", "user_us", "kernel_us", "peak_rss_mib", "rss_idle_mib", "idle_open",
-            "idle_failed", "handshakes", "resumed", "proto", "suite", "group", "proxy_busy", "client_busy",
-            "client_us"]
+            "idle_failed", "handshakes", "resumed", "proto", "suite", "group", "proxy_busy",
+            "client_busy", "client_us"]
     lines = ["\t".join(keys)]
     for r in runs:
         lines.append("\t".join("" if r.get(k) is None else
