@@ -113,8 +113,8 @@ def raise_nofile(want):
 class IdleHolder:
     """bench/load.py idle as a child process; pinned to cpu."""
 
-    def __init__(self, port, count, cpu=None, timeout=120):
-        argv = [sys.executable, os.path.abspath(__file__), "idle", str(port), str(count)]
+    def __init__(self, port, count, cpu=None, timeout=120, argv=None):
+        argv = argv or [sys.executable, os.path.abspath(__file__), "idle", str(port), str(count)]
         if cpu is not None:
             argv = ["taskset", "-c", str(cpu)] + argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -142,6 +142,59 @@ class IdleHolder:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def tlsload_path():
+    """build/bench_tlsload (bench/tlsload.c), or $BENCH_TLSLOAD."""
+    path = os.environ.get("BENCH_TLSLOAD") or os.path.join(HERE, "..", "build", "bench_tlsload")
+    if not os.access(path, os.X_OK):
+        raise LoadError(f"no TLS load client at {path} (cmake --build build, or set "
+                        "BENCH_TLSLOAD)")
+    return os.path.abspath(path)
+
+
+def run_tlsload(port, mode, duration_s, connections, cpu=None, path="/small", resume=False,
+                warm=None):
+    """One bench_tlsload run (conn: a TLS connection per request, full handshakes unless resume;
+    keep: keep-alive); its BENCH line as a dict with run_wrk's keys, plus handshakes, resumed,
+    proto, suite and group. warm: (seconds, hook): a warm-up on the same connections first, and
+    hook() called between it and the measured run (bench/profile zeroes its counters)."""
+    duration_s = max(1, round(duration_s))
+    argv = [tlsload_path(), mode, "-p", str(port), "-c", str(connections), "-d",
+            str(duration_s), "-P", path] + (["-r"] if resume else [])
+    if warm:
+        argv += ["-W", str(warm[0])]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu)] + argv
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        if warm:
+            if p.stdout.readline().strip() != "warm":
+                raise LoadError(f"bench_tlsload: no warm-up: {' '.join(argv)}")
+            warm[1]()
+        out, err = p.communicate("go\n", timeout=duration_s + 40)
+    except subprocess.TimeoutExpired as e:
+        p.kill()
+        p.wait()
+        raise LoadError(f"bench_tlsload did not finish: {' '.join(argv)}") from e
+    line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
+    if p.returncode != 0 or line is None:
+        raise LoadError(f"bench_tlsload exited {p.returncode}: {' '.join(argv)}: "
+                        f"{err.strip()[-300:]}")
+    r = json.loads(line[6:])
+    r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    r["socket_errors"] = r["errors"] - r["status"]
+    r["seconds"] = r["duration_us"] / 1e6
+    return r
+
+
+def tls_idle_holder(port, count, cpu=None):
+    """COUNT idle TLS connections (bench_tlsload idle), each after one GET /small."""
+    argv = [tlsload_path(), "idle", "-p", str(port), "-n", str(count)]
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu)] + argv
+    return IdleHolder(port, count, argv=argv)
 
 
 def hold_idle(port, count, batch=200, deadline_s=90):

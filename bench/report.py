@@ -130,7 +130,8 @@ class Report:
 
     def idle_table(self, idle_key, base_key):
         out = ["| target | idle connections held | RSS with them held, before load (MiB) "
-               "| peak RSS under load (MiB) | p99 ms with them | p99 ms without (a) | ratio |",
+               f"| peak RSS under load (MiB) | p99 ms with them | p99 ms without ({base_key}) "
+               "| ratio |",
                "|---|---:|---:|---:|---:|---:|---:|"]
         for t, label in self.targets:
             rs = [r for r in self.runs if r["workload"] == idle_key and r["target"] == t]
@@ -163,7 +164,9 @@ class Report:
 def runs_tsv(runs):
     keys = ["workload", "target", "rep", "seconds", "requests", "bytes", "rps", "mibps", "p50_ms",
             "p99_ms", "max_ms", "errors", "status_errors", "socket_errors", "cpu_s",
-            "req_per_cpu_s", "user_us", "kernel_us", "peak_rss_mib", "rss_idle_mib", "idle_open", "idle_failed"]
+            "req_per_cpu_s", "user_us", "kernel_us", "peak_rss_mib", "rss_idle_mib", "idle_open",
+            "idle_failed", "handshakes", "resumed", "proto", "suite", "group", "proxy_busy",
+            "client_busy", "client_us"]
     lines = ["\t".join(keys)]
     for r in runs:
         lines.append("\t".join("" if r.get(k) is None else
@@ -189,6 +192,13 @@ def charts(report, outdir, title):
          lambda t: t != "origin"),
         ("req_per_cpu_s", "requests per proxy CPU-second (ga: one route, g: the big table)",
          ["ga", "g"], False, lambda t: t != "origin"),
+        ("req_per_cpu_s", "TLS handshakes (= requests) per proxy CPU-second",
+         ["h", "i", "j"], False, lambda t: t != "origin"),
+        ("req_per_cpu_s", "TLS keep-alive requests per proxy CPU-second", ["k", "m"], False,
+         lambda t: t != "origin"),
+        ("mibps", "MiB/s over TLS", ["l"], False, None),
+        ("peak_rss_mib", "peak RSS over TLS, MiB (log scale)", ["h", "i", "j", "k", "l", "m"],
+         True, lambda t: t != "origin"),
     ]
     titles = {w.key: f"{w.key}. {w.short}" for w in report.workloads}
     written = []

@@ -376,7 +376,8 @@ http:
             self.dropped.append(bad[0])
         raise RuntimeError("gaapd -t: no config accepted")
 
-    def start(self):
+    def spawn_gaapd(self):
+        """gaapd started (harness.Gaapd) with the checked config, under self.prefix if any."""
         harness.GAAPD = self.binary
         if self.prefix:             # harness runs one executable: a wrapper with the prefix
             harness.GAAPD = os.path.join(self.dir, "gaapd-wrapped")
@@ -386,9 +387,12 @@ http:
             os.chmod(harness.GAAPD, 0o755)
         self.g = harness.Gaapd(config_text=self.checked_config(), directory=self.dir,
                                preexec_fn=pin_self(self.cpu))
-        self.g.start()
+        self.g.start(timeout=60 if self.prefix else 10)
         self.proc = self.g.proc
         self.log = self.g.log_path
+
+    def start(self):
+        self.spawn_gaapd()
         self.port = free_port()
         resp = self.g.create(self.port, name="bench")
         if harness.error_code(resp):
@@ -464,8 +468,11 @@ proxy_max_temp_file_size 0;
 """)
         self.spawn(["nginx", "-p", self.dir + "/", "-c", conf])
         wait_port(self.port, self.proc, what="nginx", log=self.log)
-        check_get(self.port, "/small", len(SMALL_BODY))
+        self.check()
         return self
+
+    def check(self):
+        check_get(self.port, "/small", len(SMALL_BODY))
 
 
 class HAProxy(Daemon):
@@ -512,8 +519,7 @@ defaults
     timeout server {t['origin_response']}s
 
 frontend bench
-    bind 127.0.0.1:{self.port} backlog {BACKLOG}
-    maxconn {self.maxconn}
+{self.binds()}    maxconn {self.maxconn}
     http-request set-header X-Real-IP %[src]
 {self.routing()}    default_backend origin
 
@@ -525,8 +531,15 @@ backend origin
             raise RuntimeError("haproxy -c: " + check.stdout + check.stderr)
         self.spawn(["haproxy", "-db", "-f", conf])
         wait_port(self.port, self.proc, what="haproxy", log=self.log)
-        check_get(self.port, "/small", len(SMALL_BODY))
+        self.check()
         return self
+
+    def check(self):
+        check_get(self.port, "/small", len(SMALL_BODY))
+
+    def binds(self):
+        """The frontend's bind line(s)."""
+        return f"    bind 127.0.0.1:{self.port} backlog {BACKLOG}\n"
 
 
 class GaapdRoutes(GaapdTarget):
@@ -638,3 +651,185 @@ class OriginDirect:
 
     def __getattr__(self, attr):
         return getattr(self.o, attr)
+
+
+# --- TLS (workloads h-m) ----------------------------------------------------------------------
+
+# What every TLS target serves: TLS 1.2 and 1.3; for TLS <= 1.2 gaapd's GAAP_TLS_CIPHERS_STRICT
+# (its default package, daemon/tls/srv.c); TLS 1.3 with OpenSSL's three standard suites (gaapd
+# cannot narrow them). bench_tlsload offers one suite and one group, so every handshake of the
+# bench negotiates TLS_AES_128_GCM_SHA256 over X25519 on all three (bench/run checks it).
+TLS_CIPHERS12 = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:HIGH:!aNULL:!eNULL")
+TLS_SUITES13 = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
+TLS_OFFER = {"suite": "TLS_AES_128_GCM_SHA256", "group": "X25519"}
+TLS_SNI = "bench.test"
+TLS_SESSION_TIMEOUT = 300       # gaapd's tls.session_timeout default; nginx's and HAProxy's too
+
+
+class TlsFiles:
+    """The certificates every TLS target serves, made once per run with the openssl CLI:
+    self-signed, CN and SAN bench.test, one ECDSA P-256 and one RSA 2048 (SHA-256). Each key
+    type: .crt, .key, and .pem (certificate then key: HAProxy's crt)."""
+    KINDS = {"ecdsa": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+             "rsa": ["-newkey", "rsa:2048"]}
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "certs")
+        os.makedirs(self.dir, exist_ok=True)
+        for kind, newkey in self.KINDS.items():
+            crt, key = self.crt(kind), self.key(kind)
+            subprocess.run(["openssl", "req", "-x509", "-sha256", "-nodes", "-days", "30",
+                            "-subj", f"/CN={TLS_SNI}", "-addext",
+                            f"subjectAltName=DNS:{TLS_SNI}", "-keyout", key, "-out", crt]
+                           + newkey, check=True, capture_output=True, timeout=60)
+            with open(self.pem(kind), "w") as f:
+                f.write(open(crt).read() + open(key).read())
+            os.chmod(key, 0o644)    # nginx workers (nobody) never read it; the master does
+
+    def crt(self, kind):
+        return os.path.join(self.dir, kind + ".crt")
+
+    def key(self, kind):
+        return os.path.join(self.dir, kind + ".key")
+
+    def pem(self, kind):
+        return os.path.join(self.dir, kind + ".pem")
+
+
+def check_get_tls(port, path, length):
+    """One GET over TLS (no verification: the bench's certificates are self-signed)."""
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    try:
+        conn.request("GET", path, headers={"Host": TLS_SNI})
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    if r.status != 200 or len(body) != length:
+        raise RuntimeError(f"GET {path} over TLS on {port}: {r.status}, {len(body)} bytes, "
+                           f"not {length}")
+
+
+class TlsPorts:
+    """A TLS target's two ports: self.port serves the ECDSA certificate, self.port_rsa the RSA
+    one; ports[kind] for either."""
+    tls = True
+
+    def tls_ports(self):
+        return {"ecdsa": self.port, "rsa": self.port_rsa}
+
+    def check(self):
+        for p in self.tls_ports().values():
+            check_get_tls(p, "/small", len(SMALL_BODY))
+
+
+class NginxTLS(TlsPorts, NginxProxy):
+    """nginx as above, terminating TLS: one server block per certificate, TLSv1.2 TLSv1.3,
+    the same ciphers as gaapd, X25519 and P-256 offered, session tickets (nginx's default,
+    keys of its own), no session cache (as gaapd: tickets only), ALPN http/1.1 (nginx's own)."""
+    label = "nginx"
+
+    def __init__(self, workdir, cpu, origin_port, files):
+        self.name = "nginx-tls"
+        super().__init__(workdir, cpu, origin_port)
+        self.name = "nginx"
+        self.files = files
+        self.port_rsa = free_port()
+
+    def servers(self):
+        inner = "".join("            " + l + "\n" for l in self.location_body().splitlines())
+        out = ""
+        for kind, port in self.tls_ports().items():
+            out += f"""    server {{
+        listen 127.0.0.1:{port} ssl backlog={BACKLOG};
+        ssl_certificate {self.files.crt(kind)};
+        ssl_certificate_key {self.files.key(kind)};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers {TLS_CIPHERS12};
+        ssl_conf_command Ciphersuites {TLS_SUITES13};
+        ssl_prefer_server_ciphers on;
+        ssl_ecdh_curve X25519:prime256v1;
+        ssl_session_tickets on;
+        ssl_session_cache off;
+        ssl_session_timeout {TLS_SESSION_TIMEOUT}s;
+        location / {{
+{inner}        }}
+    }}
+"""
+        return out
+
+    def start(self):
+        self.port = free_port()
+        return super().start()
+
+
+class HAProxyTLS(TlsPorts, HAProxy):
+    """HAProxy as above, terminating TLS on two binds (one per certificate) with the same
+    versions, ciphers and groups, ALPN http/1.1; session tickets (its default) and its default
+    session cache (tune.ssl.cachesize 20,000 entries, shared memory)."""
+    label = "HAProxy"
+
+    def __init__(self, workdir, cpu, origin_port, files):
+        self.name = "haproxy-tls"
+        super().__init__(workdir, cpu, origin_port)
+        self.name = "haproxy"
+        self.files = files
+        self.port_rsa = free_port()
+
+    def binds(self):
+        return "".join(f"    bind 127.0.0.1:{port} backlog {BACKLOG} ssl crt "
+                       f"{self.files.pem(kind)} alpn http/1.1 ssl-min-ver TLSv1.2 "
+                       f"ciphers {TLS_CIPHERS12} ciphersuites {TLS_SUITES13} "
+                       f"curves X25519:P-256\n"
+                       for kind, port in self.tls_ports().items())
+
+    def start(self):
+        self.port = free_port()
+        return super().start()
+
+
+class GaapdTLS(TlsPorts, GaapdTarget):
+    """gaapd as above, terminating TLS: two certificates (CreateCertificate, type 2, the PEM
+    files of TlsFiles) and an HTTPS listener for each (CreateHTTPSListener, ForwardProtocol
+    HTTP), provisioned through the signed API; the node's TLS defaults (TLSv1.2 + TLSv1.3,
+    GAAP_TLS_CIPHERS_STRICT, session tickets with a node-wide key ring, session_timeout 300 s)."""
+    label = "gaapd"
+
+    def __init__(self, workdir, cpu, binary, origin_port, files):
+        self.name = "gaapd-tls"
+        super().__init__(workdir, cpu, binary, origin_port)
+        self.name = "gaapd"
+        self.files = files
+        self.port_rsa = None
+
+    def https_listener(self, kind, port):
+        with open(self.files.crt(kind)) as f:
+            crt = f.read()
+        with open(self.files.key(kind)) as f:
+            key = f.read()
+        resp = self.g.call("CreateCertificate", {"CertificateType": 2, "CertificateContent": crt,
+                                                 "CertificateKey": key,
+                                                 "CertificateAlias": f"bench-{kind}"})
+        if harness.error_code(resp):
+            raise RuntimeError(f"CreateCertificate {kind}: {resp}")
+        resp = self.g.call("CreateHTTPSListener", {
+            "ListenerName": f"bench-{kind}", "Port": port, "ProxyId": harness.PROXY,
+            "CertificateId": resp["CertificateId"], "ForwardProtocol": "HTTP"})
+        if harness.error_code(resp):
+            raise RuntimeError(f"CreateHTTPSListener {kind}: {resp}")
+        wait_port(port, self.proc, what=f"gaapd HTTPS listener ({kind})", log=self.log)
+
+    def start(self):
+        self.spawn_gaapd()
+        self.port, self.port_rsa = free_port(), free_port()
+        for kind, port in self.tls_ports().items():
+            self.https_listener(kind, port)
+        self.check()
+        return self

@@ -2,7 +2,7 @@
 # so the bench scripts never rot. Checks that they run, never how fast (bench/README.md).
 add_test(NAME bench_smoke COMMAND ${PROJECT_SOURCE_DIR}/bench/run --smoke)
 set_tests_properties(bench_smoke PROPERTIES LABELS bench TIMEOUT 120
-	ENVIRONMENT "GAAPD=$<TARGET_FILE:gaapd>;PYTHONDONTWRITEBYTECODE=1")
+	ENVIRONMENT "GAAPD=$<TARGET_FILE:gaapd>;BENCH_TLSLOAD=$<TARGET_FILE:bench_tlsload>;PYTHONDONTWRITEBYTECODE=1")
 
 # bench/store.c: the state store's durable write and restore (bench/README.md). Built with the
 # tests; its smoke run checks that it runs, never a time.
@@ -35,3 +35,9 @@ set_tests_properties(bench_health_smoke PROPERTIES LABELS bench TIMEOUT 60)
 add_test(NAME bench_health_py_smoke COMMAND ${PROJECT_SOURCE_DIR}/bench/health.py --smoke)
 set_tests_properties(bench_health_py_smoke PROPERTIES LABELS bench TIMEOUT 120
 	ENVIRONMENT "GAAPD=$<TARGET_FILE:gaapd>;BENCH_BENCH_HEALTH=$<TARGET_FILE:bench_health>;PYTHONDONTWRITEBYTECODE=1")
+
+# bench/tlsload.c: the TLS load client of bench/run's workloads h-m (full and resumed handshakes,
+# keep-alive, idle TLS connections); bench_smoke runs it.
+add_executable(bench_tlsload ${PROJECT_SOURCE_DIR}/bench/tlsload.c)
+target_link_libraries(bench_tlsload PRIVATE OpenSSL::SSL OpenSSL::Crypto gaap_warnings)
+set_target_properties(bench_tlsload PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
