@@ -248,6 +248,9 @@ static SSL_CTX *ctx_new(struct tls_srv *s, const struct tls_srv_in *in,
 		SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 		SSL_MODE_RELEASE_BUFFERS);
+	/* a record in one read(), not its 5-byte header and then its body (as nginx): px_rd
+	 * comes back for what is read ahead through SSL_has_pending() */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* tickets only: stateless, so any worker resumes any session, no cache to lock */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
