@@ -280,13 +280,28 @@ static int write_end(struct px_tls *t, int e)
 	return -1;
 }
 
+/* Output for an SSL that failed (a read error, or a peer's EOF without close_notify: OpenSSL
+ * writes nothing after either) can never go out. The caller sets its conn broken on -1 and
+ * waits for the event callback to close it: report, as a write error would, once. Nothing to
+ * write is no error yet: a half-closed client waits for its answer. */
+static int failed_flush(struct px_tls *t, struct evbuffer *out)
+{
+	if (evbuffer_get_length(out) == 0)
+		return 0;
+	if (!t->told) {
+		t->told = 1;
+		bufferevent_trigger_event(t->bev, BEV_EVENT_WRITING | BEV_EVENT_ERROR, 0);
+	}
+	return -1;
+}
+
 int px_tls_flush(struct px_tls *t)
 {
 	struct evbuffer *out = bufferevent_get_output(t->bev);
 	size_t len, total = 0, low = 0;
 	int e = SSL_ERROR_NONE;
 	if (t->failed)
-		return -1;
+		return failed_flush(t, out);
 	if (!t->hs_done || t->wev_added || t->write_wants_read)
 		return 0;               /* after the handshake, or when the socket has room again */
 	evbuffer_unfreeze(out, 1);

@@ -39,6 +39,7 @@ struct px_tls {
 	unsigned write_wants_read : 1;
 	unsigned wev_added : 1;
 	unsigned shut : 1;          /* close_notify sent */
+	unsigned told : 1;          /* output after a failure reported to the event callback */
 };
 
 /* Server side on r's socket (px_rd_start() done) for bev, with srv's SSL: the handshake starts

@@ -22,6 +22,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -759,6 +760,58 @@ class ToOrigin(HttpsTest):
         self.assertLess(time.monotonic() - started, 5)
         self.assertEqual(rogue.requests, [])
         self.assertIn("origin.example", rogue.sni)      # a TLS ClientHello, not plain text
+
+
+class Abandoned(HttpsTest):
+    """TLS clients that go away before their answer (issue 15): their connections end, and
+    SIGTERM stops gaapd at once instead of waiting out the drain for them."""
+
+    def open_connections(self):
+        return scrape_metrics(self.g).get(
+            f'gaapd_connections_open{{listener="{self.lid}"}}', 0)
+
+    def request(self, extra=b""):
+        s = tls_connect(self.port)
+        s.sendall(b"GET /small HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n"
+                  + extra + b"\r\n")
+        return s
+
+    def stops_at_once(self, clients):
+        """clients() once per client; then no connection is left open, and SIGTERM ends
+        gaapd well within http.drain_timeout (30 s)."""
+        self.https_listener(self.cert("www"))
+        for _ in range(5):
+            clients()
+        deadline = time.monotonic() + 10
+        while self.open_connections() != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.open_connections(), 0, "a connection outlived its client")
+        self.assertEqual(https_get(self.port)[0], 200)      # and gaapd still serves
+        started = time.monotonic()
+        self.g.stop(timeout=10)
+        self.assertLess(time.monotonic() - started, 10)
+
+    def test_a_client_that_closes_without_reading(self):
+        self.stops_at_once(lambda: self.request().close())
+
+    def test_a_client_that_resets_mid_response(self):
+        def reset():
+            # a response larger than the socket buffers take at once: reset while it flows
+            s = self.request(b"X-Pad: " + b"p" * 60000 + b"\r\n")
+            s.recv(1024)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        self.stops_at_once(reset)
+
+    def test_a_client_that_sends_close_notify_then_closes(self):
+        def notify():
+            s = self.request()
+            try:
+                s.unwrap()
+            except (ssl.SSLError, OSError):
+                pass
+            s.close()
+        self.stops_at_once(notify)
 
 
 class ReadmeSession(HttpsTest):
