@@ -94,8 +94,24 @@ struct cfg_tls {
 	                                 * NULL: not verified (§10) */
 };
 
+/* Where the state lives (issue 16). file: the journal in state_dir, the source of truth. etcd:
+ * the fleet's store; state_dir keeps the local cache of the last state seen (store.h,
+ * st_open_etcd). Only a restart changes it: a reload with another store section is refused. */
+enum cfg_store_backend { CFG_STORE_FILE, CFG_STORE_ETCD };
+#define CFG_ETCD_ENDPOINTS_MAX 16
+struct cfg_store {
+	enum cfg_store_backend backend;
+	char **etcd_endpoints;          /* http://host:port, 1..CFG_ETCD_ENDPOINTS_MAX of them */
+	size_t netcd_endpoints;
+	char *etcd_prefix;              /* every key gaapd writes starts with it; default /gaapd, no
+	                                 * trailing slash */
+	unsigned etcd_dial_timeout_ms;  /* per endpoint tried; default 2000 */
+	char *etcd_tls_ca, *etcd_tls_cert, *etcd_tls_key;   /* client TLS to etcd; NULL: plain */
+};
+
 struct cfg {
 	char *path;                 /* the file it was loaded from */
+	char *node_name;            /* node.name: unique in the fleet; default: the host name */
 	unsigned workers;           /* 0 in the file = one per CPU; resolved here to >= 1 */
 	char *state_dir;
 	size_t state_compact_bytes; /* the state journal's compaction floor; 0 = the journal's default */
@@ -130,6 +146,7 @@ struct cfg {
 
 	struct cfg_http http;
 	struct cfg_tls tls;
+	struct cfg_store store;
 
 	struct cfg_proxy *proxies;
 	size_t nproxies;

@@ -36,6 +36,11 @@ int st_each(struct st *s, const char *kind, st_each_fn fn, void *arg)
 	return s->ops->each(s, kind, fn, arg);
 }
 
+int st_conflict(struct st *s, struct st_conflict *out)
+{
+	return s->ops->conflict != NULL ? s->ops->conflict(s, out) : -1;
+}
+
 void st_close(struct st *s)
 {
 	if (s != NULL)

@@ -1,6 +1,6 @@
 /* daemon/store.h - the state store: the durable set of the node's records (listeners; real
  *   servers, domains, rules ... as the API gains them), each a kind, an id and JSON fields.
- * An interface with back ends (the journal now; etcd for fleets later). Every write is
+ * An interface with two back ends: the journal (one node) and etcd (a fleet). Every write is
  * durable when it returns 0: after a crash, a record is there if and only if its put returned 0 (or
  * its del failed), so the API may answer success only after the store did.
  * Ownership: st_open_*() returns a store the caller owns; st_close() frees it (NULL-safe). Records
@@ -59,6 +59,7 @@ struct st_op {
 typedef int (*st_each_fn)(const char *kind, const char *id, json_t *fields, void *arg);
 
 struct st_ops;
+struct st_conflict;
 struct st {
 	const struct st_ops *ops;
 };
@@ -72,6 +73,8 @@ struct st_ops {
 	/* Every record of kind (NULL: all), in creation order; fn's nonzero stops and is returned. */
 	int (*each)(struct st *s, const char *kind, st_each_fn fn, void *arg);
 	void (*close)(struct st *s);
+	/* NULL for a node's own store: it never refuses a change that sm allowed. */
+	int (*conflict)(struct st *s, struct st_conflict *out);
 };
 
 /* Writes return 0, or -1 with err filled and errno saying why (ENOSPC, EROFS, ENOENT: the store is
@@ -88,6 +91,17 @@ int st_append(struct st *s, const struct st_op *ops, size_t n, uint64_t *seq, ch
 int st_sync(struct st *s, uint64_t seq, char *err, size_t errlen);
 int st_each(struct st *s, const char *kind, st_each_fn fn, void *arg);
 void st_close(struct st *s);
+
+/* A fleet's store refuses what another node's change made wrong since this node decided (sm
+ * decides on its own view, which may lag the fleet's by a watch event): a write that fails with
+ * errno EADDRINUSE claimed a port that another listener holds on proxy; with EUSERS it would
+ * take proxy past its max_listeners. st_conflict() says which proxy and port: 0 after such a
+ * failure, -1 otherwise (and always for the journal). */
+struct st_conflict {
+	char proxy[ST_ID_MAX];
+	unsigned port;
+};
+int st_conflict(struct st *s, struct st_conflict *out);
 
 /* The kinds' schemas: 0 when fields are what kind needs under id, else -1 with err. Kinds
  * without a schema yet are taken as they are. The back ends check every record they read. */
@@ -122,5 +136,90 @@ int st_load(struct st *s, int (*fn)(const struct st_listener *rec, void *arg), v
  * state directory. Creates dir (0750) when missing. compact_min: the journal's compaction
  * threshold floor in bytes (node.state_compact_bytes; 0 = JR_COMPACT_MIN). */
 struct st *st_open_journal(const char *dir, size_t compact_min, char *err, size_t errlen);
+
+/* ---- The etcd back end (daemon/store_etcd*.c): every node of a fleet shares its records ----
+ *
+ * Keys, all under prefix P; values JSON unless said:
+ *   P/rec/<kind>/<id>          one record, its fields (what the journal holds)
+ *   P/port/<proxy>/<port>      the listener id holding the port on that proxy (text)
+ *   P/count/<proxy>            how many listeners occupy that proxy (decimal text)
+ *   P/node/<name>              a live node, under its lease: {"Proxies": [ids], "Started": s}
+ *   P/status/<listener>/<node> under the node's lease: "bound", or why not (text)
+ * A write is one etcd transaction. Beside the records it puts or deletes, it claims or frees
+ * the port keys of every listener it creates or deletes, on every proxy the listener occupies
+ * (places()), and moves those proxies' counters, with compares: a claimed port key must not
+ * exist (else EADDRINUSE), a counter must be unchanged since read and stay within the proxy's
+ * max_listeners (else, re-read, EUSERS), a new record's key must not exist, a changed or deleted
+ * one must be at the revision this node last saw. A compare lost to a concurrent change of a
+ * counter is retried (bounded) with the value the failed transaction read back; one lost on a
+ * record the node had a stale view of fails with EAGAIN (the caller's view catches up from the
+ * watch). A write whose outcome is unknown (the connection broke) is settled by reading its
+ * keys back. etcd unreachable, or not yet caught up since the start: ENOTCONN at once. Durable
+ * in etcd when it returns 0 (seq is left 0: nothing to sync).
+ *
+ * The local cache: the journal store in cache_dir holds what this node serves (every write and
+ * every change applied from the feed), so that a node starts and serves with etcd down. each()
+ * reads it.
+ *
+ * The feed: a thread of the back end watches P from the revision it caught up to. At start and
+ * after a compaction it ranges P and diffs that against what it has (the cache, then its view
+ * by mod_revision), so only differences are applied. Changes of other nodes become batches of
+ * st_ops (puts of whole records, dels), one per etcd revision, in revision order; this node's
+ * own writes are skipped (it applied them when it wrote). wake(arg) is called on the back end's
+ * thread when a batch is ready; the owner then calls st_etcd_drain() on the control thread,
+ * which writes each batch to the cache and hands it to apply (sm_apply_records()).
+ *
+ * Nodes: at start (and whenever etcd says the lease was lost) the node registers P/node/<node>
+ * under a lease it keeps alive; its status keys live under the same lease, so a dead node drops
+ * out of every ListenerStatus by itself.
+ */
+typedef size_t (*st_places_fn)(void *arg, const char *proxy_id, const char *group_id,
+	char (*proxies)[ST_ID_MAX], unsigned *max_listeners, size_t room);
+struct st_etcd_opts {
+	const char *const *endpoints;   /* http://host:port */
+	size_t nendpoints;
+	unsigned dial_timeout_ms;
+	const char *prefix;             /* without a trailing slash */
+	const char *node;               /* this node's name, unique in the fleet */
+	const char *const *node_proxies;    /* the proxies this node serves (its configuration's) */
+	size_t nnode_proxies;
+	const char *cache_dir;          /* the local cache (journal); node.state_dir */
+	size_t compact_min;             /* its compaction floor, as st_open_journal() */
+	/* The proxies a listener (its ProxyId, or its GroupId when not "") occupies, into
+	 * proxies[i] with their max_listeners[i], i < room: how many. Called on the writing thread
+	 * with the configuration of the moment. */
+	st_places_fn places;
+	void *places_arg;
+	void (*wake)(void *arg);        /* a batch is ready: call st_etcd_drain() (any thread) */
+	void *wake_arg;
+};
+/* NULL with err when the cache cannot be opened (etcd being down is not an error: the store
+ * starts disconnected and connects by itself). */
+struct st *st_open_etcd(const struct st_etcd_opts *o, char *err, size_t errlen);
+
+/* On the control thread: every ready batch, in order, written to the cache, then apply(arg,
+ * ops, n) (its nonzero is logged; the batch stays applied to the cache). How many batches. */
+size_t st_etcd_drain(struct st *s, int (*apply)(void *arg, const struct st_op *ops, size_t n,
+	char *err, size_t errlen), void *arg);
+/* Connected and caught up: changes can be written (ENOTCONN otherwise). */
+int st_etcd_ready(struct st *s);
+/* This node's status of a listener: NULL or "" when it serves it ("bound"), else why not.
+ * Written under the node's lease by the back end's thread (asynchronously, latest wins); a
+ * listener deleted from the store has its status keys removed by each node. */
+void st_etcd_report(struct st *s, const char *listener, const char *why_not);
+/* ListenerStatus across the fleet: 1 while a live node serving proxy has not reported the
+ * listener bound (why names the node and its reason, or "not reported yet"), else 0. */
+int st_etcd_listener_status(struct st *s, const char *listener, const char *proxy, char *why,
+	size_t whylen);
+/* For /metrics and logs. */
+struct st_etcd_counts {
+	uint64_t txns, txn_retries, conflicts;   /* writes; counter compares lost and retried;
+	                                          * EADDRINUSE/EUSERS answers */
+	uint64_t batches_applied, resyncs;       /* feed batches drained; full resyncs */
+	int64_t revision;                        /* the last revision the feed delivered */
+	int connected;                           /* watch up and caught up */
+	size_t live_nodes;
+};
+void st_etcd_counts(struct st *s, struct st_etcd_counts *out);
 
 #endif

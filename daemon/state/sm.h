@@ -1,7 +1,8 @@
 /* daemon/state/sm.h - the node's state machine: the one path by which what the node serves
- *   changes. An API call, the restore at start, a reload (and later the fleet's watch) all go
- *   through it. It owns the rules between records (a listener's port is unique on each proxy it
- *   occupies, a proxy holds at most max_listeners, its proxies must be RUNNING) and the order
+ *   changes. An API call, the restore at start, a reload and the fleet's watch
+ *   (sm_apply_records) all go through it. It owns the rules between records (a listener's port
+ *   is unique on each proxy it occupies, a proxy holds at most max_listeners, its proxies must be
+ *   RUNNING; in a fleet the store's transaction enforces them across nodes) and the order
  *   that can be undone: sockets, then the store (durable before sm_apply() returns), then the
  *   workers. A refused or failed change leaves sockets, store and workers as they were.
  * Who asks is the caller's business: control/ resolves the caller's target and permissions,
@@ -212,6 +213,20 @@ void sm_apply(struct sm *s, const struct sm_change *c, struct sm_outcome *out);
  * none of them and stop (the restart serves what is on disk). */
 int sm_unsynced(const struct sm *s);
 int sm_sync(struct sm *s, char *err, size_t errlen);
+
+/* The fleet (issue 16; store.h, the etcd back end's feed): make what this node serves match
+ * records another node wrote. ops[0..n) are one change: puts of whole records and dels, of any
+ * kind, in any order (a rule may come before its domain, a listener's dels after its rules').
+ * Nothing is checked against policy (the writing node and the store's transaction did), and
+ * nothing is written to the store (the back end keeps its cache). Only what differs from what
+ * sm has is touched: a put equal to what sm has changes nothing, a listener whose record is
+ * unchanged keeps its sockets and connections (a changed name or TLS members are updated in
+ * place, never rebound), a routing or TLS is rebuilt only for a listener whose domains, rules,
+ * bindings, real servers or certificates changed. A listener this node cannot bind (its port
+ * taken here, its proxy not configured here) is added anyway, not serving (LSN_CREATING with its
+ * fault, as sm_restore() does), and logged. Applying the same change twice is the same as once.
+ * 0, or -1 with err (ENOMEM): what was applied stays, the rest is left. */
+int sm_apply_records(struct sm *s, const struct st_op *ops, size_t n, char *err, size_t errlen);
 
 /* What the state machine has done since start, for /metrics. */
 struct sm_counts {
