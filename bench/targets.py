@@ -722,6 +722,14 @@ class TlsPorts:
     one; ports[kind] for either."""
     tls = True
 
+    def __init__(self, workdir, cpu, origin_port, files):
+        # The plain target's set-up under "<name>-tls" (its work directory), then its own name.
+        self.name = self.proxy_name + "-tls"
+        super().__init__(workdir, cpu, origin_port)
+        self.name = self.proxy_name
+        self.files = files
+        self.port_rsa = free_port()
+
     def tls_ports(self):
         return {"ecdsa": self.port, "rsa": self.port_rsa}
 
@@ -735,13 +743,7 @@ class NginxTLS(TlsPorts, NginxProxy):
     the same ciphers as gaapd, X25519 and P-256 offered, session tickets (nginx's default,
     keys of its own), no session cache (as gaapd: tickets only), ALPN http/1.1 (nginx's own)."""
     label = "nginx"
-
-    def __init__(self, workdir, cpu, origin_port, files):
-        self.name = "nginx-tls"
-        super().__init__(workdir, cpu, origin_port)
-        self.name = "nginx"
-        self.files = files
-        self.port_rsa = free_port()
+    proxy_name = "nginx"
 
     def servers(self):
         inner = "".join("            " + l + "\n" for l in self.location_body().splitlines())
@@ -775,13 +777,7 @@ class HAProxyTLS(TlsPorts, HAProxy):
     versions, ciphers and groups, ALPN http/1.1; session tickets (its default) and its default
     session cache (tune.ssl.cachesize 20,000 entries, shared memory)."""
     label = "HAProxy"
-
-    def __init__(self, workdir, cpu, origin_port, files):
-        self.name = "haproxy-tls"
-        super().__init__(workdir, cpu, origin_port)
-        self.name = "haproxy"
-        self.files = files
-        self.port_rsa = free_port()
+    proxy_name = "haproxy"
 
     def binds(self):
         return "".join(f"    bind 127.0.0.1:{port} backlog {BACKLOG} ssl crt "
