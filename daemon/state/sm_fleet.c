@@ -42,6 +42,7 @@ struct fleet {
 	struct sm *s;
 	const struct st_op *ops;
 	size_t n;
+	const struct st_op **order;     /* [n]: one kind's puts, in creation order */
 	struct mark *marks;             /* listeners to rebuild, with repeats (sorted at the end) */
 	size_t nmarks, cap;
 	const char **rs_changed, **certs_changed;   /* ids (the ops'), to find who uses them */
@@ -301,7 +302,7 @@ static void del_listeners(struct fleet *f)
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		const struct st_op *o = &f->ops[i];
-		if (o->type != ST_DEL || kind_of(o) != K_LISTENER ||
+		if (o->type != ST_DEL || o->id == NULL || kind_of(o) != K_LISTENER ||
 		    lsn_table_find(s->t, o->id) == NULL)
 			continue;
 		l7_remove_listener(s->l7, o->id);
@@ -446,18 +447,34 @@ static void rebuild_marked(struct fleet *f)
 
 /* ---- the change ---- */
 
+/* Creation order where the ops came in any order: Describe lists in the order the sets hold. */
+static int by_creation(const void *a, const void *b)
+{
+	const struct st_op *x = *(const struct st_op *const *)a, *y = *(const struct st_op *const *)b;
+	json_int_t tx = json_integer_value(json_object_get(x->fields, "CreateTime"));
+	json_int_t ty = json_integer_value(json_object_get(y->fields, "CreateTime"));
+	if (tx != ty)
+		return tx < ty ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
 static void puts_of(struct fleet *f, int kind, void (*put)(struct fleet *, const struct st_op *))
 {
-	for (size_t i = 0; i < f->n && !f->nomem; i++)
-		if (f->ops[i].type == ST_PUT && f->ops[i].fields != NULL &&
-		    kind_of(&f->ops[i]) == kind)
-			put(f, &f->ops[i]);
+	size_t n = 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->ops[i].type == ST_PUT && json_is_object(f->ops[i].fields) &&
+		    f->ops[i].id != NULL && kind_of(&f->ops[i]) == kind)
+			f->order[n++] = &f->ops[i];
+	if (n > 1)
+		qsort(f->order, n, sizeof(*f->order), by_creation);
+	for (size_t i = 0; i < n && !f->nomem; i++)
+		put(f, f->order[i]);
 }
 
 static void dels_of(struct fleet *f, int kind)
 {
 	for (size_t i = 0; i < f->n && !f->nomem; i++) {
-		if (f->ops[i].type != ST_DEL || kind_of(&f->ops[i]) != kind)
+		if (f->ops[i].type != ST_DEL || f->ops[i].id == NULL || kind_of(&f->ops[i]) != kind)
 			continue;
 		if (kind == K_RULE || kind == K_DOMAIN)
 			del_l7(f, &f->ops[i], kind);
@@ -499,7 +516,8 @@ int sm_apply_records(struct sm *s, const struct st_op *ops, size_t n, char *err,
 	/* Each op notes at most one real server or certificate. */
 	f.rs_changed = calloc(n + 1, sizeof(*f.rs_changed));
 	f.certs_changed = calloc(n + 1, sizeof(*f.certs_changed));
-	if (f.rs_changed != NULL && f.certs_changed != NULL) {
+	f.order = calloc(n + 1, sizeof(*f.order));
+	if (f.rs_changed != NULL && f.certs_changed != NULL && f.order != NULL) {
 		lsn_table_lock(s->t);
 		apply_locked(&f);
 		lsn_table_unlock(s->t);
@@ -510,6 +528,7 @@ int sm_apply_records(struct sm *s, const struct st_op *ops, size_t n, char *err,
 	free(f.marks);
 	free(f.rs_changed);
 	free(f.certs_changed);
+	free(f.order);
 	if (f.nomem) {
 		snprintf(err, errlen, "applying %zu records: %s", n, strerror(ENOMEM));
 		return -1;
