@@ -1253,6 +1253,32 @@ static void test_fleet_listener_put_again_rename_del(void **state)
 	json_decref(seen);
 }
 
+/* A group's listener: bound here on each member's address. */
+static void test_fleet_group_listener(void **state)
+{
+	struct fx *f = *state;
+	struct sm_outcome o;
+	unsigned port = free_port();
+	char g[ST_ID_MAX];
+	json_t *seen = json_object();
+	int fd;
+	assert_int_equal(create(f->src, NULL, "lg-g", port, &o), SM_OK);
+	snprintf(g, sizeof(g), "%s", o.id);
+	seen = catch_up(f, seen, 0);
+	const struct lsn *l = lsn_now(f, g);
+	assert_non_null(l);
+	assert_int_equal(l->status, LSN_RUNNING);
+	assert_int_equal(l->nsocks, 2);
+	assert_true((fd = connect_to("127.0.0.2", port)) >= 0);
+	close(fd);
+	assert_true((fd = connect_to("127.0.0.3", port)) >= 0);
+	close(fd);
+	lsn_table_lock(f->t);
+	assert_int_equal(lsn_table_count_proxy(f->t, "link-c"), 1);
+	lsn_table_unlock(f->t);
+	json_decref(seen);
+}
+
 /* A listener this node cannot serve is added anyway, not serving, with its fault. */
 static void test_fleet_listener_not_bindable_here(void **state)
 {
@@ -1302,6 +1328,9 @@ static struct px_l7 *routing_now(struct fx *f, const char *lsn)
 	return l7;
 }
 
+static json_t *layer7_changes(struct fx *f, json_t *seen, const char *a, const char *ip,
+	const char *r1, const char *r2, const struct px_l7 *built);
+
 /* Real servers, domains, rules, bindings and headers in scrambled order give the routing and
  * the set the writing node has; the same batch again rebuilds nothing. */
 static void test_fleet_layer7_in_any_order(void **state)
@@ -1343,6 +1372,16 @@ static void test_fleet_layer7_in_any_order(void **state)
 	assert_ptr_equal(routing_now(f, a), built);
 	dump(f, a, here, sizeof(here));
 	assert_string_equal(here, there);
+	json_decref(layer7_changes(f, seen, a, ip, r1, r2, built));
+}
+
+/* The changes after test_fleet_layer7_in_any_order()'s: what f has seen then. */
+static json_t *layer7_changes(struct fx *f, json_t *seen, const char *a, const char *ip,
+	const char *r1, const char *r2, const struct px_l7 *built)
+{
+	struct fx *src = f->src;
+	char here[8192], there[8192];
+	struct sm_outcome o;
 	/* A real server renamed: the routing of the listeners binding it is rebuilt. */
 	struct sm_change rn = { .op = SM_RENAME_REAL_SERVER, .id = ip, .name = "new" };
 	assert_int_equal(apply(src, &rn, &o), SM_OK);
@@ -1363,7 +1402,7 @@ static void test_fleet_layer7_in_any_order(void **state)
 	assert_null(rs_find(sm_real_servers(f->sm), ip));
 	assert_null(l7_rule_find(sm_l7(f->sm), r2));
 	assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 1);
-	json_decref(seen);
+	return seen;
 }
 
 /* A listener deleted with its domains and rules: its dels in any order. */
@@ -1485,6 +1524,7 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_listener_not_bindable_here, setup_fleet,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_group_listener, setup_fleet, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_layer7_in_any_order, setup_fleet, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_listener_dels_in_any_order, setup_fleet,
 			teardown),
