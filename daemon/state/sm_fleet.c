@@ -3,8 +3,9 @@
  * Nothing is decided here (the writing node and the store's transaction did) and nothing is
  *   written to the store (the back end keeps its cache). What differs from the sets and the
  *   table is applied in the order that keeps references whole: certificates and real servers
- *   put first, then listeners, domains, rules; then the dels of rules, domains, listeners, real
- *   servers, certificates; then one routing (and TLS) build per listener touched. A put equal to
+ *   put first; listeners deleted (freeing their ports); listeners, domains, rules put; then the
+ *   dels of rules, domains, real servers, certificates; then one routing (and TLS) build per
+ *   listener touched. A put equal to
  *   what sm holds is skipped, so the feed may repeat itself (a resync) at no cost to connections.
  * Ownership: the ops are borrowed for the call; sets take their own references to fields.
  * Threads: the control thread; the table's lock is held for the whole change.
@@ -37,6 +38,12 @@ struct mark {
 	unsigned what;
 };
 
+/* A rule taken out with its domain, to be hung on it again once the domain is back. */
+struct saved {
+	char id[ST_ID_MAX];
+	json_t *fields;                 /* a reference of its own */
+};
+
 /* One sm_apply_records() call. */
 struct fleet {
 	struct sm *s;
@@ -48,6 +55,8 @@ struct fleet {
 	const char **rs_changed, **certs_changed;   /* ids (the ops'), to find who uses them */
 	size_t nrs, ncerts;
 	int rs_all;                     /* a real server was replaced by another id */
+	struct saved *saved;            /* rules of domains taken out to make room (put_domain) */
+	size_t nsaved, savecap;
 	size_t puts[K_COUNT], dels[K_COUNT], same;
 	int nomem;
 };
@@ -206,6 +215,39 @@ static void put_listener(struct fleet *f, const struct st_op *o)
 
 /* ---- domains and rules ---- */
 
+/* Domain id's rules, kept before the domain is taken out: a domain that comes back in this
+ * change (moved, or a name swapped with another while this node was away) keeps them. */
+static void save_rules(struct fleet *f, const char *id)
+{
+	for (const struct l7_rule *r = l7_rule_first(f->s->l7, id); r != NULL; r = l7_rule_next(r)) {
+		if (f->nsaved == f->savecap) {
+			size_t cap = f->savecap ? f->savecap * 2 : 8;
+			struct saved *m = realloc(f->saved, cap * sizeof(*m));
+			if (m == NULL) {
+				f->nomem = 1;
+				return;
+			}
+			f->saved = m;
+			f->savecap = cap;
+		}
+		snprintf(f->saved[f->nsaved].id, ST_ID_MAX, "%s", r->id);
+		f->saved[f->nsaved++].fields = json_incref(r->fields);
+	}
+}
+
+/* Takes domain id out (its rules saved), marking its listener. */
+static void take_out(struct fleet *f, const char *id)
+{
+	const struct l7_domain *d = l7_domain_by_id(f->s->l7, id);
+	char gone[ST_ID_MAX];
+	if (d == NULL)
+		return;
+	snprintf(gone, sizeof(gone), "%s", id);     /* id may be d's own, freed below */
+	mark(f, d->listener, MARK_ROUTING | MARK_TLS);
+	save_rules(f, gone);
+	l7_remove_domain(f->s->l7, gone);
+}
+
 static void put_domain(struct fleet *f, const struct st_op *o)
 {
 	struct sm *s = f->s;
@@ -221,25 +263,38 @@ static void put_domain(struct fleet *f, const struct st_op *o)
 			lsn != NULL ? lsn : "-");
 		return;
 	}
-	if (d != NULL && strcmp(d->listener, lsn) != 0) {   /* moved: no API does it */
-		mark(f, d->listener, MARK_ROUTING | MARK_TLS);
-		l7_remove_domain(s->l7, o->id);
-	}
+	if (d != NULL && strcmp(d->listener, lsn) != 0)    /* moved: no API does it */
+		take_out(f, o->id);
+	/* The name's holder was deleted or renamed where this one got it (its own op is later in
+	 * this change, or in one this node missed). */
 	other = l7_domain_find(s->l7, lsn, name);
-	if (other != NULL && strcmp(other->id, o->id) != 0) {
-		/* The name's previous holder was deleted where this one was made (its del is later
-		 * in this change, or in one this node missed). */
-		char gone[ST_ID_MAX];
-		snprintf(gone, sizeof(gone), "%s", other->id);
-		l7_remove_domain(s->l7, gone);
-	}
-	if (l7_reserve(s->l7, 1, 0) != 0) {
+	if (other != NULL && strcmp(other->id, o->id) != 0)
+		take_out(f, other->id);
+	if (f->nomem || l7_reserve(s->l7, 1, 0) != 0) {
 		f->nomem = 1;
 		return;
 	}
 	l7_put_domain(s->l7, o->id, o->fields);
 	mark(f, lsn, MARK_ROUTING | MARK_TLS);
 	f->puts[K_DOMAIN]++;
+}
+
+/* The saved rules whose domain is back (the change's own rule puts come after). */
+static void put_saved(struct fleet *f)
+{
+	for (size_t i = 0; i < f->nsaved && !f->nomem; i++) {
+		const char *dom = json_string_value(json_object_get(f->saved[i].fields, "DomainId"));
+		const struct l7_domain *d = dom != NULL ? l7_domain_by_id(f->s->l7, dom) : NULL;
+		if (d == NULL || l7_rule_find(f->s->l7, f->saved[i].id) != NULL)
+			continue;
+		if (l7_reserve(f->s->l7, 0, 1) != 0 || l7_reserve_bindings(f->s->l7,
+		    json_array_size(json_object_get(f->saved[i].fields, "RealServerSet"))) != 0) {
+			f->nomem = 1;
+			return;
+		}
+		l7_put_rule(f->s->l7, f->saved[i].id, f->saved[i].fields);
+		mark(f, d->listener, MARK_ROUTING);
+	}
 }
 
 static void put_rule(struct fleet *f, const struct st_op *o)
@@ -497,13 +552,16 @@ static void apply_locked(struct fleet *f)
 {
 	puts_of(f, K_CERT, put_cert);
 	puts_of(f, K_RS, put_rs);
+	/* Listeners go before listeners come: a port deleted and taken again while this node was
+	 * away (one resync batch) is free for the new one. Their domains and rules go with them;
+	 * the change's dels of those are no-ops then. */
+	del_listeners(f);
 	puts_of(f, K_LISTENER, put_listener);
 	puts_of(f, K_DOMAIN, put_domain);
+	put_saved(f);
 	puts_of(f, K_RULE, put_rule);
 	dels_of(f, K_RULE);
 	dels_of(f, K_DOMAIN);
-	if (!f->nomem)
-		del_listeners(f);
 	dels_of(f, K_RS);
 	dels_of(f, K_CERT);
 	mark_users(f);
@@ -529,6 +587,9 @@ int sm_apply_records(struct sm *s, const struct st_op *ops, size_t n, char *err,
 	free(f.rs_changed);
 	free(f.certs_changed);
 	free(f.order);
+	for (size_t i = 0; i < f.nsaved; i++)
+		json_decref(f.saved[i].fields);
+	free(f.saved);
 	if (f.nomem) {
 		snprintf(err, errlen, "applying %zu records: %s", n, strerror(ENOMEM));
 		return -1;

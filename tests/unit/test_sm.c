@@ -1253,6 +1253,52 @@ static void test_fleet_listener_put_again_rename_del(void **state)
 	json_decref(seen);
 }
 
+/* One batch holding what happened while this node was away (a resync): a port deleted and taken
+ * again, two domains that swapped names. */
+static void test_fleet_resync_batch(void **state)
+{
+	struct fx *f = *state, *src = f->src;
+	struct sm_outcome o;
+	unsigned port = free_port();
+	char a[ST_ID_MAX], b[ST_ID_MAX], c[ST_ID_MAX], here[8192], there[8192];
+	json_t *seen = json_object();
+	assert_int_equal(create(src, "link-a", NULL, port, &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	listener(src, c);
+	assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, c, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, c, NULL, "two.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(src, c, "one.example", "/", "IP", NULL), SM_OK);
+	assert_int_equal(new_rule(src, c, "two.example", "/", "IP", NULL), SM_OK);
+	assert_int_equal(new_rule(src, c, "two.example", "/x", "IP", NULL), SM_OK);
+	seen = catch_up(f, seen, 0);
+	const char *ids[1] = { a };
+	unsigned char verdicts[1];
+	struct sm_change del = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 1 };
+	struct sm_outcome d = { .verdicts = verdicts };
+	sm_apply(src->sm, &del, &d);
+	assert_int_equal(d.err, SM_OK);
+	assert_int_equal(create(src, "link-a", NULL, port, &o), SM_OK);
+	snprintf(b, sizeof(b), "%s", o.id);
+	assert_int_equal(domain_op(src, SM_MODIFY_DOMAIN, c, "one.example", "tmp.example", 0, 0),
+		SM_OK);
+	assert_int_equal(domain_op(src, SM_MODIFY_DOMAIN, c, "two.example", "one.example", 0, 0),
+		SM_OK);
+	assert_int_equal(domain_op(src, SM_MODIFY_DOMAIN, c, "tmp.example", "two.example", 0, 0),
+		SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_null(lsn_now(f, a));
+	assert_non_null(lsn_now(f, b));
+	assert_int_equal(lsn_now(f, b)->status, LSN_RUNNING);
+	int fd = connect_to("127.0.0.1", port);
+	assert_true(fd >= 0);
+	close(fd);
+	dump(src, c, there, sizeof(there));
+	dump(f, c, here, sizeof(here));
+	assert_string_equal(here, there);
+	assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), c), 3);
+	json_decref(seen);
+}
+
 /* A group's listener: bound here on each member's address. */
 static void test_fleet_group_listener(void **state)
 {
@@ -1525,6 +1571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fleet_listener_not_bindable_here, setup_fleet,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_group_listener, setup_fleet, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_resync_batch, setup_fleet, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_layer7_in_any_order, setup_fleet, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_listener_dels_in_any_order, setup_fleet,
 			teardown),
