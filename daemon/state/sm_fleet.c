@@ -120,6 +120,10 @@ static void put_rs(struct fleet *f, const struct st_op *o)
 		LOG_ERR("state", "fleet: real server %s: no usable address; skipped", o->id);
 		return;
 	}
+	if (rs_reserve(s->rs, 1) != 0) {       /* before anything is taken out */
+		f->nomem = 1;
+		return;
+	}
 	f->rs_changed[f->nrs++] = o->id;
 	f->puts[K_RS]++;
 	if (r != NULL && strcmp(r->key, key) == 0) {
@@ -133,10 +137,6 @@ static void put_rs(struct fleet *f, const struct st_op *o)
 		LOG_WARN("state", "fleet: real server %s takes the address of %s", o->id, gone);
 		f->rs_all = 1;          /* gone's bindings: rebuild every listener with bindings */
 		rs_remove(s->rs, gone);
-	}
-	if (rs_reserve(s->rs, 1) != 0) {
-		f->nomem = 1;
-		return;
 	}
 	rs_add(s->rs, o->id, key, o->fields);
 }

@@ -1299,6 +1299,33 @@ static void test_fleet_resync_batch(void **state)
 	json_decref(seen);
 }
 
+/* Records as another node's feed hands them, made by hand: an address registered again under
+ * a new id (the old one's del in the same batch, after it), then an unknown kind and dels of
+ * unknown ids, which change nothing. */
+static void test_fleet_real_server_readded(void **state)
+{
+	struct fx *f = *state;
+	json_t *tags = json_array();
+	json_t *one = rs_fields("rs-one", "10.0.0.1", "a", 0, tags);
+	json_t *two = rs_fields("rs-two", "10.0.0.1", "b", 0, tags);
+	struct st_op first = { ST_PUT, RS_KIND, "rs-one", one };
+	struct st_op batch[4] = { { ST_PUT, RS_KIND, "rs-two", two },
+		{ ST_DEL, RS_KIND, "rs-one", NULL }, { ST_PUT, "nosuchkind", "x-1", one },
+		{ ST_DEL, L7_RULE_KIND, "rule-nosuch", NULL } };
+	assert_int_equal(sm_apply_records(f->sm, &first, 1, f->err, sizeof(f->err)), 0);
+	assert_non_null(rs_find(sm_real_servers(f->sm), "rs-one"));
+	assert_int_equal(sm_apply_records(f->sm, batch, 4, f->err, sizeof(f->err)), 0);
+	assert_null(rs_find(sm_real_servers(f->sm), "rs-one"));
+	assert_non_null(rs_find(sm_real_servers(f->sm), "rs-two"));
+	assert_int_equal(rs_count(sm_real_servers(f->sm)), 1);
+	assert_int_equal(sm_apply_records(f->sm, batch, 4, f->err, sizeof(f->err)), 0);
+	assert_int_equal(rs_count(sm_real_servers(f->sm)), 1);
+	assert_int_equal(sm_apply_records(f->sm, NULL, 0, f->err, sizeof(f->err)), 0);
+	json_decref(one);
+	json_decref(two);
+	json_decref(tags);
+}
+
 /* A group's listener: bound here on each member's address. */
 static void test_fleet_group_listener(void **state)
 {
@@ -1572,6 +1599,7 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_group_listener, setup_fleet, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_resync_batch, setup_fleet, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_real_server_readded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_layer7_in_any_order, setup_fleet, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_listener_dels_in_any_order, setup_fleet,
 			teardown),
