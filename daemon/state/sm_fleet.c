@@ -101,7 +101,8 @@ static void put_cert(struct fleet *f, const struct st_op *o)
 		return;
 	}
 	cs_put(f->s->certs, o->id, o->fields);
-	f->certs_changed[f->ncerts++] = o->id;
+	if (c != NULL)              /* a new one is used by nothing built yet */
+		f->certs_changed[f->ncerts++] = o->id;
 	f->puts[K_CERT]++;
 }
 
@@ -436,7 +437,12 @@ static int uses_changed_cert(struct fleet *f, const struct lsn *l)
 
 static void mark_users(struct fleet *f)
 {
-	size_t n = lsn_table_count(f->s->t);
+	size_t n = lsn_table_count(f->s->t), bound = 0;
+	/* Only real servers some rule binds matter (a burst of AddRealServers walks nothing). */
+	for (size_t i = 0; i < f->nrs; i++)
+		if (l7_rs_binding_count(f->s->l7, f->rs_changed[i]) > 0)
+			f->rs_changed[bound++] = f->rs_changed[i];
+	f->nrs = bound;
 	if (f->nrs == 0 && f->ncerts == 0 && !f->rs_all)
 		return;
 	for (size_t i = 0; i < n; i++) {
