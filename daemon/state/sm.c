@@ -323,7 +323,11 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 		lsn_set_tls(l, srv);    /* before it serves: never a moment in plain text */
 	if (write_change(s, rec, 1, NULL, 0, out) != 0) {
 		store_refused(s, proxies[0], errno, out);
-		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
+		if (out->err == SM_E_STORE)
+			LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
+		else            /* another node won the port or the place: expected under load */
+			LOG_INFO("state", "listener=%s proxy=%s port=%u: another node took it first; "
+				"create rolled back", rec->id, out->proxy->id, rec->port);
 		lsn_discard(l);         /* closes the sockets: the port is free again */
 		return;
 	}

@@ -1,6 +1,7 @@
 /* daemon/state/sm_int.h - the state machine's insides, shared by its files (sm.c: listeners, real
  *   servers, restore, sync; sm_l7.c: domains, rules, bindings, headers; sm_route.c: the routing
- *   built from them). Not for other modules.
+ *   built from them; sm_fleet.c: records other nodes wrote, sm_apply_records()). Not for other
+ *   modules.
  * Threads: as sm.h (the control thread).
  */
 #ifndef GAAPD_STATE_SM_INT_H
