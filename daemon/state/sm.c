@@ -147,9 +147,8 @@ static void restore_tls(struct sm *s, struct lsn *l)
 		lsn_set_tls(l, srv);
 }
 
-static int restore_one(const struct st_listener *rec, void *arg)
+int sm_open_listener(struct sm *s, const struct st_listener *rec)
 {
-	struct sm *s = arg;
 	const struct cfg_proxy **proxies = proxies_array(s->cfg);
 	const char *why = "";
 	size_t failed, n = proxies != NULL ? rec_proxies(s->cfg, rec, proxies, &why) : 0;
@@ -173,6 +172,11 @@ static int restore_one(const struct st_listener *rec, void *arg)
 	restore_tls(s, l);
 	lsn_table_add(s->t, l);
 	return 0;
+}
+
+static int restore_one(const struct st_listener *rec, void *arg)
+{
+	return sm_open_listener(arg, rec);
 }
 
 static int restore_rs(const char *kind, const char *id, json_t *fields, void *arg)
@@ -267,6 +271,24 @@ static int new_listener_id(const struct sm *s, char *out, size_t len)
 	return -1;
 }
 
+/* A failed store write of a create. A fleet's store refuses what another node took since this
+ * node decided (store.h): its port (EADDRINUSE) or the proxy's last place (EUSERS) is the
+ * refusal the API gives, about the proxy the store names. Anything else (EAGAIN: a stale view;
+ * ENOTCONN) is the store's failure, errno kept for control to word. */
+static void store_refused(struct sm *s, const struct cfg_proxy *first, int sys,
+	struct sm_outcome *out)
+{
+	struct st_conflict cf;
+	const struct cfg_proxy *p;
+	if ((sys != EADDRINUSE && sys != EUSERS) || st_conflict(s->store, &cf) != 0) {
+		sm_fail(out, SM_E_STORE, NULL, sys);
+		return;
+	}
+	p = cfg_find_proxy(s->cfg, cf.proxy);
+	sm_fail(out, sys == EADDRINUSE ? SM_E_DUPLICATED_PORT : SM_E_LISTENER_LIMIT,
+		p != NULL ? p : first, 0);
+}
+
 /* Under the lock: bind every socket, store, serve. */
 static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, size_t n,
 	struct st_listener *rec, struct sm_outcome *out)
@@ -300,8 +322,12 @@ static void create_locked(struct sm *s, const struct cfg_proxy *const *proxies, 
 	if (srv != NULL)
 		lsn_set_tls(l, srv);    /* before it serves: never a moment in plain text */
 	if (write_change(s, rec, 1, NULL, 0, out) != 0) {
-		sm_fail(out, SM_E_STORE, NULL, errno);
-		LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
+		store_refused(s, proxies[0], errno, out);
+		if (out->err == SM_E_STORE)
+			LOG_ERR("state", "listener=%s: %s; create rolled back", rec->id, out->detail);
+		else            /* another node won the port or the place: expected under load */
+			LOG_INFO("state", "listener=%s proxy=%s port=%u: another node took it first; "
+				"create rolled back", rec->id, out->proxy->id, rec->port);
 		lsn_discard(l);         /* closes the sockets: the port is free again */
 		return;
 	}

@@ -1,6 +1,7 @@
 /* daemon/state/sm_int.h - the state machine's insides, shared by its files (sm.c: listeners, real
  *   servers, restore, sync; sm_l7.c: domains, rules, bindings, headers; sm_route.c: the routing
- *   built from them). Not for other modules.
+ *   built from them; sm_fleet.c: records other nodes wrote, sm_apply_records()). Not for other
+ *   modules.
  * Threads: as sm.h (the control thread).
  */
 #ifndef GAAPD_STATE_SM_INT_H
@@ -30,6 +31,11 @@ struct sm {
 void sm_fail(struct sm_outcome *out, enum sm_err e, const struct cfg_proxy *p, int sys);
 /* One change to the store, durable at the next sm_sync(): 0, or -1 with errno and out->detail. */
 int sm_write_ops(struct sm *s, const struct st_op *ops, size_t n, struct sm_outcome *out);
+
+/* Under the lock: rec into the table as sm_restore() does (bound where it can be, else
+ * LSN_CREATING with its fault, logged; an HTTPS one with its own certificate's TLS). 0, or -1
+ * (ENOMEM, logged). sm_fleet.c's too. */
+int sm_open_listener(struct sm *s, const struct st_listener *rec);
 
 /* sm_route.c. The listener's routing once ops[0..n) are applied to the layer-7 set: 0 (*l7 NULL:
  * no domains), or -1 with err ("out of memory", or what px_l7_new() refused). */

@@ -40,6 +40,7 @@ struct fx {
 	struct wrk_pool *workers;
 	struct lsn_table *t;
 	struct sm *sm;
+	struct fx *src;             /* the fleet tests: another node whose records this one applies */
 };
 
 static unsigned next_id;
@@ -139,6 +140,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	char cmd[128];
+	if (f->src != NULL && teardown((void **)&f->src) != 0)
+		return -1;
 	wrk_pool_join(f->workers);
 	close_sm(f);
 	wrk_pool_destroy(f->workers);
@@ -1075,6 +1078,494 @@ static void test_https_changes_and_restore(void **state)
 	assert_int_equal(cs_count(sm_certs(f->sm)), 3);
 }
 
+/* ---- the fleet: records another node wrote (sm_apply_records) ---- */
+
+/* The other node: the same proxy ids on other addresses (so both bind the same ports here), and
+ * link-x, which this node does not have. */
+static const char *src_config =
+	"node:\n  workers: 1\n  state_dir: state\n"
+	"control:\n  listen: 127.0.0.1:0\n  auth: none\n"
+	"proxies:\n"
+	"  - id: link-a\n    bind: 127.0.0.5\n    max_listeners: 10\n    origins: [127.0.0.1:1]\n"
+	"  - id: link-b\n    bind: 127.0.0.6\n    origins: [127.0.0.1:1]\n"
+	"  - id: link-c\n    bind: 127.0.0.7\n    origins: [127.0.0.1:1]\n"
+	"  - id: link-x\n    bind: 127.0.0.8\n    origins: [127.0.0.1:1]\n"
+	"groups:\n  - id: lg-g\n    proxies: [link-b, link-c]\n";
+
+static int setup_fleet(void **state)
+{
+	struct fx *f, *src = calloc(1, sizeof(*src));
+	if (src == NULL || setup(state) != 0)
+		return -1;
+	f = *state;
+	f->src = src;
+	snprintf(src->dir, sizeof(src->dir), "/tmp/gaapd-smsrc-XXXXXX");
+	if (mkdtemp(src->dir) == NULL || cfg_load_string(src_config, "s.yaml", src->dir,
+	    &src->cfg, src->err, sizeof(src->err)) != 0 ||
+	    (src->workers = wrk_pool_start(1, src->err, sizeof(src->err))) == NULL)
+		return -1;
+	open_sm(src);
+	return 0;
+}
+
+static int snap_one(const char *kind, const char *id, json_t *fields, void *arg)
+{
+	char key[160];
+	snprintf(key, sizeof(key), "%s/%s", kind, id);
+	return json_object_set_new(arg, key, json_pack("{s:s, s:s, s:O}", "kind", kind, "id", id,
+		"fields", fields));
+}
+
+/* Every record of the store: {"kind/id": {kind, id, fields}}. */
+static json_t *snapshot(struct fx *f)
+{
+	json_t *o = json_object();
+	assert_int_equal(sm_sync(f->sm, f->err, sizeof(f->err)), 0);
+	assert_int_equal(st_each(f->store, NULL, snap_one, o), 0);
+	return o;
+}
+
+static const char *member(json_t *v, const char *name)
+{
+	return json_string_value(json_object_get(v, name));
+}
+
+/* A deterministic shuffle (seed 0: as built). */
+static void scramble(struct st_op *ops, size_t n, unsigned seed)
+{
+	for (size_t i = n; seed != 0 && i > 1; i--) {
+		struct st_op t;
+		size_t k;
+		seed = seed * 1103515245u + 12345u;
+		k = (seed >> 8) % i;
+		t = ops[i - 1];
+		ops[i - 1] = ops[k];
+		ops[k] = t;
+	}
+}
+
+/* As the feed would: what differs from before to after as one change to f (puts of every
+ * record of after, equal ones too: sm must skip them; dels of what after lacks), in an order
+ * of seed. How many ops. */
+static size_t feed(struct fx *f, json_t *before, json_t *after, unsigned seed)
+{
+	size_t n = 0;
+	struct st_op *ops = calloc(json_object_size(before) + json_object_size(after) + 1,
+		sizeof(*ops));
+	const char *key;
+	json_t *v;
+	assert_non_null(ops);
+	json_object_foreach(after, key, v)
+		ops[n++] = (struct st_op){ ST_PUT, member(v, "kind"), member(v, "id"),
+			json_object_get(v, "fields") };
+	json_object_foreach(before, key, v)
+		if (json_object_get(after, key) == NULL)
+			ops[n++] = (struct st_op){ ST_DEL, member(v, "kind"), member(v, "id"), NULL };
+	scramble(ops, n, seed);
+	assert_int_equal(sm_apply_records(f->sm, ops, n, f->err, sizeof(f->err)), 0);
+	free(ops);
+	return n;
+}
+
+/* The source's changes since seen, applied to f; what f has seen now. */
+static json_t *catch_up(struct fx *f, json_t *seen, unsigned seed)
+{
+	json_t *now = snapshot(f->src);
+	feed(f, seen, now, seed);
+	json_decref(seen);
+	return now;
+}
+
+static const struct lsn *lsn_now(struct fx *f, const char *id)
+{
+	const struct lsn *l;
+	lsn_table_lock(f->t);
+	l = lsn_table_find(f->t, id);
+	lsn_table_unlock(f->t);
+	return l;
+}
+
+static int connect_to(const char *ip, unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Neither closed nor reset by the listener's side. */
+static int still_open(int fd)
+{
+	char c;
+	return recv(fd, &c, 1, MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void test_fleet_listener_put_again_rename_del(void **state)
+{
+	struct fx *f = *state;
+	struct sm_outcome o;
+	unsigned port = free_port();
+	char a[ST_ID_MAX];
+	json_t *seen = json_object();
+	assert_int_equal(create(f->src, "link-a", NULL, port, &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	seen = catch_up(f, seen, 0);
+	const struct lsn *l = lsn_now(f, a);
+	assert_non_null(l);
+	assert_int_equal(l->status, LSN_RUNNING);
+	assert_int_equal(l->rec.port, port);
+	assert_false(port_free(port));
+	int fd = connect_to("127.0.0.1", port);            /* served here, on this node's address */
+	assert_true(fd >= 0);
+	assert_int_equal(stored(f), 0);                     /* nothing written: the cache is the
+	                                                     * back end's */
+	/* The same records again: nothing changes, the connection stays. */
+	feed(f, seen, seen, 3);
+	assert_ptr_equal(lsn_now(f, a), l);
+	assert_int_equal(count(f), 1);
+	assert_true(still_open(fd));
+	/* A rename: in place. */
+	struct sm_change rn = { .op = SM_RENAME_LISTENER, .id = a, .name = "renamed" };
+	assert_int_equal(apply(f->src, &rn, &o), SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_ptr_equal(lsn_now(f, a), l);
+	assert_string_equal(l->rec.name, "renamed");
+	assert_true(still_open(fd));
+	/* Deleted there: gone here, the port free again. */
+	const char *ids[1] = { a };
+	unsigned char verdicts[1];
+	struct sm_change del = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 1 };
+	struct sm_outcome d = { .verdicts = verdicts };
+	sm_apply(f->src->sm, &del, &d);
+	assert_int_equal(d.err, SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_null(lsn_now(f, a));
+	assert_true(connect_to("127.0.0.1", port) < 0);        /* nothing listens (the client's
+	                                                         * connection keeps the port) */
+	/* A del of what is not here: nothing. */
+	struct st_op gone = { ST_DEL, ST_LISTENER, a, NULL };
+	assert_int_equal(sm_apply_records(f->sm, &gone, 1, f->err, sizeof(f->err)), 0);
+	close(fd);
+	json_decref(seen);
+}
+
+/* One batch holding what happened while this node was away (a resync): a port deleted and taken
+ * again, two domains that swapped names. */
+static void test_fleet_resync_batch(void **state)
+{
+	struct fx *f = *state, *src = f->src;
+	struct sm_outcome o;
+	unsigned port = free_port();
+	char a[ST_ID_MAX], b[ST_ID_MAX], c[ST_ID_MAX], here[8192], there[8192];
+	json_t *seen = json_object();
+	assert_int_equal(create(src, "link-a", NULL, port, &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	listener(src, c);
+	assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, c, NULL, "one.example", 0, 0), SM_OK);
+	assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, c, NULL, "two.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(src, c, "one.example", "/", "IP", NULL), SM_OK);
+	assert_int_equal(new_rule(src, c, "two.example", "/", "IP", NULL), SM_OK);
+	assert_int_equal(new_rule(src, c, "two.example", "/x", "IP", NULL), SM_OK);
+	seen = catch_up(f, seen, 0);
+	const char *ids[1] = { a };
+	unsigned char verdicts[1];
+	struct sm_change del = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 1 };
+	struct sm_outcome d = { .verdicts = verdicts };
+	sm_apply(src->sm, &del, &d);
+	assert_int_equal(d.err, SM_OK);
+	assert_int_equal(create(src, "link-a", NULL, port, &o), SM_OK);
+	snprintf(b, sizeof(b), "%s", o.id);
+	assert_int_equal(domain_op(src, SM_MODIFY_DOMAIN, c, "one.example", "tmp.example", 0, 0),
+		SM_OK);
+	assert_int_equal(domain_op(src, SM_MODIFY_DOMAIN, c, "two.example", "one.example", 0, 0),
+		SM_OK);
+	assert_int_equal(domain_op(src, SM_MODIFY_DOMAIN, c, "tmp.example", "two.example", 0, 0),
+		SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_null(lsn_now(f, a));
+	assert_non_null(lsn_now(f, b));
+	assert_int_equal(lsn_now(f, b)->status, LSN_RUNNING);
+	int fd = connect_to("127.0.0.1", port);
+	assert_true(fd >= 0);
+	close(fd);
+	dump(src, c, there, sizeof(there));
+	dump(f, c, here, sizeof(here));
+	assert_string_equal(here, there);
+	assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), c), 3);
+	json_decref(seen);
+}
+
+/* Records as another node's feed hands them, made by hand: an address registered again under
+ * a new id (the old one's del in the same batch, after it), then an unknown kind and dels of
+ * unknown ids, which change nothing. */
+static void test_fleet_real_server_readded(void **state)
+{
+	struct fx *f = *state;
+	json_t *tags = json_array();
+	json_t *one = rs_fields("rs-one", "10.0.0.1", "a", 0, tags);
+	json_t *two = rs_fields("rs-two", "10.0.0.1", "b", 0, tags);
+	struct st_op first = { ST_PUT, RS_KIND, "rs-one", one };
+	struct st_op batch[4] = { { ST_PUT, RS_KIND, "rs-two", two },
+		{ ST_DEL, RS_KIND, "rs-one", NULL }, { ST_PUT, "nosuchkind", "x-1", one },
+		{ ST_DEL, L7_RULE_KIND, "rule-nosuch", NULL } };
+	assert_int_equal(sm_apply_records(f->sm, &first, 1, f->err, sizeof(f->err)), 0);
+	assert_non_null(rs_find(sm_real_servers(f->sm), "rs-one"));
+	assert_int_equal(sm_apply_records(f->sm, batch, 4, f->err, sizeof(f->err)), 0);
+	assert_null(rs_find(sm_real_servers(f->sm), "rs-one"));
+	assert_non_null(rs_find(sm_real_servers(f->sm), "rs-two"));
+	assert_int_equal(rs_count(sm_real_servers(f->sm)), 1);
+	assert_int_equal(sm_apply_records(f->sm, batch, 4, f->err, sizeof(f->err)), 0);
+	assert_int_equal(rs_count(sm_real_servers(f->sm)), 1);
+	assert_int_equal(sm_apply_records(f->sm, NULL, 0, f->err, sizeof(f->err)), 0);
+	json_decref(one);
+	json_decref(two);
+	json_decref(tags);
+}
+
+/* A group's listener: bound here on each member's address. */
+static void test_fleet_group_listener(void **state)
+{
+	struct fx *f = *state;
+	struct sm_outcome o;
+	unsigned port = free_port();
+	char g[ST_ID_MAX];
+	json_t *seen = json_object();
+	int fd;
+	assert_int_equal(create(f->src, NULL, "lg-g", port, &o), SM_OK);
+	snprintf(g, sizeof(g), "%s", o.id);
+	seen = catch_up(f, seen, 0);
+	const struct lsn *l = lsn_now(f, g);
+	assert_non_null(l);
+	assert_int_equal(l->status, LSN_RUNNING);
+	assert_int_equal(l->nsocks, 2);
+	assert_true((fd = connect_to("127.0.0.2", port)) >= 0);
+	close(fd);
+	assert_true((fd = connect_to("127.0.0.3", port)) >= 0);
+	close(fd);
+	lsn_table_lock(f->t);
+	assert_int_equal(lsn_table_count_proxy(f->t, "link-c"), 1);
+	lsn_table_unlock(f->t);
+	json_decref(seen);
+}
+
+/* A listener this node cannot serve is added anyway, not serving, with its fault. */
+static void test_fleet_listener_not_bindable_here(void **state)
+{
+	struct fx *f = *state;
+	struct sm_outcome o;
+	unsigned port = free_port(), px = free_port();
+	char a[ST_ID_MAX], x[ST_ID_MAX];
+	json_t *seen = json_object();
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(create(f->src, "link-a", NULL, port, &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	assert_int_equal(create(f->src, "link-x", NULL, px, &o), SM_OK);
+	snprintf(x, sizeof(x), "%s", o.id);
+	seen = catch_up(f, seen, 5);
+	const struct lsn *l = lsn_now(f, a);
+	assert_non_null(l);
+	assert_int_equal(l->status, LSN_CREATING);
+	assert_true(l->fault[0] != '\0');
+	l = lsn_now(f, x);
+	assert_non_null(l);
+	assert_int_equal(l->status, LSN_CREATING);
+	assert_non_null(strstr(l->fault, "not configured"));
+	/* Both can be deleted as any other. */
+	const char *ids[2] = { a, x };
+	unsigned char verdicts[2];
+	struct sm_change del = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 2 };
+	struct sm_outcome d = { .verdicts = verdicts };
+	sm_apply(f->src->sm, &del, &d);
+	assert_int_equal(d.err, SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_int_equal(count(f), 0);
+	close(fd);
+	json_decref(seen);
+}
+
+static struct px_l7 *routing_now(struct fx *f, const char *lsn)
+{
+	struct px_l7 *l7;
+	lsn_table_lock(f->t);
+	l7 = px_l7_cell_get(lsn_table_find(f->t, lsn)->l7);
+	lsn_table_unlock(f->t);
+	px_l7_unref(l7);            /* the listener keeps it: compared by address only */
+	return l7;
+}
+
+static json_t *layer7_changes(struct fx *f, json_t *seen, const char *a, const char *ip,
+	const char *r1, const char *r2, const struct px_l7 *built);
+
+/* Real servers, domains, rules, bindings and headers in scrambled order give the routing and
+ * the set the writing node has; the same batch again rebuilds nothing. */
+static void test_fleet_layer7_in_any_order(void **state)
+{
+	struct fx *f = *state, *src = f->src;
+	char a[ST_ID_MAX], ip[ST_ID_MAX], name[ST_ID_MAX], r1[ST_ID_MAX], r2[ST_ID_MAX];
+	char here[8192], there[8192];
+	struct sm_outcome o;
+	json_t *seen = json_object();
+	listener(src, a);
+	real_server(src, "127.0.0.9", ip);
+	real_server(src, "origin.example", name);
+	assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, a, NULL, "one.example", 1, 0), SM_OK);
+	assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, a, NULL, "two.example", 0, 0), SM_OK);
+	assert_int_equal(new_rule(src, a, "one.example", "/", "IP", r1), SM_OK);
+	assert_int_equal(new_rule(src, a, "two.example", "/n", "DOMAIN", r2), SM_OK);
+	assert_int_equal(bind_rule(src, r1, json_pack("[o]", binding(ip, "127.0.0.9", 80))), SM_OK);
+	assert_int_equal(bind_rule(src, r2, json_pack("[o]", binding(name, "origin.example", 81))),
+		SM_OK);
+	json_t *h = json_pack("[{s:s, s:s}]", "HeaderName", "X-A", "HeaderValue", "1");
+	struct sm_change c = { .op = SM_SET_HEADERS, .rule = r1, .fields = h };
+	assert_int_equal(apply(src, &c, &o), SM_OK);
+	json_decref(h);
+	seen = catch_up(f, seen, 7);
+	dump(src, a, there, sizeof(there));
+	dump(f, a, here, sizeof(here));
+	assert_string_equal(here, there);
+	assert_string_equal(default_name(f, a), "one.example");
+	assert_int_equal(rs_count(sm_real_servers(f->sm)), 2);
+	assert_int_equal(l7_rs_binding_count(sm_l7(f->sm), ip), 1);
+	struct px_l7 *l7;
+	assert_non_null(routed(f, a, "one.example", "/", &l7));
+	px_l7_unref(l7);
+	assert_non_null(routed(f, a, "two.example", "/n", &l7));
+	px_l7_unref(l7);
+	/* Idempotent: the whole batch again, another order, rebuilds nothing. */
+	struct px_l7 *built = routing_now(f, a);
+	feed(f, seen, seen, 11);
+	assert_ptr_equal(routing_now(f, a), built);
+	dump(f, a, here, sizeof(here));
+	assert_string_equal(here, there);
+	json_decref(layer7_changes(f, seen, a, ip, r1, r2, built));
+}
+
+/* The changes after test_fleet_layer7_in_any_order()'s: what f has seen then. */
+static json_t *layer7_changes(struct fx *f, json_t *seen, const char *a, const char *ip,
+	const char *r1, const char *r2, const struct px_l7 *built)
+{
+	struct fx *src = f->src;
+	char here[8192], there[8192];
+	struct sm_outcome o;
+	/* A real server renamed: the routing of the listeners binding it is rebuilt. */
+	struct sm_change rn = { .op = SM_RENAME_REAL_SERVER, .id = ip, .name = "new" };
+	assert_int_equal(apply(src, &rn, &o), SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_ptr_not_equal(routing_now(f, a), built);
+	assert_string_equal(member(rs_find(sm_real_servers(f->sm), ip)->fields, "RealServerName"),
+		"new");
+	/* A domain deleted with its rules, a binding dropped, its real server removed. */
+	assert_int_equal(domain_op(src, SM_DELETE_DOMAIN, a, "two.example", NULL, 0, 1), SM_OK);
+	assert_int_equal(bind_rule(src, r1, json_array()), SM_OK);
+	const char *ids[1] = { ip };
+	struct sm_change rm = { .op = SM_REMOVE_REAL_SERVERS, .ids = ids, .nids = 1 };
+	assert_int_equal(apply(src, &rm, &o), SM_OK);
+	seen = catch_up(f, seen, 13);
+	dump(src, a, there, sizeof(there));
+	dump(f, a, here, sizeof(here));
+	assert_string_equal(here, there);
+	assert_null(rs_find(sm_real_servers(f->sm), ip));
+	assert_null(l7_rule_find(sm_l7(f->sm), r2));
+	assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 1);
+	return seen;
+}
+
+/* A listener deleted with its domains and rules: its dels in any order. */
+static void test_fleet_listener_dels_in_any_order(void **state)
+{
+	struct fx *f = *state, *src = f->src;
+	for (unsigned seed = 1; seed <= 4; seed++) {
+		char a[ST_ID_MAX], b[ST_ID_MAX], r[ST_ID_MAX];
+		json_t *seen = json_object();
+		listener(src, a);
+		listener(src, b);
+		assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, a, NULL, "one.example", 0, 0),
+			SM_OK);
+		assert_int_equal(domain_op(src, SM_CREATE_DOMAIN, b, NULL, "one.example", 0, 0),
+			SM_OK);
+		assert_int_equal(new_rule(src, a, "one.example", "/", "IP", r), SM_OK);
+		assert_int_equal(new_rule(src, a, "one.example", "/x", "IP", NULL), SM_OK);
+		assert_int_equal(new_rule(src, b, "one.example", "/", "IP", NULL), SM_OK);
+		seen = catch_up(f, seen, seed);
+		assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), a), 2);
+		assert_true(routes_l7(f, a));
+		const char *ids[1] = { a };
+		unsigned char verdicts[1];
+		struct sm_change del = { .op = SM_DELETE_LISTENERS, .ids = ids, .nids = 1,
+			.force = 1 };
+		struct sm_outcome d = { .verdicts = verdicts };
+		sm_apply(src->sm, &del, &d);
+		assert_int_equal(d.err, SM_OK);
+		seen = catch_up(f, seen, seed * 17);
+		assert_null(lsn_now(f, a));
+		assert_int_equal(l7_domain_count(sm_l7(f->sm), a), 0);
+		assert_null(l7_rule_find(sm_l7(f->sm), r));
+		assert_int_equal(l7_listener_rule_count(sm_l7(f->sm), b), 1);    /* b untouched */
+		assert_true(routes_l7(f, b));
+		ids[0] = b;
+		sm_apply(src->sm, &del, &d);
+		assert_int_equal(d.err, SM_OK);
+		seen = catch_up(f, seen, seed * 31);
+		assert_int_equal(count(f), 0);
+		json_decref(seen);
+	}
+}
+
+/* Certificates and an HTTPS listener: served with TLS here; a TLS change reaches it in place. */
+static void test_fleet_https(void **state)
+{
+	struct fx *f = *state, *src = f->src;
+	char www[ST_ID_MAX], other[ST_ID_MAX], a[ST_ID_MAX];
+	struct sm_outcome o;
+	json_t *seen = json_object();
+	make_certs(src);
+	cert(src, TLS_CERT_SERVER, "www", www);
+	cert(src, TLS_CERT_SERVER, "other", other);
+	assert_int_equal(https(src, www, NULL, free_port(), &o), SM_OK);
+	snprintf(a, sizeof(a), "%s", o.id);
+	assert_int_equal(domain_cert(src, SM_CREATE_DOMAIN, a, "other.example", other), SM_OK);
+	seen = catch_up(f, seen, 9);
+	const struct lsn *l = lsn_now(f, a);
+	assert_non_null(l);
+	assert_int_equal(l->status, LSN_RUNNING);
+	assert_string_equal(l->rec.protocol, "HTTPS");
+	assert_int_equal(cs_count(sm_certs(f->sm)), 2);
+	struct tls_srv *first = serving(f, a);
+	assert_non_null(first);
+	tls_srv_unref(first);
+	feed(f, seen, seen, 2);                                 /* the same: the same TLS */
+	struct tls_srv *same = serving(f, a);
+	assert_ptr_equal(same, first);
+	tls_srv_unref(same);
+	struct sm_change tlsv = { .op = SM_SET_TLS, .id = a, .tls_versions = TLS_V13,
+		.tls_ciphers = TLS_CIPHERS_WIDE };
+	assert_int_equal(apply(src, &tlsv, &o), SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_ptr_equal(lsn_now(f, a), l);                     /* in place, never rebound */
+	assert_int_equal(l->rec.https.versions, TLS_V13);
+	struct tls_srv *second = serving(f, a);
+	assert_non_null(second);
+	assert_ptr_not_equal(second, first);
+	tls_srv_unref(second);
+	struct sm_change rn = { .op = SM_RENAME_CERT, .id = other, .name = "alias" };
+	assert_int_equal(apply(src, &rn, &o), SM_OK);
+	seen = catch_up(f, seen, 0);
+	assert_string_equal(member(cs_find(sm_certs(f->sm), other)->fields, "CertificateAlias"),
+		"alias");
+	struct tls_srv *third = serving(f, a);
+	assert_non_null(third);
+	tls_srv_unref(third);
+	json_decref(seen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1102,6 +1593,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_https_listeners_refuse_what_their_certificates_cannot_do, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_https_changes_and_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_listener_put_again_rename_del, setup_fleet,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_listener_not_bindable_here, setup_fleet,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_group_listener, setup_fleet, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_resync_batch, setup_fleet, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_real_server_readded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_layer7_in_any_order, setup_fleet, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_listener_dels_in_any_order, setup_fleet,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_https, setup_fleet, teardown),
 	};
 	/* the health checker is stopped from this thread (hc_stop(): event_active on its loop) */
 	if (evthread_use_pthreads() != 0)
