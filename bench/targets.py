@@ -800,7 +800,9 @@ class GaapdTLS(TlsPorts, GaapdTarget):
 
     def __init__(self, workdir, cpu, binary, origin_port, files):
         self.name = "gaapd-tls"
-        super().__init__(workdir, cpu, binary, origin_port)
+        # Not TlsPorts' initialiser (it takes no binary and sets a second port gaapd makes
+        # itself): the plain target's, which is next in the MRO after TlsPorts.
+        super(TlsPorts, self).__init__(workdir, cpu, binary, origin_port)
         self.name = "gaapd"
         self.files = files
         self.port_rsa = None
