@@ -31,7 +31,8 @@ struct ctl_metrics_src {
 	int64_t start_time;             /* Unix seconds */
 	uint64_t reloads_applied, reloads_refused;
 	struct sm *sm;                  /* the state changes and their group commits, the health
-	                                 * checks' targets; NULL: none */	struct st *fleet;               /* the etcd store (gaapd_store_etcd_*); NULL: file store */
+	                                 * checks' targets; NULL: none */
+	struct st *fleet;               /* the etcd store (gaapd_store_etcd_*); NULL: file store */
 };
 
 /* The whole exposition, appended to out. 0, or -1 when out of memory. */
