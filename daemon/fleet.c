@@ -5,7 +5,7 @@
  *   evthread_use_pthreads() is on), and the main loop drains the batches into sm
  *   (sm_apply_records), then reports this node's status of each listener a batch put, and of
  *   every listener after the restore (st_etcd_report: the back end writes only changes).
- * Ownership: g->store, g->feed and g->node_proxies are made here and freed by
+ * Ownership: g->store, g->feed and g->store_opts are made here and freed by
  *   gaapd_store_close(). Threads: the main thread, but for wake(), which only activates g->feed.
  */
 #include "gaapd.h"
@@ -109,26 +109,79 @@ static size_t places(void *arg, const char *proxy_id, const char *group_id,
 	return 1;
 }
 
+/* What st_open_etcd() is given, copied out of the cfg: a reload frees the cfg it came from, and
+ * the back end may keep the pointers. One block, freed by gaapd_store_close(). */
+struct fleet_opts {
+	struct st_etcd_opts o;
+	const char **endpoints;
+	const char **proxies;
+	char (*ids)[CFG_ID_MAX];
+	char *strings[3];           /* prefix, node, cache_dir */
+};
+
+static void fleet_opts_free(struct fleet_opts *f)
+{
+	if (f == NULL)
+		return;
+	for (size_t i = 0; f->endpoints != NULL && i < f->o.nendpoints; i++)
+		free((char *)f->endpoints[i]);
+	free(f->endpoints);
+	free(f->proxies);
+	free(f->ids);
+	for (size_t i = 0; i < 3; i++)
+		free(f->strings[i]);
+	free(f);
+}
+
+static struct fleet_opts *fleet_opts_new(const struct cfg *c)
+{
+	struct fleet_opts *f = calloc(1, sizeof(*f));
+	size_t np = c->nproxies, ne = c->store.netcd_endpoints;
+	if (f == NULL || (f->endpoints = calloc(ne, sizeof(*f->endpoints))) == NULL ||
+	    (f->proxies = calloc(np + 1, sizeof(*f->proxies))) == NULL ||
+	    (f->ids = calloc(np + 1, sizeof(*f->ids))) == NULL ||
+	    (f->strings[0] = strdup(c->store.etcd_prefix)) == NULL ||
+	    (f->strings[1] = strdup(c->node_name)) == NULL ||
+	    (f->strings[2] = strdup(c->state_dir)) == NULL) {
+		fleet_opts_free(f);
+		return NULL;
+	}
+	for (f->o.nendpoints = 0; f->o.nendpoints < ne; f->o.nendpoints++)
+		if ((f->endpoints[f->o.nendpoints] = strdup(c->store.etcd_endpoints[f->o.nendpoints]))
+		    == NULL) {
+			fleet_opts_free(f);
+			return NULL;
+		}
+	for (size_t i = 0; i < np; i++) {
+		snprintf(f->ids[i], CFG_ID_MAX, "%s", c->proxies[i].id);
+		f->proxies[i] = f->ids[i];
+	}
+	f->o.endpoints = f->endpoints;
+	f->o.dial_timeout_ms = c->store.etcd_dial_timeout_ms;
+	f->o.prefix = f->strings[0];
+	f->o.node = f->strings[1];
+	f->o.node_proxies = f->proxies;
+	f->o.nnode_proxies = np;
+	f->o.cache_dir = f->strings[2];
+	f->o.compact_min = c->state_compact_bytes;
+	return f;
+}
+
 static int open_etcd(struct gaapd *g, char *err, size_t errlen)
 {
 	const struct cfg *c = g->cfg;
+	struct fleet_opts *f;
 	if ((g->feed = event_new(g->base, -1, 0, on_feed, g)) == NULL ||
-	    (g->node_proxies = calloc(c->nproxies + 1, sizeof(*g->node_proxies))) == NULL) {
+	    (f = fleet_opts_new(c)) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < c->nproxies; i++)
-		g->node_proxies[i] = c->proxies[i].id;
-	const struct st_etcd_opts o = {
-		.endpoints = (const char *const *)c->store.etcd_endpoints,
-		.nendpoints = c->store.netcd_endpoints,
-		.dial_timeout_ms = c->store.etcd_dial_timeout_ms,
-		.prefix = c->store.etcd_prefix, .node = c->node_name,
-		.node_proxies = g->node_proxies, .nnode_proxies = c->nproxies,
-		.cache_dir = c->state_dir, .compact_min = c->state_compact_bytes,
-		.places = places, .places_arg = g, .wake = wake, .wake_arg = g,
-	};
-	if ((g->store = st_open_etcd(&o, err, errlen)) == NULL)
+	g->store_opts = f;
+	f->o.places = places;
+	f->o.places_arg = g;
+	f->o.wake = wake;
+	f->o.wake_arg = g;
+	if ((g->store = st_open_etcd(&f->o, err, errlen)) == NULL)
 		return -1;
 	LOG_INFO("store", "etcd store: node=%s prefix=%s endpoints=%zu (first %s) cache=%s",
 		c->node_name, c->store.etcd_prefix, c->store.netcd_endpoints,
@@ -144,8 +197,8 @@ int gaapd_store_open(struct gaapd *g, char *err, size_t errlen)
 	return g->store != NULL ? 0 : -1;
 }
 
-/* The back end's thread is gone once st_close() returns: only then is the event it wakes freed.
- * node_proxies is freed after too, in case the back end reads the array it was given. */
+/* The back end's thread is gone once st_close() returns: only then is the event it wakes freed,
+ * and the options it was given. */
 void gaapd_store_close(struct gaapd *g)
 {
 	st_close(g->store);
@@ -153,6 +206,6 @@ void gaapd_store_close(struct gaapd *g)
 	if (g->feed != NULL)
 		event_free(g->feed);
 	g->feed = NULL;
-	free(g->node_proxies);
-	g->node_proxies = NULL;
+	fleet_opts_free(g->store_opts);
+	g->store_opts = NULL;
 }

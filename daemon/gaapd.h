@@ -17,6 +17,7 @@ struct ctl_creds;
 struct event;
 struct hc_checker;
 struct event_base;
+struct fleet_opts;
 struct lsn_table;
 struct sm;
 struct st;
@@ -28,7 +29,7 @@ struct gaapd {
 	struct ctl_creds *creds;
 	struct st *store;
 	struct event *feed;             /* etcd: made active by the back end's thread; drains it */
-	const char **node_proxies;      /* etcd: the proxies this node serves, as the store has them */
+	struct fleet_opts *store_opts;  /* etcd: what the back end was opened with (fleet.c) */
 	struct wrk_pool *workers;
 	struct lsn_table *listeners;
 	struct ups_dns *resolver;       /* real servers' DNS names (upstream/dns.h) */
