@@ -1384,6 +1384,8 @@ const char *cfg_store_differs(const struct cfg *a, const struct cfg *b)
 		return "node.name";
 	if (x->backend != y->backend)
 		return "store.backend";
+	if (x->backend != CFG_STORE_ETCD)     /* an etcd section the file store does not read */
+		return NULL;
 	if (x->netcd_endpoints != y->netcd_endpoints)
 		return "store.etcd.endpoints";
 	for (size_t i = 0; i < x->netcd_endpoints; i++)

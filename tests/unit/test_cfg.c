@@ -787,6 +787,12 @@ static void store_differs_names_the_key(void **state)
 		cfg_destroy(b);
 	}
 	cfg_destroy(a);
+	/* under the file backend the etcd section is not read: changing it changes nothing */
+	a = load_ok("store: {etcd: {endpoints: [http://127.0.0.1:2379]}}\n");
+	struct cfg *b = load_ok("store: {etcd: {endpoints: [http://10.0.0.1:2379], prefix: /x}}\n");
+	assert_null(cfg_store_differs(a, b));
+	cfg_destroy(b);
+	cfg_destroy(a);
 }
 
 static void destroy_accepts_null(void **state)
