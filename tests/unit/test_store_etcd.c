@@ -18,6 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <event2/thread.h>
 
@@ -48,6 +54,7 @@ struct node {
 	char dir[64];
 	char name[16];
 	char prefix[32];
+	char url[64];               /* "" : etcd itself */
 	const char *proxy;
 	unsigned max;
 	pthread_mutex_t mu;
@@ -84,7 +91,7 @@ static int apply(void *arg, const struct st_op *ops, size_t n, char *err, size_t
 static void open_node(struct node *n)
 {
 	char err[512];
-	const char *ep = one.m[0].url;
+	const char *ep = n->url[0] != '\0' ? n->url : one.m[0].url;
 	const char *proxies[1] = { n->proxy };
 	struct st_etcd_opts o = { .endpoints = &ep, .nendpoints = 1, .dial_timeout_ms = 500,
 		.prefix = n->prefix, .node = n->name, .node_proxies = proxies, .nnode_proxies = 1,
@@ -94,19 +101,26 @@ static void open_node(struct node *n)
 		fail_msg("st_open_etcd: %s", err);
 }
 
-static struct node *node_new(const char *prefix, const char *name, unsigned max)
+static struct node *node_via(const char *prefix, const char *name, unsigned max,
+	const char *url)
 {
 	struct node *n = calloc(1, sizeof(*n));
 	assert_non_null(n);
 	snprintf(n->dir, sizeof(n->dir), "/tmp/gaapd-stetcd-XXXXXX");
 	assert_non_null(mkdtemp(n->dir));
 	snprintf(n->name, sizeof(n->name), "%s", name);
+	snprintf(n->url, sizeof(n->url), "%s", url);
 	snprintf(n->prefix, sizeof(n->prefix), "%s", prefix);
 	n->proxy = PROXY;
 	n->max = max;
 	pthread_mutex_init(&n->mu, NULL);
 	open_node(n);
 	return n;
+}
+
+static struct node *node_new(const char *prefix, const char *name, unsigned max)
+{
+	return node_via(prefix, name, max, "");
 }
 
 static void node_free(struct node *n)
@@ -174,6 +188,159 @@ static size_t cached(struct node *n)
 	size_t c = 0;
 	st_each(n->s, ST_LISTENER, count_each, &c);
 	return c;
+}
+
+/* ---- a relay the test can cut: one node's way to etcd (loopback TCP, a thread) ---- */
+
+#define RELAY_PAIRS 32
+
+struct relay {
+	unsigned port, target;
+	int lfd;
+	int pair[RELAY_PAIRS][2];   /* client, etcd; -1 when free */
+	pthread_t t;
+	pthread_mutex_t mu;
+	bool cut, quit;
+};
+
+static int relay_listen(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one_ = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one_, sizeof one_);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int relay_dial(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void relay_drop(struct relay *r, size_t i)
+{
+	close(r->pair[i][0]);
+	close(r->pair[i][1]);
+	r->pair[i][0] = r->pair[i][1] = -1;
+}
+
+static void relay_accept(struct relay *r)
+{
+	int c = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC), u;
+	if (c < 0)
+		return;
+	if ((u = relay_dial(r->target)) < 0) {
+		close(c);
+		return;
+	}
+	for (size_t i = 0; i < RELAY_PAIRS; i++)
+		if (r->pair[i][0] < 0) {
+			r->pair[i][0] = c;
+			r->pair[i][1] = u;
+			return;
+		}
+	close(c);
+	close(u);
+}
+
+/* One readable side of pair i: its bytes to the other side (blocking: small on loopback). */
+static void relay_pump(struct relay *r, size_t i, int from)
+{
+	char buf[16384];
+	ssize_t n = read(r->pair[i][from], buf, sizeof buf);
+	if (n <= 0 || write(r->pair[i][!from], buf, (size_t)n) != n)
+		relay_drop(r, i);
+}
+
+/* Cut: every connection closed and the port refusing; uncut: listening again. */
+static void relay_state(struct relay *r)
+{
+	pthread_mutex_lock(&r->mu);
+	bool cut = r->cut;
+	pthread_mutex_unlock(&r->mu);
+	if (cut && r->lfd >= 0) {
+		close(r->lfd);
+		r->lfd = -1;
+		for (size_t i = 0; i < RELAY_PAIRS; i++)
+			if (r->pair[i][0] >= 0)
+				relay_drop(r, i);
+	} else if (!cut && r->lfd < 0) {
+		r->lfd = relay_listen(r->port);
+	}
+}
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	for (;;) {
+		struct pollfd p[1 + 2 * RELAY_PAIRS];
+		size_t np = 0;
+		pthread_mutex_lock(&r->mu);
+		bool quit = r->quit;
+		pthread_mutex_unlock(&r->mu);
+		if (quit)
+			break;
+		relay_state(r);
+		p[np++] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
+		for (size_t i = 0; i < RELAY_PAIRS; i++)
+			for (int k = 0; k < 2; k++)
+				p[np++] = (struct pollfd){ .fd = r->pair[i][k], .events = POLLIN };
+		if (poll(p, np, 50) <= 0)
+			continue;
+		if (p[0].revents & POLLIN)
+			relay_accept(r);
+		for (size_t i = 0; i < RELAY_PAIRS; i++)
+			for (int k = 0; k < 2; k++)
+				if (r->pair[i][0] >= 0 && (p[1 + 2 * i + k].revents & (POLLIN | POLLHUP)))
+					relay_pump(r, i, k);
+	}
+	if (r->lfd >= 0)
+		close(r->lfd);
+	for (size_t i = 0; i < RELAY_PAIRS; i++)
+		if (r->pair[i][0] >= 0)
+			relay_drop(r, i);
+	return NULL;
+}
+
+static struct relay *relay_start(unsigned target)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	r->target = target;
+	r->port = eh_free_port();
+	memset(r->pair, -1, sizeof r->pair);
+	pthread_mutex_init(&r->mu, NULL);
+	assert_true((r->lfd = relay_listen(r->port)) >= 0);
+	assert_int_equal(pthread_create(&r->t, NULL, relay_run, r), 0);
+	return r;
+}
+
+static void relay_cut(struct relay *r, bool cut)
+{
+	pthread_mutex_lock(&r->mu);
+	r->cut = cut;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void relay_stop(struct relay *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->quit = true;
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->t, NULL);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
 }
 
 /* ---- the feed ---- */
@@ -399,6 +566,53 @@ static void test_resync_differences(void **state)
 	node_free(b);
 }
 
+/* B cut off from etcd (its watch down) while A changes things and etcd compacts: B's watch,
+ * resuming, is told its revision is gone; B resyncs and is fed only the differences. */
+static void test_compaction_live(void **state)
+{
+	(void)state;
+	struct relay *r = relay_start(one.m[0].client_port);
+	char url[64], err[256];
+	struct etcd_status st;
+	struct st_etcd_counts c;
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", r->port);
+	struct node *a = node_new("/t/live", "a", 100), *b = node_via("/t/live", "b", 100, url);
+	wait_ready(a, 1);
+	wait_ready(b, 1);
+	assert_int_equal(create(a, "listener-l0000001", 8401), 0);
+	assert_int_equal(create(a, "listener-l0000002", 8402), 0);
+	wait_applied(b, 2);
+	relay_cut(r, true);
+	wait_ready(b, 0);
+	assert_int_equal(create(b, "listener-l0000009", 8409), -1);
+	assert_int_equal(errno, ENOTCONN);
+	assert_int_equal(st_del(a->s, "listener-l0000001", err, sizeof err), 0);
+	assert_int_equal(create(a, "listener-l0000003", 8403), 0);
+	st_etcd_counts(a->s, &c);
+	{
+		const char *ep = one.m[0].url;
+		struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
+		struct etcd *e = etcd_create(&cfg, err, sizeof err);
+		assert_non_null(e);
+		assert_int_equal(etcd_compact(e, c.revision, &st), 0);
+		etcd_destroy(e);
+	}
+	st_etcd_counts(b->s, &c);
+	uint64_t resyncs = c.resyncs;
+	relay_cut(r, false);
+	wait_ready(b, 1);
+	wait_applied(b, 4);
+	st_etcd_counts(b->s, &c);
+	assert_true(c.resyncs > resyncs);
+	assert_int_equal(b->napplied, 4);
+	assert_string_equal(b->applied[2], "del listener-l0000001");
+	assert_string_equal(b->applied[3], "put listener-l0000003");
+	assert_int_equal(cached(b), 2);
+	node_free(a);
+	node_free(b);
+	relay_stop(r);
+}
+
 /* ---- statuses across nodes ---- */
 
 static void wait_status(struct node *n, const char *listener, int want, const char *why_has)
@@ -480,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_race_limit),
 		cmocka_unit_test(test_etcd_down),
 		cmocka_unit_test(test_resync_differences),
+		cmocka_unit_test(test_compaction_live),
 		cmocka_unit_test(test_status),
 	};
 	return cmocka_run_group_tests(tests, start_one, stop_one);
