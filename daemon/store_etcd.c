@@ -105,7 +105,8 @@ static int open_parts(struct se *s, const struct st_etcd_opts *o, char *err, siz
 	if (snprintf(s->prefix, sizeof(s->prefix), "%s", o->prefix) >= (int)sizeof(s->prefix) ||
 	    snprintf(s->node, sizeof(s->node), "%s", o->node) >= (int)sizeof(s->node) ||
 	    o->places == NULL) {
-		snprintf(err, errlen, "state store: etcd prefix or node name too long, or no places");
+		snprintf(err, errlen, "state store: etcd prefix or node name too long, or no "
+			"places");
 		return -1;
 	}
 	if ((s->node_proxies = json_array()) == NULL)

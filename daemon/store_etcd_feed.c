@@ -80,7 +80,11 @@ static void watch_cb(void *arg, const struct etcd_wmsg *wm)
 	if (m == NULL || (wm->n > 0 && (m->ev = calloc(wm->n, sizeof(*m->ev))) == NULL)) {
 		free(m);
 		LOG_ERR("state", "out of memory queueing a watch message: resyncing");
-		return;     /* TODO: force a resync */
+		pthread_mutex_lock(&s->mu);
+		s->lost_msg = true;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		return;
 	}
 	m->kind = wm->kind;
 	m->rev = wm->rev;
@@ -124,7 +128,8 @@ static void feed_rec(struct se *s, struct se_batch *b, const char *key, const ch
 		return;
 	}
 	if ((f = parse(val, vlen)) == NULL || st_check(kind, id, f, err, sizeof(err)) != 0) {
-		LOG_ERR("state", "etcd holds a bad record %s: %s", key, f == NULL ? "not JSON" : err);
+		LOG_ERR("state", "etcd holds a bad record %s: %s", key,
+			f == NULL ? "not JSON" : err);
 		json_decref(f);
 		return;
 	}
@@ -281,7 +286,7 @@ static void compacted(struct se *s, struct se_wmsg *rest)
 		wmsg_free(rest);
 		rest = n;
 	}
-	LOG_INFO("state", "etcd compacted past this node's watch: resyncing");
+	LOG_INFO("state", "this node's watch lost its place in etcd's history: resyncing");
 }
 
 static void process_queue(struct se *s)
@@ -423,14 +428,22 @@ static bool has_work(struct se *s)
 	pthread_mutex_lock(&s->rmu);
 	w = w || (s->reports_dirty && s->lease != 0);
 	pthread_mutex_unlock(&s->rmu);
-	return w || s->lease_lost || (s->synced && s->lease == 0);
+	return w || s->lease_lost || s->lost_msg || (s->synced && s->lease == 0);
 }
 
 static void step(struct se *s)
 {
-	bool lost;
+	bool lost, lost_msg;
 	if (!s->synced && resync(s) != 0)
 		return;
+	pthread_mutex_lock(&s->mu);
+	lost_msg = s->lost_msg;
+	s->lost_msg = false;
+	pthread_mutex_unlock(&s->mu);
+	if (lost_msg) {             /* a gap in the events: only a resync closes it */
+		compacted(s, NULL);
+		return;
+	}
 	process_queue(s);
 	pthread_mutex_lock(&s->mu);
 	lost = s->lease_lost;

@@ -101,6 +101,7 @@ struct se {
 	pthread_mutex_t qmu;
 	struct se_wmsg *qhead, *qtail;
 	bool lease_lost;
+	bool lost_msg;              /* a watch message could not be queued (ENOMEM): resync */
 
 	pthread_mutex_t rmu;
 	struct se_report *reports;

@@ -316,7 +316,8 @@ static int attempt(struct se *s, struct plan *p, char *err, size_t errlen)
 		ap = read_back(s, p, &rev);
 		if (ap < 0) {
 			snprintf(err, errlen, "state store: etcd's answer was lost (%s) and the "
-				"change could not be read back: it may or may not have been made", st.msg);
+				"change could not be read back: it may or may not have been made",
+				st.msg);
 			errno = EIO;
 			return -1;
 		}

@@ -164,7 +164,8 @@ static bool node_serves(const struct se_ent *e, const char *proxy)
 	size_t i;
 	if (j != NULL && json_is_array(p = json_object_get(j, "Proxies")))
 		json_array_foreach(p, i, v)
-			yes = yes || (json_is_string(v) && strcmp(json_string_value(v), proxy) == 0);
+			yes = yes || (json_is_string(v) &&
+				strcmp(json_string_value(v), proxy) == 0);
 	json_decref(j);
 	return yes;
 }

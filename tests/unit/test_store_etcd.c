@@ -302,7 +302,8 @@ static void *relay_run(void *arg)
 			relay_accept(r);
 		for (size_t i = 0; i < RELAY_PAIRS; i++)
 			for (int k = 0; k < 2; k++)
-				if (r->pair[i][0] >= 0 && (p[1 + 2 * i + k].revents & (POLLIN | POLLHUP)))
+				if (r->pair[i][0] >= 0 &&
+				    (p[1 + 2 * i + k].revents & (POLLIN | POLLHUP)))
 					relay_pump(r, i, k);
 	}
 	if (r->lfd >= 0)
