@@ -255,6 +255,8 @@ static bool events(struct se *s, const struct se_wmsg *m)
 		push_batch(s, b);
 	}
 	s->counts.revision = m->rev > s->counts.revision ? m->rev : s->counts.revision;
+	if (s->view.deaths >= 1024)     /* deleted keys must not pile up in the view */
+		vw_purge(&s->view, m->rev);
 	return any;
 }
 

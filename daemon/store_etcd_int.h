@@ -34,6 +34,7 @@ struct se_ent {
 struct se_view {
 	struct se_ent *e;           /* sorted by key */
 	size_t n, cap;
+	size_t deaths;              /* tombstones made since the last purge */
 };
 struct se_ent *vw_find(struct se_view *v, const char *key);
 /* val NULL: a tombstone. 0, or -1 on ENOMEM. */
@@ -41,6 +42,8 @@ int vw_set(struct se_view *v, const char *key, const char *val, size_t vlen, int
 /* The index of the first key >= prefix. */
 size_t vw_lower(struct se_view *v, const char *prefix);
 void vw_drop_unseen(struct se_view *v, const char *prefix);
+/* Tombstones at or before upto (the watch delivered upto: no event of theirs can come). */
+void vw_purge(struct se_view *v, int64_t upto);
 void vw_free(struct se_view *v);
 
 /* A batch for st_etcd_drain(): one etcd revision's changes of records (kind, id owned). */

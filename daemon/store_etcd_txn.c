@@ -210,6 +210,16 @@ static void plan_free(struct plan *p)
 	free(p);
 }
 
+/* Does a later op of the change touch the same record? Then it wins (as in the journal), and
+ * this one stays out of the txn: etcd refuses a txn naming a key twice. */
+static bool overridden(const struct st_op *ops, size_t n, size_t i)
+{
+	for (size_t j = i + 1; j < n; j++)
+		if (strcmp(ops[j].kind, ops[i].kind) == 0 && strcmp(ops[j].id, ops[i].id) == 0)
+			return true;
+	return false;
+}
+
 /* Under mu, from the view. NULL with errno and err (EUSERS, ENOMEM, EINVAL). */
 static struct plan *plan_build(struct se *s, const struct st_op *ops, size_t n, char *err,
 	size_t errlen)
@@ -218,9 +228,12 @@ static struct plan *plan_build(struct se *s, const struct st_op *ops, size_t n, 
 	if (p == NULL || (p->rec = calloc(n, sizeof(*p->rec))) == NULL)
 		goto nomem;
 	p->nrec = n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if ((p->rec[i].skip = overridden(ops, n, i)))
+			continue;
 		if (plan_rec(s, p, &ops[i], &p->rec[i]) != 0)
 			goto nomem;
+	}
 	if (plan_counts(s, p, err, errlen) != 0) {
 		int e = errno;
 		plan_free(p);

@@ -65,6 +65,7 @@ int vw_set(struct se_view *v, const char *key, const char *val, size_t vlen, int
 	}
 	v->e[i].mod_rev = mod_rev;
 	v->e[i].seen = true;
+	v->deaths += val == NULL;
 	return set_val(&v->e[i], val, vlen);
 }
 
@@ -82,6 +83,22 @@ void vw_drop_unseen(struct se_view *v, const char *prefix)
 		v->e[out++] = *e;
 	}
 	v->n = out;
+}
+
+void vw_purge(struct se_view *v, int64_t upto)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		struct se_ent *e = &v->e[i];
+		if (!e->live && e->mod_rev <= upto) {
+			free(e->key);
+			free(e->val);
+			continue;
+		}
+		v->e[out++] = *e;
+	}
+	v->n = out;
+	v->deaths = 0;
 }
 
 void vw_free(struct se_view *v)

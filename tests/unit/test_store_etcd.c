@@ -496,6 +496,43 @@ static void test_race_limit(void **state)
 	node_free(b);
 }
 
+/* Writes of other shapes: a schema refusal, a rename (no port claimed again), one record twice
+ * in a change (the last wins), a missing id's delete, a kind that is not a listener. */
+static void test_write_shapes(void **state)
+{
+	(void)state;
+	struct node *a = node_new("/t/shapes", "a", 100), *b = node_new("/t/shapes", "b", 100);
+	char err[256];
+	wait_ready(a, 1);
+	wait_ready(b, 1);
+	json_t *bad = json_pack("{s:s}", "ListenerId", "listener-bad00001");
+	struct st_op op = { ST_PUT, ST_LISTENER, "listener-bad00001", bad };
+	assert_int_equal(st_write(a->s, &op, 1, err, sizeof err), -1);
+	assert_int_equal(errno, EINVAL);
+	json_decref(bad);
+	assert_int_equal(create(a, "listener-w0000001", 8501), 0);
+	struct st_listener r = lrec("listener-w0000001", 8501);
+	snprintf(r.name, sizeof r.name, "renamed");
+	assert_int_equal(st_put(a->s, &r, err, sizeof err), 0);
+	assert_int_equal(etcd_count("/t/shapes/count/" PROXY), 1);
+	const char *del = "listener-w0000001";
+	assert_int_equal(st_apply(a->s, &r, 1, &del, 1, err, sizeof err), 0);
+	assert_int_equal(etcd_count("/t/shapes/count/" PROXY), 1);
+	assert_int_equal(st_del(a->s, "listener-none0001", err, sizeof err), 0);
+	json_t *note = json_pack("{s:s}", "Text", "hello");
+	struct st_op nop = { ST_PUT, "note", "note-1", note };
+	assert_int_equal(st_write(a->s, &nop, 1, err, sizeof err), 0);
+	json_decref(note);
+	wait_applied(b, 4);        /* create, rename, the replace as a put, the note */
+	assert_string_equal(b->applied[2], "put listener-w0000001");
+	assert_string_equal(b->applied[3], "put note-1");
+	struct st_etcd_counts c;
+	st_etcd_counts(a->s, &c);
+	assert_int_equal(c.txns, 4);
+	node_free(a);
+	node_free(b);
+}
+
 /* ---- etcd down, restarts, reopening ---- */
 
 static void test_etcd_down(void **state)
@@ -691,6 +728,7 @@ int main(void)
 	evthread_use_pthreads();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_feed_other_not_own),
+		cmocka_unit_test(test_write_shapes),
 		cmocka_unit_test(test_race_ports),
 		cmocka_unit_test(test_race_limit),
 		cmocka_unit_test(test_etcd_down),
