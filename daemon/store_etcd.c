@@ -153,6 +153,28 @@ struct st *st_open_etcd(const struct st_etcd_opts *o, char *err, size_t errlen)
 	return &s->base;
 }
 
+/* Under mu: the ops of b that a later revision already superseded in the view (this node's own
+ * write made after b was queued, or a batch still to come) are dropped, so that neither the
+ * cache nor apply ever goes back to an older state of a record. */
+static void supersede(struct se *s, struct se_batch *b)
+{
+	char key[SE_KEY_MAX];
+	size_t out = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		struct st_op *op = &b->ops[i];
+		struct se_ent *e = se_key(key, s, "rec/%s/%s", op->kind, op->id) == 0 ?
+			vw_find(&s->view, key) : NULL;
+		if (e != NULL && e->mod_rev > b->rev) {
+			free((char *)op->kind);
+			free((char *)op->id);
+			json_decref(op->fields);
+			continue;
+		}
+		b->ops[out++] = *op;
+	}
+	b->n = out;
+}
+
 size_t st_etcd_drain(struct st *base, int (*apply)(void *arg, const struct st_op *ops, size_t n,
 	char *err, size_t errlen), void *arg)
 {
@@ -164,12 +186,14 @@ size_t st_etcd_drain(struct st *base, int (*apply)(void *arg, const struct st_op
 	pthread_mutex_lock(&s->mu);
 	b = s->bhead;
 	s->bhead = s->btail = NULL;
+	for (struct se_batch *x = b; x != NULL; x = x->next)
+		supersede(s, x);
 	pthread_mutex_unlock(&s->mu);
 	while (b != NULL) {
 		struct se_batch *next = b->next;
-		if (st_append(s->cache, b->ops, b->n, &seq, err, sizeof(err)) != 0)
+		if (b->n > 0 && st_append(s->cache, b->ops, b->n, &seq, err, sizeof(err)) != 0)
 			LOG_ERR("state", "the local cache missed a change of the fleet: %s", err);
-		if (apply != NULL && apply(arg, b->ops, b->n, err, sizeof(err)) != 0)
+		if (b->n > 0 && apply != NULL && apply(arg, b->ops, b->n, err, sizeof(err)) != 0)
 			LOG_ERR("state", "applying a change of the fleet failed: %s", err);
 		se_batch_free(b);
 		b = next;

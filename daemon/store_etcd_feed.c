@@ -164,6 +164,8 @@ static bool resync_diff(struct se *s, const struct etcd_kvs *k, const char *pre)
 	struct se_batch *dels = calloc(1, sizeof(*dels)), *puts = calloc(1, sizeof(*puts));
 	size_t plen = strlen(pre);
 	bool any;
+	if (dels != NULL)
+		dels->rev = k->revision;
 	for (size_t i = vw_lower(&s->view, pre); i < s->view.n &&
 	    strncmp(s->view.e[i].key, pre, plen) == 0; i++)
 		s->view.e[i].seen = false;
@@ -241,7 +243,8 @@ static bool events(struct se *s, const struct se_wmsg *m)
 				any = any || b->n > 0;
 				push_batch(s, b);
 			}
-			b = calloc(1, sizeof(*b));
+			if ((b = calloc(1, sizeof(*b))) != NULL)
+				b->rev = ev->mod_rev;
 			rev = ev->mod_rev;
 		}
 		if (e != NULL && e->mod_rev >= ev->mod_rev)
@@ -255,8 +258,12 @@ static bool events(struct se *s, const struct se_wmsg *m)
 		push_batch(s, b);
 	}
 	s->counts.revision = m->rev > s->counts.revision ? m->rev : s->counts.revision;
-	if (s->view.deaths >= 1024)     /* deleted keys must not pile up in the view */
-		vw_purge(&s->view, m->rev);
+	/* Deleted keys must not pile up in the view; a tombstone stays while the watch may still
+	 * bring its own event, or a batch from before it waits to be drained (drain skips what
+	 * a later revision superseded). */
+	if (s->view.deaths >= 1024)
+		vw_purge(&s->view, s->bhead != NULL && s->bhead->rev - 1 < m->rev ?
+			s->bhead->rev - 1 : m->rev);
 	return any;
 }
 

@@ -51,6 +51,7 @@ struct se_batch {
 	struct se_batch *next;
 	struct st_op *ops;
 	size_t n, cap;
+	int64_t rev;                /* the revision it brings the records to */
 };
 int se_batch_add(struct se_batch *b, enum st_op_type t, const char *kind, const char *id,
 	json_t *fields);        /* fields stolen; 0 or -1 */
