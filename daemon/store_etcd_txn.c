@@ -2,7 +2,10 @@
  * etcd txn (records with their revision compares, the port keys and counters of the listeners
  * it creates or deletes), settled from the txn's answer: EADDRINUSE, EUSERS, a counter lost to
  * a concurrent change retried with the value read back, EAGAIN for a stale record, an unknown
- * outcome read back. */
+ * outcome read back (made: success; not made: sent again; unreadable: EIO, and if it was made
+ * the feed brings it later like another node's change).
+ * A listener claims ports when it is created and frees them when deleted; a put of one the view
+ * has keeps its claims (sm never moves a listener's port, proxy or group). */
 #include "store_etcd_int.h"
 #include "log.h"
 
