@@ -160,14 +160,15 @@ static json_t *versions_json(unsigned v)
 /* The HTTPSListener of §6.2. */
 static json_t *https_json(const struct lsn *l, void *arg)
 {
-	const struct cs_set *certs = sm_certs(arg);
+	const struct ctl_deps *deps = arg;
+	const struct cs_set *certs = sm_certs(deps->sm);
 	const struct st_listener *r = &l->rec;
 	const struct st_https *h = &r->https;
 	int mutual = h->auth_type == 1 && h->ncas > 0;
 	return json_pack("{s:s, s:s, s:I, s:s, s:I, s:s, s:o, s:s, s:I, s:i, s:s?, s:o, s:o, s:i, "
 		"s:s?, s:s?, s:o, s:s}", "ListenerId", r->id, "ListenerName", r->name,
 		"Port", (json_int_t)r->port, "Protocol", r->protocol,
-		"ListenerStatus", (json_int_t)l->status, "CertificateId", h->cert,
+		"ListenerStatus", (json_int_t)ctl_listener_status(deps, l), "CertificateId", h->cert,
 		"CertificateAlias", alias_of(certs, h->cert), "ForwardProtocol", h->forward,
 		"CreateTime", (json_int_t)r->create_time, "AuthType", h->auth_type,
 		"ClientCertificateId", mutual ? h->cas[0] : NULL,
@@ -198,7 +199,8 @@ enum ctl_err ctl_act_describe_https_listeners(struct ctl_call *call)
 		return e;
 	(void)ctl_param_int(call, "Http3Supported", &http3);
 	/* no listener serves HTTP/3: asking for those matches none (§6.2) */
-	return ctl_listener_describe(call, "HTTPS", http3 == 1, https_json, call->deps->sm);
+	return ctl_listener_describe(call, "HTTPS", http3 == 1, https_json,
+		(void *)call->deps);
 }
 
 /* ---- ModifyHTTPSListenerAttribute ---- */

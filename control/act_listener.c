@@ -229,6 +229,8 @@ enum ctl_err ctl_listener_create(struct ctl_call *call, struct sm_change *c)
 	LOG_INFO("api", "listener=%s protocol=%s proxy=%s group=%s port=%u name=%s: created", o.id,
 		rec->protocol, t.proxy ? t.proxy->id : "-", t.group ? t.group->id : "-", rec->port,
 		rec->name);
+	if (call->deps->created != NULL)
+		call->deps->created(call->deps->created_arg, o.id);
 	return json_object_set_new(call->result, "ListenerId", json_string(o.id)) == 0 ?
 		CTL_E_OK : CTL_E_INTERNAL_ERROR;
 }
@@ -274,15 +276,28 @@ static int matches(const struct st_listener *r, const struct filter *f)
 		(f->search == NULL || search_matches(r, f->search));
 }
 
-/* The HTTPListener of spec 2.4, with the JSON types of the published example. */
+int ctl_listener_status(const struct ctl_deps *d, const struct lsn *l)
+{
+	char why[160];
+	if (d->fleet == NULL || l->status != LSN_RUNNING)
+		return (int)l->status;
+	if (l->nmembers == 0)
+		return st_etcd_listener_status(d->fleet, l->rec.id, l->rec.proxy_id, why,
+			sizeof(why)) == 1 ? LSN_CREATING : LSN_RUNNING;
+	for (size_t i = 0; i < l->nmembers; i++)
+		if (st_etcd_listener_status(d->fleet, l->rec.id, l->members[i], why, sizeof(why)) == 1)
+			return LSN_CREATING;
+	return LSN_RUNNING;
+}
+
+/* The HTTPListener of spec 2.4, with the JSON types of the published example. arg: the deps. */
 static json_t *listener_json(const struct lsn *l, void *arg)
 {
 	const struct st_listener *r = &l->rec;
-	(void)arg;
 	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s?, s:s?}", "ListenerId", r->id,
 		"ListenerName", r->name, "Port", (json_int_t)r->port, "CreateTime",
 		(json_int_t)r->create_time, "Protocol", r->protocol, "ListenerStatus",
-		(json_int_t)l->status, "ProxyId", r->proxy_id[0] ? r->proxy_id : NULL,
+		(json_int_t)ctl_listener_status(arg, l), "ProxyId", r->proxy_id[0] ? r->proxy_id : NULL,
 		"GroupId", r->group_id[0] ? r->group_id : NULL);
 }
 
@@ -363,7 +378,8 @@ enum ctl_err ctl_act_describe_http_listeners(struct ctl_call *call)
 		{ "SearchValue", CTL_P_STRING, 0 },
 	};
 	enum ctl_err e = ctl_params_check(call, schema, sizeof(schema) / sizeof(schema[0]));
-	return e != CTL_E_OK ? e : ctl_listener_describe(call, "HTTP", 0, listener_json, NULL);
+	return e != CTL_E_OK ? e : ctl_listener_describe(call, "HTTP", 0, listener_json,
+		(void *)call->deps);
 }
 
 /* ---- ModifyHTTPListenerAttribute ---- */

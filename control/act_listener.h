@@ -29,6 +29,11 @@ typedef json_t *(*ctl_listener_json_fn)(const struct lsn *l, void *arg);
 enum ctl_err ctl_listener_describe(struct ctl_call *call, const char *protocol, int none,
 	ctl_listener_json_fn json, void *arg);
 
+/* ListenerStatus of l (under the table's lock): with a fleet's store (deps->fleet), 1 while a
+ * live node serving one of the proxies l occupies has not reported it bound (st_etcd_listener_
+ * status), else, as with the file store, this node's own status (listener.h). */
+int ctl_listener_status(const struct ctl_deps *d, const struct lsn *l);
+
 /* The state machine's refusal of a listener change (create, modify, TLS) in the API's words. */
 enum ctl_err ctl_listener_sm_error(struct ctl_call *call, const struct sm_change *c,
 	const struct sm_outcome *o);

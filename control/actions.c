@@ -107,8 +107,8 @@ enum ctl_err ctl_page(struct ctl_call *call, size_t max, size_t *offset, size_t 
 	return CTL_E_OK;
 }
 
-/* The store failing for want of its disk or directory means this node cannot take changes now;
- * anything else is unexpected. Either way nothing was changed. */
+/* The store failing for want of its disk or directory (or, in a fleet, of etcd) means this node
+ * cannot take changes now; anything else is unexpected. Either way nothing was changed. */
 enum ctl_err ctl_store_error(struct ctl_call *call, int e)
 {
 	switch (e) {
@@ -120,6 +120,7 @@ enum ctl_err ctl_store_error(struct ctl_call *call, int e)
 	case EIO:
 	case EACCES:
 	case EPERM:
+	case ENOTCONN:      /* the etcd back end: etcd unreachable, or not caught up yet */
 		return ctl_fail(call, CTL_E_INSTANCE_STATUS_NOT_IN_RUNING, "The state store is "
 			"unavailable (%s); nothing was changed.", strerror(e));
 	case EMFILE:
@@ -127,6 +128,9 @@ enum ctl_err ctl_store_error(struct ctl_call *call, int e)
 	case ENOMEM:
 		return ctl_fail(call, CTL_E_FAILED_OPERATION, "The state store cannot be written (%s); "
 			"nothing was changed.", strerror(e));
+	case EAGAIN:        /* the etcd back end: another node changed the record meanwhile */
+		return ctl_fail(call, CTL_E_FAILED_OPERATION, "Another node of the fleet changed "
+			"this resource meanwhile; nothing was changed, try again.");
 	default:
 		return ctl_fail(call, CTL_E_INTERNAL_ERROR, "The state store failed (%s); nothing "
 			"was changed.", strerror(e));

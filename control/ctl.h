@@ -16,6 +16,7 @@ struct ctl_creds;
 struct event_base;
 struct lsn_table;
 struct sm;
+struct st;
 
 struct ctl_deps {
 	const struct cfg *cfg;
@@ -27,6 +28,13 @@ struct ctl_deps {
 	 * first (it may call ctl_reconfigure()); NULL: none. */
 	void (*catch_up)(void *arg);
 	void *catch_up_arg;
+	/* The fleet's store (store.backend etcd, store.h): ListenerStatus across its nodes and the
+	 * gaapd_store_etcd_* metrics. NULL with the file store. */
+	struct st *fleet;
+	/* Called once a listener the API created is serving here (its status for the fleet); NULL:
+	 * none. */
+	void (*created)(void *arg, const char *listener);
+	void *created_arg;
 };
 
 struct ctl *ctl_start(struct event_base *base, const struct ctl_deps *deps, char *err, size_t errlen);

@@ -297,6 +297,35 @@ static void state_families(struct out *o, const struct sm *sm)
 	put(o, "gaapd_state_syncs_total %" PRIu64 "\n", c.syncs);
 }
 
+/* The fleet's store: whether this node can change anything (connected), how far its view is
+ * (revision), and how contended its writes are (retries, conflicts). */
+int ctl_metrics_store_etcd(struct evbuffer *out, const struct st_etcd_counts *c)
+{
+	struct out o = { out, 0 };
+	family(&o, "gaapd_store_etcd_connected", "gauge", "1 while the etcd store is connected and "
+		"caught up (changes can be made), else 0.");
+	put(&o, "gaapd_store_etcd_connected %d\n", c->connected ? 1 : 0);
+	family(&o, "gaapd_store_etcd_revision", "gauge", "The last etcd revision the feed delivered.");
+	put(&o, "gaapd_store_etcd_revision %" PRId64 "\n", c->revision);
+	family(&o, "gaapd_store_etcd_txns_total", "counter", "Writes (etcd transactions) made.");
+	put(&o, "gaapd_store_etcd_txns_total %" PRIu64 "\n", c->txns);
+	family(&o, "gaapd_store_etcd_txn_retries_total", "counter", "Transactions retried after a "
+		"counter compare lost to another node's change.");
+	put(&o, "gaapd_store_etcd_txn_retries_total %" PRIu64 "\n", c->txn_retries);
+	family(&o, "gaapd_store_etcd_conflicts_total", "counter", "Writes refused because another "
+		"node took the port or the proxy's last listener (DuplicatedPort, LimitExceeded).");
+	put(&o, "gaapd_store_etcd_conflicts_total %" PRIu64 "\n", c->conflicts);
+	family(&o, "gaapd_store_etcd_batches_applied_total", "counter", "Batches of other nodes' "
+		"changes applied from the watch.");
+	put(&o, "gaapd_store_etcd_batches_applied_total %" PRIu64 "\n", c->batches_applied);
+	family(&o, "gaapd_store_etcd_resyncs_total", "counter", "Full resyncs (start, compaction).");
+	put(&o, "gaapd_store_etcd_resyncs_total %" PRIu64 "\n", c->resyncs);
+	family(&o, "gaapd_store_etcd_live_nodes", "gauge", "Nodes registered in the fleet (under "
+		"a live lease).");
+	put(&o, "gaapd_store_etcd_live_nodes %zu\n", c->live_nodes);
+	return o.failed ? -1 : 0;
+}
+
 /* ---- active health checks (health/hc.h), per target: {origin, check} ---- */
 
 #define HEALTH_DURATION "gaapd_health_probe_duration_seconds"
@@ -414,6 +443,12 @@ int ctl_metrics_render(struct evbuffer *out, const struct ctl_metrics_src *src)
 		state_families(&o, src->sm);
 	if (src->sm != NULL && health_families(&o, src->sm) != 0)
 		o.failed = 1;
+	if (src->fleet != NULL) {
+		struct st_etcd_counts c;
+		st_etcd_counts(src->fleet, &c);
+		if (ctl_metrics_store_etcd(out, &c) != 0)
+			o.failed = 1;
+	}
 	snapshot_free(l, n);
 	return o.failed ? -1 : 0;
 }

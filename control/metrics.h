@@ -1,6 +1,6 @@
 /* control/metrics.h - GET /metrics: the Prometheus text exposition format 0.0.4 of the listeners'
  *   traffic and their origins' passive health (listener.h), the API's calls by action and code,
- *   reloads and the start time.
+ *   reloads, the start time and, with the etcd store, its connection and transactions.
  * Ownership: the renderers only append to the caller's evbuffer and read what they are given.
  * Threads: the control thread. The listener table is copied out under lsn_table_lock() and
  *   rendered after the unlock; the traffic counters are atomics the workers keep adding to, so a
@@ -32,6 +32,7 @@ struct ctl_metrics_src {
 	uint64_t reloads_applied, reloads_refused;
 	struct sm *sm;                  /* the state changes and their group commits, the health
 	                                 * checks' targets; NULL: none */
+	struct st *fleet;               /* the etcd store (gaapd_store_etcd_*); NULL: file store */
 };
 
 /* The whole exposition, appended to out. 0, or -1 when out of memory. */
@@ -56,6 +57,8 @@ int ctl_metrics_listeners(struct evbuffer *out, const struct ctl_metrics_lsn *l,
 	const struct cfg *cfg);
 /* gaapd_api_calls_total, the combinations with calls only. 0 or -1. */
 int ctl_metrics_api(struct evbuffer *out, const struct ctl_api *api);
+/* gaapd_store_etcd_*: the fleet's store as st_etcd_counts() saw it. 0 or -1 (ENOMEM). */
+int ctl_metrics_store_etcd(struct evbuffer *out, const struct st_etcd_counts *c);
 /* value as a label value: \, " and newline escaped. 0 or -1. */
 int ctl_metrics_label(struct evbuffer *out, const char *value);
 

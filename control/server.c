@@ -380,7 +380,8 @@ static void metrics_respond(struct ctl_conn *c, int keep_alive, int head)
 	struct ctl *ctl = c->ctl;
 	const struct ctl_metrics_src src = { .cfg = ctl->deps->cfg, .listeners = ctl->deps->listeners,
 		.api = ctl->api, .start_time = ctl->deps->started, .reloads_applied = ctl->reloads_applied,
-		.reloads_refused = ctl->reloads_refused, .sm = ctl->deps->sm };
+		.reloads_refused = ctl->reloads_refused, .sm = ctl->deps->sm,
+		.fleet = ctl->deps->fleet };
 	int found = is_metrics_path(&c->req) && (strcmp(c->req.method, "GET") == 0 || head), rc = -1;
 	struct evbuffer *body = evbuffer_new();
 	if (body != NULL)

@@ -824,11 +824,172 @@ static int p_groups(struct ctx *x, yaml_node_t *n, void *base, const struct fiel
 	return 0;
 }
 
-/* ---- the document ---- */
+/* ---- node.name and store: (issue 16) ---- */
 
 #define CFG_OFF(m) offsetof(struct cfg, m)
+
+#define CFG_NODE_NAME_MAX 63    /* a DNS label: it becomes part of etcd keys (P/node/<name>) */
+
+static int node_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+	return len >= 1 && len <= CFG_NODE_NAME_MAX && s[0] != '.'
+		&& strspn(s, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-") == len;
+}
+
+static int p_node_name(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	char **dst = (char **)((char *)base + f->off);
+	const char *s;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	if (!node_name_ok(s))
+		return fail(x, n, "\"%s\" is not a node name (1 to %d of [A-Za-z0-9._-], not "
+			"starting with a dot)", s, CFG_NODE_NAME_MAX);
+	free(*dst);
+	if ((*dst = strdup(s)) == NULL)
+		return fail(x, n, "out of memory");
+	return 0;
+}
+
+static int p_backend(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	const char *s;
+	(void)base;
+	(void)f;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	if (strcmp(s, "file") == 0)
+		x->c->store.backend = CFG_STORE_FILE;
+	else if (strcmp(s, "etcd") == 0)
+		x->c->store.backend = CFG_STORE_ETCD;
+	else
+		return fail(x, n, "unknown value \"%s\" (allowed: file etcd)", s);
+	return 0;
+}
+
+/* http://host:port or https://host:port (host an IP literal, [IPv6] or a name), nothing after. */
+static int endpoint_check(const char *s, char *why, size_t whylen)
+{
+	char host[256];
+	const char *rest, *port;
+	unsigned pn;
+	int v6;
+	if (strncmp(s, "http://", 7) == 0)
+		rest = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		rest = s + 8;
+	else {
+		snprintf(why, whylen, "\"%s\" must start with http:// or https://", s);
+		return -1;
+	}
+	if (strchr(rest, '/') != NULL) {
+		snprintf(why, whylen, "\"%s\": only scheme, host and port (no path)", s);
+		return -1;
+	}
+	if (split_hostport(rest, host, sizeof(host), &port, &v6, why, whylen) != 0
+	    || parse_port(port, 1, &pn, why, whylen) != 0)
+		return -1;
+	return 0;
+}
+
+static int p_endpoints(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	struct cfg_store *st = &x->c->store;
+	yaml_node_item_t *it;
+	size_t count;
+	char why[300];
+	(void)base;
+	(void)f;
+	if (items(x, n, &it, &count) != 0)
+		return -1;
+	if (count < 1 || count > CFG_ETCD_ENDPOINTS_MAX)
+		return fail(x, n, "must list 1 to %d endpoints", CFG_ETCD_ENDPOINTS_MAX);
+	if ((st->etcd_endpoints = calloc(count, sizeof(*st->etcd_endpoints))) == NULL)
+		return fail(x, n, "out of memory");
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *e = node_at(x, it[i]);
+		size_t old = path_push(x, NULL, i);
+		const char *s;
+		if (scalar(x, e, &s) != 0)
+			return -1;
+		if (endpoint_check(s, why, sizeof(why)) != 0)
+			return fail(x, e, "%s", why);
+		if ((st->etcd_endpoints[i] = strdup(s)) == NULL)
+			return fail(x, e, "out of memory");
+		st->netcd_endpoints = i + 1;
+		path_pop(x, old);
+	}
+	return 0;
+}
+
+/* Starts with /, no trailing /, printable without spaces: every key is prefix + "/...". */
+static int p_prefix(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	char **dst = (char **)((char *)base + f->off);
+	const char *s;
+	size_t len;
+	if (scalar(x, n, &s) != 0)
+		return -1;
+	len = strlen(s);
+	if (len < 2 || s[0] != '/' || s[len - 1] == '/' || len > 128)
+		return fail(x, n, "\"%s\" must start with / and not end with / (2 to 128 bytes)", s);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return fail(x, n, "\"%s\": printable ASCII without spaces only", s);
+	free(*dst);
+	if ((*dst = strdup(s)) == NULL)
+		return fail(x, n, "out of memory");
+	return 0;
+}
+
+static const struct field etcd_tls_fields[] = {
+	{ "ca",   p_path, CFG_OFF(store.etcd_tls_ca),   0, 0, NULL, 0 },
+	{ "cert", p_path, CFG_OFF(store.etcd_tls_cert), 0, 0, NULL, 0 },
+	{ "key",  p_path, CFG_OFF(store.etcd_tls_key),  0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static const struct field etcd_fields[] = {
+	/* key           parse        offset                             min max    aux  required */
+	{ "endpoints",    p_endpoints, 0,                                 0,  0,     NULL, 0 },
+	{ "prefix",       p_prefix,    CFG_OFF(store.etcd_prefix),        0,  0,     NULL, 0 },
+	{ "dial_timeout", p_uint,      CFG_OFF(store.etcd_dial_timeout_ms), 1, 60000, NULL, 0 },
+	{ "tls",          p_section,   0,                                 0,  0, etcd_tls_fields, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static const struct field store_fields[] = {
+	{ "backend", p_backend, 0, 0, 0, NULL,        0 },
+	{ "etcd",    p_section, 0, 0, 0, etcd_fields, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* The etcd client speaks plain HTTP only: TLS settings are kept (the contract has them) but a
+ * store that would need them is refused rather than silently sent in clear. */
+static int p_store(struct ctx *x, yaml_node_t *n, void *base, const struct field *f)
+{
+	struct cfg_store *st = &x->c->store;
+	if (apply(x, n, store_fields, base) != 0)
+		return -1;
+	(void)f;
+	if (st->backend != CFG_STORE_ETCD)
+		return 0;
+	if (st->netcd_endpoints == 0)
+		return fail(x, n, "store.etcd.endpoints: required with backend etcd");
+	int tls = st->etcd_tls_ca != NULL || st->etcd_tls_cert != NULL || st->etcd_tls_key != NULL;
+	for (size_t i = 0; i < st->netcd_endpoints; i++)
+		tls |= strncmp(st->etcd_endpoints[i], "https://", 8) == 0;
+	if (tls)
+		return fail(x, n, "store.etcd.tls: not supported yet (use http:// endpoints)");
+	return 0;
+}
+
+/* ---- the document ---- */
+
 static const struct field node_fields[] = {
 	/* key         parse    offset              min max              aux   required */
+	{ "name",      p_node_name, CFG_OFF(node_name), 0, 0,            NULL, 0 },
 	{ "workers",   p_uint,  CFG_OFF(workers),   0,  CFG_WORKERS_MAX, NULL, 0 },
 	{ "state_dir", p_path,  CFG_OFF(state_dir), 0,  0,               NULL, 0 },
 	{ "state_compact_bytes", p_size, CFG_OFF(state_compact_bytes), 1024, 1U << 30, NULL, 0 },
@@ -971,6 +1132,7 @@ static const struct field root_fields[] = {
 	{ "tls",     p_section, 0, 0, 0, tls_fields,     0 },
 	{ "proxies", p_proxies, 0, 0, 0, NULL,           0 },
 	{ "groups",  p_groups,  0, 0, 0, NULL,           0 },
+	{ "store",   p_store,   0, 0, 0, NULL,           0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -1023,6 +1185,11 @@ static struct cfg *cfg_new(const char *path)
 	c->tls.handshake_timeout_ms = 10000;
 	c->tls.session_timeout_s = 300;
 	c->tls.ticket_rotate_s = 3600;
+	c->store.etcd_dial_timeout_ms = 2000;
+	if ((c->store.etcd_prefix = strdup("/gaapd")) == NULL) {
+		cfg_destroy(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -1035,6 +1202,16 @@ static int finish(struct ctx *x)
 	if (c->credentials_file == NULL
 	    && (c->credentials_file = path_join(c->state_dir, "credentials")) == NULL)
 		return fail(x, NULL, "out of memory");
+	if (c->node_name == NULL) {
+		char host[256] = "";
+		if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "localhost");
+		if ((c->node_name = strdup(host)) == NULL)
+			return fail(x, NULL, "out of memory");
+		if (c->store.backend == CFG_STORE_ETCD && !node_name_ok(host))
+			return fail(x, NULL, "node.name: the host name \"%s\" is not a node name; "
+				"set node.name", host);
+	}
 	if (c->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->workers = n < 1 ? 1 : n > CFG_WORKERS_MAX ? CFG_WORKERS_MAX : (unsigned)n;
@@ -1167,6 +1344,14 @@ void cfg_destroy(struct cfg *c)
 	free(c->log_file);
 	free(c->credentials_file);
 	free(c->state_dir);
+	free(c->node_name);
+	for (size_t i = 0; i < c->store.netcd_endpoints; i++)
+		free(c->store.etcd_endpoints[i]);
+	free(c->store.etcd_endpoints);
+	free(c->store.etcd_prefix);
+	free(c->store.etcd_tls_ca);
+	free(c->store.etcd_tls_cert);
+	free(c->store.etcd_tls_key);
 	free(c->path);
 	free(c);
 }
@@ -1184,6 +1369,35 @@ const struct cfg_group *cfg_find_group(const struct cfg *c, const char *id)
 	for (size_t i = 0; i < c->ngroups; i++)
 		if (strcmp(c->groups[i].id, id) == 0)
 			return &c->groups[i];
+	return NULL;
+}
+
+static int str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+const char *cfg_store_differs(const struct cfg *a, const struct cfg *b)
+{
+	const struct cfg_store *x = &a->store, *y = &b->store;
+	if (str_differs(a->node_name, b->node_name))
+		return "node.name";
+	if (x->backend != y->backend)
+		return "store.backend";
+	if (x->backend != CFG_STORE_ETCD)     /* an etcd section the file store does not read */
+		return NULL;
+	if (x->netcd_endpoints != y->netcd_endpoints)
+		return "store.etcd.endpoints";
+	for (size_t i = 0; i < x->netcd_endpoints; i++)
+		if (strcmp(x->etcd_endpoints[i], y->etcd_endpoints[i]) != 0)
+			return "store.etcd.endpoints";
+	if (str_differs(x->etcd_prefix, y->etcd_prefix))
+		return "store.etcd.prefix";
+	if (x->etcd_dial_timeout_ms != y->etcd_dial_timeout_ms)
+		return "store.etcd.dial_timeout";
+	if (str_differs(x->etcd_tls_ca, y->etcd_tls_ca)
+	    || str_differs(x->etcd_tls_cert, y->etcd_tls_cert) || str_differs(x->etcd_tls_key, y->etcd_tls_key))
+		return "store.etcd.tls";
 	return NULL;
 }
 

@@ -164,6 +164,11 @@ const struct cfg_proxy *cfg_find_proxy(const struct cfg *c, const char *id);
 const struct cfg_group *cfg_find_group(const struct cfg *c, const char *id);
 /* Requests/second allowed per SecretId for an action: its override or control.rate_limit. */
 unsigned cfg_rate_limit(const struct cfg *c, const char *action);
+/* The first of node.name and the store section's keys that differs between a and b ("node.name",
+ * "store.backend", "store.etcd.endpoints" ...; the etcd ones only with backend etcd), or NULL:
+ * only a restart changes them, since the store is opened once with them (a reload that changes
+ * one is refused). */
+const char *cfg_store_differs(const struct cfg *a, const struct cfg *b);
 /* The control port and the configured reserved ports. */
 int cfg_port_reserved(const struct cfg *c, unsigned port);
 

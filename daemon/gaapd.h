@@ -1,6 +1,9 @@
 /* daemon/gaapd.h - struct gaapd, the composition root's state, shared by main.c (start-up and
  * teardown) and lifecycle.c (signals: reload, drain, log reopen; the service manager's view).
- * Ownership: struct gaapd owns everything it points to. Threads: the main thread only.
+ *   fleet.c opens the state store the configuration names and, with etcd, feeds the fleet's
+ *   changes to sm and reports this node's listener statuses.
+ * Ownership: struct gaapd owns everything it points to. Threads: the main thread only (but for
+ *   the etcd back end's wake-up, fleet.c).
  */
 #ifndef GAAPD_GAAPD_H
 #define GAAPD_GAAPD_H
@@ -14,6 +17,7 @@ struct ctl_creds;
 struct event;
 struct hc_checker;
 struct event_base;
+struct fleet_opts;
 struct lsn_table;
 struct sm;
 struct st;
@@ -24,6 +28,8 @@ struct gaapd {
 	struct cfg *cfg;
 	struct ctl_creds *creds;
 	struct st *store;
+	struct event *feed;             /* etcd: made active by the back end's thread; drains it */
+	struct fleet_opts *store_opts;  /* etcd: what the back end was opened with (fleet.c) */
 	struct wrk_pool *workers;
 	struct lsn_table *listeners;
 	struct ups_dns *resolver;       /* real servers' DNS names (upstream/dns.h) */
@@ -55,5 +61,15 @@ int gaapd_reload(struct gaapd *g);
  * calls it before deciding each call (ctl_deps.catch_up), so that once kill -HUP has returned,
  * every call read after it is decided with the new configuration and keys. */
 void gaapd_catch_up(void *arg);
+
+/* fleet.c. Open the store store.backend names into g->store, on g->base (made first): 0, or -1
+ * with err. */
+int gaapd_store_open(struct gaapd *g, char *err, size_t errlen);
+/* With etcd: report this node's status of every listener it has (after the restore), or of one
+ * (after the API created it). Nothing with the file store. */
+void gaapd_store_report_all(struct gaapd *g);
+void gaapd_store_report(struct gaapd *g, const char *listener);
+/* Stop the back end, then free what it could wake; NULL-safe. Before g->base is freed. */
+void gaapd_store_close(struct gaapd *g);
 
 #endif

@@ -50,7 +50,7 @@ static int restart_only(const struct cfg *old, const struct cfg *next, char *err
 		: old->state_compact_bytes != next->state_compact_bytes ? "node.state_compact_bytes"
 		: strcmp(old->control_listen.text, next->control_listen.text) != 0 ? "control.listen"
 		: strcmp(old->metrics_listen.text, next->metrics_listen.text) != 0 ? "control.metrics_listen"
-		: NULL;
+		: cfg_store_differs(old, next);
 	if (key != NULL)
 		snprintf(err, errlen, "%s changed: it needs a restart", key);
 	return key != NULL ? -1 : 0;

@@ -122,13 +122,22 @@ static int start_checker(struct gaapd *g)
 	return 0;
 }
 
+/* The control API created listener id: its status for the fleet (etcd; nothing otherwise). */
+static void created(void *arg, const char *id)
+{
+	gaapd_store_report(arg, id);
+}
+
 static int start(struct gaapd *g)
 {
 	int64_t started = (int64_t)time(NULL);
 	char err[512];
 	struct ctl_deps deps;
-	if ((g->store = st_open_journal(g->cfg->state_dir, g->cfg->state_compact_bytes, err,
-	    sizeof(err))) == NULL ||
+	/* The loop first: the etcd back end may wake it from its thread as soon as it is open. */
+	if ((g->base = event_base_new()) == NULL ||
+	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
+		return -1;
+	if (gaapd_store_open(g, err, sizeof(err)) != 0 ||
 	    (g->workers = wrk_pool_start(g->cfg->workers, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;
@@ -144,11 +153,13 @@ static int start(struct gaapd *g)
 		LOG_ERR("main", "tls.origin_ca: %s", err);
 		return -1;
 	}
-	if (restore(g) != 0 || (g->base = event_base_new()) == NULL ||
-	    event_base_priority_init(g->base, GAAPD_PRIO_COUNT) != 0)
+	if (restore(g) != 0)
 		return -1;
+	gaapd_store_report_all(g);
 	deps = (struct ctl_deps){ .cfg = g->cfg, .creds = g->creds, .listeners = g->listeners,
-		.sm = g->sm, .started = started, .catch_up = gaapd_catch_up, .catch_up_arg = g };
+		.sm = g->sm, .started = started, .catch_up = gaapd_catch_up, .catch_up_arg = g,
+		.fleet = g->cfg->store.backend == CFG_STORE_ETCD ? g->store : NULL,
+		.created = created, .created_arg = g };
 	if ((g->ctl = ctl_start(g->base, &deps, err, sizeof(err))) == NULL) {
 		LOG_ERR("main", "%s", err);
 		return -1;
@@ -174,9 +185,9 @@ static void stop(struct gaapd *g)
 	sm_free(g->sm);
 	lsn_table_destroy(g->listeners);
 	wrk_pool_destroy(g->workers);
+	gaapd_store_close(g);       /* its thread may wake g->base until then */
 	if (g->base != NULL)
 		event_base_free(g->base);
-	st_close(g->store);
 	ctl_creds_destroy(g->creds);
 	cfg_destroy(g->cfg);
 }

@@ -173,6 +173,21 @@ class Reload(GaapdTest):
         self.assertEqual(http_get(port, "/still")[0], 200)
         self.assertIsNone(error_code(self.gaapd.create(free_port(), name="after")))
 
+    def test_the_store_and_the_node_name_need_a_restart(self):
+        port = free_port()
+        self.gaapd.create(port)
+        renamed = self.new_config().replace("node:\n", "node:\n  name: renamed-node\n", 1)
+        line = self.reload(renamed)
+        self.assertIn("reload refused", line)
+        self.assertIn("node.name changed: it needs a restart", line)
+        fleet = self.new_config() + (
+            "store:\n  backend: etcd\n  etcd: {endpoints: [http://127.0.0.1:1]}\n")
+        self.assertIn("store.backend changed: it needs a restart", self.reload(fleet))
+        # the etcd section alone, under the file backend, is no change of store
+        unused = self.new_config() + "store:\n  etcd: {endpoints: [http://127.0.0.1:1]}\n"
+        self.assertIn("reload applied", self.reload(unused))
+        self.assertEqual(http_get(port, "/still")[0], 200)
+
     def test_removing_a_proxy_that_has_listeners_is_refused(self):
         self.gaapd.create(free_port())
         other = [{"id": "link-other001", "origins": [f"127.0.0.1:{self.origin.port}"]}]

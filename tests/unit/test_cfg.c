@@ -65,6 +65,8 @@ static void shipped_config_loads_as_documented(void **state)
 	assert_string_equal(c->path, SOURCE_DIR "/conf/gaapd.yaml");
 	assert_true(c->workers >= 1);
 	assert_string_equal(c->state_dir, SOURCE_DIR "/conf/../var/lib/gaapd");
+	assert_int_equal(c->store.backend, CFG_STORE_FILE);
+	assert_string_equal(c->store.etcd_prefix, "/gaapd");
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(c->log_rate_burst, LOG_BURST_DEFAULT);
 	assert_int_equal(c->max_real_servers, 10000);
@@ -665,6 +667,134 @@ static void tls_section(void **state)
 	unlink(path);
 }
 
+static void node_name_and_file_store_defaults(void **state)
+{
+	char host[256] = "";
+	(void)state;
+	struct cfg *c = load_ok("");
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	assert_string_equal(c->node_name, host);
+	assert_int_equal(c->store.backend, CFG_STORE_FILE);
+	assert_int_equal(c->store.netcd_endpoints, 0);
+	assert_string_equal(c->store.etcd_prefix, "/gaapd");
+	assert_int_equal(c->store.etcd_dial_timeout_ms, 2000);
+	assert_null(c->store.etcd_tls_ca);
+	cfg_destroy(c);
+	c = load_ok("node: {name: node-a.eu_1}\nstore: {backend: file}\n");
+	assert_string_equal(c->node_name, "node-a.eu_1");
+	assert_int_equal(c->store.backend, CFG_STORE_FILE);
+	cfg_destroy(c);
+	/* an etcd section under the file backend is kept, unused: switching is one word */
+	c = load_ok("store: {etcd: {endpoints: ['https://10.0.0.1:2379']}}\n");
+	assert_int_equal(c->store.netcd_endpoints, 1);
+	cfg_destroy(c);
+	load_fails("node: {name: ''}\n", "t.yaml:1:", "node.name", "not a node name", NULL);
+	load_fails("node: {name: 'a/b'}\n", "node.name", "not a node name", NULL);
+	load_fails("node: {name: .hidden}\n", "node.name", NULL);
+	load_fails("node: {name: [a]}\n", "node.name", "a single value", NULL);
+	load_fails("store: {backend: consul}\n", "store.backend", "unknown value \"consul\"",
+		"file etcd", NULL);
+	load_fails("store: {database: x}\n", "store.database", "unknown key", NULL);
+}
+
+static void etcd_store_section(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("node: {name: n1}\nstore:\n  backend: etcd\n  etcd:\n"
+		"    endpoints: [http://127.0.0.1:2379, 'http://[::1]:2380', http://etcd.local:2379]\n"
+		"    prefix: /fleet/eu\n    dial_timeout: 500\n");
+	assert_int_equal(c->store.backend, CFG_STORE_ETCD);
+	assert_int_equal(c->store.netcd_endpoints, 3);
+	assert_string_equal(c->store.etcd_endpoints[0], "http://127.0.0.1:2379");
+	assert_string_equal(c->store.etcd_endpoints[1], "http://[::1]:2380");
+	assert_string_equal(c->store.etcd_endpoints[2], "http://etcd.local:2379");
+	assert_string_equal(c->store.etcd_prefix, "/fleet/eu");
+	assert_int_equal(c->store.etcd_dial_timeout_ms, 500);
+	cfg_destroy(c);
+	c = load_ok("store: {backend: etcd, etcd: {endpoints: [http://127.0.0.1:2379]}}\n");
+	assert_string_equal(c->store.etcd_prefix, "/gaapd");
+	assert_int_equal(c->store.etcd_dial_timeout_ms, 2000);
+	cfg_destroy(c);
+	load_fails("store: {backend: etcd}\n", "store", "endpoints: required", NULL);
+	load_fails("store: {backend: etcd, etcd: {endpoints: []}}\n", "store.etcd.endpoints",
+		"1 to 16", NULL);
+	load_fails("store: {etcd: {endpoints: [a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a]}}\n",
+		"store.etcd.endpoints", "1 to 16", NULL);
+	load_fails("store: {etcd: {endpoints: [127.0.0.1:2379]}}\n", "store.etcd.endpoints[0]",
+		"http://", NULL);
+	load_fails("store: {etcd: {endpoints: [http://a:1, 'http://h:2379/v3']}}\n",
+		"store.etcd.endpoints[1]", "no path", NULL);
+	load_fails("store: {etcd: {endpoints: ['http://h:0']}}\n", "store.etcd.endpoints[0]",
+		"port", NULL);
+	load_fails("store: {etcd: {endpoints: ['http://h']}}\n", "store.etcd.endpoints[0]",
+		"ADDRESS:PORT", NULL);
+	load_fails("store: {etcd: {prefix: gaapd}}\n", "store.etcd.prefix", "start with /", NULL);
+	load_fails("store: {etcd: {prefix: /gaapd/}}\n", "store.etcd.prefix", "not end with /", NULL);
+	load_fails("store: {etcd: {prefix: /}}\n", "store.etcd.prefix", NULL);
+	load_fails("store: {etcd: {prefix: '/a b'}}\n", "store.etcd.prefix", "without spaces", NULL);
+	load_fails("store: {etcd: {dial_timeout: 0}}\n", "store.etcd.dial_timeout", "1 and 60000",
+		NULL);
+	load_fails("store: {etcd: {dial_timeout: 60001}}\n", "store.etcd.dial_timeout", NULL);
+	load_fails("store: {etcd: {tls: {pem: x}}}\n", "store.etcd.tls.pem", "unknown key", NULL);
+}
+
+/* The client has no TLS yet: accepted and kept under backend file, refused under etcd. */
+static void etcd_tls_is_refused_for_now(void **state)
+{
+	(void)state;
+	struct cfg *c = load_ok("store: {etcd: {tls: {ca: ca.pem, cert: /c.pem, key: k.pem}}}\n");
+	assert_string_equal(c->store.etcd_tls_ca, DIR "/ca.pem");
+	assert_string_equal(c->store.etcd_tls_cert, "/c.pem");
+	assert_string_equal(c->store.etcd_tls_key, DIR "/k.pem");
+	cfg_destroy(c);
+	load_fails("store: {backend: etcd, etcd: {endpoints: [http://127.0.0.1:2379],\n"
+		"  tls: {ca: ca.pem}}}\n", "store.etcd.tls: not supported yet", NULL);
+	load_fails("store: {backend: etcd, etcd: {endpoints: [http://127.0.0.1:2379,\n"
+		"  https://127.0.0.1:2380]}}\n", "store.etcd.tls: not supported yet", NULL);
+}
+
+static void store_differs_names_the_key(void **state)
+{
+	static const char *const base = "node: {name: a}\nstore: {backend: etcd, etcd: {endpoints: "
+		"[http://127.0.0.1:2379], prefix: /p, dial_timeout: 100}}\n";
+	static const struct { const char *text, *key; } cases[] = {
+		{ "node: {name: a}\nstore: {backend: etcd, etcd: {endpoints: "
+		  "[http://127.0.0.1:2379], prefix: /p, dial_timeout: 100}}\nhttp: {drain_timeout: 9}\n",
+		  NULL },
+		{ "node: {name: b}\nstore: {backend: etcd, etcd: {endpoints: "
+		  "[http://127.0.0.1:2379], prefix: /p, dial_timeout: 100}}\n", "node.name" },
+		{ "node: {name: a}\nstore: {etcd: {endpoints: "
+		  "[http://127.0.0.1:2379], prefix: /p, dial_timeout: 100}}\n", "store.backend" },
+		{ "node: {name: a}\nstore: {backend: etcd, etcd: {endpoints: "
+		  "[http://127.0.0.1:2379, http://127.0.0.1:2380], prefix: /p, dial_timeout: 100}}\n",
+		  "store.etcd.endpoints" },
+		{ "node: {name: a}\nstore: {backend: etcd, etcd: {endpoints: "
+		  "[http://127.0.0.2:2379], prefix: /p, dial_timeout: 100}}\n", "store.etcd.endpoints" },
+		{ "node: {name: a}\nstore: {backend: etcd, etcd: {endpoints: "
+		  "[http://127.0.0.1:2379], prefix: /q, dial_timeout: 100}}\n", "store.etcd.prefix" },
+		{ "node: {name: a}\nstore: {backend: etcd, etcd: {endpoints: "
+		  "[http://127.0.0.1:2379], prefix: /p}}\n", "store.etcd.dial_timeout" },
+	};
+	(void)state;
+	struct cfg *a = load_ok(base);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cfg *b = load_ok(cases[i].text);
+		const char *key = cfg_store_differs(a, b);
+		if (cases[i].key == NULL)
+			assert_null(key);
+		else
+			assert_string_equal(key, cases[i].key);
+		cfg_destroy(b);
+	}
+	cfg_destroy(a);
+	/* under the file backend the etcd section is not read: changing it changes nothing */
+	a = load_ok("store: {etcd: {endpoints: [http://127.0.0.1:2379]}}\n");
+	struct cfg *b = load_ok("store: {etcd: {endpoints: [http://10.0.0.1:2379], prefix: /x}}\n");
+	assert_null(cfg_store_differs(a, b));
+	cfg_destroy(b);
+	cfg_destroy(a);
+}
+
 static void destroy_accepts_null(void **state)
 {
 	(void)state;
@@ -703,6 +833,10 @@ int main(void)
 		cmocka_unit_test(log_rate_limit),
 		cmocka_unit_test(layer7_limits),
 		cmocka_unit_test(tls_section),
+		cmocka_unit_test(node_name_and_file_store_defaults),
+		cmocka_unit_test(etcd_store_section),
+		cmocka_unit_test(etcd_tls_is_refused_for_now),
+		cmocka_unit_test(store_differs_names_the_key),
 		cmocka_unit_test(destroy_accepts_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,6 +215,31 @@ static void test_api_calls(void **state)
 	evbuffer_free(b);
 }
 
+static void test_store_etcd_families(void **state)
+{
+	const struct st_etcd_counts c = { .txns = 7, .txn_retries = 2, .conflicts = 3,
+		.batches_applied = 11, .resyncs = 1, .revision = 4242, .connected = 1,
+		.live_nodes = 3 };
+	struct evbuffer *b = evbuffer_new();
+	(void)state;
+	assert_int_equal(ctl_metrics_store_etcd(b, &c), 0);
+	char *s = text_of(b);
+	assert_non_null(strstr(s, "# TYPE gaapd_store_etcd_connected gauge\n"
+		"gaapd_store_etcd_connected 1\n"));
+	assert_non_null(strstr(s, "# TYPE gaapd_store_etcd_revision gauge\n"
+		"gaapd_store_etcd_revision 4242\n"));
+	assert_non_null(strstr(s, "# TYPE gaapd_store_etcd_txns_total counter\n"
+		"gaapd_store_etcd_txns_total 7\n"));
+	assert_non_null(strstr(s, "gaapd_store_etcd_txn_retries_total 2\n"));
+	assert_non_null(strstr(s, "gaapd_store_etcd_conflicts_total 3\n"));
+	assert_non_null(strstr(s, "gaapd_store_etcd_batches_applied_total 11\n"));
+	assert_non_null(strstr(s, "gaapd_store_etcd_resyncs_total 1\n"));
+	assert_non_null(strstr(s, "# TYPE gaapd_store_etcd_live_nodes gauge\n"
+		"gaapd_store_etcd_live_nodes 3\n"));
+	free(s);
+	evbuffer_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_configured_owners_show_zero),
 		cmocka_unit_test(test_odd_ids_are_escaped_in_samples),
 		cmocka_unit_test(test_api_calls),
+		cmocka_unit_test(test_store_etcd_families),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
