@@ -333,8 +333,8 @@ static int move_body(struct px_origin *o, struct evbuffer *in, size_t used)
 
 /* A TLS client's output is written before throttling is decided, not after (px_conn_leave()):
  * the socket usually takes the whole read at once, and a throttle decided first would stop the
- * origin's reads and start them again in the same turn, an epoll_ctl() each, twice per 64 KiB
- * (l.: 32 per MiB). Plain clients keep libevent's write path. */
+ * origin's reads and start them again in the same turn, an epoll_ctl() each, twice per
+ * PX_MAX_PENDING (l., when it was 64 KiB: 32 per MiB). Plain clients keep libevent's write path. */
 static void flush_tls(struct px_conn *c)
 {
 	if (c->rd.tls == NULL || c->broken || c->lingering ||

@@ -4,7 +4,7 @@
  *   request - and reads at most 4 KiB per event. A px_rd reads straight into the bufferevent's
  *   input: one recv() of up to PX_RD_FIRST bytes per readiness (into a scratch buffer, copied:
  *   small messages get small chains) and, only when that filled, one readv() of up to PX_RD_MORE
- *   straight into the input (a body streams at 64 KiB per event). The bufferevent keeps the
+ *   straight into the input (a body streams at up to 256 KiB per event). The bufferevent keeps the
  *   write side (output, write timeout, connect); its own read event is never enabled.
  * TLS: with a transport (tls, tx.h) each readiness goes to px_tls_read() instead: the same
  *   semantics over SSL_read_ex (decrypted bytes waiting in the SSL re-arm the event themselves).
@@ -33,8 +33,9 @@ struct px_tls;
 
 /* The first read of a readiness: a request or a small response fits. */
 #define PX_RD_FIRST 4096
-/* What one more read takes when the first filled (a body in flight). */
-#define PX_RD_MORE (64 * 1024)
+/* What one more read takes when the first filled (a body in flight): up to PX_MAX_PENDING in
+ * one readiness, with the first read. */
+#define PX_RD_MORE (252 * 1024)
 
 typedef void px_rd_read_fn(void *arg);
 typedef void px_rd_event_fn(short what, void *arg);
