@@ -1,7 +1,7 @@
 /* daemon/store_etcd_feed.c - the etcd back end's thread (store.h): it ranges P and diffs that
  * against the view (at start, after a compaction), watches P from there, turns other nodes'
- * record changes into batches for st_etcd_drain(), keeps the node registered under its lease,
- * and writes the node's listener statuses. The watch's callbacks only copy their messages into
+ * record changes into batches for st_etcd_drain(), and drives the node's registration and
+ * statuses (store_etcd_node.c). The watch's callbacks only copy their messages into
  * a queue: they run on the etcd client's thread, which must never wait for a lock a writer
  * holds across its txn, nor make calls of its own. */
 #include "store_etcd_int.h"
@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define LEASE_TTL 10
 #define IDLE_MS 500
 
 void se_kick(struct se *s)
@@ -23,42 +22,6 @@ void se_kick(struct se *s)
 	pthread_mutex_lock(&s->mu);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-}
-
-/* A status to write (val) or delete (del); latest wins. Without a kick: the feed thread calls
- * it too, holding mu. */
-static void report_set(struct se *s, const char *listener, const char *val, bool del)
-{
-	struct se_report *r = NULL;
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreports && r == NULL; i++)
-		if (strcmp(s->reports[i].listener, listener) == 0)
-			r = &s->reports[i];
-	if (r == NULL && !del && s->nreports == s->capreports) {
-		size_t cap = s->capreports != 0 ? s->capreports * 2 : 16;
-		struct se_report *n = realloc(s->reports, cap * sizeof(*n));
-		if (n != NULL) {
-			s->reports = n;
-			s->capreports = cap;
-		}
-	}
-	if (r == NULL && !del && s->nreports < s->capreports) {
-		r = &s->reports[s->nreports++];
-		*r = (struct se_report){ 0 };
-		snprintf(r->listener, sizeof(r->listener), "%s", listener);
-	}
-	if (r != NULL && (del || r->val == NULL || strcmp(r->val, val) != 0)) {
-		free(r->val);
-		r->val = del ? NULL : strdup(val);
-		r->dirty = s->reports_dirty = true;
-	}
-	pthread_mutex_unlock(&s->rmu);
-}
-
-void se_report(struct se *s, const char *listener, const char *val, bool del)
-{
-	report_set(s, listener, val, del);
-	se_kick(s);
 }
 
 /* ---- the watch's messages, off the client's thread ---- */
@@ -124,7 +87,7 @@ static void feed_rec(struct se *s, struct se_batch *b, const char *key, const ch
 	if (val == NULL) {
 		se_batch_add(b, ST_DEL, kind, id, NULL);
 		if (strcmp(kind, ST_LISTENER) == 0)
-			report_set(s, id, NULL, true);
+			se_report_set(s, id, NULL, true);
 		return;
 	}
 	if ((f = parse(val, vlen)) == NULL || st_check(kind, id, f, err, sizeof(err)) != 0) {
@@ -328,106 +291,6 @@ static void process_queue(struct se *s)
 	}
 }
 
-/* ---- the node's registration and statuses ---- */
-
-static void lease_lost(void *arg, int64_t id)
-{
-	struct se *s = arg;
-	(void)id;
-	pthread_mutex_lock(&s->mu);
-	s->lease_lost = true;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-}
-
-static void all_dirty(struct se *s)
-{
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreports; i++)
-		s->reports[i].dirty = true;
-	s->reports_dirty = true;
-	pthread_mutex_unlock(&s->rmu);
-}
-
-static int register_node(struct se *s)
-{
-	char key[SE_KEY_MAX], *val;
-	struct etcd_status st;
-	int64_t id, ttl;
-	json_t *j = json_pack("{s:O, s:I}", "Proxies", s->node_proxies, "Started",
-		(json_int_t)s->started);
-	if (j == NULL || se_key(key, s, "node/%s", s->node) != 0 ||
-	    (val = json_dumps(j, JSON_COMPACT)) == NULL) {
-		json_decref(j);
-		return -1;
-	}
-	json_decref(j);
-	int rc = etcd_lease_grant(s->c, LEASE_TTL, &id, &ttl, &st);
-	if (rc == 0 && (rc = etcd_put(s->c, key, val, strlen(val), id, NULL, &st)) == 0) {
-		s->lease = id;
-		s->keep = etcd_keep(s->c, id, ttl, lease_lost, s);
-		all_dirty(s);
-	}
-	free(val);
-	return rc;
-}
-
-/* One dirty status: put under the lease, or deleted. 0 or -1. */
-static int write_status(struct se *s, const char *listener, const char *val)
-{
-	char key[SE_KEY_MAX];
-	struct etcd_status st;
-	if (se_key(key, s, "status/%s/%s", listener, s->node) != 0)
-		return 0;
-	if (val == NULL)
-		return etcd_delete(s->c, key, ETCD_KEY, NULL, NULL, &st);
-	return etcd_put(s->c, key, val, strlen(val), s->lease, NULL, &st);
-}
-
-/* A status write failed: try it again on a later round (unless it changed meanwhile). */
-static void redirty(struct se *s, const char *listener)
-{
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreports; i++)
-		if (strcmp(s->reports[i].listener, listener) == 0)
-			s->reports[i].dirty = s->reports_dirty = true;
-	pthread_mutex_unlock(&s->rmu);
-}
-
-/* Takes the first dirty report: 1 with listener and *val (owned; NULL: delete), else 0. */
-static int take_dirty(struct se *s, char *listener, char **val)
-{
-	int found = 0;
-	pthread_mutex_lock(&s->rmu);
-	for (size_t i = 0; i < s->nreports && !found; i++) {
-		struct se_report *r = &s->reports[i];
-		if (!r->dirty)
-			continue;
-		found = 1;
-		r->dirty = false;
-		snprintf(listener, ST_ID_MAX, "%s", r->listener);
-		*val = r->val != NULL ? strdup(r->val) : NULL;
-		if (r->val == NULL)         /* a delete: the entry goes */
-			s->reports[i] = s->reports[--s->nreports];
-	}
-	s->reports_dirty = found;
-	pthread_mutex_unlock(&s->rmu);
-	return found;
-}
-
-static void flush_reports(struct se *s)
-{
-	char listener[ST_ID_MAX], *val;
-	size_t failed = 0;
-	while (s->lease != 0 && failed == 0 && take_dirty(s, listener, &val)) {
-		if (write_status(s, listener, val) != 0 && val != NULL) {
-			redirty(s, listener);
-			failed++;
-		}
-		free(val);
-	}
-}
-
 static bool has_work(struct se *s)
 {
 	bool w;
@@ -464,9 +327,9 @@ static void step(struct se *s)
 		s->keep = NULL;
 		s->lease = 0;
 	}
-	if (s->synced && s->lease == 0 && register_node(s) != 0)
+	if (s->synced && s->lease == 0 && se_register(s) != 0)
 		return;
-	flush_reports(s);
+	se_flush_reports(s);
 }
 
 static void idle(struct se *s)

@@ -1,6 +1,7 @@
-/* daemon/store_etcd_int.h - the etcd back end's insides (store.h), shared by its three files:
- *   store_etcd.c (open, close, the write path, drain), store_etcd_feed.c (the back end's thread:
- *   resync, watch, node registration, status reports), store_etcd_view.c (the view of P).
+/* daemon/store_etcd_int.h - the etcd back end's insides (store.h), shared by its files:
+ *   store_etcd.c (open, close, writes, drain), store_etcd_txn.c (the txn of a write),
+ *   store_etcd_feed.c (the back end's thread: resync, watch), store_etcd_node.c (registration,
+ *   statuses), store_etcd_view.c (the view of P).
  * Ownership: struct se owns the etcd client, the cache (a journal store), the view, the queues.
  * Threads and locks: mu guards the view, ready, the batches and the counters; the writing
  *   caller holds wmu for a whole write (writes are one at a time per store) and keeps writing
@@ -130,10 +131,17 @@ int se_rec_of(const struct se *s, const char *key, char *kind, size_t klen, char
 /* The write path (store_etcd_txn.c): the txn, settled, the view updated; not the cache. */
 int se_txn_write(struct se *s, const struct st_op *ops, size_t n, char *err, size_t errlen);
 
-/* Feed (store_etcd_feed.c): the thread; a status change for the thread; a wake-up. */
+/* Feed (store_etcd_feed.c): the thread; a wake-up for it. */
 int se_feed_start(struct se *s);
 void se_feed_stop(struct se *s);
-void se_report(struct se *s, const char *listener, const char *val, bool del);
 void se_kick(struct se *s);
+
+/* The node (store_etcd_node.c). A status to write (val) or delete (del), latest wins; with a
+ * kick (se_report), or without (se_report_set: the feed thread, which may hold mu). The feed
+ * thread's: register under a new lease (0 or -1), write the dirty statuses. */
+void se_report(struct se *s, const char *listener, const char *val, bool del);
+void se_report_set(struct se *s, const char *listener, const char *val, bool del);
+int se_register(struct se *s);
+void se_flush_reports(struct se *s);
 
 #endif

@@ -334,11 +334,10 @@ static int attempt(struct se *s, struct plan *p, char *err, size_t errlen)
 			errno = EIO;
 			return -1;
 		}
-		out.succeeded = ap == 1;
+		if (!ap)                /* not made: the compares make sending it again safe */
+			return RETRY;
+		out.succeeded = true;
 		out.revision = rev;
-		if (!ap)
-			return fail_with(EAGAIN, err, errlen, "etcd's answer was lost and the "
-				"change was not made; try again");
 	} else if (rc != 0) {
 		snprintf(err, errlen, "The state store (etcd) is unreachable: %s", st.msg);
 		errno = st.err == ETCD_E_SERVER || st.err == ETCD_E_PROTOCOL ? EIO : ENOTCONN;

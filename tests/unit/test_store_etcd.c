@@ -214,6 +214,8 @@ struct relay {
 	unsigned port, target;
 	int lfd;
 	int pair[RELAY_PAIRS][2];   /* client, etcd; -1 when free */
+	int swallow[RELAY_PAIRS];   /* 1: etcd's answer dropped; 2: the request dropped */
+	int arm;                    /* the next txn request's connection gets swallow = arm */
 	pthread_t t;
 	pthread_mutex_t mu;
 	bool cut, quit;
@@ -249,6 +251,7 @@ static void relay_drop(struct relay *r, size_t i)
 	close(r->pair[i][0]);
 	close(r->pair[i][1]);
 	r->pair[i][0] = r->pair[i][1] = -1;
+	r->swallow[i] = 0;
 }
 
 static void relay_accept(struct relay *r)
@@ -275,8 +278,18 @@ static void relay_pump(struct relay *r, size_t i, int from)
 {
 	char buf[16384];
 	ssize_t n = read(r->pair[i][from], buf, sizeof buf);
-	if (n <= 0 || write(r->pair[i][!from], buf, (size_t)n) != n)
+	pthread_mutex_lock(&r->mu);
+	if (from == 0 && n > 0 && r->arm != 0 && memmem(buf, (size_t)n, "/v3/kv/txn", 10)) {
+		r->swallow[i] = r->arm;
+		r->arm = 0;
+	}
+	int sw = r->swallow[i];
+	pthread_mutex_unlock(&r->mu);
+	/* a connection broken after the request went out: the client cannot know the outcome */
+	if (n <= 0 || (sw == 1 && from == 1) || (sw == 2 && from == 0) ||
+	    write(r->pair[i][!from], buf, (size_t)n) != n) {
 		relay_drop(r, i);
+	}
 }
 
 /* Cut: every connection closed and the port refusing; uncut: listening again. */
@@ -773,6 +786,86 @@ static void test_status(void **state)
 	node_free(b);
 }
 
+/* A txn whose answer is lost (the connection breaks after the request went out): B reads its
+ * keys back. Applied: success, and its own watch event is still skipped; not applied: sent
+ * again. */
+static void test_lost_answer(void **state)
+{
+	(void)state;
+	struct relay *r = relay_start(one.m[0].client_port);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", r->port);
+	struct node *a = node_new("/t/lost", "a", 100), *b = node_via("/t/lost", "b", 100, url);
+	wait_ready(a, 1);
+	wait_ready(b, 1);
+	pthread_mutex_lock(&r->mu);
+	r->arm = 1;
+	pthread_mutex_unlock(&r->mu);
+	assert_int_equal(create(b, "listener-o0000001", 8701), 0);
+	pthread_mutex_lock(&r->mu);
+	assert_int_equal(r->arm, 0);
+	r->arm = 2;
+	pthread_mutex_unlock(&r->mu);
+	assert_int_equal(create(b, "listener-o0000002", 8702), 0);
+	pthread_mutex_lock(&r->mu);
+	assert_int_equal(r->arm, 0);        /* both were swallowed */
+	pthread_mutex_unlock(&r->mu);
+	struct st_etcd_counts c;
+	st_etcd_counts(b->s, &c);
+	assert_int_equal(c.txns, 2);
+	assert_int_equal(c.txn_retries, 1);     /* the one never made, sent again */
+	wait_applied(a, 2);
+	assert_int_equal(etcd_count("/t/lost/count/" PROXY), 2);
+	/* B's feed: an own change of A's after them, and none of B's own */
+	assert_int_equal(create(a, "listener-o0000003", 8703), 0);
+	wait_applied(b, 1);
+	assert_int_equal(b->napplied, 1);
+	assert_string_equal(b->applied[0], "put listener-o0000003");
+	node_free(a);
+	node_free(b);
+	relay_stop(r);
+}
+
+/* etcd forgets the node's lease (revoked from outside): the node registers again and puts its
+ * statuses back. */
+static void test_lease_lost(void **state)
+{
+	(void)state;
+	struct node *a = node_new("/t/lease", "a", 100);
+	char err[256];
+	struct etcd_status st;
+	struct etcd_kvs k;
+	wait_ready(a, 1);
+	wait_nodes(a, 1);
+	assert_int_equal(create(a, "listener-e0000001", 8801), 0);
+	st_etcd_report(a->s, "listener-e0000001", "not yet");
+	wait_status(a, "listener-e0000001", 1, "node a: not yet");
+	const char *ep = one.m[0].url;
+	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
+	struct etcd *e = etcd_create(&cfg, err, sizeof err);
+	assert_non_null(e);
+	assert_int_equal(etcd_range(e, "/t/lease/node/a", ETCD_KEY, 0, 0, &k, &st), 0);
+	assert_int_equal(k.n, 1);
+	int64_t lease = k.kv[0].lease;
+	etcd_kvs_free(&k);
+	assert_int_equal(etcd_lease_revoke(e, lease, &st), 0);
+	long long end = now_ms() + WAIT_MS;
+	int64_t now = lease;
+	while (now == lease && now_ms() < end) {
+		nap(50);
+		if (etcd_range(e, "/t/lease/status/listener-e0000001/a", ETCD_KEY, 0, 0, &k,
+		    &st) == 0) {
+			now = k.n > 0 ? k.kv[0].lease : lease;
+			etcd_kvs_free(&k);
+		}
+	}
+	assert_true(now != lease);      /* the status is back, under a new lease */
+	wait_nodes(a, 1);
+	wait_status(a, "listener-e0000001", 1, "node a: not yet");
+	etcd_destroy(e);
+	node_free(a);
+}
+
 static int start_one(void **state)
 {
 	(void)state;
@@ -799,6 +892,8 @@ int main(void)
 		cmocka_unit_test(test_resync_differences),
 		cmocka_unit_test(test_compaction_live),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_lost_answer),
+		cmocka_unit_test(test_lease_lost),
 	};
 	return cmocka_run_group_tests(tests, start_one, stop_one);
 }
