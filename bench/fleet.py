@@ -5,8 +5,9 @@ etcd store costs a create against the file store, on this machine, in the same r
 Uses tests/e2e/fleet.py (a real etcd of one member, gaapd nodes A, B, C on 127.0.0.1/.2/.3):
   1. convergence: --samples creates (default 200) on A, one at a time; for each, from the answer
      on A to the first proxied 200 through B's address, and through C's (a new connection per
-     try, tried back to back); p50, p90, p99, max. Then the same listeners deleted on B in one
-     call, to the port closed on A and C.
+     try, tried back to back; C is tried once B served, so its figure is an upper bound); p50,
+     p90, p99, max. Then the same listeners deleted on B, 50 a call, to the last port closed on
+     A and C.
   2. creates per second, --creates per round (default 300), --rounds times (default 3), the
      back ends interleaved: etcd (a fresh three-node fleet, creates sent to A) against file (a
      fresh single node, the journal), each one client one call at a time (sequential) and
