@@ -6,6 +6,7 @@ Skipped only when etcd is not installed.
 """
 import concurrent.futures
 import http.client
+import os
 import random
 import shutil
 import signal
@@ -202,7 +203,17 @@ class TestEtcdDown(FleetTest):
         self.c.stop()
         m = self.fleet.cluster.members[0]
         m.stop()
-        self.c.start()
+        path = os.path.join(self.c.dir, "notify.sock")
+        note = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(note.close)
+        note.bind(path)
+        note.settimeout(10)
+        os.environ["NOTIFY_SOCKET"] = path
+        try:
+            self.c.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        self.assertIn("READY=1", note.recv(4096).decode())
         self.assertEqual(self.c.get(p1), 200, "C serves its cached listener")
         self.assertIn(l1, self.c.listeners())
         r = self.c.create(free_port())
@@ -251,6 +262,26 @@ class TestCompaction(FleetTest):
         self.assertEqual(resp.status, 200)
         self.assertIs(conn.sock, sock, "the keep-alive connection was replaced")
         conn.close()
+        self.same_everywhere({l1, l2})
+
+
+    def test_a_short_cut_resumes_the_watch_without_a_resync(self):
+        p1 = free_port()
+        l1 = self.a.create(p1)["ListenerId"]
+        F.wait_for("node C serves", lambda: self.c.get(p1) == 200, 5)
+        resyncs = self.c.metrics()["gaapd_store_etcd_resyncs_total"]
+        relay = self.fleet.relays["c"]
+        relay.cut()
+        F.wait_for("node C sees etcd gone",
+                   lambda: self.c.metrics()["gaapd_store_etcd_connected"] == 0, 15)
+        p2 = free_port()
+        l2 = self.a.create(p2)["ListenerId"]
+        relay.restore()
+        self.fleet.wait_connected(self.c, 20)
+        F.wait_for("node C serves the one created while cut off",
+                   lambda: self.c.get(p2) == 200, 10)
+        self.assertEqual(self.c.metrics()["gaapd_store_etcd_resyncs_total"], resyncs,
+                         "no compaction: the watch resumes from the last revision seen")
         self.same_everywhere({l1, l2})
 
 
