@@ -84,6 +84,7 @@ def creates(F, free_port, backend, n, clients):
             r = a.create(port)
             if "Error" in r:
                 raise RuntimeError(f"{backend}: create failed: {r}")
+        rev0 = revision(fl) if backend == "etcd" else 0
         t0 = time.monotonic()
         for p in ps[:n]:
             one(p)
@@ -92,8 +93,16 @@ def creates(F, free_port, backend, n, clients):
         with concurrent.futures.ThreadPoolExecutor(clients) as ex:
             list(ex.map(one, ps[n:]))
         conc = n / (time.monotonic() - t0)
-        m = a.metrics() if backend == "etcd" else {}
-        return seq, conc, m.get("gaapd_store_etcd_txn_retries_total", 0)
+        if backend != "etcd":
+            return seq, conc, 0, 0
+        # the nodes' status reports land a moment after the answers: let them settle
+        time.sleep(1)
+        revs = (revision(fl) - rev0) / (2 * n)
+        return seq, conc, a.metrics().get("gaapd_store_etcd_txn_retries_total", 0), revs
+
+
+def revision(fl):
+    return int(fl.etcd_call("/v3/kv/range", {"key": "Lw=="})["header"]["revision"])
 
 
 def main():
@@ -125,16 +134,20 @@ def main():
     rounds = {"etcd": [], "file": []}
     for i in range(args.rounds):
         for backend in (("etcd", "file") if i % 2 == 0 else ("file", "etcd")):
-            seq, conc, retries = creates(F, free_port, backend, args.creates, args.clients)
+            seq, conc, retries, revs = creates(F, free_port, backend, args.creates,
+                                               args.clients)
             rounds[backend].append((seq, conc, retries))
             print(f"round {i + 1} {backend}: sequential {seq:.0f}/s, {args.clients} clients "
-                  f"{conc:.0f}/s" + (f", txn retries {retries:.0f}" if backend == "etcd" else ""))
-    res["creates_per_s"] = {b: {"sequential": round(statistics.median(r[0] for r in v)),
-                                f"clients_{args.clients}": round(statistics.median(r[1] for r in v)),
+                  f"{conc:.0f}/s" + (f", txn retries {retries:.0f}, etcd revisions per create "
+                                     f"{revs:.2f}" if backend == "etcd" else ""))
+    med = statistics.median
+    res["creates_per_s"] = {b: {"sequential": round(med(r[0] for r in v)),
+                                f"clients_{args.clients}": round(med(r[1] for r in v)),
                                 "rounds": [[round(x) for x in r] for r in v]}
                             for b, v in rounds.items()}
     print("creates per second (median of rounds): " + json.dumps(
-        {b: {k: v for k, v in d.items() if k != "rounds"} for b, d in res["creates_per_s"].items()}))
+        {b: {k: v for k, v in d.items() if k != "rounds"}
+         for b, d in res["creates_per_s"].items()}))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)
