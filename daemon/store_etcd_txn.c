@@ -2,7 +2,10 @@
  * etcd txn (records with their revision compares, the port keys and counters of the listeners
  * it creates or deletes), settled from the txn's answer: EADDRINUSE, EUSERS, a counter lost to
  * a concurrent change retried with the value read back, EAGAIN for a stale record, an unknown
- * outcome read back. */
+ * outcome read back (made: success; not made: sent again; unreadable: EIO, and if it was made
+ * the feed brings it later like another node's change).
+ * A listener claims ports when it is created and frees them when deleted; a put of one the view
+ * has keeps its claims (sm never moves a listener's port, proxy or group). */
 #include "store_etcd_int.h"
 #include "log.h"
 
@@ -332,7 +335,7 @@ static int attempt(struct se *s, struct plan *p, char *err, size_t errlen)
 	int rc = etcd_txn(s->c, p->cmp, p->ncmp, p->ok, p->nok, p->fail, p->nfail, &out, &st), ap;
 	if (rc != 0 && (st.err == ETCD_E_LOST || st.err == ETCD_E_TIMEOUT)) {
 		ap = read_back(s, p, &rev);
-		if (ap < 0) {
+		if (ap < 0) {   /* if it was made, the feed brings it like another node's */
 			snprintf(err, errlen, "state store: etcd's answer was lost (%s) and the "
 				"change could not be read back: it may or may not have been made",
 				st.msg);
@@ -344,8 +347,12 @@ static int attempt(struct se *s, struct plan *p, char *err, size_t errlen)
 		out.succeeded = true;
 		out.revision = rev;
 	} else if (rc != 0) {
-		snprintf(err, errlen, "The state store (etcd) is unreachable: %s", st.msg);
-		errno = st.err == ETCD_E_SERVER || st.err == ETCD_E_PROTOCOL ? EIO : ENOTCONN;
+		/* grpc 14 (unavailable: no leader ...) is etcd down for this purpose */
+		bool down = (st.err != ETCD_E_SERVER && st.err != ETCD_E_PROTOCOL &&
+			st.err != ETCD_E_INVAL && st.err != ETCD_E_NOMEM) || st.grpc == 14;
+		snprintf(err, errlen, "state store: etcd %s: %s", down ? "is unreachable" :
+			"refused the change", st.msg);
+		errno = down ? ENOTCONN : st.err == ETCD_E_NOMEM ? ENOMEM : EIO;
 		return -1;
 	}
 	pthread_mutex_lock(&s->mu);

@@ -1,9 +1,11 @@
 /* tests/unit/test_store_etcd.c - the etcd back end of the state store (store.h) against real
  * etcd (etcd_harness.h): two stores ("nodes", each its own cache directory) on one etcd. One
- * node's change reaches the other's feed and not its own; concurrent creates race for ports and
- * for a proxy's listener limit and exactly the right ones win; a delete frees its port and count;
- * etcd stopped: ENOTCONN, reads from the cache; a node reopened on its cache resyncs and is fed
- * only the differences, with etcd down it still reads everything; statuses across nodes.
+ * node's change reaches the other's feed and not its own; writes of every shape; a drain never
+ * undoes a newer own write; concurrent creates race for ports and for a proxy's listener limit
+ * and exactly the right ones win; a delete frees its port and count; etcd stopped: ENOTCONN,
+ * reads from the cache, also reopened; a node away during a compaction (reopened, or cut off by
+ * a relay while running) resyncs and is fed only the differences; statuses across nodes, gone
+ * with their listener or node; a txn's lost answer read back; a lost lease registered again.
  * Each test has a prefix of its own. Waits are bounded; no assertion on how long anything takes.
  */
 #include <errno.h>
@@ -520,6 +522,24 @@ static long long etcd_count(const char *key)
 	return v;
 }
 
+static int key_exists(const char *key)
+{
+	char err[256];
+	const char *ep = one.m[0].url;
+	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
+	struct etcd *c = etcd_create(&cfg, err, sizeof err);
+	struct etcd_kvs k;
+	struct etcd_status st;
+	int n = -1;
+	assert_non_null(c);
+	if (etcd_range(c, key, ETCD_KEY, 0, 0, &k, &st) == 0) {
+		n = k.n > 0;
+		etcd_kvs_free(&k);
+	}
+	etcd_destroy(c);
+	return n;
+}
+
 static void test_race_ports(void **state)
 {
 	(void)state;
@@ -782,6 +802,17 @@ static void test_status(void **state)
 	/* another proxy's node does not count */
 	assert_int_equal(st_etcd_listener_status(a->s, "listener-s0000001", "link-other", NULL,
 		0), 0);
+	/* the listener deleted: the node's status key goes too */
+	char err[256];
+	assert_int_equal(st_del(a->s, "listener-s0000001", err, sizeof err), 0);
+	long long end = now_ms() + WAIT_MS;
+	long long left = 1;
+	while (left != 0 && now_ms() < end) {
+		left = key_exists("/t/status/status/listener-s0000001/a");
+		if (left != 0)
+			nap(20);
+	}
+	assert_int_equal(left, 0);
 	node_free(a);
 	node_free(b);
 }
