@@ -249,6 +249,12 @@ class Fleet:
                     continue
         raise AssertionError("no etcd member answers")
 
+    def etcd_get(self, key):
+        for m in self.cluster.members:
+            if m.proc is not None:
+                return m.get(key)
+        raise AssertionError("no etcd member runs")
+
     def compact(self):
         """Compact etcd at its current revision (physical): every older revision is gone."""
         rev = int(self.etcd_call("/v3/kv/range", {"key": etcd._b64("/")})["header"]["revision"])

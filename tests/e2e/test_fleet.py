@@ -333,6 +333,10 @@ class TestPortTakenOnOneNode(FleetTest):
         F.wait_for("node C's log says why", lambda: any(
             str(port) in line and lid in line for line in self.c.log_text().splitlines()
             if line.startswith(("<3>", "<4>"))), 5)
+        why = F.wait_for("node C's status key in etcd says why", lambda: self.fleet.etcd_get(
+            f"{self.fleet.prefix}/status/{lid}/node-c"), 5)
+        self.assertIn("Address already in use", why)
+        self.assertEqual(self.fleet.etcd_get(f"{self.fleet.prefix}/status/{lid}/node-a"), "bound")
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
             for n in (self.a, self.b, self.c):
