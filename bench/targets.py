@@ -722,12 +722,13 @@ class TlsPorts:
     one; ports[kind] for either."""
     tls = True
 
-    def __init__(self, workdir, cpu, origin_port, files):
-        # The plain target's set-up under "<name>-tls" (its work directory), then its own name.
+    def __init__(self, *args):
+        """The plain target's arguments, then the TlsFiles: its set-up runs under
+        "<name>-tls" (its work directory), then it takes its own name back."""
+        *plain, self.files = args
         self.name = self.proxy_name + "-tls"
-        super().__init__(workdir, cpu, origin_port)
+        super().__init__(*plain)
         self.name = self.proxy_name
-        self.files = files
         self.port_rsa = free_port()
 
     def tls_ports(self):
@@ -797,13 +798,7 @@ class GaapdTLS(TlsPorts, GaapdTarget):
     HTTP), provisioned through the signed API; the node's TLS defaults (TLSv1.2 + TLSv1.3,
     GAAP_TLS_CIPHERS_STRICT, session tickets with a node-wide key ring, session_timeout 300 s)."""
     label = "gaapd"
-
-    def __init__(self, workdir, cpu, binary, origin_port, files):
-        self.name = "gaapd-tls"
-        super().__init__(workdir, cpu, binary, origin_port)
-        self.name = "gaapd"
-        self.files = files
-        self.port_rsa = None
+    proxy_name = "gaapd"
 
     def https_listener(self, kind, port):
         with open(self.files.crt(kind)) as f:

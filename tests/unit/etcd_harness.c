@@ -19,14 +19,14 @@
 #define EH_READY_MS 20000
 #define EH_STOP_MS 5000
 
-static long long now_ms(void)
+long long eh_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void nap(int ms)
+void eh_nap(int ms)
 {
 	nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 }, NULL);
 }
@@ -128,7 +128,7 @@ static int wait_ready(struct eh_cluster *cl, size_t i, long long deadline)
 {
 	struct eh_member *m = &cl->m[i];
 	int st;
-	while (now_ms() < deadline) {
+	while (eh_now_ms() < deadline) {
 		if (waitpid(m->pid, &st, WNOHANG) == m->pid) {
 			fprintf(stderr, "etcd %s exited (status %d): see %s/%s.log\n", m->name, st,
 				cl->dir, m->name);
@@ -137,7 +137,7 @@ static int wait_ready(struct eh_cluster *cl, size_t i, long long deadline)
 		}
 		if (healthy(m))
 			return 0;
-		nap(50);
+		eh_nap(50);
 	}
 	fprintf(stderr, "etcd %s: not healthy within %d ms: see %s/%s.log\n", m->name,
 		EH_READY_MS, cl->dir, m->name);
@@ -165,7 +165,7 @@ int eh_start(struct eh_cluster *cl, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		spawn(cl, &cl->m[i]);
-	long long deadline = now_ms() + EH_READY_MS;
+	long long deadline = eh_now_ms() + EH_READY_MS;
 	for (size_t i = 0; i < n; i++)
 		if (cl->m[i].pid == 0 || wait_ready(cl, i, deadline) != 0) {
 			eh_stop(cl);
@@ -181,14 +181,14 @@ void eh_stop_member(struct eh_cluster *cl, size_t i)
 	if (m->pid == 0)
 		return;
 	kill(m->pid, SIGTERM);
-	long long deadline = now_ms() + EH_STOP_MS;
+	long long deadline = eh_now_ms() + EH_STOP_MS;
 	while (waitpid(m->pid, &st, WNOHANG) == 0) {
-		if (now_ms() > deadline) {
+		if (eh_now_ms() > deadline) {
 			kill(m->pid, SIGKILL);
 			waitpid(m->pid, &st, 0);
 			break;
 		}
-		nap(20);
+		eh_nap(20);
 	}
 	m->pid = 0;
 }
@@ -198,7 +198,7 @@ int eh_start_member(struct eh_cluster *cl, size_t i)
 	spawn(cl, &cl->m[i]);
 	if (cl->m[i].pid == 0)
 		return -1;
-	return wait_ready(cl, i, now_ms() + EH_READY_MS);
+	return wait_ready(cl, i, eh_now_ms() + EH_READY_MS);
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -217,4 +217,19 @@ void eh_stop(struct eh_cluster *cl)
 	if (cl->dir[0] != '\0')
 		nftw(cl->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	cl->dir[0] = '\0';
+}
+
+struct eh_cluster eh_one;
+
+int eh_setup_one(void **state)
+{
+	(void)state;
+	return eh_start(&eh_one, 1);
+}
+
+int eh_teardown_one(void **state)
+{
+	(void)state;
+	eh_stop(&eh_one);
+	return 0;
 }

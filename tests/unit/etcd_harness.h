@@ -37,6 +37,15 @@ int eh_start_member(struct eh_cluster *cl, size_t i);
 /* Stop every member, remove the directory. */
 void eh_stop(struct eh_cluster *cl);
 
+/* Monotonic milliseconds, and a nap of ms: every wait of the etcd tests is bounded by these. */
+long long eh_now_ms(void);
+void eh_nap(int ms);
+
+/* cmocka group fixtures for a test file whose tests share one single-member etcd, eh_one. */
+extern struct eh_cluster eh_one;
+int eh_setup_one(void **state);
+int eh_teardown_one(void **state);
+
 /* A TCP port on 127.0.0.1, free now, below the ephemeral range, not handed out before by this
  * process. 0 on failure. */
 unsigned eh_free_port(void);

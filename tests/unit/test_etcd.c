@@ -27,20 +27,6 @@
 
 #define WAIT_MS 15000
 
-static struct eh_cluster one;           /* the one-member etcd most tests share */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(int ms)
-{
-	nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 }, NULL);
-}
-
 static struct etcd *client_of(const char *const *eps, size_t n, unsigned dial_ms)
 {
 	char err[256];
@@ -54,7 +40,7 @@ static struct etcd *client_of(const char *const *eps, size_t n, unsigned dial_ms
 
 static struct etcd *client(void)
 {
-	const char *ep = one.m[0].url;
+	const char *ep = eh_one.m[0].url;
 	return client_of(&ep, 1, 2000);
 }
 
@@ -315,9 +301,9 @@ static int exists(struct etcd *c, const char *key)
 
 static int wait_gone(struct etcd *c, const char *key)
 {
-	long long deadline = now_ms() + WAIT_MS;
-	while (exists(c, key) && now_ms() < deadline)
-		nap(100);
+	long long deadline = eh_now_ms() + WAIT_MS;
+	while (exists(c, key) && eh_now_ms() < deadline)
+		eh_nap(100);
 	return !exists(c, key);
 }
 
@@ -340,7 +326,7 @@ static void test_lease(void **state)
 	/* kept alive past twice its ttl, the key stays */
 	struct etcd_keep *k = etcd_keep(c, id, ttl, on_lost, &lost);
 	assert_non_null(k);
-	nap((int)(ttl * 2000 + 500));
+	eh_nap((int)(ttl * 2000 + 500));
 	assert_int_equal(exists(c, "/t/lease/node-a"), 1);
 	assert_int_equal(__atomic_load_n(&lost, __ATOMIC_SEQ_CST), 0);
 	/* no longer kept: the lease expires and takes its key */
@@ -348,9 +334,9 @@ static void test_lease(void **state)
 	assert_true(wait_gone(c, "/t/lease/node-a"));
 	/* a keepalive of a lease etcd no longer has says so */
 	k = etcd_keep(c, id, ttl, on_lost, &lost);
-	long long deadline = now_ms() + WAIT_MS;
-	while (!__atomic_load_n(&lost, __ATOMIC_SEQ_CST) && now_ms() < deadline)
-		nap(20);
+	long long deadline = eh_now_ms() + WAIT_MS;
+	while (!__atomic_load_n(&lost, __ATOMIC_SEQ_CST) && eh_now_ms() < deadline)
+		eh_nap(20);
 	assert_int_equal(__atomic_load_n(&lost, __ATOMIC_SEQ_CST), 1);
 	etcd_keep_stop(k);
 	/* revoked: its key goes at once */
@@ -404,15 +390,15 @@ static void on_watch(void *arg, const struct etcd_wmsg *m)
 /* Wait until *field (read under the lock) reaches want; its last value. */
 static long wait_for(struct rec *r, const void *field, size_t size, long want)
 {
-	long long deadline = now_ms() + WAIT_MS;
+	long long deadline = eh_now_ms() + WAIT_MS;
 	long v;
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		v = size == sizeof(int) ? *(const int *)field : (long)*(const size_t *)field;
 		pthread_mutex_unlock(&r->mu);
-		if (v >= want || now_ms() > deadline)
+		if (v >= want || eh_now_ms() > deadline)
 			return v;
-		nap(10);
+		eh_nap(10);
 	}
 }
 #define WAIT(r, f, want) wait_for((r), &(r)->f, sizeof (r)->f, (want))
@@ -466,7 +452,7 @@ static void test_watch_order(void **state)
 	put(c, "/t/wx", "outside the prefix");
 	pthread_join(t, NULL);
 	assert_int_equal(WAIT(r, n, 12), 12);
-	nap(100);                               /* nothing more comes */
+	eh_nap(100);                               /* nothing more comes */
 	pthread_mutex_lock(&r->mu);
 	assert_int_equal(r->n, 12);
 	size_t o = 0, m = 0;
@@ -506,9 +492,9 @@ static void test_watch_resume(void **state)
 	assert_int_equal(WAIT(r, ups, 1), 1);
 	revs[0] = put(c, "/t/resume/k", "before");
 	assert_int_equal(WAIT(r, n, 1), 1);
-	eh_stop_member(&one, 0);
+	eh_stop_member(&eh_one, 0);
 	assert_int_equal(WAIT(r, downs, 1), 1);
-	assert_int_equal(eh_start_member(&one, 0), 0);
+	assert_int_equal(eh_start_member(&eh_one, 0), 0);
 	for (int i = 1; i < 4; i++) {
 		char v[24];
 		snprintf(v, sizeof v, "after%d", i);
@@ -516,7 +502,7 @@ static void test_watch_resume(void **state)
 	}
 	assert_int_equal(WAIT(r, n, 4), 4);
 	assert_true(WAIT(r, ups, 2) >= 2);
-	nap(100);
+	eh_nap(100);
 	pthread_mutex_lock(&r->mu);
 	assert_int_equal(r->n, 4);
 	for (size_t i = 0; i < 4; i++)
@@ -600,19 +586,19 @@ static void test_unreachable(void **state)
 		fill[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		connect(fill[nfill], (struct sockaddr *)&a, sizeof a);
 	}
-	nap(100);
+	eh_nap(100);
 	snprintf(silent, sizeof silent, "http://127.0.0.1:%u", ntohs(a.sin_port));
 	const char *ep2 = silent;
 	c = client_of(&ep2, 1, 300);
-	long long t0 = now_ms();
+	long long t0 = eh_now_ms();
 	assert_int_equal(etcd_range(c, "/t/", ETCD_PREFIX, 0, 0, &kv, &st), -1);
 	assert_int_equal(st.err, ETCD_E_UNREACHABLE);
 	assert_non_null(strstr(st.msg, "connect timed out"));
-	assert_true(now_ms() - t0 < WAIT_MS);   /* bounded, not a measurement */
+	assert_true(eh_now_ms() - t0 < WAIT_MS);   /* bounded, not a measurement */
 	etcd_destroy(c);
 
 	/* the dead endpoints first, then a live one: the call goes through */
-	const char *three[] = { refused, silent, one.m[0].url };
+	const char *three[] = { refused, silent, eh_one.m[0].url };
 	c = client_of(three, 3, 300);
 	ok(etcd_range(c, "/t/", ETCD_PREFIX, 0, 1, &kv, &st), &st);
 	etcd_kvs_free(&kv);
@@ -626,7 +612,7 @@ static void test_unreachable(void **state)
  * write says its outcome is unknown. */
 static void test_request_timeout(void **state)
 {
-	const char *ep = one.m[0].url;
+	const char *ep = eh_one.m[0].url;
 	char err[256];
 	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1, .dial_timeout_ms = 1000,
 		.request_timeout_ms = 300 };
@@ -635,11 +621,11 @@ static void test_request_timeout(void **state)
 	struct etcd_kvs kv;
 	(void)state;
 	assert_non_null(c);
-	assert_int_equal(kill(one.m[0].pid, SIGSTOP), 0);
+	assert_int_equal(kill(eh_one.m[0].pid, SIGSTOP), 0);
 	int rp = etcd_put(c, "/t/timeout", "x", 1, 0, NULL, &st);
 	struct etcd_status pst = st;
 	int rr = etcd_range(c, "/t/", ETCD_PREFIX, 0, 0, &kv, &st);
-	assert_int_equal(kill(one.m[0].pid, SIGCONT), 0);
+	assert_int_equal(kill(eh_one.m[0].pid, SIGCONT), 0);
 	assert_int_equal(rp, -1);
 	assert_int_equal(pst.err, ETCD_E_TIMEOUT);
 	assert_non_null(strstr(pst.msg, "outcome is unknown"));
@@ -739,19 +725,6 @@ static void test_cluster_failover(void **state)
 	eh_stop(&cl);
 }
 
-static int start_one(void **state)
-{
-	(void)state;
-	return eh_start(&one, 1);
-}
-
-static int stop_one(void **state)
-{
-	(void)state;
-	eh_stop(&one);
-	return 0;
-}
-
 int main(void)
 {
 	evthread_use_pthreads();
@@ -769,5 +742,5 @@ int main(void)
 		cmocka_unit_test(test_request_timeout),
 		cmocka_unit_test(test_cluster_failover),
 	};
-	return cmocka_run_group_tests(tests, start_one, stop_one);
+	return cmocka_run_group_tests(tests, eh_setup_one, eh_teardown_one);
 }

@@ -36,20 +36,6 @@
 #define WAIT_MS 20000
 #define PROXY "link-aaaaaaaa"
 
-static struct eh_cluster one;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(int ms)
-{
-	nanosleep(&(struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 }, NULL);
-}
-
 /* A node: its store, cache directory, and what its feed applied. */
 struct node {
 	struct st *s;
@@ -93,7 +79,7 @@ static int apply(void *arg, const struct st_op *ops, size_t n, char *err, size_t
 static void open_node(struct node *n)
 {
 	char err[512];
-	const char *ep = n->url[0] != '\0' ? n->url : one.m[0].url;
+	const char *ep = n->url[0] != '\0' ? n->url : eh_one.m[0].url;
 	const char *proxies[1] = { n->proxy };
 	struct st_etcd_opts o = { .endpoints = &ep, .nendpoints = 1, .dial_timeout_ms = 500,
 		.prefix = n->prefix, .node = n->name, .node_proxies = proxies, .nnode_proxies = 1,
@@ -137,25 +123,25 @@ static void node_free(struct node *n)
 
 static void wait_ready(struct node *n, int want)
 {
-	long long end = now_ms() + WAIT_MS;
-	while (st_etcd_ready(n->s) != want && now_ms() < end)
-		nap(20);
+	long long end = eh_now_ms() + WAIT_MS;
+	while (st_etcd_ready(n->s) != want && eh_now_ms() < end)
+		eh_nap(20);
 	assert_int_equal(st_etcd_ready(n->s), want);
 }
 
 /* Drain n until it has applied at least want ops (bounded). */
 static void wait_applied(struct node *n, size_t want)
 {
-	long long end = now_ms() + WAIT_MS;
+	long long end = eh_now_ms() + WAIT_MS;
 	size_t got = 0;
-	while (now_ms() < end) {
+	while (eh_now_ms() < end) {
 		st_etcd_drain(n->s, apply, n);
 		pthread_mutex_lock(&n->mu);
 		got = n->napplied;
 		pthread_mutex_unlock(&n->mu);
 		if (got >= want)
 			break;
-		nap(20);
+		eh_nap(20);
 	}
 	assert_true(got >= want);
 }
@@ -163,15 +149,15 @@ static void wait_applied(struct node *n, size_t want)
 /* Drain n until its last applied op is op (bounded). */
 static void wait_op(struct node *n, const char *op)
 {
-	long long end = now_ms() + WAIT_MS;
+	long long end = eh_now_ms() + WAIT_MS;
 	bool got = false;
-	while (!got && now_ms() < end) {
+	while (!got && eh_now_ms() < end) {
 		st_etcd_drain(n->s, apply, n);
 		pthread_mutex_lock(&n->mu);
 		got = n->napplied > 0 && strcmp(n->applied[n->napplied - 1], op) == 0;
 		pthread_mutex_unlock(&n->mu);
 		if (!got)
-			nap(20);
+			eh_nap(20);
 	}
 	assert_true(got);
 }
@@ -431,12 +417,12 @@ static void test_drain_superseded(void **state)
 	snprintf(r.name, sizeof r.name, "by-b");
 	assert_int_equal(st_put(b->s, &r, err, sizeof err), 0);
 	st_etcd_counts(b->s, &cb);
-	long long end = now_ms() + WAIT_MS;
+	long long end = eh_now_ms() + WAIT_MS;
 	do {                        /* A's view (not its cache: nothing drained) has B's rename */
 		st_etcd_counts(a->s, &ca);
 		if (ca.revision < cb.revision)
-			nap(20);
-	} while (ca.revision < cb.revision && now_ms() < end);
+			eh_nap(20);
+	} while (ca.revision < cb.revision && eh_now_ms() < end);
 	assert_true(ca.revision >= cb.revision);
 	snprintf(r.name, sizeof r.name, "by-a");
 	assert_int_equal(st_put(a->s, &r, err, sizeof err), 0);
@@ -507,7 +493,7 @@ static void run_race(struct node *a, struct node *b, size_t n, unsigned ports, s
 static long long etcd_count(const char *key)
 {
 	char err[256];
-	const char *ep = one.m[0].url;
+	const char *ep = eh_one.m[0].url;
 	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
 	struct etcd *c = etcd_create(&cfg, err, sizeof err);
 	struct etcd_kvs k;
@@ -525,7 +511,7 @@ static long long etcd_count(const char *key)
 static int key_exists(const char *key)
 {
 	char err[256];
-	const char *ep = one.m[0].url;
+	const char *ep = eh_one.m[0].url;
 	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
 	struct etcd *c = etcd_create(&cfg, err, sizeof err);
 	struct etcd_kvs k;
@@ -638,7 +624,7 @@ static void test_etcd_down(void **state)
 	char err[256];
 	wait_ready(a, 1);
 	assert_int_equal(create(a, "listener-d0000001", 8101), 0);
-	eh_stop_member(&one, 0);
+	eh_stop_member(&eh_one, 0);
 	assert_int_equal(create(a, "listener-d0000002", 8102), -1);
 	assert_int_equal(errno, ENOTCONN);
 	wait_ready(a, 0);
@@ -652,7 +638,7 @@ static void test_etcd_down(void **state)
 	assert_int_equal(st_etcd_ready(a->s), 0);
 	assert_int_equal(create(a, "listener-d0000002", 8102), -1);
 	assert_int_equal(errno, ENOTCONN);
-	assert_int_equal(eh_start_member(&one, 0), 0);
+	assert_int_equal(eh_start_member(&eh_one, 0), 0);
 	wait_ready(a, 1);
 	assert_int_equal(create(a, "listener-d0000002", 8102), 0);
 	assert_int_equal(cached(a), 2);
@@ -679,7 +665,7 @@ static void test_resync_differences(void **state)
 	struct st_etcd_counts c;
 	st_etcd_counts(a->s, &c);
 	{
-		const char *ep = one.m[0].url;
+		const char *ep = eh_one.m[0].url;
 		struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
 		struct etcd *e = etcd_create(&cfg, err, sizeof err);
 		assert_non_null(e);
@@ -705,7 +691,7 @@ static void test_resync_differences(void **state)
 static void test_compaction_live(void **state)
 {
 	(void)state;
-	struct relay *r = relay_start(one.m[0].client_port);
+	struct relay *r = relay_start(eh_one.m[0].client_port);
 	char url[64], err[256];
 	struct etcd_status st;
 	struct st_etcd_counts c;
@@ -724,7 +710,7 @@ static void test_compaction_live(void **state)
 	assert_int_equal(create(a, "listener-l0000003", 8403), 0);
 	st_etcd_counts(a->s, &c);
 	{
-		const char *ep = one.m[0].url;
+		const char *ep = eh_one.m[0].url;
 		struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
 		struct etcd *e = etcd_create(&cfg, err, sizeof err);
 		assert_non_null(e);
@@ -752,13 +738,13 @@ static void test_compaction_live(void **state)
 static void wait_status(struct node *n, const char *listener, int want, const char *why_has)
 {
 	char why[256] = "";
-	long long end = now_ms() + WAIT_MS;
+	long long end = eh_now_ms() + WAIT_MS;
 	int got = -1;
-	while (now_ms() < end) {
+	while (eh_now_ms() < end) {
 		got = st_etcd_listener_status(n->s, listener, PROXY, why, sizeof why);
 		if (got == want && (why_has == NULL || strstr(why, why_has) != NULL))
 			break;
-		nap(20);
+		eh_nap(20);
 	}
 	if (got != want || (why_has != NULL && strstr(why, why_has) == NULL))
 		fail_msg("status %d (%s), want %d (%s)", got, why, want, why_has ? why_has : "");
@@ -767,12 +753,12 @@ static void wait_status(struct node *n, const char *listener, int want, const ch
 static void wait_nodes(struct node *n, size_t want)
 {
 	struct st_etcd_counts c = { 0 };
-	long long end = now_ms() + WAIT_MS;
-	while (now_ms() < end) {
+	long long end = eh_now_ms() + WAIT_MS;
+	while (eh_now_ms() < end) {
 		st_etcd_counts(n->s, &c);
 		if (c.live_nodes == want)
 			break;
-		nap(20);
+		eh_nap(20);
 	}
 	assert_int_equal(c.live_nodes, want);
 }
@@ -805,12 +791,12 @@ static void test_status(void **state)
 	/* the listener deleted: the node's status key goes too */
 	char err[256];
 	assert_int_equal(st_del(a->s, "listener-s0000001", err, sizeof err), 0);
-	long long end = now_ms() + WAIT_MS;
+	long long end = eh_now_ms() + WAIT_MS;
 	long long left = 1;
-	while (left != 0 && now_ms() < end) {
+	while (left != 0 && eh_now_ms() < end) {
 		left = key_exists("/t/status/status/listener-s0000001/a");
 		if (left != 0)
-			nap(20);
+			eh_nap(20);
 	}
 	assert_int_equal(left, 0);
 	node_free(a);
@@ -823,7 +809,7 @@ static void test_status(void **state)
 static void test_lost_answer(void **state)
 {
 	(void)state;
-	struct relay *r = relay_start(one.m[0].client_port);
+	struct relay *r = relay_start(eh_one.m[0].client_port);
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%u", r->port);
 	struct node *a = node_new("/t/lost", "a", 100), *b = node_via("/t/lost", "b", 100, url);
@@ -871,7 +857,7 @@ static void test_lease_lost(void **state)
 	assert_int_equal(create(a, "listener-e0000001", 8801), 0);
 	st_etcd_report(a->s, "listener-e0000001", "not yet");
 	wait_status(a, "listener-e0000001", 1, "node a: not yet");
-	const char *ep = one.m[0].url;
+	const char *ep = eh_one.m[0].url;
 	struct etcd_cfg cfg = { .endpoints = &ep, .nendpoints = 1 };
 	struct etcd *e = etcd_create(&cfg, err, sizeof err);
 	assert_non_null(e);
@@ -880,10 +866,10 @@ static void test_lease_lost(void **state)
 	int64_t lease = k.kv[0].lease;
 	etcd_kvs_free(&k);
 	assert_int_equal(etcd_lease_revoke(e, lease, &st), 0);
-	long long end = now_ms() + WAIT_MS;
+	long long end = eh_now_ms() + WAIT_MS;
 	int64_t now = lease;
-	while (now == lease && now_ms() < end) {
-		nap(50);
+	while (now == lease && eh_now_ms() < end) {
+		eh_nap(50);
 		if (etcd_range(e, "/t/lease/status/listener-e0000001/a", ETCD_KEY, 0, 0, &k,
 		    &st) == 0) {
 			now = k.n > 0 ? k.kv[0].lease : lease;
@@ -895,19 +881,6 @@ static void test_lease_lost(void **state)
 	wait_status(a, "listener-e0000001", 1, "node a: not yet");
 	etcd_destroy(e);
 	node_free(a);
-}
-
-static int start_one(void **state)
-{
-	(void)state;
-	return eh_start(&one, 1);
-}
-
-static int stop_one(void **state)
-{
-	(void)state;
-	eh_stop(&one);
-	return 0;
 }
 
 int main(void)
@@ -926,5 +899,5 @@ int main(void)
 		cmocka_unit_test(test_lost_answer),
 		cmocka_unit_test(test_lease_lost),
 	};
-	return cmocka_run_group_tests(tests, start_one, stop_one);
+	return cmocka_run_group_tests(tests, eh_setup_one, eh_teardown_one);
 }
