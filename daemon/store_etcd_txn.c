@@ -47,6 +47,7 @@ struct plan {
 	struct etcd_cmp *cmp;
 	struct etcd_op *ok, *fail;
 	size_t ncmp, nok, nfail;
+	bool full;                  /* plan_counts() refused it (EUSERS): settle_full() decides */
 };
 
 enum { SETTLED, RETRY };
@@ -239,6 +240,10 @@ static struct plan *plan_build(struct se *s, const struct st_op *ops, size_t n, 
 	}
 	if (plan_counts(s, p, err, errlen) != 0) {
 		int e = errno;
+		if (e == EUSERS) {
+			p->full = true;
+			return p;
+		}
 		plan_free(p);
 		errno = e;
 		return NULL;
@@ -371,6 +376,41 @@ static void done_writing(struct se *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* The view says a proxy this create occupies is full. Its counter may be fresher than its port
+ * keys (a failed txn reads the counter back at etcd's latest revision; the watch may not have
+ * brought the create that took this port yet), so a claimed port is asked of etcd: held by
+ * another listener, the refusal is EADDRINUSE, as one node checks the port before the limit;
+ * else (or etcd not answering the read) EUSERS stands. Without it a create that lost its port to
+ * another node's create, which also filled the proxy, answered LimitExceeded, not
+ * DuplicatedPort (found by tests/e2e/test_fleet.py, 200 creates of 100 ports). -1 with errno. */
+static int settle_full(struct se *s, const struct plan *p, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < p->nclaims; i++) {
+		const struct p_claim *c = &p->claims[i];
+		struct etcd_kvs k;
+		struct etcd_status st;
+		if (c->del || etcd_range(s->c, c->key, ETCD_KEY, 0, 0, &k, &st) != 0)
+			continue;
+		bool held = k.n > 0 && !(k.kv[0].vlen == strlen(c->lid) &&
+			memcmp(k.kv[0].value, c->lid, k.kv[0].vlen) == 0);
+		if (held) {
+			pthread_mutex_lock(&s->mu);
+			snprintf(s->conflict.proxy, sizeof(s->conflict.proxy), "%s", c->proxy);
+			s->conflict.port = c->port;
+			s->has_conflict = true;
+			pthread_mutex_unlock(&s->mu);
+			snprintf(err, errlen, "port %u of proxy %s is held by listener %.*s", c->port,
+				c->proxy, (int)k.kv[0].vlen, k.kv[0].value);
+			etcd_kvs_free(&k);
+			errno = EADDRINUSE;
+			return -1;
+		}
+		etcd_kvs_free(&k);
+	}
+	errno = EUSERS;
+	return -1;
+}
+
 /* One attempt from the view of the moment; 0, RETRY, or -1 with errno. */
 static int try_once(struct se *s, const struct st_op *ops, size_t n, char *err, size_t errlen)
 {
@@ -386,7 +426,12 @@ static int try_once(struct se *s, const struct st_op *ops, size_t n, char *err, 
 	s->writing++;
 	p = plan_build(s, ops, n, err, errlen);
 	pthread_mutex_unlock(&s->mu);
-	rc = p != NULL ? (p->nok == 0 ? 0 : attempt(s, p, err, errlen)) : -1;
+	if (p == NULL)
+		rc = -1;
+	else if (p->full)
+		rc = settle_full(s, p, err, errlen);
+	else
+		rc = p->nok == 0 ? 0 : attempt(s, p, err, errlen);
 	e = errno;
 	if (p != NULL)
 		plan_free(p);
