@@ -6,7 +6,7 @@
  * Ownership: st_open_*() returns a store the caller owns; st_close() frees it (NULL-safe). Records
  *   passed in are copied (fields are referenced for the call only). Threads: writes and reads
  *   from one caller at a time, the state machine (state/sm.c) on the control thread; a back end
- *   may run threads of its own (the journal's compactor).
+ *   may run threads of its own (the journal's compactor, the etcd back end's feed).
  */
 #ifndef GAAPD_STORE_H
 #define GAAPD_STORE_H

@@ -1,7 +1,7 @@
 /* daemon/etcd/etcd.h - a client of etcd v3's HTTP/JSON gateway (etcd 3.4: /v3/kv/..., /v3/watch,
  *   /v3/lease/..., /v3/maintenance/status): key-value reads and transactions, leases kept alive,
  *   and watches of a prefix that resume where they broke off. The foundation of the etcd store
- *   back end (issue 16); nothing in the daemon uses it yet (the proposal is at the end).
+ *   back end (store.h, daemon/store_etcd*.c), and nothing else's.
  *
  * Transport: HTTP/1.1 over libevent bufferevents, responses parsed by llhttp (strict build), on a
  *   loop of the client's own thread. Not evhttp: libevent 2.1's evhttp client has one timeout for
@@ -201,58 +201,13 @@ struct etcd_watch *etcd_watch(struct etcd *c, const char *prefix, int64_t from, 
 	void *arg);
 void etcd_watch_stop(struct etcd_watch *w);     /* NULL-safe */
 
-/* ---- Proposal for the rest of issue 16 (not code yet) ----
- *
- * Keys, all under the configured prefix P (store.etcd.prefix, default /gaapd); values JSON:
- *   P/rec/<kind>/<id>          one record, the fields st_op carries today (listener, realserver,
- *                              domain, rule ...): the etcd back end stores what the journal does
- *   P/port/<proxy>/<port>      the listener id holding the port on that proxy
- *   P/count/<proxy>            the proxy's listener count, decimal (etcd 3.4's compares cannot
- *                              count a range, so the limit is a counter guarded by mod_revision)
- *   P/node/<name>              a node's registration (address, start time), under its lease
- *   P/status/<listener>/<node> "bound" or why not, under the node's lease: ListenerStatus is 0
- *                              once every registered node of the proxy says "bound"
- *
- * A change is one txn. sm builds its st_op list as now; the back end adds, for each
- *   new port: compare create_revision(P/port/..) == 0, put the port key;
- *   freed port: delete the port key;
- *   proxy whose count moves: compare mod_revision(P/count/proxy) == the one in the local cache
- *     (create_revision 0 when absent), put the new count; sm already refused a count past
- *     max_listeners, so the compare only asks "did anyone change it since" (the test
- *     test_txn_counter_limit is this shape);
- *   new id: compare create_revision(P/rec/kind/id) == 0; changed or deleted record:
- *     compare mod_revision(P/rec/..) == the cached one.
- *   The failure branch ranges the port and count keys, so the answer says why: a port key ->
- *   DuplicatedPort; a count at the limit -> LimitExceeded; else the cache was stale: catch up
- *   to the txn's revision from the watch and retry, a bounded number of times. The receiving
- *   node binds its socket before the txn (InvalidListenerPort stays synchronous) and closes it
- *   when the txn fails, as sm undoes a failed store write today. ETCD_E_LOST (outcome unknown):
- *   read the keys back at the current revision to decide, then answer.
- *
- * The watch feeds sm: one watch of P from the cached revision + 1, on the client's thread. Its
- *   events of one revision (one txn) become one change, posted to the control thread's mailbox;
- *   there sm applies it like a restore step (diff against the sets it has: only listeners that
- *   changed are touched; bind or close this node's sockets, update the workers, write status
- *   keys). Every node applies its own changes from the watch too; the API answer waits (bounded)
- *   until the local watch reached the txn's revision, so a Describe on the same node sees it.
- *   DOWN: changes are refused with the documented "not running" error, Describe answers from the
- *   local view, the data plane keeps serving. COMPACTED: range P at revision R, diff against
- *   the local sets by key and mod_revision, apply only the differences as one change, watch
- *   from R + 1.
- *
- * The local cache: state_dir keeps the journal store, written on the control thread with each
- *   applied revision, the revision itself a record in the same journal entry (atomic). Start:
- *   restore from it (READY=1 even with etcd down), refuse changes until the watch is UP, then
- *   catch up from the cached revision (or resync when compacted). kill -9: the same path.
- *
- * Nodes: a lease (ttl about 10 s) granted at start, kept by etcd_keep(); P/node/<name> and the
- *   node's status keys live under it, so a dead node drops out of ListenerStatus by itself;
- *   lost(): grant again and re-register.
+/* The store's use of this client (keys, one txn per change, the feed, node leases) is described
+ * in store.h, with the etcd back end.
  *
  * Left for later in the client: a keep-alive connection per endpoint if creates per second need
  *   it (each call is one connection now), client TLS (bufferevent_openssl), and leader-aware
  *   retries of a txn after "etcdserver: leader changed" (grpc 14; safe only when the caller can
- *   re-check its compares, which the scheme above can).
+ *   re-check its compares, which the store's can).
  */
 
 #endif
