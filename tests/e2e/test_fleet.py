@@ -92,14 +92,19 @@ class TestCreateDelete(FleetTest):
             F.wait_for(f"node {n.name} describes nothing", lambda n=n: n.listeners() == {}, 5)
 
 
+def race(a, b, seed):
+    """100 ports, each created once on a and once on b, the 200 calls at once in a shuffled
+    order: the ports, every answer's code, and the winners {listener id: port}."""
+    ps = ports(100)
+    calls = [(a, p) for p in ps] + [(b, p) for p in ps]
+    random.Random(seed).shuffle(calls)
+    out = burst(calls)
+    return ps, [c for _, _, c, _ in out], {lid: p for _, p, c, lid in out if c == "OK"}
+
+
 class TestConcurrentPorts(FleetTest):
     def test_200_creates_of_100_ports_over_a_and_b_exactly_100_win(self):
-        ps = ports(100)
-        calls = [(self.a, p) for p in ps] + [(self.b, p) for p in ps]
-        random.Random(16).shuffle(calls)
-        out = burst(calls)
-        codes = [c for _, _, c, _ in out]
-        won = {lid: p for _, p, c, lid in out if c == "OK"}
+        ps, codes, won = race(self.a, self.b, 16)
         self.assertEqual(len(won), 100, sorted(set(codes)))
         self.assertEqual(sorted(won.values()), sorted(ps), "a port won twice or not at all")
         self.assertEqual(set(codes), {"OK", F.DUPLICATED}, codes)
@@ -110,12 +115,7 @@ class TestConcurrentLimit(FleetTest):
     max_listeners = 50
 
     def test_200_creates_with_max_listeners_50_exactly_50_win(self):
-        ps = ports(100)
-        calls = [(self.a, p) for p in ps] + [(self.b, p) for p in ps]
-        random.Random(50).shuffle(calls)
-        out = burst(calls)
-        codes = [c for _, _, c, _ in out]
-        won = {lid: p for _, p, c, lid in out if c == "OK"}
+        _, codes, won = race(self.a, self.b, 50)
         self.assertEqual(len(won), 50, sorted(set(codes)))
         self.assertEqual(len(set(won.values())), 50, "a port won twice")
         self.assertLessEqual(set(codes), {"OK", F.DUPLICATED, F.LIMIT}, codes)
