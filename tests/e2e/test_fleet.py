@@ -92,6 +92,28 @@ class TestCreateDelete(FleetTest):
             F.wait_for(f"node {n.name} describes nothing", lambda n=n: n.listeners() == {}, 5)
 
 
+def burst_with_fault(calls, after, fault, timeout=10):
+    """The calls, 8 at a time, and fault() on a thread of its own once `after` of them were
+    answered: every call's outcome as burst() gives it, in the order of calls."""
+    done = []
+
+    def fault_when_due():
+        F.wait_for(f"{after} answers before the fault", lambda: len(done) >= after, 20,
+                   step=0.005)
+        fault()
+
+    def one(call):
+        res = burst([call], workers=1, timeout=timeout)[0]
+        done.append(res)
+        return res
+    t = threading.Thread(target=fault_when_due)
+    t.start()
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        out = list(ex.map(one, calls))
+    t.join(25)
+    return out
+
+
 def race(a, b, seed):
     """100 ports, each created once on a and once on b, the 200 calls at once in a shuffled
     order: the ports, every answer's code, and the winners {listener id: port}."""
@@ -130,25 +152,14 @@ class TestLeaderFailure(FleetTest):
     def test_killing_the_leader_during_a_burst_loses_no_answered_create(self):
         ps = ports(90)
         calls = [(self.a if i % 2 else self.b, p) for i, p in enumerate(ps)]
-        done = []
         killer_out = {}
 
-        def killer():
-            F.wait_for("30 answers before the kill", lambda: len(done) >= 30, 20, step=0.005)
+        def kill_leader():
             leader = self.fleet.cluster.leader()
             killer_out["leader"] = leader
             if leader is not None:
                 leader.stop(signal.SIGKILL)
-
-        def one(call):
-            res = burst([call], workers=1, timeout=15)[0]
-            done.append(res)
-            return res
-        t = threading.Thread(target=killer)
-        t.start()
-        with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            out = list(ex.map(one, calls))
-        t.join(25)
+        out = burst_with_fault(calls, 30, kill_leader, timeout=15)
         self.assertIsNotNone(killer_out.get("leader"), "no leader found to kill")
         codes = {c for _, _, c, _ in out}
         # documented: the store unavailable while a new leader is elected, or a stale view
@@ -291,21 +302,7 @@ class TestNodeKill(FleetTest):
     def test_kill_9_of_a_node_during_a_burst_restarts_and_converges(self):
         ps = ports(80)
         calls = [(self.a if i % 2 else self.c, p) for i, p in enumerate(ps)]
-        done = []
-
-        def killer():
-            F.wait_for("20 answers", lambda: len(done) >= 20, 20, step=0.005)
-            self.b.proc.send_signal(signal.SIGKILL)
-
-        def one(call):
-            res = burst([call], workers=1)[0]
-            done.append(res)
-            return res
-        t = threading.Thread(target=killer)
-        t.start()
-        with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            out = list(ex.map(one, calls))
-        t.join(25)
+        out = burst_with_fault(calls, 20, lambda: self.b.proc.send_signal(signal.SIGKILL))
         self.b.proc.wait(5)
         self.b.kill()
         won = {lid for _, _, c, lid in out if c == "OK"}
